@@ -1,0 +1,436 @@
+"""The run report: one JSON document per benchmark run, validated by pydantic.
+
+Format history (``schema_version``):
+
+* 1: first version. Latencies in milliseconds, raw per-query samples in an ``.npz`` sidecar
+  referenced by relative path and sha256, a content ``digest`` over the canonical JSON.
+
+Bump ``SCHEMA_VERSION`` on any breaking change and keep a reader for the previous version in
+:mod:`tippingpoint.reports.io`; adding an optional field is not breaking.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Literal
+
+from pydantic import Field
+
+from tippingpoint.backends.base import BackendDescription, Frozen, TensorSpec
+
+SCHEMA_VERSION = 1
+
+
+class RunStatus(str, Enum):
+    """How a run ended."""
+
+    COMPLETE = "complete"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+
+
+class ScenarioKind(str, Enum):
+    """LoadGen-style scenarios; ``server`` and ``concurrency`` are for network backends."""
+
+    SINGLE_STREAM = "single-stream"
+    OFFLINE = "offline"
+    SERVER = "server"
+    CONCURRENCY = "concurrency"
+
+
+class RunFlag(str, Enum):
+    """Conditions a reader of the report must see next to the figures."""
+
+    QUICK = "quick"
+    INTERRUPTED = "interrupted"
+    UNSTABLE = "unstable"
+    MIN_QUERIES_NOT_MET = "min-queries-not-met"
+    EMULATED = "emulated"
+    THROTTLED = "throttled"
+    BELOW_ACCURACY_FLOOR = "below-accuracy-floor"
+    SEND_LAG_INVALID = "send-lag-invalid"
+    ENERGY_INVALID = "energy-invalid"
+    ENERGY_ESTIMATED = "energy-estimated"
+    LOCAL_STANDIN = "local-standin"
+
+
+class ToolInfo(Frozen):
+    """The tippingpoint that produced the report."""
+
+    name: Literal["tippingpoint"] = "tippingpoint"
+    version: str
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    argv: tuple[str, ...] = ()
+
+
+class ContainerInfo(Frozen):
+    """Whether the run happened inside a container, and the evidence."""
+
+    detected: bool
+    kind: str | None = None
+    evidence: str | None = None
+
+
+class GpuInfo(Frozen):
+    """One GPU as seen by the run."""
+
+    name: str
+    index: int = 0
+    driver: str | None = None
+    cuda: str | None = None
+    cudnn: str | None = None
+    memory_total_bytes: int | None = None
+    settings: dict[str, str | int | float | bool | None] = Field(
+        default_factory=dict, description="e.g. cudnn.benchmark, allow_tf32"
+    )
+
+
+class HostFingerprint(Frozen):
+    """The machine and software environment the figures were measured on."""
+
+    hostname_hash: str = Field(description="sha256 prefix of the hostname, not the name itself")
+    machine: str = Field(description="platform.machine(), e.g. x86_64 or aarch64")
+    cpu_model: str | None = None
+    cpu_count_logical: int | None = None
+    cpu_count_physical: int | None = None
+    cpu_affinity: int | None = Field(default=None, description="CPUs this process may run on")
+    cpu_governor: str | None = None
+    cpu_freq_mhz: tuple[float, ...] = Field(default=(), description="current clocks, per CPU")
+    memory_total_bytes: int | None = None
+    os: str
+    kernel: str
+    python: str
+    container: ContainerInfo
+    emulated: bool = Field(description="True when running under an emulator (qemu)")
+    emulator: str | None = None
+    runtime_versions: dict[str, str] = Field(default_factory=dict)
+    gpus: tuple[GpuInfo, ...] = ()
+    board: str | None = Field(default=None, description="device-tree model, e.g. Raspberry Pi 5")
+
+
+class ModelSource(str, Enum):
+    """Where a model file came from."""
+
+    SUITE = "suite"
+    BUILTIN = "builtin"
+    FILE = "file"
+
+
+class ModelIdentity(Frozen):
+    """Which model ran: name, variant, file hash and its tensors."""
+
+    name: str
+    variant: str = Field(description="e.g. fp32, fp16, int8")
+    format: str = Field(description="file suffix, e.g. .onnx or .tflite")
+    source: ModelSource
+    path: str
+    sha256: str
+    size_bytes: int
+    inputs: tuple[TensorSpec, ...] = ()
+    outputs: tuple[TensorSpec, ...] = ()
+    parameters: int | None = None
+    macs: int | None = None
+    sha256_verified: bool = Field(
+        default=False, description="True when checked against a manifest before loading"
+    )
+
+
+class WarmupRule(Frozen):
+    """Warm-up ends when both the query count and the duration are reached."""
+
+    min_queries: int = Field(ge=0)
+    min_duration_s: float = Field(ge=0)
+
+
+class StopRule(Frozen):
+    """The measured part ends when both minimums are met, or at the cap."""
+
+    min_queries: int = Field(ge=1)
+    min_duration_s: float = Field(ge=0)
+    max_duration_s: float = Field(gt=0)
+
+
+class ArrivalProcess(str, Enum):
+    """Open-loop arrival process of the server scenario."""
+
+    POISSON = "poisson"
+    CONSTANT = "constant"
+
+
+class ScenarioSettings(Frozen):
+    """Everything that defines how queries were issued."""
+
+    kind: ScenarioKind
+    batch_size: int = Field(ge=1)
+    warmup: WarmupRule
+    stop: StopRule
+    windows: int = Field(ge=1, description="windows the measured part is split into")
+    stability_threshold: float = Field(description="max relative deviation of a window")
+    quick: bool = False
+    seed: int = 0
+    target_rate_qps: float | None = None
+    arrival: ArrivalProcess | None = None
+    concurrency: int | None = None
+    input_source: str = Field(default="random", description="random (seeded) or a file name")
+
+
+class ColdStart(Frozen):
+    """Start-up costs, reported apart from steady state (as TFLite's benchmark_model)."""
+
+    load_s: float = Field(description="model load and session creation, seconds")
+    first_inference_ms: float | None = None
+
+
+class WarmupSummary(Frozen):
+    """What the warm-up did."""
+
+    queries: int
+    duration_s: float
+
+
+class ConfidenceInterval(Frozen):
+    """A two-sided confidence interval of a statistic."""
+
+    low: float
+    high: float
+    level: float = 0.95
+    method: str
+    resamples: int | None = None
+
+
+class LatencyStats(Frozen):
+    """Summary of per-query latencies, in milliseconds."""
+
+    unit: Literal["ms"] = "ms"
+    count: int
+    min: float
+    max: float
+    mean: float
+    std: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    p999: float
+    percentile_method: Literal["nearest-rank"] = "nearest-rank"
+    ci: dict[str, ConfidenceInterval] = Field(
+        default_factory=dict, description="keyed by statistic name, e.g. 'p50', 'p99'"
+    )
+
+
+class Throughput(Frozen):
+    """Queries and samples per second over the measured part."""
+
+    queries_per_s: float
+    samples_per_s: float
+    duration_s: float
+    queries: int
+    samples: int
+
+
+class Stability(Frozen):
+    """Throughput per window and whether the windows agree."""
+
+    windows: tuple[float, ...] = Field(description="queries per second in each window")
+    cv: float = Field(description="coefficient of variation of the window throughputs")
+    max_relative_deviation: float
+    threshold: float
+    stable: bool
+
+
+class RawSamples(Frozen):
+    """The sidecar with per-query samples, so any statistic can be recomputed."""
+
+    path: str = Field(description="relative to the report file")
+    sha256: str
+    count: int
+    arrays: dict[str, str] = Field(description="array name -> unit, e.g. latency_ns -> ns")
+
+
+class PerformanceResults(Frozen):
+    """The steady-state figures of one run."""
+
+    latency: LatencyStats
+    throughput: Throughput
+    stability: Stability | None = None
+    raw: RawSamples | None = None
+
+
+class HttpResults(Frozen):
+    """Network figures of a remote-endpoint run (filled by the HTTP backend)."""
+
+    protocol: str
+    endpoint: str = Field(description="URL without credentials")
+    requests: int
+    successes: int
+    errors_by_kind: dict[str, int] = Field(default_factory=dict)
+    error_rate: float
+    bytes_sent_per_request: float
+    bytes_received_per_request: float
+    bytes_sent_total: int
+    bytes_received_total: int
+    server_time: LatencyStats | None = None
+    network_time: LatencyStats | None = None
+    send_lag: LatencyStats | None = None
+    late_fraction: float | None = Field(default=None, description="share sent over 1 ms late")
+    offered_rate_qps: float | None = None
+    achieved_rate_qps: float | None = None
+    retries: int = 0
+    tls_verify: bool | None = None
+    auth: str | None = Field(default=None, description="kind of auth used, never the secret")
+    peak_rate_qps: float | None = Field(
+        default=None, description="highest rate meeting the p99 bound (FindPeakPerformance)"
+    )
+    latency_bound_ms: float | None = None
+    sweep: tuple[SweepPoint, ...] = ()
+
+
+class SweepPoint(Frozen):
+    """One step of a concurrency sweep or a rate search."""
+
+    concurrency: int | None = None
+    offered_rate_qps: float | None = None
+    achieved_rate_qps: float
+    p50_ms: float
+    p99_ms: float
+    error_rate: float
+    meets_bound: bool | None = None
+
+
+class AccuracyKind(str, Enum):
+    """Labelled accuracy on real data, or agreement with the fp32 reference."""
+
+    LABELLED = "labelled"
+    AGREEMENT = "agreement"
+
+
+class AccuracyResult(Frozen):
+    """An AccuracyOnly pass over the evaluation set, on the same code path."""
+
+    kind: AccuracyKind
+    dataset: str
+    samples: int
+    metric: str = Field(description="e.g. top1, auc, reconstruction-mse")
+    value: float
+    reference_variant: str | None = None
+    reference_value: float | None = None
+    relative_to_reference: float | None = None
+    agreement_top1: float | None = None
+    max_abs_error: float | None = None
+    mean_abs_error: float | None = None
+    cosine_similarity: float | None = None
+    floor: float = 0.99
+    below_floor: bool = False
+
+
+class MeasurementMethod(str, Enum):
+    """How a collector obtained its values."""
+
+    COUNTER = "counter"
+    SAMPLED = "sampled"
+    ESTIMATED = "estimated"
+
+
+class Measurement(Frozen):
+    """One named value with its unit."""
+
+    quantity: str
+    value: float
+    unit: str
+    note: str | None = None
+
+
+class CollectorResult(Frozen):
+    """What one collector measured over the measured window."""
+
+    name: str
+    source: str = Field(description="e.g. /sys/class/powercap/intel-rapl:0, nvml:0")
+    method: MeasurementMethod
+    scope: str | None = Field(default=None, description="cpu-package, gpu-board, process, ...")
+    sample_rate_hz: float | None = None
+    resolution: str | None = None
+    window_start_ns: int
+    window_end_ns: int
+    valid: bool = True
+    invalid_reason: str | None = None
+    measurements: tuple[Measurement, ...] = ()
+    formula: str | None = Field(default=None, description="for estimates: formula and constants")
+
+
+class CollectorSkip(Frozen):
+    """A requested collector that did not run, and why."""
+
+    name: str
+    reason: str
+
+
+class EnergySummary(Frozen):
+    """Joules per inference over the measured window, with provenance."""
+
+    source: str
+    method: MeasurementMethod
+    scope: str
+    joules_per_inference: float = Field(description="gross, the headline figure")
+    dynamic_joules_per_inference: float | None = Field(
+        default=None, description="above idle baseline"
+    )
+    idle_watts_before: float | None = None
+    idle_watts_after: float | None = None
+    average_watts: float | None = None
+    windows: int = 1
+    iqr_joules_per_inference: float | None = None
+    valid: bool = True
+    note: str | None = None
+
+
+class CollectorsSection(Frozen):
+    """Collectors requested, run, skipped, and their outputs."""
+
+    requested: tuple[str, ...] = ()
+    ran: tuple[str, ...] = ()
+    skipped: tuple[CollectorSkip, ...] = ()
+    results: tuple[CollectorResult, ...] = ()
+    energy: EnergySummary | None = None
+
+
+class ErrorRecord(Frozen):
+    """An error met during the run."""
+
+    phase: str = Field(description="load, warmup, measure, accuracy, collector, write")
+    kind: str
+    message: str
+    count: int = 1
+
+
+class Report(Frozen):
+    """One benchmark run: environment, model, backend, scenario, results."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    run_id: str
+    status: RunStatus
+    started_at: datetime
+    finished_at: datetime
+    tool: ToolInfo
+    host: HostFingerprint
+    model: ModelIdentity
+    backend: BackendDescription | None = Field(
+        default=None, description="None when the backend failed before a session existed"
+    )
+    scenario: ScenarioSettings
+    cold_start: ColdStart | None = None
+    warmup: WarmupSummary | None = None
+    results: PerformanceResults | None = None
+    http: HttpResults | None = None
+    accuracy: AccuracyResult | None = None
+    collectors: CollectorsSection = Field(default_factory=CollectorsSection)
+    errors: tuple[ErrorRecord, ...] = ()
+    warnings: tuple[str, ...] = ()
+    flags: tuple[RunFlag, ...] = ()
+    digest: str | None = Field(
+        default=None, description="sha256 of the canonical JSON without this field"
+    )
+
+
+HttpResults.model_rebuild()
