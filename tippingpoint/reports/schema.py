@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import Field
 
 from tippingpoint.backends.base import BackendDescription, Frozen, TensorSpec
+from tippingpoint.reports.kinds import ScenarioKind
 
 SCHEMA_VERSION = 1
 
@@ -28,15 +29,6 @@ class RunStatus(str, Enum):
     COMPLETE = "complete"
     INTERRUPTED = "interrupted"
     FAILED = "failed"
-
-
-class ScenarioKind(str, Enum):
-    """LoadGen-style scenarios; ``server`` and ``concurrency`` are for network backends."""
-
-    SINGLE_STREAM = "single-stream"
-    OFFLINE = "offline"
-    SERVER = "server"
-    CONCURRENCY = "concurrency"
 
 
 class RunFlag(str, Enum):

@@ -1,0 +1,92 @@
+"""Commands that inspect: show, backends, models, schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def show(
+    reports: list[Path] = typer.Argument(..., help="Report JSON files or directories."),
+    as_json: bool = typer.Option(False, "--json", help="Print the validated reports as JSON."),
+) -> None:
+    """Validate reports and print their summary table."""
+    from rich.console import Console
+
+    from tippingpoint.reports.io import read_report, report_files
+    from tippingpoint.reports.table import summary_table
+
+    loaded = [read_report(p) for p in report_files(reports)]
+    if as_json:
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in loaded], indent=2))
+        return
+    Console().print(summary_table(loaded))
+
+
+def backends(
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """List registered backends, whether their runtime is installed, and the install hint."""
+    from tippingpoint.backends.registry import list_backends
+
+    listings = list_backends()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {"name": b.name, "target": b.target, "formats": list(b.formats)}
+                    | b.availability.model_dump(mode="json")
+                    for b in listings
+                ],
+                indent=2,
+            )
+        )
+        return
+    from rich.console import Console
+
+    from tippingpoint.reports.table import backends_table
+
+    Console().print(backends_table(listings))
+
+
+def models(
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """List the models of the suite and the built-in models."""
+    from tippingpoint.models.registry import list_models
+
+    refs = list_models()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "name": m.name,
+                        "variant": m.variant,
+                        "format": m.format,
+                        "source": m.source.value,
+                        "path": str(m.path),
+                        "sha256": m.expected_sha256,
+                        "parameters": m.parameters,
+                        "macs": m.macs,
+                    }
+                    for m in refs
+                ],
+                indent=2,
+            )
+        )
+        return
+    from rich.console import Console
+
+    from tippingpoint.reports.table import models_table
+
+    Console().print(models_table(refs))
+
+
+def schema() -> None:
+    """Print the JSON Schema of the run report."""
+    from tippingpoint.reports.schema import Report
+
+    typer.echo(json.dumps(Report.model_json_schema(), indent=2))

@@ -1,0 +1,282 @@
+"""``tippingpoint run``: a models x backends x scenarios matrix, one report per run."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from tippingpoint.reports.kinds import ScenarioKind
+
+if TYPE_CHECKING:
+    from tippingpoint.backends.base import OptionValue
+    from tippingpoint.harness.runner import Progress
+
+
+def _coerce(value: str) -> OptionValue:
+    low = value.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            continue
+    return value
+
+
+def parse_backend_options(items: list[str], backends: list[str]) -> dict[str, dict[str, OptionValue]]:
+    """``--opt KEY=VALUE`` applies to every backend; ``--opt BACKEND.KEY=VALUE`` to one."""
+    from tippingpoint.errors import InvalidOptionError
+
+    out: dict[str, dict[str, OptionValue]] = {b: {} for b in backends}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidOptionError(
+                f"cannot parse --opt '{item}'", "write it as KEY=VALUE or BACKEND.KEY=VALUE"
+            )
+        target, dot, name = key.rpartition(".")
+        targets = [target] if dot else backends
+        for b in targets:
+            if b not in out:
+                raise InvalidOptionError(
+                    f"--opt '{item}' names backend '{b}', which is not in this run",
+                    f"backends in this run: {', '.join(backends)}",
+                )
+            out[b][name if dot else key] = _coerce(value)
+    return out
+
+
+def _split_ints(text: str) -> tuple[int, ...]:
+    from tippingpoint.errors import InvalidOptionError
+
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        values = ()
+    if not values or any(v < 1 for v in values):
+        raise InvalidOptionError(
+            f"invalid --batch-sizes '{text}'", "give positive integers separated by commas, e.g. 1,8,32"
+        )
+    return values
+
+
+def run(
+    model: list[str] = typer.Option(
+        [], "--model", "-m", help="Suite model name or path to an .onnx/.tflite file (repeatable)."
+    ),
+    backend: list[str] = typer.Option([], "--backend", "-b", help="Backend name (repeatable)."),
+    scenario: list[ScenarioKind] = typer.Option(
+        [], "--scenario", "-s", help="Scenario (repeatable); default single-stream and offline."
+    ),
+    batch_sizes: str = typer.Option("1,8,32", help="Batch sizes of the offline scenario."),
+    variant: str | None = typer.Option(None, help="Suite variant, e.g. fp32, fp16, int8."),
+    suite: Path | None = typer.Option(None, help="TOML suite file with a [run] table."),
+    out: Path = typer.Option(Path("results"), "--out", "-o", help="Directory for the reports."),
+    quick: bool = typer.Option(False, help="Short smoke-test run (recorded as quick)."),
+    min_queries: int | None = typer.Option(None, help="Minimum measured queries (default 662)."),
+    min_duration: float | None = typer.Option(None, help="Minimum measured seconds (default 10)."),
+    max_duration: float | None = typer.Option(None, help="Cap on measured seconds (default 120)."),
+    warmup_queries: int | None = typer.Option(None, help="Minimum warm-up queries (default 10)."),
+    warmup_duration: float | None = typer.Option(None, help="Minimum warm-up seconds (default 2)."),
+    opt: list[str] = typer.Option([], "--opt", help="Backend option KEY=VALUE or BACKEND.KEY=VALUE."),
+    shape: list[str] = typer.Option([], "--shape", help="Input shape NAME=1x3x224x224 (dynamic dims)."),
+    seed: int = typer.Option(0, help="Seed of generated inputs and bootstrap."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead of tables."),
+) -> int:
+    """Run the benchmark matrix and write one JSON report per run under --out."""
+    from rich.console import Console
+
+    from tippingpoint.harness.config import (
+        DEFAULT_BATCH_SIZES,
+        load_suite_file,
+        scenario_settings,
+    )
+    from tippingpoint.harness.inputs import parse_shape_overrides
+    from tippingpoint.harness.runner import Runner, RunSpec
+    from tippingpoint.models.registry import DEFAULT_SUITE, resolve_model
+    from tippingpoint.reports.io import ensure_output_dir, write_report
+    from tippingpoint.reports.schema import RunStatus, StopRule, WarmupRule
+    from tippingpoint.reports.table import summary_table
+
+    console = Console(stderr=as_json)
+    backend_options: dict[str, dict[str, OptionValue]] = {}
+    if suite is not None:
+        sf = load_suite_file(suite)
+        models = list(model) or list(sf.run.models)
+        backends = list(backend) or list(sf.run.backends)
+        scenarios = list(scenario) or list(sf.run.scenarios)
+        batches = sf.run.batch_sizes
+        variant = variant or sf.run.variant
+        quick = quick or sf.run.quick
+        min_queries = min_queries or sf.run.min_queries
+        min_duration = min_duration if min_duration is not None else sf.run.min_duration_s
+        max_duration = max_duration or sf.run.max_duration_s
+        warmup_queries = warmup_queries if warmup_queries is not None else sf.run.warmup_queries
+        warmup_duration = warmup_duration if warmup_duration is not None else sf.run.warmup_s
+        seed = seed or sf.run.seed
+        backend_options = {k: dict(v) for k, v in sf.backend_options.items()}
+    else:
+        models = list(model) or list(DEFAULT_SUITE)
+        backends = list(backend) or ["onnxruntime"]
+        scenarios = list(scenario) or [ScenarioKind.SINGLE_STREAM, ScenarioKind.OFFLINE]
+        batches = _split_ints(batch_sizes) if batch_sizes else DEFAULT_BATCH_SIZES
+    from tippingpoint.backends.registry import get_backend
+
+    for b in backends:
+        get_backend(b)  # unknown names fail before anything runs
+    for b, values in parse_backend_options(list(opt), backends).items():
+        backend_options.setdefault(b, {}).update(values)
+    overrides = parse_shape_overrides(list(shape))
+    refs = [resolve_model(m, variant) for m in models]
+    ensure_output_dir(out)
+
+    from tippingpoint.harness.config import DEFAULT_STOP, DEFAULT_WARMUP, QUICK_STOP, QUICK_WARMUP
+
+    base_stop = QUICK_STOP if quick else DEFAULT_STOP
+    base_warm = QUICK_WARMUP if quick else DEFAULT_WARMUP
+    stop = StopRule(
+        min_queries=min_queries or base_stop.min_queries,
+        min_duration_s=min_duration if min_duration is not None else base_stop.min_duration_s,
+        max_duration_s=max_duration or base_stop.max_duration_s,
+    )
+    warm = WarmupRule(
+        min_queries=warmup_queries if warmup_queries is not None else base_warm.min_queries,
+        min_duration_s=warmup_duration if warmup_duration is not None else base_warm.min_duration_s,
+    )
+
+    cells: list[RunSpec] = []
+    for ref in refs:
+        for b in backends:
+            for kind in scenarios:
+                sizes = batches if kind is ScenarioKind.OFFLINE else (1,)
+                for bs in sizes:
+                    settings = scenario_settings(
+                        kind, bs, quick=quick, warmup=warm, stop=stop, seed=seed
+                    )
+                    cells.append(
+                        RunSpec(
+                            model=ref,
+                            backend=b,
+                            scenario=settings,
+                            backend_options=backend_options.get(b, {}),
+                            shape_overrides=overrides,
+                        )
+                    )
+    unsupported = [c for c in cells if c.scenario.kind in (ScenarioKind.SERVER, ScenarioKind.CONCURRENCY)]
+    if unsupported:
+        from tippingpoint.errors import InvalidOptionError
+
+        raise InvalidOptionError(
+            f"scenario '{unsupported[0].scenario.kind.value}' needs a network backend",
+            "use single-stream or offline with local backends",
+        )
+
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    written: list[tuple[Path, object]] = []
+    exit_code = 0
+    try:
+        with _progress(console, as_json) as (bar, update):
+            runner = Runner(progress=update)
+            for i, cell in enumerate(cells, 1):
+                label = (
+                    f"[{i}/{len(cells)}] {cell.model.name} · {cell.backend} · "
+                    f"{cell.scenario.kind.value}"
+                    + (f" b{cell.scenario.batch_size}" if cell.scenario.kind is ScenarioKind.OFFLINE else "")
+                )
+                bar(label)
+                outcome = runner.run(cell)
+                samples = None
+                if outcome.samples is not None:
+                    samples = {
+                        "latency_ns": outcome.samples.latency_ns,
+                        "end_ns": outcome.samples.end_ns,
+                    }
+                path = write_report(outcome.report, out, samples)
+                written.append((path, outcome.report))
+                status = outcome.report.status
+                if status is RunStatus.FAILED:
+                    exit_code = max(exit_code, 1)
+                    err = outcome.report.errors[0] if outcome.report.errors else None
+                    console.print(f"[red]run failed[/red]: {err.message if err else 'unknown error'}")
+                if status is RunStatus.INTERRUPTED:
+                    exit_code = 130
+                    break
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+    reports = [r for _, r in written]
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "path": str(p),
+                        "status": r.status.value,  # type: ignore[attr-defined]
+                        "model": r.model.name,  # type: ignore[attr-defined]
+                        "scenario": r.scenario.kind.value,  # type: ignore[attr-defined]
+                        "p50_ms": r.results.latency.p50 if r.results else None,  # type: ignore[attr-defined]
+                        "p99_ms": r.results.latency.p99 if r.results else None,  # type: ignore[attr-defined]
+                    }
+                    for p, r in written
+                ],
+                indent=2,
+            )
+        )
+    else:
+        console.print(summary_table(reports))  # type: ignore[arg-type]
+        console.print(f"{len(written)} report(s) written to {out}/")
+    if exit_code == 130:
+        console.print("[yellow]interrupted[/yellow]: finished runs and the interrupted one are on disk")
+    return exit_code
+
+
+def _sigterm_as_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+class _progress:
+    """A rich progress bar whose update callback takes the runner's Progress snapshots."""
+
+    def __init__(self, console: object, quiet: bool) -> None:
+        self.console = console
+        self.quiet = quiet or not sys.stderr.isatty() and not sys.stdout.isatty()
+
+    def __enter__(self) -> tuple[object, object]:
+        if self.quiet:
+            return (lambda label: None), None
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[phase]} {task.fields[queries]} q · p50 {task.fields[p50]}"),
+            console=self.console,  # type: ignore[arg-type]
+            transient=True,
+        )
+        self._bar.__enter__()
+        self._task = None
+
+        def label(text: str) -> None:
+            if self._task is not None:
+                self._bar.remove_task(self._task)
+            self._task = self._bar.add_task(text, total=1.0, phase="load", queries=0, p50="-")
+
+        def update(p: Progress) -> None:
+            if self._task is None:
+                return
+            frac = min(p.elapsed_s / p.target_s, 1.0) if p.target_s > 0 else 1.0
+            p50 = f"{p.live_p50_ms:.3f} ms" if p.live_p50_ms is not None else "-"
+            self._bar.update(self._task, completed=frac, phase=p.phase, queries=p.queries, p50=p50)
+
+        return label, update
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.quiet:
+            self._bar.__exit__(None, None, None)

@@ -1,0 +1,375 @@
+"""The runner: cold start, warm-up, the measured loop, and the report of one run.
+
+The measured loop holds the bound inference call between two ``perf_counter_ns`` reads and
+nothing else; bookkeeping happens after the second read. Progress is handed to an optional
+callback as a typed :class:`Progress`; rendering happens elsewhere.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+from tippingpoint.backends.base import OptionValue, Session
+from tippingpoint.backends.registry import get_backend
+from tippingpoint.errors import TippingPointError
+from tippingpoint.harness import stats
+from tippingpoint.harness.collectors.base import Collector
+from tippingpoint.harness.fingerprint import host_fingerprint, tool_info
+from tippingpoint.harness.inputs import generate_feeds
+from tippingpoint.models.registry import ModelRef, identity, verify
+from tippingpoint.reports.schema import (
+    AccuracyResult,
+    BackendDescription,
+    ColdStart,
+    CollectorResult,
+    CollectorSkip,
+    CollectorsSection,
+    EnergySummary,
+    ErrorRecord,
+    HostFingerprint,
+    ModelIdentity,
+    PerformanceResults,
+    Report,
+    RunFlag,
+    RunStatus,
+    ScenarioSettings,
+    StopRule,
+    Throughput,
+    ToolInfo,
+    WarmupRule,
+    WarmupSummary,
+)
+
+TICK_NS = 250_000_000
+"""How often the loops hand progress to the callback."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of a run in progress, for a progress bar."""
+
+    phase: str
+    queries: int
+    elapsed_s: float
+    target_s: float
+    live_p50_ms: float | None
+
+
+ProgressCallback = Callable[[Progress], None]
+AccuracyHook = Callable[[Session], AccuracyResult]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One cell of the run matrix: a model on a backend under a scenario."""
+
+    model: ModelRef
+    backend: str
+    scenario: ScenarioSettings
+    backend_options: Mapping[str, OptionValue] = field(default_factory=dict)
+    shape_overrides: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    feeds: Sequence[np.ndarray] | None = None
+    """User-supplied inputs (from --inputs); generated from the input specs when None."""
+
+
+@dataclass
+class Samples:
+    """Raw per-query samples of the measured part, in perf_counter_ns."""
+
+    latency_ns: np.ndarray
+    end_ns: np.ndarray
+    window_start_ns: int
+    window_end_ns: int
+
+
+@dataclass
+class RunOutcome:
+    """A finished (or interrupted, or failed) run: its report and raw samples."""
+
+    report: Report
+    samples: Samples | None
+
+
+@dataclass
+class _LoopResult:
+    latency: list[int]
+    ends: list[int]
+    start_ns: int
+    end_ns: int
+    interrupted: bool
+
+
+def _loop(
+    call: Callable[[], object],
+    rule: WarmupRule | StopRule,
+    phase: str,
+    progress: ProgressCallback | None,
+    max_s: float,
+) -> _LoopResult:
+    """Run ``call`` until both the query and duration minimums are met, or ``max_s`` passes."""
+    clock = time.perf_counter_ns
+    latency: list[int] = []
+    ends: list[int] = []
+    lat_append = latency.append
+    end_append = ends.append
+    min_q = rule.min_queries
+    start = clock()
+    min_end = start + int(rule.min_duration_s * 1e9)
+    cap = start + int(max_s * 1e9)
+    next_tick = start + TICK_NS
+    n = 0
+    interrupted = False
+    try:
+        while True:
+            t0 = clock()
+            call()
+            t1 = clock()
+            lat_append(t1 - t0)
+            end_append(t1)
+            n += 1
+            if n >= min_q and t1 >= min_end:
+                break
+            if t1 >= next_tick:
+                if t1 >= cap:
+                    break
+                next_tick = t1 + TICK_NS
+                if progress is not None:
+                    tail = latency[-1000:]
+                    progress(
+                        Progress(
+                            phase,
+                            n,
+                            (t1 - start) / 1e9,
+                            rule.min_duration_s,
+                            float(np.median(tail)) / 1e6,
+                        )
+                    )
+    except KeyboardInterrupt:
+        interrupted = True
+    return _LoopResult(latency, ends, start, clock(), interrupted)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Runner:
+    """Runs :class:`RunSpec` cells and returns their outcomes; it writes nothing itself."""
+
+    def __init__(
+        self,
+        *,
+        host: HostFingerprint | None = None,
+        tool: ToolInfo | None = None,
+        progress: ProgressCallback | None = None,
+        collectors: Sequence[Collector] = (),
+        collectors_skipped: Sequence[CollectorSkip] = (),
+        collectors_requested: Sequence[str] = (),
+        accuracy: AccuracyHook | None = None,
+        energy_summary: Callable[[Sequence[CollectorResult], int], EnergySummary | None]
+        | None = None,
+    ) -> None:
+        self.host = host or host_fingerprint()
+        self.tool = tool or tool_info()
+        self.progress = progress
+        self.collectors = tuple(collectors)
+        self.collectors_skipped = tuple(collectors_skipped)
+        self.collectors_requested = tuple(collectors_requested)
+        self.accuracy = accuracy
+        self.energy_summary = energy_summary
+
+    def run(self, spec: RunSpec) -> RunOutcome:
+        """Execute one run; failures become a FAILED report, Ctrl-C an INTERRUPTED one."""
+        ctx = _RunContext(spec=spec, run_id=uuid.uuid4().hex, started_at=_now())
+        try:
+            return self._run(ctx)
+        except TippingPointError as exc:
+            ctx.errors.append(ErrorRecord(phase=ctx.phase, kind=type(exc).__name__, message=exc.one_line()))
+            ctx.status = RunStatus.FAILED
+        except KeyboardInterrupt:
+            ctx.status = RunStatus.INTERRUPTED
+        except Exception as exc:  # a runtime's own exception during inference
+            msg = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            ctx.errors.append(ErrorRecord(phase=ctx.phase, kind=type(exc).__name__, message=msg))
+            ctx.status = RunStatus.FAILED
+        finally:
+            if ctx.session is not None:
+                ctx.session.close()
+        return RunOutcome(self._report(ctx), ctx.samples)
+
+    def _run(self, ctx: _RunContext) -> RunOutcome:
+        spec = ctx.spec
+        scenario = spec.scenario
+        ctx.phase = "load"
+        digest = verify(spec.model)
+        ctx.model = identity(spec.model, digest)
+        backend = get_backend(spec.backend)()
+        t0 = time.perf_counter_ns()
+        session = backend.load(spec.model.path, spec.backend_options)
+        load_s = (time.perf_counter_ns() - t0) / 1e9
+        ctx.session = session
+        ctx.backend = session.describe()
+        ctx.model = identity(spec.model, digest, tuple(session.inputs), tuple(session.outputs))
+
+        ctx.phase = "inputs"
+        feeds = (
+            list(spec.feeds)
+            if spec.feeds is not None
+            else generate_feeds(session.inputs, scenario.batch_size, spec.shape_overrides, scenario.seed)
+        )
+        call = session.bind(feeds)
+
+        ctx.phase = "first-inference"
+        t0 = time.perf_counter_ns()
+        call()
+        first_ms = (time.perf_counter_ns() - t0) / 1e6
+        ctx.cold_start = ColdStart(load_s=load_s, first_inference_ms=first_ms)
+
+        ctx.phase = "warmup"
+        warm = _loop(call, scenario.warmup, "warmup", self.progress, scenario.stop.max_duration_s)
+        ctx.warmup = WarmupSummary(queries=len(warm.latency), duration_s=(warm.end_ns - warm.start_ns) / 1e9)
+        if warm.interrupted:
+            raise KeyboardInterrupt
+
+        ctx.phase = "measure"
+        for c in self.collectors:
+            c.begin_window(time.perf_counter_ns())
+        meas = _loop(call, scenario.stop, "measure", self.progress, scenario.stop.max_duration_s)
+        ctx.phase = "collector"
+        collector_results = [
+            c.end_window(meas.end_ns, queries=len(meas.latency), samples=len(meas.latency) * scenario.batch_size)
+            for c in self.collectors
+        ]
+        ctx.collector_results = collector_results
+        if self.energy_summary is not None:
+            ctx.energy = self.energy_summary(collector_results, len(meas.latency) * scenario.batch_size)
+        if meas.latency:
+            ctx.samples = Samples(
+                latency_ns=np.asarray(meas.latency, dtype=np.int64),
+                end_ns=np.asarray(meas.ends, dtype=np.int64) - meas.start_ns,
+                window_start_ns=meas.start_ns,
+                window_end_ns=meas.end_ns,
+            )
+        if meas.interrupted:
+            ctx.status = RunStatus.INTERRUPTED
+            ctx.flags.append(RunFlag.INTERRUPTED)
+            return RunOutcome(self._report(ctx), ctx.samples)
+
+        if self.accuracy is not None:
+            ctx.phase = "accuracy"
+            ctx.accuracy = self.accuracy(session)
+        ctx.status = RunStatus.COMPLETE
+        return RunOutcome(self._report(ctx), ctx.samples)
+
+    def _report(self, ctx: _RunContext) -> Report:
+        spec = ctx.spec
+        flags = list(ctx.flags)
+        results = None
+        if ctx.samples is not None and len(ctx.samples.latency_ns):
+            results = performance_results(ctx.samples, spec.scenario)
+            if results.stability is not None and not results.stability.stable:
+                flags.append(RunFlag.UNSTABLE)
+            if results.throughput.queries < spec.scenario.stop.min_queries:
+                flags.append(RunFlag.MIN_QUERIES_NOT_MET)
+        if spec.scenario.quick:
+            flags.append(RunFlag.QUICK)
+        if self.host.emulated:
+            flags.append(RunFlag.EMULATED)
+        if ctx.accuracy is not None and ctx.accuracy.below_floor:
+            flags.append(RunFlag.BELOW_ACCURACY_FLOOR)
+        if ctx.energy is not None:
+            if not ctx.energy.valid:
+                flags.append(RunFlag.ENERGY_INVALID)
+            if ctx.energy.method.value == "estimated":
+                flags.append(RunFlag.ENERGY_ESTIMATED)
+        if ctx.status is RunStatus.INTERRUPTED and RunFlag.INTERRUPTED not in flags:
+            flags.append(RunFlag.INTERRUPTED)
+        warnings: list[str] = []
+        if self.host.emulated:
+            warnings.append("run under emulation: timings are not representative of the target CPU")
+        return Report(
+            run_id=ctx.run_id,
+            status=ctx.status,
+            started_at=ctx.started_at,
+            finished_at=_now(),
+            tool=self.tool,
+            host=self.host,
+            model=ctx.model or _unloaded_identity(spec.model),
+            backend=ctx.backend,
+            scenario=spec.scenario,
+            cold_start=ctx.cold_start,
+            warmup=ctx.warmup,
+            results=results,
+            accuracy=ctx.accuracy,
+            collectors=CollectorsSection(
+                requested=self.collectors_requested,
+                ran=tuple(c.name for c in self.collectors),
+                skipped=self.collectors_skipped,
+                results=tuple(ctx.collector_results),
+                energy=ctx.energy,
+            ),
+            errors=tuple(ctx.errors),
+            warnings=tuple(warnings),
+            flags=tuple(dict.fromkeys(flags)),
+        )
+
+
+@dataclass
+class _RunContext:
+    spec: RunSpec
+    run_id: str
+    started_at: datetime
+    phase: str = "start"
+    status: RunStatus = RunStatus.FAILED
+    session: Session | None = None
+    model: ModelIdentity | None = None
+    backend: BackendDescription | None = None
+    cold_start: ColdStart | None = None
+    warmup: WarmupSummary | None = None
+    samples: Samples | None = None
+    accuracy: AccuracyResult | None = None
+    energy: EnergySummary | None = None
+    collector_results: list[CollectorResult] = field(default_factory=list)
+    errors: list[ErrorRecord] = field(default_factory=list)
+    flags: list[RunFlag] = field(default_factory=list)
+
+
+def _unloaded_identity(ref: ModelRef) -> ModelIdentity:
+    size = ref.path.stat().st_size if ref.path.is_file() else 0
+    return ModelIdentity(
+        name=ref.name,
+        variant=ref.variant,
+        format=ref.format,
+        source=ref.source,
+        path=str(ref.path),
+        sha256="",
+        size_bytes=size,
+    )
+
+
+def performance_results(samples: Samples, scenario: ScenarioSettings) -> PerformanceResults:
+    """Latency statistics, throughput and window stability from raw samples."""
+    n = len(samples.latency_ns)
+    duration_s = (samples.window_end_ns - samples.window_start_ns) / 1e9
+    latency = stats.latency_stats(samples.latency_ns, seed=scenario.seed, with_ci=n >= 2)
+    throughput = Throughput(
+        queries_per_s=n / duration_s if duration_s > 0 else 0.0,
+        samples_per_s=n * scenario.batch_size / duration_s if duration_s > 0 else 0.0,
+        duration_s=duration_s,
+        queries=n,
+        samples=n * scenario.batch_size,
+    )
+    stability = stats.window_stability(
+        samples.end_ns,
+        0,
+        samples.window_end_ns - samples.window_start_ns,
+        scenario.windows,
+        scenario.stability_threshold,
+    )
+    return PerformanceResults(latency=latency, throughput=throughput, stability=stability)

@@ -1,0 +1,141 @@
+"""Model lookup: a suite name (with variant and format) or a path to a user's file.
+
+Suite models are listed in manifests (``models/builtin/manifest.json`` for the built-in ONNX
+models; the exported suite adds its own); each entry records the file's sha256, checked before
+a run loads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from tippingpoint.errors import ModelFileError, UnknownModelError
+from tippingpoint.reports.schema import ModelIdentity, ModelSource
+
+BUILTIN_DIR = Path(__file__).parent / "builtin"
+KNOWN_SUFFIXES = (".onnx", ".tflite", ".pt2", ".pt")
+DEFAULT_SUITE = ("mlp-tiny", "conv-small")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved model file and what is known of it before loading."""
+
+    name: str
+    variant: str
+    path: Path
+    source: ModelSource
+    expected_sha256: str | None = None
+    parameters: int | None = None
+    macs: int | None = None
+    description: str = ""
+
+    @property
+    def format(self) -> str:
+        """The file suffix, e.g. '.onnx'."""
+        return self.path.suffix
+
+
+def _builtin_refs() -> list[ModelRef]:
+    manifest = BUILTIN_DIR / "manifest.json"
+    if not manifest.is_file():
+        return []
+    data = json.loads(manifest.read_text())
+    return [
+        ModelRef(
+            name=name,
+            variant=entry["variant"],
+            path=BUILTIN_DIR / entry["file"],
+            source=ModelSource.BUILTIN,
+            expected_sha256=entry["sha256"],
+            parameters=entry.get("parameters"),
+            macs=entry.get("macs"),
+            description=entry.get("description", ""),
+        )
+        for name, entry in sorted(data.items())
+    ]
+
+
+def list_models() -> list[ModelRef]:
+    """Every model the registry knows, in name/variant/format order."""
+    refs = _builtin_refs()
+    return sorted(refs, key=lambda r: (r.name, r.variant, r.format))
+
+
+def looks_like_path(spec: str) -> bool:
+    """Whether a --model value names a file rather than a suite model."""
+    return "/" in spec or spec.endswith(KNOWN_SUFFIXES) or Path(spec).exists()
+
+
+def resolve_model(spec: str, variant: str | None = None, fmt: str | None = None) -> ModelRef:
+    """Resolve a suite name (+ variant, format) or a file path to a :class:`ModelRef`."""
+    if looks_like_path(spec):
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise ModelFileError(f"model file not found: {path}", "check the path passed to --model")
+        return ModelRef(name=path.stem, variant=variant or "user", path=path, source=ModelSource.FILE)
+    candidates = [r for r in list_models() if r.name == spec]
+    if not candidates:
+        known = ", ".join(sorted({r.name for r in list_models()}))
+        raise UnknownModelError(
+            f"unknown model '{spec}'",
+            f"known models: {known}; or pass a path to an .onnx/.tflite file",
+        )
+    if variant is not None:
+        candidates = [r for r in candidates if r.variant == variant]
+    if fmt is not None:
+        candidates = [r for r in candidates if r.format == fmt]
+    if not candidates:
+        have = ", ".join(sorted({f"{r.variant}{r.format}" for r in list_models() if r.name == spec}))
+        raise UnknownModelError(
+            f"model '{spec}' has no variant {variant or '*'} in format {fmt or '*'}",
+            f"available: {have}",
+        )
+    order = {"fp32": 0, "fp16": 1, "int8": 2}
+    return sorted(candidates, key=lambda r: (order.get(r.variant, 9), r.format))[0]
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify(ref: ModelRef) -> str:
+    """Hash the file, compare with the manifest when there is one, and return the hash."""
+    if not ref.path.is_file():
+        raise ModelFileError(
+            f"model file missing: {ref.path}", "regenerate the suite with 'make models'"
+        )
+    digest = sha256_file(ref.path)
+    if ref.expected_sha256 is not None and digest != ref.expected_sha256:
+        raise ModelFileError(
+            f"{ref.path.name} has sha256 {digest[:12]}…, the manifest says "
+            f"{ref.expected_sha256[:12]}…",
+            "the file changed since export: regenerate it with 'make models' or restore it from git",
+        )
+    return digest
+
+
+def identity(ref: ModelRef, digest: str, inputs: tuple = (), outputs: tuple = ()) -> ModelIdentity:
+    """The report's model section for a resolved, verified model."""
+    return ModelIdentity(
+        name=ref.name,
+        variant=ref.variant,
+        format=ref.format,
+        source=ref.source,
+        path=str(ref.path),
+        sha256=digest,
+        size_bytes=ref.path.stat().st_size,
+        inputs=inputs,
+        outputs=outputs,
+        parameters=ref.parameters,
+        macs=ref.macs,
+        sha256_verified=ref.expected_sha256 is not None,
+    )
