@@ -12,7 +12,7 @@ Every error a user can cause or meet carries a one-line message naming the probl
     │   ├── InvalidShapeError                 input shape missing, dynamic or wrong
     │   ├── InvalidOptionError                a backend or scenario option is invalid
     │   ├── SuiteFileError                    a suite TOML file is invalid
-    │   ├── ReportError                       a report JSON is invalid, tampered or of another version
+    │   ├── ReportError                       a report is invalid, tampered, or of another version
     │   └── OutputDirError                    the output directory cannot be written
     └── RuntimeFailure                exit 1  something failed while running
         ├── RuntimeNotInstalledError          the backend's runtime package is missing

@@ -139,7 +139,10 @@ class OnnxRuntimeCpuBackend:
 
     def availability(self) -> Availability:
         """Installed or not, from package metadata."""
-        installed = importlib.util.find_spec("onnxruntime") is not None
+        try:
+            installed = importlib.util.find_spec("onnxruntime") is not None
+        except (ImportError, ValueError):  # a module entry of None, or a broken install
+            installed = False
         ver = None
         for dist in ("onnxruntime", "onnxruntime-gpu"):
             try:

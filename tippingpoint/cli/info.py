@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -22,7 +23,7 @@ def show(
     if as_json:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in loaded], indent=2))
         return
-    Console().print(summary_table(loaded))
+    Console(width=None if sys.stdout.isatty() else 160).print(summary_table(loaded))
 
 
 def backends(

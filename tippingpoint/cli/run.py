@@ -29,7 +29,9 @@ def _coerce(value: str) -> OptionValue:
     return value
 
 
-def parse_backend_options(items: list[str], backends: list[str]) -> dict[str, dict[str, OptionValue]]:
+def parse_backend_options(
+    items: list[str], backends: list[str]
+) -> dict[str, dict[str, OptionValue]]:
     """``--opt KEY=VALUE`` applies to every backend; ``--opt BACKEND.KEY=VALUE`` to one."""
     from tippingpoint.errors import InvalidOptionError
 
@@ -61,7 +63,8 @@ def _split_ints(text: str) -> tuple[int, ...]:
         values = ()
     if not values or any(v < 1 for v in values):
         raise InvalidOptionError(
-            f"invalid --batch-sizes '{text}'", "give positive integers separated by commas, e.g. 1,8,32"
+            f"invalid --batch-sizes '{text}'",
+            "give positive integers separated by commas, e.g. 1,8,32",
         )
     return values
 
@@ -84,13 +87,18 @@ def run(
     max_duration: float | None = typer.Option(None, help="Cap on measured seconds (default 120)."),
     warmup_queries: int | None = typer.Option(None, help="Minimum warm-up queries (default 10)."),
     warmup_duration: float | None = typer.Option(None, help="Minimum warm-up seconds (default 2)."),
-    opt: list[str] = typer.Option([], "--opt", help="Backend option KEY=VALUE or BACKEND.KEY=VALUE."),
-    shape: list[str] = typer.Option([], "--shape", help="Input shape NAME=1x3x224x224 (dynamic dims)."),
+    opt: list[str] = typer.Option(
+        [], "--opt", help="Backend option KEY=VALUE or BACKEND.KEY=VALUE."
+    ),
+    shape: list[str] = typer.Option(
+        [], "--shape", help="Input shape NAME=1x3x224x224 (dynamic dims)."
+    ),
     seed: int = typer.Option(0, help="Seed of generated inputs and bootstrap."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead of tables."),
 ) -> int:
     """Run the benchmark matrix and write one JSON report per run under --out."""
     from rich.console import Console
+    from rich.markup import escape
 
     from tippingpoint.harness.config import (
         DEFAULT_BATCH_SIZES,
@@ -104,7 +112,7 @@ def run(
     from tippingpoint.reports.schema import RunStatus, StopRule, WarmupRule
     from tippingpoint.reports.table import summary_table
 
-    console = Console(stderr=as_json)
+    console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 160)
     backend_options: dict[str, dict[str, OptionValue]] = {}
     if suite is not None:
         sf = load_suite_file(suite)
@@ -129,7 +137,14 @@ def run(
     from tippingpoint.backends.registry import get_backend
 
     for b in backends:
-        get_backend(b)  # unknown names fail before anything runs
+        found = get_backend(b)()  # unknown names fail before anything runs
+        avail = found.availability()
+        if not avail.installed:
+            from tippingpoint.errors import RuntimeNotInstalledError
+
+            raise RuntimeNotInstalledError(
+                f"backend '{b}' needs {avail.runtime}, which is not installed", avail.install_hint
+            )
     for b, values in parse_backend_options(list(opt), backends).items():
         backend_options.setdefault(b, {}).update(values)
     overrides = parse_shape_overrides(list(shape))
@@ -168,7 +183,9 @@ def run(
                             shape_overrides=overrides,
                         )
                     )
-    unsupported = [c for c in cells if c.scenario.kind in (ScenarioKind.SERVER, ScenarioKind.CONCURRENCY)]
+    unsupported = [
+        c for c in cells if c.scenario.kind in (ScenarioKind.SERVER, ScenarioKind.CONCURRENCY)
+    ]
     if unsupported:
         from tippingpoint.errors import InvalidOptionError
 
@@ -187,7 +204,11 @@ def run(
                 label = (
                     f"[{i}/{len(cells)}] {cell.model.name} · {cell.backend} · "
                     f"{cell.scenario.kind.value}"
-                    + (f" b{cell.scenario.batch_size}" if cell.scenario.kind is ScenarioKind.OFFLINE else "")
+                    + (
+                        f" b{cell.scenario.batch_size}"
+                        if cell.scenario.kind is ScenarioKind.OFFLINE
+                        else ""
+                    )
                 )
                 bar(label)
                 outcome = runner.run(cell)
@@ -203,7 +224,9 @@ def run(
                 if status is RunStatus.FAILED:
                     exit_code = max(exit_code, 1)
                     err = outcome.report.errors[0] if outcome.report.errors else None
-                    console.print(f"[red]run failed[/red]: {err.message if err else 'unknown error'}")
+                    console.print(
+                        "[red]run failed[/red]: " + escape(err.message if err else "unknown error")
+                    )
                 if status is RunStatus.INTERRUPTED:
                     exit_code = 130
                     break
@@ -232,7 +255,9 @@ def run(
         console.print(summary_table(reports))  # type: ignore[arg-type]
         console.print(f"{len(written)} report(s) written to {out}/")
     if exit_code == 130:
-        console.print("[yellow]interrupted[/yellow]: finished runs and the interrupted one are on disk")
+        console.print(
+            "[yellow]interrupted[/yellow]: finished runs and the interrupted one are on disk"
+        )
     return exit_code
 
 
@@ -245,7 +270,7 @@ class _progress:
 
     def __init__(self, console: object, quiet: bool) -> None:
         self.console = console
-        self.quiet = quiet or not sys.stderr.isatty() and not sys.stdout.isatty()
+        self.quiet = quiet or (not sys.stderr.isatty() and not sys.stdout.isatty())
 
     def __enter__(self) -> tuple[object, object]:
         if self.quiet:

@@ -26,7 +26,8 @@ def parse_shape_overrides(items: Sequence[str]) -> dict[str, tuple[int, ...]]:
                 raise ValueError
         except ValueError:
             raise InvalidShapeError(
-                f"cannot parse --shape '{item}'", "write it as NAME=DIMxDIMx..., e.g. input=1x3x224x224"
+                f"cannot parse --shape '{item}'",
+                "write it as NAME=DIMxDIMx..., e.g. input=1x3x224x224",
             ) from None
         out[name] = shape
     return out
@@ -59,7 +60,8 @@ def resolve_shape(
                 continue
             raise InvalidShapeError(
                 f"input '{spec.name}' has dynamic dimension {i} in shape {_fmt(spec.shape)}",
-                f"pass --shape {spec.name}=" + "x".join("N" if x is None else str(x) for x in spec.shape),
+                f"pass --shape {spec.name}="
+                + "x".join("N" if x is None else str(x) for x in spec.shape),
             )
         dims.append(d)
     if dims and spec.shape[0] is not None and batch_size != spec.shape[0]:
@@ -75,7 +77,9 @@ def _fmt(shape: tuple[int | None, ...]) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
-def generate_input(spec: TensorSpec, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+def generate_input(
+    spec: TensorSpec, shape: tuple[int, ...], rng: np.random.Generator
+) -> np.ndarray:
     """Random data of the spec's dtype: floats ~ N(0,1); quantised ints cover the range of real
     values ~ N(0,1) mapped through scale/zero-point; other ints are token ids; bools are coin flips.
     """

@@ -190,7 +190,9 @@ class Runner:
         try:
             return self._run(ctx)
         except TippingPointError as exc:
-            ctx.errors.append(ErrorRecord(phase=ctx.phase, kind=type(exc).__name__, message=exc.one_line()))
+            ctx.errors.append(
+                ErrorRecord(phase=ctx.phase, kind=type(exc).__name__, message=exc.one_line())
+            )
             ctx.status = RunStatus.FAILED
         except KeyboardInterrupt:
             ctx.status = RunStatus.INTERRUPTED
@@ -221,7 +223,9 @@ class Runner:
         feeds = (
             list(spec.feeds)
             if spec.feeds is not None
-            else generate_feeds(session.inputs, scenario.batch_size, spec.shape_overrides, scenario.seed)
+            else generate_feeds(
+                session.inputs, scenario.batch_size, spec.shape_overrides, scenario.seed
+            )
         )
         call = session.bind(feeds)
 
@@ -233,7 +237,9 @@ class Runner:
 
         ctx.phase = "warmup"
         warm = _loop(call, scenario.warmup, "warmup", self.progress, scenario.stop.max_duration_s)
-        ctx.warmup = WarmupSummary(queries=len(warm.latency), duration_s=(warm.end_ns - warm.start_ns) / 1e9)
+        ctx.warmup = WarmupSummary(
+            queries=len(warm.latency), duration_s=(warm.end_ns - warm.start_ns) / 1e9
+        )
         if warm.interrupted:
             raise KeyboardInterrupt
 
@@ -243,12 +249,18 @@ class Runner:
         meas = _loop(call, scenario.stop, "measure", self.progress, scenario.stop.max_duration_s)
         ctx.phase = "collector"
         collector_results = [
-            c.end_window(meas.end_ns, queries=len(meas.latency), samples=len(meas.latency) * scenario.batch_size)
+            c.end_window(
+                meas.end_ns,
+                queries=len(meas.latency),
+                samples=len(meas.latency) * scenario.batch_size,
+            )
             for c in self.collectors
         ]
         ctx.collector_results = collector_results
         if self.energy_summary is not None:
-            ctx.energy = self.energy_summary(collector_results, len(meas.latency) * scenario.batch_size)
+            ctx.energy = self.energy_summary(
+                collector_results, len(meas.latency) * scenario.batch_size
+            )
         if meas.latency:
             ctx.samples = Samples(
                 latency_ns=np.asarray(meas.latency, dtype=np.int64),

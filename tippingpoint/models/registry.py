@@ -75,8 +75,12 @@ def resolve_model(spec: str, variant: str | None = None, fmt: str | None = None)
     if looks_like_path(spec):
         path = Path(spec).expanduser()
         if not path.is_file():
-            raise ModelFileError(f"model file not found: {path}", "check the path passed to --model")
-        return ModelRef(name=path.stem, variant=variant or "user", path=path, source=ModelSource.FILE)
+            raise ModelFileError(
+                f"model file not found: {path}", "check the path passed to --model"
+            )
+        return ModelRef(
+            name=path.stem, variant=variant or "user", path=path, source=ModelSource.FILE
+        )
     candidates = [r for r in list_models() if r.name == spec]
     if not candidates:
         known = ", ".join(sorted({r.name for r in list_models()}))
@@ -89,7 +93,9 @@ def resolve_model(spec: str, variant: str | None = None, fmt: str | None = None)
     if fmt is not None:
         candidates = [r for r in candidates if r.format == fmt]
     if not candidates:
-        have = ", ".join(sorted({f"{r.variant}{r.format}" for r in list_models() if r.name == spec}))
+        have = ", ".join(
+            sorted({f"{r.variant}{r.format}" for r in list_models() if r.name == spec})
+        )
         raise UnknownModelError(
             f"model '{spec}' has no variant {variant or '*'} in format {fmt or '*'}",
             f"available: {have}",
@@ -118,7 +124,7 @@ def verify(ref: ModelRef) -> str:
         raise ModelFileError(
             f"{ref.path.name} has sha256 {digest[:12]}…, the manifest says "
             f"{ref.expected_sha256[:12]}…",
-            "the file changed since export: regenerate it with 'make models' or restore it from git",
+            "the file changed since export: regenerate it ('make models') or restore it from git",
         )
     return digest
 

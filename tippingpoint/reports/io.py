@@ -67,7 +67,9 @@ def report_stem(report: Report) -> str:
     batch = f"-b{sc.batch_size}" if sc.kind.value != "single-stream" else ""
     backend = report.backend.name if report.backend else "unloaded"
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in report.model.name)
-    return f"{ts}_{safe}-{report.model.variant}_{backend}_{sc.kind.value}{batch}_{report.run_id[:8]}"
+    return (
+        f"{ts}_{safe}-{report.model.variant}_{backend}_{sc.kind.value}{batch}_{report.run_id[:8]}"
+    )
 
 
 def write_report(
@@ -125,7 +127,9 @@ def parse_report(text: str, source: str = "<report>") -> Report:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        raise ReportError(f"{source} is not a valid report: '{where}': {err['msg']}", "regenerate it") from None
+        raise ReportError(
+            f"{source} is not a valid report: '{where}': {err['msg']}", "regenerate it"
+        ) from None
     if report.digest is not None and report.digest != canonical_digest(report):
         raise ReportError(
             f"{source} was modified after it was written (digest mismatch)",
@@ -139,7 +143,9 @@ def read_report(path: Path) -> Report:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise ReportError(f"cannot read report {path}: {exc.strerror or exc}", "check the path") from None
+        raise ReportError(
+            f"cannot read report {path}: {exc.strerror or exc}", "check the path"
+        ) from None
     return parse_report(text, str(path))
 
 
@@ -156,7 +162,9 @@ def load_samples(report: Report, report_path: Path) -> dict[str, np.ndarray]:
             f"raw samples {sidecar} are missing", "keep the .samples.npz file beside the report"
         ) from None
     if hashlib.sha256(data).hexdigest() != raw.sha256:
-        raise ReportError(f"raw samples {sidecar} do not match the report's sha256", "restore the original file")
+        raise ReportError(
+            f"raw samples {sidecar} do not match the report's sha256", "restore the original file"
+        )
     with np.load(sidecar) as npz:
         return {k: npz[k] for k in npz.files}
 
@@ -170,4 +178,3 @@ def report_files(paths: list[Path]) -> list[Path]:
         else:
             out.append(p)
     return out
-

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.markup import escape
 from rich.table import Table
 
 from tippingpoint.backends.registry import BackendListing
@@ -34,60 +35,62 @@ def summary_table(reports: Sequence[Report], title: str = "tippingpoint results"
         ("scenario", "left"),
         ("queries", "right"),
         ("p50", "right"),
-        ("p99", "right"),
-        ("p99 95% CI", "right"),
+        ("p99 [95% CI]", "right"),
         ("samples/s", "right"),
         ("J/inf", "right"),
         ("accuracy", "right"),
-        ("status / flags", "left"),
+        ("status", "left"),
     ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in reports:
-        sc = r.scenario
-        scenario = sc.kind.value + (f" b{sc.batch_size}" if sc.kind.value != "single-stream" else "")
-        backend = r.backend.name if r.backend else "-"
-        res = r.results
-        p50 = p99 = ci = rate = "-"
-        queries = "-"
-        if res is not None:
-            lat = res.latency
-            p50, p99 = _fmt_ms(lat.p50), _fmt_ms(lat.p99)
-            if "p99" in lat.ci:
-                ci = f"{_fmt_ms(lat.ci['p99'].low)}–{_fmt_ms(lat.ci['p99'].high)}"
-            rate = _fmt_rate(res.throughput.samples_per_s)
-            queries = f"{res.throughput.queries:,}"
-        energy = "-"
-        if r.collectors.energy is not None:
-            e = r.collectors.energy
-            energy = f"{e.joules_per_inference:.3g}"
-            if e.method.value == "estimated":
-                energy += " (est.)"
-            if not e.valid:
-                energy += " (invalid)"
-        acc = "-"
-        if r.accuracy is not None:
-            acc = f"{r.accuracy.metric} {r.accuracy.value:.4f}"
-            if r.accuracy.below_floor:
-                acc += " [red]< 99% fp32[/red]"
-        status = r.status.value if r.status is not RunStatus.COMPLETE else "ok"
-        flags = [f.value for f in r.flags if f is not RunFlag.INTERRUPTED]
-        if r.errors:
-            flags.append(r.errors[0].message[:60])
-        style = {"ok": "green", "interrupted": "yellow", "failed": "red"}[status]
-        table.add_row(
-            f"{r.model.name} [dim]{r.model.variant}[/dim]",
-            backend,
-            scenario,
-            queries,
-            p50,
-            p99,
-            ci,
-            rate,
-            energy,
-            acc,
-            f"[{style}]{status}[/{style}]" + (" " + ", ".join(flags) if flags else ""),
-        )
+        table.add_row(*_summary_row(r))
     return table
+
+
+def _summary_row(r: Report) -> tuple[str, ...]:
+    sc = r.scenario
+    scenario = sc.kind.value + (f" b{sc.batch_size}" if sc.kind.value != "single-stream" else "")
+    backend = r.backend.name if r.backend else "-"
+    res = r.results
+    p50 = p99 = rate = queries = "-"
+    if res is not None:
+        lat = res.latency
+        p50 = _fmt_ms(lat.p50)
+        p99 = _fmt_ms(lat.p99)
+        if "p99" in lat.ci:
+            p99 += f" [dim]\\[{_fmt_ms(lat.ci['p99'].low)}, {_fmt_ms(lat.ci['p99'].high)}][/dim]"
+        rate = _fmt_rate(res.throughput.samples_per_s)
+        queries = f"{res.throughput.queries:,}"
+    energy = "-"
+    if r.collectors.energy is not None:
+        e = r.collectors.energy
+        energy = f"{e.joules_per_inference:.3g}"
+        if e.method.value == "estimated":
+            energy += " (est.)"
+        if not e.valid:
+            energy += " (invalid)"
+    acc = "-"
+    if r.accuracy is not None:
+        acc = f"{r.accuracy.metric} {r.accuracy.value:.4f}"
+        if r.accuracy.below_floor:
+            acc += " [red]< 99% fp32[/red]"
+    status = r.status.value if r.status is not RunStatus.COMPLETE else "ok"
+    flags = [f.value for f in r.flags if f is not RunFlag.INTERRUPTED]
+    if r.errors:
+        flags.append(escape(r.errors[0].message[:80]))
+    style = {"ok": "green", "interrupted": "yellow", "failed": "red"}[status]
+    return (
+        f"{escape(r.model.name)} [dim]{escape(r.model.variant)}[/dim]",
+        backend,
+        scenario,
+        queries,
+        p50,
+        p99,
+        rate,
+        energy,
+        acc,
+        f"[{style}]{status}[/{style}]" + (" " + ", ".join(flags) if flags else ""),
+    )
 
 
 def backends_table(listings: Sequence[BackendListing]) -> Table:

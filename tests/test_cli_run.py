@@ -1,0 +1,97 @@
+"""End-to-end runs through the CLI: matrix, JSON output, suite file, Ctrl-C."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tippingpoint.reports.io import read_report
+from tippingpoint.reports.schema import RunFlag, RunStatus
+
+from .conftest import TP
+from .test_cli_errors import QUICK, tp
+
+
+def test_matrix_writes_one_report_per_run(tmp_path: Path) -> None:
+    p = tp(
+        "run",
+        "-m",
+        "mlp-tiny",
+        "-s",
+        "single-stream",
+        "-s",
+        "offline",
+        "--batch-sizes",
+        "1,4",
+        "-o",
+        str(tmp_path),
+        "--json",
+        *QUICK,
+    )
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout)
+    assert [s["scenario"] for s in summary] == ["single-stream", "offline", "offline"]
+    for s in summary:
+        r = read_report(Path(s["path"]))
+        assert r.status is RunStatus.COMPLETE
+        assert r.results is not None and r.results.latency.p50 == s["p50_ms"]
+    show = tp("show", str(tmp_path))
+    assert show.returncode == 0 and "mlp-tiny" in show.stdout
+
+
+def test_suite_file_with_backend_options(tmp_path: Path) -> None:
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        '[run]\nmodels = ["conv-small"]\nscenarios = ["offline"]\nbatch_sizes = [2]\n'
+        "quick = true\nmin_queries = 20\nmin_duration_s = 0.05\nwarmup_s = 0\n"
+        '[backend_options.onnxruntime]\nintra_op_threads = 1\nexecution_mode = "sequential"\n'
+    )
+    p = tp("run", "--suite", str(suite), "-o", str(tmp_path / "r"), "--json")
+    assert p.returncode == 0, p.stderr
+    (entry,) = json.loads(p.stdout)
+    r = read_report(Path(entry["path"]))
+    assert r.backend is not None and r.backend.options["intra_op_threads"] == 1
+    assert r.scenario.batch_size == 2 and r.scenario.quick
+
+
+def test_ctrl_c_keeps_finished_runs_and_marks_the_interrupted_one(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    proc = subprocess.Popen(
+        [
+            *TP,
+            "run",
+            "-m",
+            "mlp-tiny",
+            "-s",
+            "single-stream",
+            "-s",
+            "offline",
+            "--batch-sizes",
+            "1,2,4",
+            "--min-duration",
+            "1.0",
+            "--warmup-duration",
+            "0",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list(out.glob("*.json"))) < 1:
+        time.sleep(0.05)
+    time.sleep(0.5)  # into the second run's measured window
+    os.kill(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    reports = sorted((read_report(p) for p in out.glob("*.json")), key=lambda r: r.started_at)
+    assert len(reports) >= 2
+    assert all(r.status is RunStatus.COMPLETE for r in reports[:-1])
+    last = reports[-1]
+    assert last.status is RunStatus.INTERRUPTED and RunFlag.INTERRUPTED in last.flags
+    assert len(reports) < 4  # the matrix stopped
+    assert not list(out.glob(".*tmp*"))

@@ -1,0 +1,101 @@
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from tippingpoint.harness.stats import (
+    bootstrap_percentile_ci,
+    latency_stats,
+    nearest_rank_index,
+    percentile_nearest_rank,
+    window_stability,
+)
+
+
+@pytest.mark.parametrize(
+    ("n", "q", "rank"),
+    [
+        (100, 50, 50),  # ceil(0.5 * 100) = 50
+        (100, 99, 99),
+        (100, 99.9, 100),  # ceil(99.9) = 100
+        (10, 90, 9),
+        (10, 95, 10),  # ceil(9.5) = 10
+        (7, 50, 4),  # ceil(3.5) = 4: the middle of 7
+        (1, 99.9, 1),
+        (1000, 99.9, 999),
+        (662, 99, 656),  # ceil(655.38) = 656
+    ],
+)
+def test_nearest_rank_hand_cases(n: int, q: float, rank: int) -> None:
+    assert nearest_rank_index(n, q) == rank - 1
+
+
+def test_nearest_rank_matches_exact_rational_definition() -> None:
+    # rank = ceil(q/100 * n) in exact arithmetic; numpy's inverted_cdf agrees except where
+    # floating-point error lifts an exact integer (e.g. 99.9% of 5000 = 4995.000000000001)
+    rng = np.random.default_rng(3)
+    for dist in (rng.exponential(size=997), rng.lognormal(size=5000), rng.integers(0, 50, 333)):
+        values = np.sort(dist.astype(float))
+        for q in (1, 25, 50, 90, 95, 99, 99.9):
+            rank = math.ceil(Fraction(str(q)) / 100 * len(values))
+            assert percentile_nearest_rank(values, q) == values[rank - 1]
+            if q in (25, 50, 90):
+                expected = np.percentile(values, q, method="inverted_cdf")
+                assert percentile_nearest_rank(values, q) == pytest.approx(expected)
+
+
+def test_latency_stats_against_numpy() -> None:
+    rng = np.random.default_rng(4)
+    ns = rng.integers(1_000, 1_000_000, size=2000)
+    s = latency_stats(ns)
+    ms = ns / 1e6
+    assert s.count == 2000
+    assert s.min == pytest.approx(ms.min())
+    assert s.max == pytest.approx(ms.max())
+    assert s.mean == pytest.approx(ms.mean())
+    assert s.std == pytest.approx(ms.std(ddof=1))
+    assert s.p99 == pytest.approx(np.percentile(ms, 99, method="inverted_cdf"))
+    assert s.ci["p50"].low <= s.p50 <= s.ci["p50"].high
+    assert s.ci["p99"].low <= s.p99 <= s.ci["p99"].high
+
+
+def test_exact_bootstrap_matches_resampling_bootstrap() -> None:
+    rng = np.random.default_rng(5)
+    values = np.sort(rng.exponential(size=400))
+    lo, hi = bootstrap_percentile_ci(values, 50, resamples=20_000)
+    boot = [
+        np.percentile(rng.choice(values, len(values)), 50, method="inverted_cdf")
+        for _ in range(3000)
+    ]
+    blo, bhi = np.percentile(boot, [2.5, 97.5])
+    width = hi - lo
+    assert abs(lo - blo) < 0.1 * width
+    assert abs(hi - bhi) < 0.1 * width
+
+
+def test_bootstrap_ci_covers_true_median_of_known_distribution() -> None:
+    # exponential(1): true median ln 2; a 95% interval should cover it in most repetitions
+    covered = 0
+    for seed in range(40):
+        values = np.sort(np.random.default_rng(100 + seed).exponential(size=1000))
+        lo, hi = bootstrap_percentile_ci(values, 50, seed=seed)
+        covered += lo <= np.log(2) <= hi
+    assert covered >= 34
+
+
+def test_window_stability_flags_a_slow_window() -> None:
+    steady = np.arange(0, 1_000_000_000, 1_000_000)  # 1000 queries evenly over 1 s
+    s = window_stability(steady, 0, 1_000_000_000, 5, 0.10)
+    assert s is not None and s.stable and s.max_relative_deviation < 0.01
+    # the third window runs at half speed
+    ends = np.concatenate(
+        [
+            np.arange(0, 400_000_000, 1_000_000),
+            np.arange(400_000_000, 600_000_000, 2_000_000),
+            np.arange(600_000_000, 1_000_000_000, 1_000_000),
+        ]
+    )
+    s = window_stability(ends, 0, 1_000_000_000, 5, 0.10)
+    assert s is not None and not s.stable
+    assert s.windows[2] == pytest.approx(500.0)

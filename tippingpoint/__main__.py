@@ -1,0 +1,5 @@
+"""``python -m tippingpoint``: the command line."""
+
+from tippingpoint.cli import main
+
+main()
