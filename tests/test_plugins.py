@@ -1,0 +1,122 @@
+"""A third-party backend, installed as its own distribution, plugs in through entry points."""
+
+import json
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+
+from tippingpoint.reports.io import read_report
+from tippingpoint.reports.schema import RunStatus
+
+from .conftest import TP
+
+PLUGIN = '''
+"""A backend that returns its inputs: the smallest complete plugin."""
+from pathlib import Path
+
+from tippingpoint.backends.base import (
+    Availability, BackendDescription, Device, SessionBase, TensorSpec,
+)
+
+
+class EchoSession(SessionBase):
+    inputs = (TensorSpec(name="x", shape=(None, 32), dtype="float32"),)
+    outputs = (TensorSpec(name="y", shape=(None, 32), dtype="float32"),)
+
+    def __init__(self, options):
+        self.options = dict(options)
+
+    def bind(self, feeds):
+        out = [feeds[0].copy()]
+        return lambda: out
+
+    def describe(self):
+        return BackendDescription(
+            name="echo", runtime="tp-echo-plugin", runtime_version="0.1",
+            device=Device.CPU, options=self.options,
+        )
+
+
+class EchoBackend:
+    name = "echo"
+    formats = (".onnx",)
+
+    def availability(self):
+        return Availability(installed=True, runtime="tp-echo-plugin", version="0.1")
+
+    def load(self, model: Path, options):
+        return EchoSession(options)
+'''
+
+
+def _install_throwaway_distribution(site: Path) -> None:
+    (site / "tp_echo_plugin").mkdir(parents=True)
+    (site / "tp_echo_plugin" / "__init__.py").write_text(PLUGIN)
+    info = site / "tp_echo_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tp-echo-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        textwrap.dedent(
+            """\
+            [tippingpoint.backends]
+            echo = tp_echo_plugin:EchoBackend
+            """
+        )
+    )
+
+
+def test_third_party_backend_is_listed_and_runs(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    _install_throwaway_distribution(site)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+    }
+
+    listed = subprocess.run(
+        [*TP, "backends", "--json"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert listed.returncode == 0, listed.stderr
+    names = {b["name"]: b for b in json.loads(listed.stdout)}
+    assert names["echo"]["target"] == "tp_echo_plugin:EchoBackend"
+    assert "onnxruntime" in names
+
+    out = tmp_path / "r"
+    ran = subprocess.run(
+        [
+            *TP,
+            "run",
+            "-b",
+            "echo",
+            "-m",
+            "mlp-tiny",
+            "-s",
+            "single-stream",
+            "--quick",
+            "--opt",
+            "flavour=plain",
+            "-o",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr
+    (entry,) = json.loads(ran.stdout)
+    report = read_report(Path(entry["path"]))
+    assert report.status is RunStatus.COMPLETE
+    assert report.backend is not None
+    assert report.backend.runtime == "tp-echo-plugin" and report.backend.options == {
+        "flavour": "plain"
+    }
+
+
+def test_without_the_distribution_the_name_is_unknown(tmp_path: Path) -> None:
+    p = subprocess.run(
+        [*TP, "run", "-b", "echo", "-o", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert p.returncode == 2 and "unknown backend 'echo'" in p.stderr

@@ -1,0 +1,110 @@
+"""Harness overhead benchmark: the harness's reported p50 against a bare timing loop.
+
+Run with ``make bench-overhead``. For each model, one process alternates rounds of a bare
+``perf_counter_ns`` loop around ``InferenceSession.run`` with full harness runs on the same
+session options, and prints the ratio of medians of p50 (targets: <= 1.05 on the smallest
+model, <= 1.01 on a ~100 µs model). This is a benchmark: it prints, it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from tippingpoint.harness.config import scenario_settings
+from tippingpoint.harness.runner import Runner, RunSpec
+from tippingpoint.models.registry import resolve_model
+from tippingpoint.reports.schema import ScenarioKind, StopRule, WarmupRule
+
+TARGETS = {"mlp-tiny": 1.05, "conv-small": 1.01}
+
+
+def bare_p50_ns(model: str, queries: int, threads: int) -> float:
+    """p50 of a bare loop: perf_counter_ns, session.run, perf_counter_ns, append."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(
+        str(resolve_model(model).path), so, providers=["CPUExecutionProvider"]
+    )
+    inp = sess.get_inputs()[0]
+    shape = [1 if not isinstance(d, int) else d for d in inp.shape]
+    feeds = {inp.name: np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
+    run = sess.run
+    clock = time.perf_counter_ns
+    for _ in range(max(queries // 10, 10)):
+        run(None, feeds)
+    lat = []
+    append = lat.append
+    for _ in range(queries):
+        t0 = clock()
+        run(None, feeds)
+        append(clock() - t0)
+    return float(np.median(lat))
+
+
+def harness_p50_ns(
+    model: str, queries: int, threads: int, runner: Runner, collectors_on: bool
+) -> float:
+    """p50 reported by a harness run with the same query count."""
+    sc = scenario_settings(
+        ScenarioKind.SINGLE_STREAM,
+        1,
+        warmup=WarmupRule(min_queries=max(queries // 10, 10), min_duration_s=0),
+        stop=StopRule(min_queries=queries, min_duration_s=0, max_duration_s=600),
+    )
+    report = runner.run(
+        RunSpec(resolve_model(model), "onnxruntime", sc, {"intra_op_threads": threads})
+    ).report
+    assert report.results is not None, report.errors
+    return report.results.latency.p50 * 1e6
+
+
+def _runner(collectors_on: bool) -> tuple[Runner, list[str]]:
+    if not collectors_on:
+        return Runner(), []
+    try:
+        from tippingpoint.harness.collectors.selection import open_all_available
+    except ImportError:
+        return Runner(), []
+    opened, _skipped = open_all_available()
+    return Runner(collectors=opened), [c.name for c in opened]
+
+
+def main() -> None:
+    """Print the overhead ratios for each model, collectors off and (where any exist) on."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--queries", type=int, default=20_000)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    for collectors_on in (False, True):
+        runner, names = _runner(collectors_on)
+        label = "collectors on (" + ", ".join(names) + ")" if collectors_on else "collectors off"
+        if collectors_on and not names:
+            print("collectors on: no collector available here, skipped")
+            continue
+        for model, target in TARGETS.items():
+            queries = args.queries if model == "mlp-tiny" else args.queries // 10
+            bare, harness = [], []
+            for _ in range(args.rounds):
+                bare.append(bare_p50_ns(model, queries, args.threads))
+                harness.append(harness_p50_ns(model, queries, args.threads, runner, collectors_on))
+            b, h = statistics.median(bare), statistics.median(harness)
+            ratio = h / b
+            verdict = "ok" if ratio <= target else "OVER TARGET"
+            print(
+                f"{label:>24} {model:>11}: bare p50 {b / 1000:8.2f} µs  harness p50 "
+                f"{h / 1000:8.2f} µs  ratio {ratio:.3f} (target <= {target}) {verdict}"
+            )
+        for c in runner.collectors:
+            c.close()
+
+
+if __name__ == "__main__":
+    main()
