@@ -95,3 +95,42 @@ def test_ctrl_c_keeps_finished_runs_and_marks_the_interrupted_one(tmp_path: Path
     assert last.status is RunStatus.INTERRUPTED and RunFlag.INTERRUPTED in last.flags
     assert len(reports) < 4  # the matrix stopped
     assert not list(out.glob(".*tmp*"))
+
+
+def test_user_inputs_file(tmp_path: Path) -> None:
+    import numpy as np
+
+    good = tmp_path / "in.npz"
+    np.savez(good, x=np.ones((1, 32), dtype=np.float32))
+    p = tp(
+        "run",
+        "-m",
+        "mlp-tiny",
+        "-s",
+        "single-stream",
+        "--inputs",
+        str(good),
+        "-o",
+        str(tmp_path / "r"),
+        "--json",
+        *QUICK,
+    )
+    assert p.returncode == 0, p.stderr
+    (entry,) = json.loads(p.stdout)
+    assert read_report(Path(entry["path"])).scenario.input_source == "in.npz"
+
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.ones((1, 32), dtype=np.float64))
+    p = tp(
+        "run",
+        "-m",
+        "mlp-tiny",
+        "-s",
+        "single-stream",
+        "--inputs",
+        str(bad),
+        "-o",
+        str(tmp_path / "r2"),
+        *QUICK,
+    )
+    assert p.returncode == 1 and "is float64, the model expects float32" in p.stdout + p.stderr

@@ -13,6 +13,8 @@ import typer
 from tippingpoint.reports.kinds import ScenarioKind
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from tippingpoint.backends.base import OptionValue
     from tippingpoint.harness.runner import Progress
 
@@ -54,6 +56,24 @@ def parse_backend_options(
     return out
 
 
+def load_input_file(path: Path) -> dict[str, np.ndarray]:
+    """Arrays of an ``--inputs`` .npz file, by name; problems are one-line usage errors."""
+    import numpy as np
+
+    from tippingpoint.errors import InvalidShapeError
+
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError) as exc:
+        raise InvalidShapeError(
+            f"cannot read --inputs {path}: {exc}", "pass an .npz written by numpy.savez"
+        ) from None
+    if not arrays:
+        raise InvalidShapeError(f"--inputs {path} holds no arrays", "save one array per input")
+    return arrays
+
+
 def _split_ints(text: str) -> tuple[int, ...]:
     from tippingpoint.errors import InvalidOptionError
 
@@ -92,6 +112,9 @@ def run(
     ),
     shape: list[str] = typer.Option(
         [], "--shape", help="Input shape NAME=1x3x224x224 (dynamic dims)."
+    ),
+    inputs: Path | None = typer.Option(
+        None, "--inputs", help="An .npz of input arrays (by input name) instead of random data."
     ),
     seed: int = typer.Option(0, help="Seed of generated inputs and bootstrap."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead of tables."),
@@ -148,6 +171,7 @@ def run(
     for b, values in parse_backend_options(list(opt), backends).items():
         backend_options.setdefault(b, {}).update(values)
     overrides = parse_shape_overrides(list(shape))
+    user_feeds = load_input_file(inputs) if inputs is not None else None
     refs = [resolve_model(m, variant) for m in models]
     ensure_output_dir(out)
 
@@ -172,7 +196,13 @@ def run(
                 sizes = batches if kind is ScenarioKind.OFFLINE else (1,)
                 for bs in sizes:
                     settings = scenario_settings(
-                        kind, bs, quick=quick, warmup=warm, stop=stop, seed=seed
+                        kind,
+                        bs,
+                        quick=quick,
+                        warmup=warm,
+                        stop=stop,
+                        seed=seed,
+                        input_source=inputs.name if inputs is not None else "random",
                     )
                     cells.append(
                         RunSpec(
@@ -181,6 +211,7 @@ def run(
                             scenario=settings,
                             backend_options=backend_options.get(b, {}),
                             shape_overrides=overrides,
+                            feeds=user_feeds,
                         )
                     )
     unsupported = [

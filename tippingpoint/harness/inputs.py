@@ -113,3 +113,30 @@ def generate_feeds(
     """One array per input spec, in order, for one query of ``batch_size``."""
     rng = np.random.default_rng(seed)
     return [generate_input(s, resolve_shape(s, batch_size, overrides), rng) for s in specs]
+
+
+def match_feeds(specs: Sequence[TensorSpec], arrays: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """Order user-supplied arrays by the model's inputs, checking names, ranks and dtypes."""
+    missing = [s.name for s in specs if s.name not in arrays]
+    if missing:
+        raise InvalidShapeError(
+            f"--inputs has no array for input '{missing[0]}' (it has: {', '.join(arrays)})",
+            "save one array per model input, named as the input",
+        )
+    out: list[np.ndarray] = []
+    for s in specs:
+        arr = arrays[s.name]
+        fixed_ok = all(d is None or d == a for d, a in zip(s.shape, arr.shape, strict=False))
+        if arr.ndim != len(s.shape) or not fixed_ok:
+            raise InvalidShapeError(
+                f"--inputs array '{s.name}' has shape {list(arr.shape)}, the model expects "
+                f"{_fmt(s.shape)}",
+                "reshape the array to the model's input shape",
+            )
+        if arr.dtype != np.dtype(s.dtype):
+            raise InvalidShapeError(
+                f"--inputs array '{s.name}' is {arr.dtype}, the model expects {s.dtype}",
+                f"save it as {s.dtype}",
+            )
+        out.append(arr)
+    return out

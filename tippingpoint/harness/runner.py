@@ -21,7 +21,7 @@ from tippingpoint.errors import TippingPointError
 from tippingpoint.harness import stats
 from tippingpoint.harness.collectors.base import Collector
 from tippingpoint.harness.fingerprint import host_fingerprint, tool_info
-from tippingpoint.harness.inputs import generate_feeds
+from tippingpoint.harness.inputs import generate_feeds, match_feeds
 from tippingpoint.models.registry import ModelRef, identity, verify
 from tippingpoint.reports.schema import (
     AccuracyResult,
@@ -74,8 +74,8 @@ class RunSpec:
     scenario: ScenarioSettings
     backend_options: Mapping[str, OptionValue] = field(default_factory=dict)
     shape_overrides: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
-    feeds: Sequence[np.ndarray] | None = None
-    """User-supplied inputs (from --inputs); generated from the input specs when None."""
+    feeds: Mapping[str, np.ndarray] | None = None
+    """User-supplied inputs by name (from --inputs); generated from the input specs when None."""
 
 
 @dataclass
@@ -221,7 +221,7 @@ class Runner:
 
         ctx.phase = "inputs"
         feeds = (
-            list(spec.feeds)
+            match_feeds(session.inputs, spec.feeds)
             if spec.feeds is not None
             else generate_feeds(
                 session.inputs, scenario.batch_size, spec.shape_overrides, scenario.seed
