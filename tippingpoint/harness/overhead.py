@@ -76,6 +76,21 @@ def _runner(collectors_on: bool) -> tuple[Runner, list[str]]:
     return Runner(collectors=opened), [c.name for c in opened]
 
 
+def help_seconds(repeats: int = 5) -> float:
+    """Median wall time of ``tippingpoint --help`` in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "tippingpoint", "--help"], capture_output=True, check=True
+        )
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def main() -> None:
     """Print the overhead ratios for each model, collectors off and (where any exist) on."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -83,6 +98,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=20_000)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    h = help_seconds()
+    print(f"tippingpoint --help: {h:.3f} s (target < 0.5 s) {'ok' if h < 0.5 else 'OVER TARGET'}")
     for collectors_on in (False, True):
         runner, names = _runner(collectors_on)
         label = "collectors on (" + ", ".join(names) + ")" if collectors_on else "collectors off"
