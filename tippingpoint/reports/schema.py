@@ -349,6 +349,9 @@ class CollectorResult(Frozen):
     invalid_reason: str | None = None
     measurements: tuple[Measurement, ...] = ()
     formula: str | None = Field(default=None, description="for estimates: formula and constants")
+    window_energy_j: tuple[float, ...] = Field(
+        default=(), description="energy sources: joules in each equal sub-window, in order"
+    )
 
 
 class CollectorSkip(Frozen):
@@ -375,6 +378,11 @@ class EnergySummary(Frozen):
     iqr_joules_per_inference: float | None = None
     valid: bool = True
     note: str | None = None
+    total_joules: float | None = Field(default=None, description="gross, whole window")
+    window_joules_per_inference: tuple[float, ...] = Field(
+        default=(), description="gross joules per inference of each sub-window"
+    )
+    warnings: tuple[str, ...] = ()
 
 
 class CollectorsSection(Frozen):
