@@ -1,0 +1,313 @@
+"""LiteRT (TensorFlow Lite) on the CPU, with XNNPACK on or off and optional external delegates.
+
+The runtime is ``ai_edge_litert`` (the maintained successor of ``tflite_runtime``); where only
+``tflite_runtime`` is installed (older boards, e.g. Debian buster images of a Coral dev board)
+it is used instead, and the report records which one ran and its version.
+
+Usage::
+
+    backend = LiteRtBackend()
+    options = {"threads": 4, "delegate": "libedgetpu.so.1", "delegate_options": "device=usb"}
+    with backend.load(Path("model_int8.tflite"), options) as session:
+        call = session.bind(feeds)
+        outputs = call()
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tippingpoint.backends.base import (
+    Availability,
+    BackendDescription,
+    Device,
+    OptionValue,
+    QuantParams,
+    SessionBase,
+    TensorSpec,
+)
+from tippingpoint.backends.onnxruntime_cpu import parse_options
+from tippingpoint.errors import (
+    InvalidOptionError,
+    ModelFileError,
+    ModelLoadError,
+    RuntimeNotInstalledError,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+
+INSTALL_HINT = "pip install 'tippingpoint[litert]' (or 'tflite-runtime' on boards without it)"
+
+
+class LiteRuntime(str, Enum):
+    """Which Python package provides the interpreter."""
+
+    AUTO = "auto"
+    AI_EDGE_LITERT = "ai-edge-litert"
+    TFLITE_RUNTIME = "tflite-runtime"
+
+
+RUNTIME_MODULES = {
+    LiteRuntime.AI_EDGE_LITERT: "ai_edge_litert",
+    LiteRuntime.TFLITE_RUNTIME: "tflite_runtime",
+}
+"""Distribution name -> import name; AUTO tries them in this order."""
+
+
+class LiteRtOptions(BaseModel):
+    """Options of the LiteRT backend; all are recorded in the report."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    threads: int = Field(default=0, ge=0, description="interpreter threads; 0 = runtime default")
+    xnnpack: bool = Field(default=True, description="apply the default XNNPACK delegate")
+    delegate: str | None = Field(
+        default=None, description="external delegate library, e.g. libedgetpu.so.1"
+    )
+    delegate_options: str = Field(
+        default="", description="delegate options as 'key=value;key=value'"
+    )
+    runtime: LiteRuntime = LiteRuntime.AUTO
+
+    @field_validator("delegate_options")
+    @classmethod
+    def _well_formed(cls, value: str) -> str:
+        parse_delegate_options(value)
+        return value
+
+
+def parse_delegate_options(text: str) -> dict[str, str]:
+    """Parse 'key=value;key=value' into a dict; raises ValueError on an item without '='."""
+    out: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"delegate option '{item}' is not key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _dist_version(dist: str) -> str | None:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def pick_runtime(choice: LiteRuntime) -> LiteRuntime | None:
+    """The installed runtime to use for ``choice`` (AUTO prefers ai-edge-litert), or None."""
+    if choice is not LiteRuntime.AUTO:
+        return choice if _installed(RUNTIME_MODULES[choice]) else None
+    for runtime, module in RUNTIME_MODULES.items():
+        if _installed(module):
+            return runtime
+    return None
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    """The interpreter module of the chosen package."""
+
+    kind: LiteRuntime
+    module: Any
+
+    @property
+    def version(self) -> str:
+        """The package version, from metadata or the module."""
+        return _dist_version(self.kind.value) or str(getattr(self.module, "__version__", "?"))
+
+
+def _import_runtime(choice: LiteRuntime) -> _Runtime:
+    kind = pick_runtime(choice)
+    if kind is None:
+        wanted = "ai-edge-litert or tflite-runtime" if choice is LiteRuntime.AUTO else choice.value
+        raise RuntimeNotInstalledError(f"{wanted} is not installed", INSTALL_HINT)
+    module = importlib.import_module(f"{RUNTIME_MODULES[kind]}.interpreter")
+    return _Runtime(kind, module)
+
+
+def tensor_spec(detail: Mapping[str, Any]) -> TensorSpec:
+    """A TensorSpec from one entry of ``get_input_details()``/``get_output_details()``.
+
+    Dynamic dimensions (-1 in ``shape_signature``) become None; an integer tensor with a
+    non-zero per-tensor scale carries its QuantParams.
+    """
+    import numpy as np
+
+    signature = detail.get("shape_signature")
+    dims = signature if signature is not None and len(signature) else detail["shape"]
+    shape = tuple(int(d) if int(d) >= 0 else None for d in dims)
+    dtype = np.dtype(detail["dtype"])
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    quant = None
+    if dtype.kind in "iu" and scale:
+        quant = QuantParams(scale=float(scale), zero_point=int(zero_point))
+    return TensorSpec(name=str(detail["name"]), shape=shape, dtype=dtype.name, quant=quant)
+
+
+class LiteRtSession(SessionBase):
+    """A LiteRT ``Interpreter`` behind the Session protocol.
+
+    A bound call copies the inputs into the interpreter, invokes it and copies the outputs
+    out, as an application does for each new query.
+    """
+
+    def __init__(self, interpreter: Any, description: BackendDescription) -> None:
+        self._interp = interpreter
+        self._description = description
+        self._in = list(interpreter.get_input_details())
+        self._out = list(interpreter.get_output_details())
+        self._inputs = tuple(tensor_spec(d) for d in self._in)
+        self._outputs = tuple(tensor_spec(d) for d in self._out)
+
+    @property
+    def inputs(self) -> Sequence[TensorSpec]:
+        """Model inputs in interpreter order (the order ``bind`` expects)."""
+        return self._inputs
+
+    @property
+    def outputs(self) -> Sequence[TensorSpec]:
+        """Model outputs in interpreter order."""
+        return self._outputs
+
+    def bind(self, feeds: Sequence[np.ndarray]) -> Callable[[], Sequence[np.ndarray]]:
+        """Resize for these shapes if needed; the callable sets inputs, invokes, reads outputs."""
+        if len(feeds) != len(self._in):
+            raise ValueError(f"expected {len(self._in)} inputs, got {len(feeds)}")
+        interp = self._interp
+        resized = False
+        for detail, feed in zip(self._in, feeds, strict=True):
+            if tuple(detail["shape"]) != tuple(feed.shape):
+                interp.resize_tensor_input(detail["index"], list(feed.shape), strict=True)
+                resized = True
+        if resized:
+            interp.allocate_tensors()
+            self._in = list(interp.get_input_details())
+            self._out = list(interp.get_output_details())
+        pairs = [(d["index"], feed) for d, feed in zip(self._in, feeds, strict=True)]
+        out_idx = [d["index"] for d in self._out]
+        set_tensor, invoke, get_tensor = interp.set_tensor, interp.invoke, interp.get_tensor
+
+        def call() -> list[np.ndarray]:
+            for index, feed in pairs:
+                set_tensor(index, feed)
+            invoke()
+            return [get_tensor(i) for i in out_idx]
+
+        return call
+
+    def describe(self) -> BackendDescription:
+        """Runtime (ai-edge-litert or tflite-runtime), version, threads, delegates, options."""
+        return self._description
+
+    def close(self) -> None:
+        """Drop the interpreter (and with it any delegate)."""
+        self._interp = None
+
+
+class LiteRtBackend:
+    """LiteRT / TensorFlow Lite interpreter: ``.tflite`` files on CPU or an external delegate."""
+
+    name = "litert"
+    formats = (".tflite",)
+    runtime = "ai-edge-litert"
+
+    def availability(self) -> Availability:
+        """Installed or not (either package), from module specs and metadata; imports nothing."""
+        kind = pick_runtime(LiteRuntime.AUTO)
+        return Availability(
+            installed=kind is not None,
+            runtime=kind.value if kind is not None else self.runtime,
+            version=_dist_version(kind.value) if kind is not None else None,
+            install_hint=INSTALL_HINT,
+        )
+
+    def load(self, model: Path, options: Mapping[str, OptionValue]) -> LiteRtSession:
+        """Create an interpreter with the requested threads, XNNPACK setting and delegate."""
+        opts: LiteRtOptions = parse_options(LiteRtOptions, options, self.name)
+        if not model.is_file():
+            raise ModelFileError(f"model file not found: {model}", "check the path")
+        rt = _import_runtime(opts.runtime)
+        delegates = []
+        if opts.delegate:
+            delegate_opts = parse_delegate_options(opts.delegate_options)
+            _check_loadable(opts.delegate)
+            try:
+                delegates.append(rt.module.load_delegate(opts.delegate, delegate_opts or None))
+            except (ValueError, RuntimeError, OSError) as exc:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise InvalidOptionError(
+                    f"cannot load LiteRT delegate '{opts.delegate}': {first[:200]}",
+                    "check the library path (e.g. /usr/lib/libedgetpu.so.1), its options and "
+                    "that the accelerator is attached",
+                ) from None
+        kwargs: dict[str, Any] = {
+            "model_path": str(model),
+            "experimental_delegates": delegates or None,
+            "num_threads": opts.threads or None,
+        }
+        if not opts.xnnpack:
+            kwargs["experimental_op_resolver_type"] = (
+                rt.module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            )
+        try:
+            interpreter = rt.module.Interpreter(**kwargs)
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelLoadError(
+                f"{rt.kind.value} could not load {model.name}: {first[:300]}",
+                "check that the file is a complete, valid .tflite model (re-export it)",
+            ) from exc
+        description = BackendDescription(
+            name=self.name,
+            runtime=rt.kind.value,
+            runtime_version=rt.version,
+            device=Device.ACCELERATOR if opts.delegate else Device.CPU,
+            device_name=Path(opts.delegate).name if opts.delegate else None,
+            threads=opts.threads or None,
+            providers=_delegate_names(opts),
+            options=opts.model_dump(mode="json"),
+        )
+        return LiteRtSession(interpreter, description)
+
+
+def _check_loadable(library: str) -> None:
+    """dlopen the delegate first: a runtime's Delegate object that fails to open its library
+    raises again from ``__del__``."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(library)
+    except OSError as exc:
+        raise InvalidOptionError(
+            f"cannot load LiteRT delegate '{library}': {str(exc)[:200]}",
+            "check the library path (e.g. /usr/lib/libedgetpu.so.1) and that its dependencies "
+            "are installed",
+        ) from None
+
+
+def _delegate_names(opts: LiteRtOptions) -> tuple[str, ...]:
+    names: list[str] = []
+    if opts.delegate:
+        names.append(Path(opts.delegate).name)
+    if opts.xnnpack:
+        names.append("xnnpack")
+    names.append("builtin")
+    return tuple(names)
