@@ -367,7 +367,9 @@ class EnergySummary(Frozen):
     source: str
     method: MeasurementMethod
     scope: str
-    joules_per_inference: float = Field(description="gross, the headline figure")
+    joules_per_inference: float | None = Field(
+        description="gross, the headline figure; None when no window was valid"
+    )
     dynamic_joules_per_inference: float | None = Field(
         default=None, description="above idle baseline"
     )
