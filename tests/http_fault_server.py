@@ -1,0 +1,131 @@
+"""A small fault-injecting HTTP server for the HTTP backend's tests, run as a subprocess:
+``python tests/http_fault_server.py`` prints its port and serves on 127.0.0.1 until killed.
+
+Routes: ``/ok`` (200, Server-Timing), ``/status/{code}``, ``/slow/{ms}``, ``/reset`` (TCP RST),
+``/flaky`` (503 then 200, alternating), ``/garbage`` (200 with a non-JSON body), and a minimal
+TF Serving model ``double`` (``/v1/models/double[/metadata|:predict]``) that returns 2*x.
+A stall is injected from outside by SIGSTOP/SIGCONT of the whole process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import sys
+
+from aiohttp import web
+
+TF_METADATA = {
+    "model_spec": {"name": "double", "version": "1"},
+    "metadata": {
+        "signature_def": {
+            "signature_def": {
+                "serving_default": {
+                    "inputs": {
+                        "x": {
+                            "dtype": "DT_FLOAT",
+                            "tensor_shape": {"dim": [{"size": "-1"}, {"size": "4"}]},
+                        }
+                    },
+                    "outputs": {
+                        "y": {
+                            "dtype": "DT_FLOAT",
+                            "tensor_shape": {"dim": [{"size": "-1"}, {"size": "4"}]},
+                        }
+                    },
+                    "method_name": "tensorflow/serving/predict",
+                }
+            }
+        }
+    },
+}
+
+
+async def ok(request: web.Request) -> web.Response:
+    await request.read()
+    return web.Response(text='{"ok":true}', headers={"Server-Timing": "total;dur=0.050"})
+
+
+async def status(request: web.Request) -> web.Response:
+    await request.read()
+    return web.Response(status=int(request.match_info["code"]), text="injected")
+
+
+async def slow(request: web.Request) -> web.Response:
+    await request.read()
+    await asyncio.sleep(int(request.match_info["ms"]) / 1000)
+    return web.Response(text="{}")
+
+
+async def reset(request: web.Request) -> web.Response:
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    if request.transport is not None:
+        request.transport.abort()
+    raise asyncio.CancelledError
+
+
+COUNTER = {"flaky": 0}
+
+
+async def flaky(request: web.Request) -> web.Response:
+    await request.read()
+    COUNTER["flaky"] += 1
+    if COUNTER["flaky"] % 2:
+        return web.Response(status=503, text="try again")
+    return web.Response(text="{}")
+
+
+async def garbage(request: web.Request) -> web.Response:
+    await request.read()
+    return web.Response(text="<html>not json</html>")
+
+
+async def tf_status(request: web.Request) -> web.Response:
+    return web.json_response({"model_version_status": [{"version": "1", "state": "AVAILABLE"}]})
+
+
+async def tf_metadata(request: web.Request) -> web.Response:
+    return web.json_response(TF_METADATA)
+
+
+async def tf_predict(request: web.Request) -> web.Response:
+    doc = await request.json()
+    x = doc["inputs"]["x"] if isinstance(doc["inputs"], dict) else doc["inputs"]
+    return web.json_response({"outputs": [[2 * v for v in row] for row in x]})
+
+
+def make_app() -> web.Application:
+    app = web.Application()
+    for route, handler in (
+        ("/ok", ok),
+        ("/status/{code}", status),
+        ("/slow/{ms}", slow),
+        ("/reset", reset),
+        ("/flaky", flaky),
+        ("/garbage", garbage),
+    ):
+        app.router.add_route("*", route, handler)
+    app.router.add_get("/v1/models/double", tf_status)
+    app.router.add_get("/v1/models/double/metadata", tf_metadata)
+    app.router.add_post("/v1/models/double:predict", tf_predict)
+    return app
+
+
+async def main() -> None:
+    runner = web.AppRunner(make_app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    print(port, flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        sys.exit(0)

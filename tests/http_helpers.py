@@ -1,0 +1,77 @@
+"""Helpers for the HTTP tests: real servers on 127.0.0.1 (the reference server on a thread,
+the fault server in a subprocess) and a tiny ONNX model built with onnx.helper."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from tippingpoint.reports.schema import ScenarioKind, ScenarioSettings, StopRule, WarmupRule
+
+FAULT_SERVER = Path(__file__).with_name("http_fault_server.py")
+SHORT_WARMUP = WarmupRule(min_queries=3, min_duration_s=0.0)
+SHORT_STOP = StopRule(min_queries=60, min_duration_s=0.2, max_duration_s=5.0)
+
+
+def short_scenario(
+    kind: ScenarioKind = ScenarioKind.SINGLE_STREAM, **update: object
+) -> ScenarioSettings:
+    """A short scenario with the real stop-rule semantics."""
+    from tippingpoint.harness.config import scenario_settings
+
+    sc = scenario_settings(kind, 1, quick=True, warmup=SHORT_WARMUP, stop=SHORT_STOP)
+    return sc.model_copy(update=update)
+
+
+def write_add_model(path: Path) -> Path:
+    """y = a + b for two float32 [N, 4] inputs, plus an int64 [N, 2] input echoed as z."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["a", "b"], ["y"]), helper.make_node("Identity", ["i"], ["z"])],
+        "add",
+        [
+            helper.make_tensor_value_info("a", TensorProto.FLOAT, ["N", 4]),
+            helper.make_tensor_value_info("b", TensorProto.FLOAT, ["N", 4]),
+            helper.make_tensor_value_info("i", TensorProto.INT64, ["N", 2]),
+        ],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4]),
+            helper.make_tensor_value_info("z", TensorProto.INT64, ["N", 2]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def add_feeds(n: int = 1) -> list[np.ndarray]:
+    """Inputs of the add model, seeded."""
+    rng = np.random.default_rng(1)
+    return [
+        rng.standard_normal((n, 4)).astype(np.float32),
+        rng.standard_normal((n, 4)).astype(np.float32),
+        rng.integers(0, 100, size=(n, 2)).astype(np.int64),
+    ]
+
+
+@contextmanager
+def fault_server() -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """The fault-injecting server in a subprocess: (base URL, process)."""
+    proc = subprocess.Popen([sys.executable, str(FAULT_SERVER)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline().strip())
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        proc.kill()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()

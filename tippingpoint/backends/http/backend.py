@@ -1,0 +1,383 @@
+"""The ``http`` backend: a model behind a remote endpoint, as a :class:`Session`.
+
+The session owns an event loop on a background thread and one aiohttp client on it.
+``bind(feeds)`` encodes the request once and returns a blocking call that sends it and decodes
+the response (for accuracy passes and the generic runner); the load generator
+(:mod:`tippingpoint.backends.http.scenarios`) drives the same client from inside the loop.
+
+Usage::
+
+    backend = HttpBackend()
+    with backend.load(Path("mlp-tiny.onnx"), {"endpoint": "http://127.0.0.1:8000"}) as session:
+        outputs = session.bind(feeds)()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import threading
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tippingpoint.backends.base import (
+    Availability,
+    BackendDescription,
+    Device,
+    OptionValue,
+    SessionBase,
+    TensorSpec,
+)
+from tippingpoint.backends.http.auth import AuthConfig, AuthKind, load_secret, public_url
+from tippingpoint.backends.http.client import (
+    ClientSettings,
+    EndpointError,
+    HttpClient,
+    PreparedRequest,
+)
+from tippingpoint.backends.http.kserve import CodecError
+from tippingpoint.backends.http.protocols import (
+    Codec,
+    HttpMethod,
+    KServeV2Codec,
+    TemplateCodec,
+    TfServingCodec,
+    WireProtocol,
+    parse_input_specs,
+)
+from tippingpoint.errors import InferenceError, InvalidOptionError, RuntimeNotInstalledError
+
+T = TypeVar("T")
+INSTALL_HINT = "pip install 'tippingpoint[http]'"
+SETUP_TIMEOUT_S = 60.0
+
+
+class HttpOptions(BaseModel):
+    """Options of the HTTP backend; every one is recorded in the report (never a secret)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    endpoint: str = Field(description="base URL, e.g. http://127.0.0.1:8000")
+    protocol: WireProtocol = WireProtocol.KSERVE_V2
+    model_name: str | None = Field(default=None, description="default: the model file's stem")
+    model_version: str | None = None
+    binary: bool = Field(default=True, description="KServe v2 binary tensors (else JSON)")
+    timeout_s: float = Field(default=10.0, gt=0, le=600)
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=600)
+    max_connections: int = Field(default=256, ge=1, le=65536)
+    max_inflight: int = Field(default=4096, ge=1, le=1_000_000)
+    retries: int = Field(default=0, ge=0, le=10)
+    tls_verify: bool = True
+    token_env: str | None = Field(default=None, description="environment variable with the token")
+    token_file: str | None = Field(default=None, description="file whose first line is the token")
+    auth_header: str | None = Field(
+        default=None, description="send the token in this header instead of a bearer token"
+    )
+    server_timing_metric: str = "total"
+    check_ready: bool = True
+    path: str = Field(default="/", description="template protocol: request path")
+    template: str = Field(default="", description="template protocol: JSON body, or @file")
+    response_path: str = Field(default="", description="template protocol: dotted output path")
+    method: HttpMethod = HttpMethod.POST
+    inputs: str = Field(
+        default="", description="input specs NAME:DTYPE:1x16,... where there is no metadata"
+    )
+    tf_signature: str = "serving_default"
+
+    @field_validator("endpoint")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        return v if v.startswith("/") else "/" + v
+
+    def recorded(self) -> dict[str, OptionValue]:
+        """The options as the report shows them: endpoint without credentials."""
+        data = self.model_dump(mode="json")
+        data["endpoint"] = public_url(self.endpoint)
+        if data["template"]:
+            data["template"] = data["template"][:200]
+        return data
+
+
+class LoopThread:
+    """An asyncio event loop running on a daemon thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="tippingpoint-http", daemon=True
+        )
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coro`` on the loop and wait for it; Ctrl-C cancels it."""
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return fut.result(timeout)
+        except KeyboardInterrupt:
+            fut.cancel()
+            raise
+        except TimeoutError:
+            fut.cancel()
+            raise
+
+    def stop(self) -> None:
+        """Stop the loop and join its thread."""
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+def _auth(opts: HttpOptions) -> AuthConfig:
+    if opts.token_env is None and opts.token_file is None:
+        if opts.auth_header is not None:
+            raise InvalidOptionError(
+                "auth_header is set but no token source is given",
+                "add token_env=VARIABLE or token_file=PATH",
+            )
+        return AuthConfig()
+    secret = load_secret(opts.token_env, opts.token_file)
+    if opts.auth_header:
+        return AuthConfig(AuthKind.HEADER, secret, opts.auth_header)
+    return AuthConfig(AuthKind.BEARER, secret)
+
+
+def _codec(opts: HttpOptions, model_name: str) -> Codec:
+    if opts.protocol is WireProtocol.KSERVE_V2:
+        return KServeV2Codec(model_name, opts.model_version, opts.binary)
+    if opts.protocol is WireProtocol.TFSERVING:
+        return TfServingCodec(model_name, opts.model_version, opts.tf_signature)
+    template = opts.template
+    if template.startswith("@"):
+        path = Path(template[1:]).expanduser()
+        try:
+            template = path.read_text()
+        except OSError:
+            raise InvalidOptionError(
+                f"cannot read the template file {path}", "check template=@PATH"
+            ) from None
+    return TemplateCodec(opts.path, template, opts.response_path, opts.method)
+
+
+class HttpSession(SessionBase):
+    """A remote model: specs from the endpoint's metadata, requests through one client."""
+
+    def __init__(
+        self,
+        opts: HttpOptions,
+        codec: Codec,
+        client: HttpClient,
+        loop: LoopThread,
+        inputs: tuple[TensorSpec, ...],
+        outputs: tuple[TensorSpec, ...],
+        description: BackendDescription,
+    ) -> None:
+        self.options = opts
+        self.codec = codec
+        self.client = client
+        self.loop_thread = loop
+        self._inputs = inputs
+        self._outputs = outputs
+        self._description = description
+        self._closed = False
+
+    @property
+    def inputs(self) -> Sequence[TensorSpec]:
+        """Model inputs, as the endpoint's metadata (or the ``inputs`` option) gives them."""
+        return self._inputs
+
+    @property
+    def outputs(self) -> Sequence[TensorSpec]:
+        """Model outputs, where known."""
+        return self._outputs
+
+    @property
+    def auth(self) -> AuthConfig:
+        """The credential configuration (its secret never prints)."""
+        return self.client.auth
+
+    def prepare(self, feeds: Sequence[np.ndarray]) -> PreparedRequest:
+        """Encode one batch into a request sent many times (encoding is not timed)."""
+        if len(feeds) != len(self._inputs):
+            raise InferenceError(
+                f"expected {len(self._inputs)} input arrays, got {len(feeds)}",
+                "give one array per model input",
+            )
+        try:
+            enc = self.codec.encode(self._inputs, feeds)
+        except CodecError as exc:
+            raise InferenceError(f"cannot encode the request: {exc}", "check the inputs") from None
+        return self.client.prepare(
+            self.codec.method, self.codec.infer_path(), enc.body, enc.headers()
+        )
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run a coroutine on the session's event loop (where the client lives)."""
+        return self.loop_thread.run(coro, timeout)
+
+    def bind(self, feeds: Sequence[np.ndarray]) -> Callable[[], Sequence[np.ndarray]]:
+        """A blocking call: send the prepared request, decode the outputs; failures raise
+        InferenceError naming the kind of failure."""
+        req = self.prepare(feeds)
+        timeout = self.options.timeout_s * (self.options.retries + 1) + 5
+
+        def call() -> Sequence[np.ndarray]:
+            c, body, headers = self.run(self.client.send(req), timeout)
+            if c.error is not None:
+                detail = body[:200].decode("utf-8", "replace").strip() if body else ""
+                raise InferenceError(
+                    self.auth.scrub(
+                        f"request to {public_url(req.url)} failed: {c.error}"
+                        + (f": {detail}" if detail else "")
+                    ),
+                    "check the endpoint's logs and the inputs",
+                )
+            try:
+                return self.codec.decode(body, headers, self._outputs)
+            except CodecError as exc:
+                raise InferenceError(
+                    self.auth.scrub(f"cannot decode the response: {exc}"),
+                    "check --opt protocol= matches the endpoint",
+                ) from None
+
+        return call
+
+    def describe(self) -> BackendDescription:
+        """aiohttp version, remote device, and every option in force."""
+        return self._description
+
+    def close(self) -> None:
+        """Close the connection pool and stop the event loop."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.run(self.client.close(), 10)
+        finally:
+            self.loop_thread.stop()
+
+
+class HttpBackend:
+    """A model served over HTTP (KServe v2, TF Serving REST, or a JSON template)."""
+
+    name = "http"
+    formats: tuple[str, ...] = (".onnx", ".tflite", ".pt2", ".pt", "")
+    runtime = "aiohttp"
+
+    def availability(self) -> Availability:
+        """Installed when aiohttp is importable."""
+        installed = importlib.util.find_spec("aiohttp") is not None
+        try:
+            ver: str | None = version("aiohttp")
+        except PackageNotFoundError:
+            ver = None
+        return Availability(
+            installed=installed, runtime=self.runtime, version=ver, install_hint=INSTALL_HINT
+        )
+
+    def load(self, model: Path, options: Mapping[str, OptionValue]) -> HttpSession:
+        """Connect to the endpoint, check readiness, and read the model's metadata."""
+        from tippingpoint.backends.onnxruntime_cpu import parse_options
+
+        if "endpoint" not in options:
+            raise InvalidOptionError(
+                "the http backend needs an endpoint", "pass --opt endpoint=http://HOST:PORT"
+            )
+        opts: HttpOptions = parse_options(HttpOptions, options, self.name)
+        try:
+            import aiohttp
+        except ImportError:
+            raise RuntimeNotInstalledError("aiohttp is not installed", INSTALL_HINT) from None
+        model_name = opts.model_name or Path(model).stem
+        auth = _auth(opts)
+        codec = _codec(opts, model_name)
+        settings = ClientSettings(
+            base_url=opts.endpoint,
+            timeout_s=opts.timeout_s,
+            connect_timeout_s=opts.connect_timeout_s,
+            max_connections=opts.max_connections,
+            retries=opts.retries,
+            tls_verify=opts.tls_verify,
+            server_timing_metric=opts.server_timing_metric,
+        )
+        client = HttpClient(settings, auth)
+        loop = LoopThread()
+        try:
+            loop.run(client.start(), SETUP_TIMEOUT_S)
+            inputs, outputs = loop.run(_discover(client, codec, opts), SETUP_TIMEOUT_S)
+        except BaseException:
+            loop.run(client.close(), 10)
+            loop.stop()
+            raise
+        description = BackendDescription(
+            name=self.name,
+            runtime=self.runtime,
+            runtime_version=aiohttp.__version__,
+            device=Device.REMOTE,
+            device_name=public_url(opts.endpoint),
+            options={**opts.recorded(), "model_name": model_name},
+        )
+        return HttpSession(opts, codec, client, loop, inputs, outputs, description)
+
+
+async def _discover(
+    client: HttpClient, codec: Codec, opts: HttpOptions
+) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """Readiness, then input/output specs from metadata or from the ``inputs`` option."""
+    ready = codec.ready_path()
+    if opts.check_ready and ready is not None:
+        status, _, _ = await client.fetch(ready)
+        if status in (401, 403):
+            raise EndpointError(
+                f"the endpoint refused the credentials (HTTP {status})",
+                "check token_env/token_file and auth_header",
+            )
+        if status != 200:
+            raise EndpointError(
+                f"the endpoint is not ready: GET {ready} returned HTTP {status}",
+                "wait for the server to load its models, or pass --opt check_ready=false",
+            )
+    if opts.inputs:
+        try:
+            return parse_input_specs(opts.inputs), ()
+        except (ValueError, TypeError) as exc:
+            raise InvalidOptionError(
+                f"invalid inputs option: {exc}", "write NAME:DTYPE:DIMxDIM, e.g. x:float32:1x16"
+            ) from None
+    meta = codec.metadata_path()
+    if meta is None:
+        return (), ()
+    status, body, _ = await client.fetch(meta)
+    if status == 404:
+        raise EndpointError(
+            f"the endpoint does not serve a model at {meta} (HTTP 404)",
+            "pass --opt model_name=NAME with a model the server has",
+        )
+    if status in (401, 403):
+        raise EndpointError(
+            f"the endpoint refused the credentials (HTTP {status})",
+            "check token_env/token_file and auth_header",
+        )
+    if status != 200:
+        raise EndpointError(f"GET {meta} returned HTTP {status}", "check the endpoint's logs")
+    try:
+        return codec.parse_metadata(body)
+    except CodecError as exc:
+        raise EndpointError(
+            f"cannot read the model metadata: {exc}",
+            "check --opt protocol=, or give --opt inputs=NAME:DTYPE:SHAPE",
+        ) from None

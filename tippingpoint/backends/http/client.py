@@ -1,0 +1,218 @@
+"""The asynchronous HTTP client of the backend: one aiohttp session, prepared requests, and
+:meth:`HttpClient.send`, which times one request and classifies its failure instead of raising.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from tippingpoint.backends.http.auth import AuthConfig
+from tippingpoint.backends.http.protocols import HttpMethod
+from tippingpoint.errors import RuntimeFailure
+from tippingpoint.harness.loadgen import Completion
+
+if TYPE_CHECKING:
+    import aiohttp
+
+
+class EndpointError(RuntimeFailure):
+    """The endpoint is unreachable, not ready, or answered a setup request with an error."""
+
+
+class ErrorKind(str, Enum):
+    """How a request failed; the report counts requests by kind."""
+
+    HTTP_4XX = "http-4xx"
+    HTTP_5XX = "http-5xx"
+    HTTP_OTHER = "http-other"
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    PROTOCOL = "protocol"
+
+
+RETRYABLE = frozenset(
+    {ErrorKind.HTTP_5XX.value, ErrorKind.TIMEOUT.value, ErrorKind.CONNECTION.value}
+)
+SERVER_TIMING = "Server-Timing"
+_DUR = re.compile(r"(?:^|,)\s*([A-Za-z0-9_.-]+)[^,]*?;\s*dur=([0-9.]+)")
+
+
+def parse_server_timing(value: str, metric: str = "total") -> int:
+    """Server time in ns from a ``Server-Timing`` header: the named metric, else the largest
+    ``dur`` (milliseconds, per the W3C spec); -1 when there is none."""
+    best = -1.0
+    for name, dur in _DUR.findall(value):
+        try:
+            ms = float(dur)
+        except ValueError:
+            continue
+        if name == metric:
+            return int(ms * 1e6)
+        best = max(best, ms)
+    return int(best * 1e6) if best >= 0 else -1
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Connection settings, all recorded in the report."""
+
+    base_url: str
+    timeout_s: float = 10.0
+    connect_timeout_s: float = 5.0
+    max_connections: int = 256
+    retries: int = 0
+    tls_verify: bool = True
+    server_timing_metric: str = "total"
+
+
+@dataclass
+class PreparedRequest:
+    """A request ready to send many times; the wire size of its head is learnt on first use."""
+
+    method: HttpMethod
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    head_bytes: int = 0
+
+
+def _head_size(first_line: str, headers: Mapping[str, str]) -> int:
+    return len(first_line) + 2 + sum(len(k) + len(v) + 4 for k, v in headers.items()) + 2
+
+
+class HttpClient:
+    """One aiohttp ``ClientSession``; create it and use it on the same running event loop."""
+
+    def __init__(self, settings: ClientSettings, auth: AuthConfig) -> None:
+        self.settings = settings
+        self.auth = auth
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        """Open the connection pool."""
+        import aiohttp
+
+        ssl_arg: ssl.SSLContext | bool = True
+        if not self.settings.tls_verify:
+            ssl_arg = False
+        connector = aiohttp.TCPConnector(
+            limit=self.settings.max_connections, ssl=ssl_arg, enable_cleanup_closed=False
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=self.settings.timeout_s, connect=self.settings.connect_timeout_s
+        )
+        self._session = aiohttp.ClientSession(
+            base_url=None,
+            connector=connector,
+            timeout=timeout,
+            auto_decompress=False,
+            raise_for_status=False,
+            skip_auto_headers=("User-Agent",),
+            headers={"User-Agent": "tippingpoint"},
+        )
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def prepare(
+        self, method: HttpMethod, path: str, body: bytes, headers: Mapping[str, str]
+    ) -> PreparedRequest:
+        """A request to ``path`` with the auth headers added."""
+        all_headers = {**headers, **self.auth.headers()}
+        return PreparedRequest(method, self.settings.base_url + path, body, all_headers)
+
+    async def fetch(self, path: str) -> tuple[int, bytes, dict[str, str]]:
+        """GET ``path`` for setup (readiness, metadata); failures are EndpointErrors."""
+        req = self.prepare(HttpMethod.GET, path, b"", {})
+        assert self._session is not None, "start() first"
+        try:
+            async with self._session.get(req.url, headers=req.headers) as resp:
+                body = await resp.read()
+                return resp.status, body, dict(resp.headers)
+        except Exception as exc:  # any aiohttp/OS failure: one line, secret scrubbed
+            raise EndpointError(
+                self.auth.scrub(f"cannot reach {self._public(path)}: {_describe(exc)}"),
+                "check --endpoint, that the server is running, and TLS settings",
+            ) from None
+
+    def _public(self, path: str) -> str:
+        from tippingpoint.backends.http.auth import public_url
+
+        return public_url(self.settings.base_url + path)
+
+    async def send(self, req: PreparedRequest) -> tuple[Completion, bytes, Mapping[str, str]]:
+        """Send ``req`` (retrying retryable failures when enabled); never raises for a failed
+        request. Returns the completion, the response body and headers (empty on failure)."""
+        clock = time.perf_counter_ns
+        start = clock()
+        retries = 0
+        while True:
+            c, body, headers = await self._attempt(req, start, retries)
+            if c.error is None or retries >= self.settings.retries or c.error not in RETRYABLE:
+                return c, body, headers
+            retries += 1
+
+    async def _attempt(
+        self, req: PreparedRequest, start: int, retries: int
+    ) -> tuple[Completion, bytes, Mapping[str, str]]:
+        import aiohttp
+
+        session = self._session
+        assert session is not None, "start() first"
+        error: str | None = None
+        body = b""
+        headers: Mapping[str, str] = {}
+        recv = 0
+        server_ns = -1
+        try:
+            async with session.request(
+                req.method.value, req.url, data=req.body or None, headers=req.headers
+            ) as resp:
+                body = await resp.read()
+                end = time.perf_counter_ns()
+                status = resp.status
+                headers = resp.headers
+                if not req.head_bytes:
+                    info = resp.request_info
+                    req.head_bytes = _head_size(
+                        f"{req.method.value} {info.url.raw_path_qs} HTTP/1.1", info.headers
+                    )
+                recv = (
+                    len(body)
+                    + 15
+                    + len(resp.reason or "")
+                    + sum(len(k) + len(v) + 4 for k, v in resp.raw_headers)
+                    + 2
+                )
+                timing = headers.get(SERVER_TIMING)
+                if timing is not None:
+                    server_ns = parse_server_timing(timing, self.settings.server_timing_metric)
+                if status >= 500:
+                    error = ErrorKind.HTTP_5XX.value
+                elif status >= 400:
+                    error = ErrorKind.HTTP_4XX.value
+                elif status >= 300 or status < 200:
+                    error = ErrorKind.HTTP_OTHER.value
+        except TimeoutError:
+            end, error = time.perf_counter_ns(), ErrorKind.TIMEOUT.value
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError):
+            end, error = time.perf_counter_ns(), ErrorKind.CONNECTION.value
+        except aiohttp.ClientError:
+            end, error = time.perf_counter_ns(), ErrorKind.PROTOCOL.value
+        sent = req.head_bytes + len(req.body)
+        return Completion(start, end, error, sent, recv, server_ns, retries), body, headers
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, secret-free description of a client exception (class and OS reason only)."""
+    reason = getattr(exc, "strerror", None) or getattr(exc, "os_error", None)
+    return f"{type(exc).__name__}" + (f" ({reason})" if reason else "")

@@ -1,0 +1,331 @@
+"""Scenarios over the network: single-stream, closed-loop concurrency, open-loop server, and
+the search for the peak rate whose p99 meets a bound (LoadGen's FindPeakPerformance).
+
+:func:`run_http_scenario` is the integration point for the runner: it warms up, runs the
+measured part with :mod:`tippingpoint.harness.loadgen` on the session's event loop, and returns
+the runner's raw samples (successes only), the performance figures and the report's
+:class:`HttpResults`. Failed requests are counted by kind and never enter the latencies.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tippingpoint.backends.http.backend import HttpSession
+from tippingpoint.backends.http.client import PreparedRequest
+from tippingpoint.errors import InvalidOptionError
+from tippingpoint.harness import stats
+from tippingpoint.harness.loadgen import (
+    Completion,
+    LoadProgress,
+    LoadRun,
+    RequestFn,
+    closed_loop,
+    open_loop,
+)
+from tippingpoint.harness.runner import Samples, performance_results
+from tippingpoint.reports.schema import (
+    ArrivalProcess,
+    HttpResults,
+    LatencyStats,
+    PerformanceResults,
+    RunFlag,
+    ScenarioKind,
+    ScenarioSettings,
+    StopRule,
+    SweepPoint,
+    WarmupSummary,
+)
+
+MAX_PROBES = 12
+"""Cap on the open-loop runs of one peak search."""
+PEAK_PRECISION = 0.05
+"""The search stops when the passing and failing rates are within 5% of each other."""
+MAX_ERROR_RATE = 0.01
+"""A probe with more failed requests than this share fails the search."""
+
+
+@dataclass(frozen=True)
+class HttpRun:
+    """What one network run contributes to a report."""
+
+    samples: Samples | None
+    results: PerformanceResults | None
+    http: HttpResults
+    warmup: WarmupSummary
+    flags: tuple[RunFlag, ...]
+    load: LoadRun
+
+
+def request_fn(session: HttpSession, req: PreparedRequest) -> RequestFn:
+    """The load generator's request function for ``req`` on ``session``'s client."""
+    send = session.client.send
+
+    async def fn() -> Completion:
+        c, _, _ = await send(req)
+        return c
+
+    return fn
+
+
+def _stats_or_none(values_ns: np.ndarray, seed: int) -> LatencyStats | None:
+    if len(values_ns) == 0:
+        return None
+    return stats.latency_stats(values_ns, seed=seed, with_ci=len(values_ns) >= 2)
+
+
+def summarize(
+    load: LoadRun, session: HttpSession, scenario: ScenarioSettings
+) -> tuple[Samples | None, PerformanceResults | None, HttpResults]:
+    """Samples and figures of the successful requests, and the HTTP section of the report."""
+    ok = load.ok
+    n = len(load.errors)
+    successes = int(ok.sum())
+    samples = None
+    results = None
+    if successes:
+        lat = load.latency_ns[ok]
+        end = load.end_ns[ok]
+        window_end = int(end.max())
+        samples = Samples(
+            latency_ns=lat.astype(np.int64),
+            end_ns=(end - load.window_start_ns).astype(np.int64),
+            window_start_ns=load.window_start_ns,
+            window_end_ns=window_end,
+        )
+        results = performance_results(samples, scenario)
+    server = load.server_ns[ok]
+    has_server = server >= 0
+    server_ok = server[has_server]
+    network = np.clip(load.service_ns[ok][has_server] - server_ok, 0, None)
+    duration_s = (load.window_end_ns - load.window_start_ns) / 1e9
+    errors = Counter(e for e in load.errors if e is not None)
+    sent_total = int(load.bytes_sent.sum())
+    recv_total = int(load.bytes_received.sum())
+    http = HttpResults(
+        protocol=session.codec.protocol.value
+        + ("+binary" if getattr(session.codec, "binary", False) else ""),
+        endpoint=session.describe().device_name or "",
+        requests=n,
+        successes=successes,
+        errors_by_kind=dict(sorted(errors.items())),
+        error_rate=(n - successes) / n if n else 0.0,
+        bytes_sent_per_request=sent_total / n if n else 0.0,
+        bytes_received_per_request=recv_total / n if n else 0.0,
+        bytes_sent_total=sent_total,
+        bytes_received_total=recv_total,
+        server_time=_stats_or_none(server_ok, scenario.seed),
+        network_time=_stats_or_none(network, scenario.seed),
+        send_lag=_stats_or_none(load.send_lag_ns, scenario.seed) if load.open_loop else None,
+        late_fraction=load.late_fraction if load.open_loop else None,
+        offered_rate_qps=load.offered_rate_qps,
+        achieved_rate_qps=successes / duration_s if duration_s > 0 else 0.0,
+        retries=load.retries,
+        tls_verify=session.options.tls_verify
+        if session.options.endpoint.startswith("https")
+        else None,
+        auth=session.auth.describe(),
+    )
+    return samples, results, http
+
+
+def _warm_rule(scenario: ScenarioSettings) -> StopRule:
+    return StopRule(
+        min_queries=max(scenario.warmup.min_queries, 1),
+        min_duration_s=scenario.warmup.min_duration_s,
+        max_duration_s=scenario.stop.max_duration_s,
+    )
+
+
+def _p99_ms(load: LoadRun) -> float | None:
+    lat = np.sort(load.latency_ns[load.ok])
+    return stats.percentile_nearest_rank(lat, 99) / 1e6 if len(lat) else None
+
+
+def _point(load: LoadRun, bound_ms: float | None, concurrency: int | None) -> SweepPoint:
+    ok = load.ok
+    lat = np.sort(load.latency_ns[ok])
+    n = len(load.errors)
+    duration_s = (load.window_end_ns - load.window_start_ns) / 1e9
+    p50 = stats.percentile_nearest_rank(lat, 50) / 1e6 if len(lat) else float("nan")
+    p99 = stats.percentile_nearest_rank(lat, 99) / 1e6 if len(lat) else float("nan")
+    err = (n - len(lat)) / n if n else 1.0
+    meets = None
+    if bound_ms is not None:
+        meets = bool(
+            len(lat) and p99 <= bound_ms and err <= MAX_ERROR_RATE and not load.lag_invalid
+        )
+    return SweepPoint(
+        concurrency=concurrency,
+        offered_rate_qps=load.offered_rate_qps,
+        achieved_rate_qps=len(lat) / duration_s if duration_s > 0 else 0.0,
+        p50_ms=p50,
+        p99_ms=p99,
+        error_rate=err,
+        meets_bound=meets,
+    )
+
+
+def run_http_scenario(
+    session: HttpSession,
+    feeds: Sequence[np.ndarray],
+    scenario: ScenarioSettings,
+    *,
+    latency_bound_ms: float | None = None,
+    progress: Callable[[LoadProgress], None] | None = None,
+) -> HttpRun:
+    """Warm up, then run ``scenario`` against the session's endpoint.
+
+    * single-stream and offline: one request in flight at a time;
+    * concurrency: ``scenario.concurrency`` requests in flight (closed loop);
+    * server: open loop at ``scenario.target_rate_qps`` (Poisson unless ``arrival`` says
+      constant), latency from scheduled send; with ``latency_bound_ms``, a peak-rate search
+      starting at that rate, whose passing probe's figures are reported.
+    """
+    req = session.prepare(feeds)
+    send = request_fn(session, req)
+    kind = scenario.kind
+    concurrency = scenario.concurrency or 1
+    if kind is ScenarioKind.SERVER and not scenario.target_rate_qps:
+        raise InvalidOptionError(
+            "the server scenario needs a target rate", "pass --rate QUERIES_PER_SECOND"
+        )
+    timeout = session.options.timeout_s * (session.options.retries + 1)
+    budget = scenario.stop.max_duration_s + scenario.warmup.min_duration_s + timeout + 60
+    warm = session.run(
+        closed_loop(
+            send,
+            concurrency if kind is ScenarioKind.CONCURRENCY else 1,
+            _warm_rule(scenario),
+            phase="warmup",
+            progress=progress,
+        ),
+        budget,
+    )
+    warmup = WarmupSummary(
+        queries=len(warm.errors), duration_s=(warm.window_end_ns - warm.window_start_ns) / 1e9
+    )
+    sweep: tuple[SweepPoint, ...] = ()
+    peak: float | None = None
+    if kind is ScenarioKind.SERVER:
+        rate = float(scenario.target_rate_qps or 0)
+        arrival = scenario.arrival or ArrivalProcess.POISSON
+        if latency_bound_ms is not None:
+            load, peak, points = find_peak(
+                session, send, scenario, latency_bound_ms, rate, arrival, timeout, progress
+            )
+            sweep = tuple(points)
+        else:
+            load = session.run(
+                open_loop(
+                    send,
+                    rate,
+                    scenario.stop,
+                    arrival=arrival,
+                    seed=scenario.seed,
+                    max_inflight=session.options.max_inflight,
+                    drain_timeout_s=timeout + 1,
+                    progress=progress,
+                ),
+                budget * 2,
+            )
+    else:
+        n = concurrency if kind is ScenarioKind.CONCURRENCY else 1
+        load = session.run(closed_loop(send, n, scenario.stop, progress=progress), budget)
+    samples, results, http = summarize(load, session, scenario)
+    if latency_bound_ms is not None:
+        http = http.model_copy(
+            update={"peak_rate_qps": peak, "latency_bound_ms": latency_bound_ms, "sweep": sweep}
+        )
+    flags: list[RunFlag] = []
+    if load.lag_invalid:
+        flags.append(RunFlag.SEND_LAG_INVALID)
+    return HttpRun(samples, results, http, warmup, tuple(flags), load)
+
+
+def find_peak(
+    session: HttpSession,
+    send: RequestFn,
+    scenario: ScenarioSettings,
+    bound_ms: float,
+    start_rate: float,
+    arrival: ArrivalProcess,
+    timeout_s: float,
+    progress: Callable[[LoadProgress], None] | None = None,
+) -> tuple[LoadRun, float | None, list[SweepPoint]]:
+    """The highest open-loop rate whose p99 (from scheduled send) is within ``bound_ms`` with
+    at most 1% errors and a valid send lag: double from ``start_rate`` until a probe fails,
+    then bisect until the bracket is within 5%, at most 12 probes of ``scenario.stop`` each.
+
+    Returns the passing probe at the peak (or the last probe when none passed), the peak rate
+    (None when none passed) and every probe as a sweep point.
+    """
+    if bound_ms <= 0 or start_rate <= 0:
+        raise InvalidOptionError(
+            "the peak search needs a positive latency bound and start rate",
+            "pass --latency-bound MS and --rate QPS",
+        )
+    good: float | None = None
+    bad: float | None = None
+    best: LoadRun | None = None
+    last: LoadRun | None = None
+    points: list[SweepPoint] = []
+    rate = start_rate
+    budget = scenario.stop.max_duration_s + timeout_s + 60
+    for i in range(MAX_PROBES):
+        load = session.run(
+            open_loop(
+                send,
+                rate,
+                scenario.stop,
+                arrival=arrival,
+                seed=scenario.seed + i,
+                max_inflight=session.options.max_inflight,
+                drain_timeout_s=timeout_s + 1,
+                phase=f"probe {rate:.0f}/s",
+                progress=progress,
+            ),
+            budget * 2,
+        )
+        last = load
+        point = _point(load, bound_ms, None)
+        points.append(point)
+        if point.meets_bound:
+            good, best = rate, load
+        else:
+            bad = rate
+        if bad is None:
+            rate = rate * 2
+        elif good is None:
+            rate = rate / 2
+            if rate < 1e-3:
+                break
+        else:
+            if (bad - good) / good <= PEAK_PRECISION:
+                break
+            rate = (good + bad) / 2
+    assert last is not None
+    return (best or last), good, points
+
+
+def run_concurrency_sweep(
+    session: HttpSession,
+    feeds: Sequence[np.ndarray],
+    scenario: ScenarioSettings,
+    levels: Sequence[int],
+) -> list[HttpRun]:
+    """One closed-loop run per concurrency level (like perf_analyzer's sweep), each with the
+    sweep's points so far in its HTTP section."""
+    runs: list[HttpRun] = []
+    points: list[SweepPoint] = []
+    for level in levels:
+        sc = scenario.model_copy(update={"kind": ScenarioKind.CONCURRENCY, "concurrency": level})
+        run = run_http_scenario(session, feeds, sc)
+        points.append(_point(run.load, None, level))
+        http = run.http.model_copy(update={"sweep": tuple(points)})
+        runs.append(HttpRun(run.samples, run.results, http, run.warmup, run.flags, run.load))
+    return runs

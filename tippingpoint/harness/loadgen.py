@@ -1,0 +1,361 @@
+"""The load generator: closed-loop (single-stream, concurrency N) and open-loop (server) runs
+over any asynchronous request function, on one asyncio event loop.
+
+Open loop follows wrk2 and LoadGen's Server scenario: arrival times are drawn in advance
+(Poisson or constant), and each latency is measured from the request's **scheduled** send time,
+so a server stall shows up in the percentiles instead of silently slowing the generator down
+(coordinated omission). The lag between scheduled and actual send is recorded; when more than
+1% of requests leave over 1 ms late, the generator, not the server, set the numbers and the run
+is marked invalid.
+
+Timing only: this module records nanosecond timestamps into arrays and formats nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from tippingpoint.reports.schema import ArrivalProcess, StopRule
+
+LATE_NS = 1_000_000
+"""A request sent more than this after its scheduled time counts as late."""
+LATE_FRACTION_LIMIT = 0.01
+"""More late requests than this share invalidates an open-loop run."""
+SPIN_NS = 1_500_000
+"""Below this distance to the next send, the scheduler yields instead of sleeping: the event
+loop's timers have millisecond resolution (epoll), which alone would make sends 1 ms late."""
+DRAIN_MARGIN_S = 1.0
+"""Extra time given to in-flight requests after the last send, beyond the request timeout."""
+CHUNK = 4096
+"""Arrival intervals drawn at a time."""
+
+
+class Completion(NamedTuple):
+    """One finished request as the request function reports it.
+
+    ``start_ns``/``end_ns`` are ``perf_counter_ns`` readings right before the request was handed
+    to the client and right after its response was read; ``error`` is None for a success.
+    ``server_ns`` is the server-reported processing time, or -1 when the server gave none.
+    """
+
+    start_ns: int
+    end_ns: int
+    error: str | None
+    bytes_sent: int
+    bytes_received: int
+    server_ns: int
+    retries: int
+
+
+RequestFn = Callable[[], Awaitable[Completion]]
+"""Sends one request to completion; never raises for a failed request (reports it instead)."""
+
+TICK_NS = 250_000_000
+
+
+class LoadProgress(NamedTuple):
+    """A snapshot for a progress display."""
+
+    phase: str
+    sent: int
+    completed: int
+    elapsed_s: float
+    target_s: float
+
+
+ProgressFn = Callable[[LoadProgress], None]
+
+OVERLOAD = "client-overload"
+"""Error kind of a request the generator dropped because too many were already in flight."""
+DRAIN_TIMEOUT = "timeout"
+"""Error kind of a request still unanswered when the drain deadline passed."""
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    """Per-request arrays of one measured run, in ``perf_counter_ns``.
+
+    ``scheduled_ns`` equals ``start_ns`` in closed-loop runs. ``errors`` holds None for
+    successes. ``window_start_ns`` is the first scheduled send, ``window_end_ns`` the last
+    completion.
+    """
+
+    scheduled_ns: np.ndarray
+    start_ns: np.ndarray
+    end_ns: np.ndarray
+    errors: tuple[str | None, ...]
+    bytes_sent: np.ndarray
+    bytes_received: np.ndarray
+    server_ns: np.ndarray
+    retries: int
+    window_start_ns: int
+    window_end_ns: int
+    open_loop: bool
+    offered_rate_qps: float | None
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Boolean mask of successful requests."""
+        return np.fromiter((e is None for e in self.errors), dtype=bool, count=len(self.errors))
+
+    @property
+    def latency_ns(self) -> np.ndarray:
+        """Latency of every request: from scheduled send (open loop) or actual send (closed)."""
+        return self.end_ns - self.scheduled_ns
+
+    @property
+    def service_ns(self) -> np.ndarray:
+        """Time from actual send to response, every request."""
+        return self.end_ns - self.start_ns
+
+    @property
+    def send_lag_ns(self) -> np.ndarray:
+        """Actual minus scheduled send time, every request (zero in closed loop)."""
+        return self.start_ns - self.scheduled_ns
+
+    @property
+    def late_fraction(self) -> float:
+        """Share of requests sent more than 1 ms after their scheduled time."""
+        n = len(self.start_ns)
+        return float(np.count_nonzero(self.send_lag_ns > LATE_NS) / n) if n else 0.0
+
+    @property
+    def lag_invalid(self) -> bool:
+        """True when the generator, not the server, set the timing (>1% sent >1 ms late)."""
+        return self.open_loop and self.late_fraction > LATE_FRACTION_LIMIT
+
+
+class _Recorder:
+    """Appends completions to plain lists (cheap in the hot path); arrays at the end."""
+
+    def __init__(self) -> None:
+        self.sched: list[int] = []
+        self.start: list[int] = []
+        self.end: list[int] = []
+        self.err: list[str | None] = []
+        self.sent: list[int] = []
+        self.recv: list[int] = []
+        self.server: list[int] = []
+        self.retries = 0
+
+    def add(self, sched: int, c: Completion) -> None:
+        self.sched.append(sched)
+        self.start.append(c.start_ns)
+        self.end.append(c.end_ns)
+        self.err.append(c.error)
+        self.sent.append(c.bytes_sent)
+        self.recv.append(c.bytes_received)
+        self.server.append(c.server_ns)
+        self.retries += c.retries
+
+    def add_error(self, sched: int, kind: str, now: int) -> None:
+        self.add(sched, Completion(now, now, kind, 0, 0, -1, 0))
+
+    def finish(
+        self, window_start: int, open_loop: bool, rate: float | None, interrupted: bool
+    ) -> LoadRun:
+        end = np.asarray(self.end, dtype=np.int64)
+        order = np.argsort(np.asarray(self.sched, dtype=np.int64), kind="stable")
+
+        def arr(values: list[int]) -> np.ndarray:
+            return np.asarray(values, dtype=np.int64)[order]
+
+        return LoadRun(
+            scheduled_ns=arr(self.sched),
+            start_ns=arr(self.start),
+            end_ns=end[order],
+            errors=tuple(self.err[i] for i in order),
+            bytes_sent=arr(self.sent),
+            bytes_received=arr(self.recv),
+            server_ns=arr(self.server),
+            retries=self.retries,
+            window_start_ns=window_start,
+            window_end_ns=int(end.max()) if len(end) else window_start,
+            open_loop=open_loop,
+            offered_rate_qps=rate,
+            interrupted=interrupted,
+        )
+
+
+def arrival_offsets(
+    rate_qps: float, arrival: ArrivalProcess, rng: np.random.Generator, count: int
+) -> np.ndarray:
+    """``count`` inter-arrival gaps in ns: exponential (Poisson process) or constant."""
+    mean_ns = 1e9 / rate_qps
+    if arrival is ArrivalProcess.CONSTANT:
+        return np.full(count, mean_ns)
+    return rng.exponential(mean_ns, size=count)
+
+
+def _done(n: int, now: int, start: int, rule: StopRule) -> bool:
+    return (n >= rule.min_queries and now - start >= rule.min_duration_s * 1e9) or (
+        now - start >= rule.max_duration_s * 1e9
+    )
+
+
+async def closed_loop(
+    send: RequestFn,
+    concurrency: int,
+    rule: StopRule,
+    *,
+    phase: str = "measure",
+    progress: ProgressFn | None = None,
+) -> LoadRun:
+    """``concurrency`` workers each send a request as soon as their previous one finished,
+    until both the rule's query count and duration are met (or its cap passes)."""
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    clock = time.perf_counter_ns
+    rec = _Recorder()
+    start = clock()
+    state = {"sent": 0, "stop": False}
+
+    async def worker() -> None:
+        while not state["stop"]:
+            state["sent"] += 1
+            c = await send()
+            rec.add(c.start_ns, c)
+            if _done(len(rec.end), c.end_ns, start, rule):
+                state["stop"] = True
+
+    workers = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
+    interrupted = await _supervise(workers, start, rule, phase, state, rec, progress)
+    return rec.finish(start, False, None, interrupted)
+
+
+async def _supervise(
+    tasks: list[asyncio.Future[None]],
+    start: int,
+    rule: StopRule,
+    phase: str,
+    state: dict[str, int | bool],
+    rec: _Recorder,
+    progress: ProgressFn | None,
+) -> bool:
+    """Wait for the workers, ticking progress; cancel them on cancellation (Ctrl-C)."""
+    try:
+        while True:
+            done, _ = await asyncio.wait(tasks, timeout=TICK_NS / 1e9)
+            for t in done:
+                if not t.cancelled() and t.exception() is not None:
+                    for other in tasks:
+                        other.cancel()
+                    raise t.exception()  # type: ignore[misc]
+            if len(done) == len(tasks):
+                return False
+            if progress is not None:
+                now = time.perf_counter_ns()
+                progress(
+                    LoadProgress(
+                        phase,
+                        int(state["sent"]),
+                        len(rec.end),
+                        (now - start) / 1e9,
+                        rule.min_duration_s,
+                    )
+                )
+    except asyncio.CancelledError:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return True
+
+
+async def open_loop(
+    send: RequestFn,
+    rate_qps: float,
+    rule: StopRule,
+    *,
+    arrival: ArrivalProcess = ArrivalProcess.POISSON,
+    seed: int = 0,
+    max_inflight: int = 4096,
+    drain_timeout_s: float = 30.0,
+    phase: str = "measure",
+    progress: ProgressFn | None = None,
+) -> LoadRun:
+    """Send at ``rate_qps`` on a precomputed schedule until the rule is met in scheduled time.
+
+    Latency is measured from each request's scheduled time. Requests are never sent early;
+    when more than ``max_inflight`` are outstanding, a due request is dropped and counted as
+    a ``client-overload`` error. After the last send, in-flight requests get
+    ``drain_timeout_s``; those still pending then count as timeouts.
+    """
+    if rate_qps <= 0:
+        raise ValueError("rate must be positive")
+    loop = asyncio.get_running_loop()
+    clock = time.perf_counter_ns
+    rng = np.random.default_rng(seed)
+    rec = _Recorder()
+    inflight: set[asyncio.Task[None]] = set()
+    pending_sched: dict[asyncio.Task[None], int] = {}
+
+    async def one(sched: int) -> None:
+        c = await send()
+        rec.add(sched, c)
+
+    def finished(task: asyncio.Task[None]) -> None:
+        inflight.discard(task)
+        pending_sched.pop(task, None)
+
+    start = clock() + 1_000_000  # first arrival 1 ms from now
+    gaps = arrival_offsets(rate_qps, arrival, rng, CHUNK).cumsum()
+    base = float(start)
+    gi = 0
+    t_next = start
+    n = 0
+    next_tick = start + TICK_NS
+    interrupted = False
+    min_end = start + rule.min_duration_s * 1e9
+    cap = start + rule.max_duration_s * 1e9
+    try:
+        while True:
+            now = clock()
+            stop = False
+            while t_next <= now:
+                if len(inflight) >= max_inflight:
+                    rec.add_error(t_next, OVERLOAD, now)
+                else:
+                    task = loop.create_task(one(t_next))
+                    inflight.add(task)
+                    pending_sched[task] = t_next
+                    task.add_done_callback(finished)
+                n += 1
+                if gi == CHUNK:
+                    base += gaps[-1]
+                    gaps = arrival_offsets(rate_qps, arrival, rng, CHUNK).cumsum()
+                    gi = 0
+                t_next = int(base + gaps[gi])
+                gi += 1
+                if (n >= rule.min_queries and t_next > min_end) or t_next > cap:
+                    stop = True
+                    break
+            if stop:
+                break
+            if now >= next_tick:
+                next_tick = now + TICK_NS
+                if progress is not None:
+                    progress(
+                        LoadProgress(
+                            phase, n, len(rec.end), (now - start) / 1e9, rule.min_duration_s
+                        )
+                    )
+            delta = t_next - clock()
+            await asyncio.sleep((delta - SPIN_NS) / 1e9 if delta > SPIN_NS else 0)
+        if inflight:
+            await asyncio.wait(set(inflight), timeout=drain_timeout_s)
+    except asyncio.CancelledError:
+        interrupted = True
+    now = clock()
+    for task, sched in list(pending_sched.items()):
+        task.cancel()
+        rec.add_error(sched, DRAIN_TIMEOUT, now)
+    if pending_sched:
+        await asyncio.gather(*pending_sched, return_exceptions=True)
+    return rec.finish(start, True, rate_qps, interrupted)

@@ -1,0 +1,111 @@
+"""The models a server holds: each loaded once through a registered tippingpoint backend."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tippingpoint.backends.base import OptionValue, Session, TensorSpec
+from tippingpoint.errors import InvalidOptionError
+
+PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "onnxruntime-cuda": "onnxruntime_onnx"}
+"""Backend name -> the platform string Triton uses for the same runtime."""
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A loaded model: its served name, version, platform and session."""
+
+    name: str
+    version: str
+    platform: str
+    session: Session
+
+    @property
+    def inputs(self) -> Sequence[TensorSpec]:
+        """The model's inputs."""
+        return self.session.inputs
+
+    @property
+    def outputs(self) -> Sequence[TensorSpec]:
+        """The model's outputs."""
+        return self.session.outputs
+
+
+class ModelRepository:
+    """Served models by name; closes their sessions on :meth:`close`."""
+
+    def __init__(self, models: Sequence[ServedModel] = ()) -> None:
+        self._models: dict[str, ServedModel] = {}
+        for m in models:
+            self.add(m)
+
+    def add(self, model: ServedModel) -> None:
+        """Serve ``model`` under its name; a duplicate name is a usage error."""
+        if model.name in self._models:
+            raise InvalidOptionError(
+                f"two models are served as '{model.name}'", "rename one with --model NAME=PATH"
+            )
+        self._models[model.name] = model
+
+    def get(self, name: str) -> ServedModel | None:
+        """The model served as ``name``, if any."""
+        return self._models.get(name)
+
+    def __iter__(self) -> Iterator[ServedModel]:
+        return iter(self._models.values())
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def close(self) -> None:
+        """Close every session."""
+        for m in self._models.values():
+            m.session.close()
+
+
+def parse_model_arg(spec: str) -> tuple[str | None, str]:
+    """``NAME=MODEL`` or ``MODEL`` (a suite name or a file path) into (name or None, model)."""
+    name, sep, model = spec.partition("=")
+    if sep and name and not Path(spec).exists():
+        if not _NAME.match(name):
+            raise InvalidOptionError(
+                f"'{name}' is not a valid model name",
+                "use letters, digits, '_', '.' and '-' (at most 128 characters)",
+            )
+        return name, model
+    return None, spec
+
+
+def load_repository(
+    specs: Sequence[str],
+    backend: str = "onnxruntime",
+    options: Mapping[str, OptionValue] | None = None,
+) -> ModelRepository:
+    """Load suite models or files (``NAME=MODEL`` renames) on ``backend``."""
+    from tippingpoint.backends.registry import get_backend
+    from tippingpoint.models.registry import resolve_model, verify
+
+    if not specs:
+        raise InvalidOptionError("no model to serve", "pass --model NAME or --model PATH")
+    impl = get_backend(backend)()
+    repo = ModelRepository()
+    try:
+        for spec in specs:
+            name, model = parse_model_arg(spec)
+            ref = resolve_model(model)
+            verify(ref)
+            served = name or ref.name
+            if not _NAME.match(served):
+                raise InvalidOptionError(
+                    f"cannot serve '{served}': not a valid model name", "use --model NAME=PATH"
+                )
+            session = impl.load(ref.path, dict(options or {}))
+            repo.add(ServedModel(served, "1", PLATFORMS.get(backend, backend), session))
+    except BaseException:
+        repo.close()
+        raise
+    return repo
