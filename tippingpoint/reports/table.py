@@ -64,7 +64,7 @@ def _summary_row(r: Report) -> tuple[str, ...]:
     energy = "-"
     if r.collectors.energy is not None:
         e = r.collectors.energy
-        energy = f"{e.joules_per_inference:.3g}"
+        energy = f"{e.joules_per_inference:.3g}" if e.joules_per_inference is not None else "n/a"
         if e.method.value == "estimated":
             energy += " (est.)"
         if not e.valid:
