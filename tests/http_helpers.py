@@ -75,3 +75,23 @@ def fault_server() -> Iterator[tuple[str, subprocess.Popen[str]]]:
         proc.wait(10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+@contextmanager
+def serve_process(*args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``tippingpoint serve ARGS --port 0`` in a subprocess: (base URL, process)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tippingpoint", "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert " on http://" in line, f"serve did not start: {line!r}"
+        yield line.split(" on ")[1].split()[0], proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()

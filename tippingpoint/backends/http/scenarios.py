@@ -45,6 +45,8 @@ MAX_PROBES = 12
 """Cap on the open-loop runs of one peak search."""
 PEAK_PRECISION = 0.05
 """The search stops when the passing and failing rates are within 5% of each other."""
+MIN_RATE_FRACTION = 1 / 16
+"""When no probe passes, the search halves the rate down to this share of the start rate."""
 MAX_ERROR_RATE = 0.01
 """A probe with more failed requests than this share fails the search."""
 
@@ -259,7 +261,8 @@ def find_peak(
 ) -> tuple[LoadRun, float | None, list[SweepPoint]]:
     """The highest open-loop rate whose p99 (from scheduled send) is within ``bound_ms`` with
     at most 1% errors and a valid send lag: double from ``start_rate`` until a probe fails,
-    then bisect until the bracket is within 5%, at most 12 probes of ``scenario.stop`` each.
+    then bisect until the bracket is within 5%; when the start rate fails, halve down to 1/16
+    of it. At most 12 probes, each under ``scenario.stop``.
 
     Returns the passing probe at the peak (or the last probe when none passed), the peak rate
     (None when none passed) and every probe as a sweep point.
@@ -302,7 +305,7 @@ def find_peak(
             rate = rate * 2
         elif good is None:
             rate = rate / 2
-            if rate < 1e-3:
+            if rate < start_rate * MIN_RATE_FRACTION:
                 break
         else:
             if (bad - good) / good <= PEAK_PRECISION:

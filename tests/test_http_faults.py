@@ -1,0 +1,139 @@
+"""Failures over real HTTP (a fault-injecting server on 127.0.0.1): 5xx, slow responses past
+the timeout, connection resets, retries, refused connections, undecodable bodies, and the
+TF Serving and template protocols. Failures are counted by kind and never become latencies."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.http_helpers import fault_server, short_scenario
+from tippingpoint.backends.http import HttpBackend, HttpSession
+from tippingpoint.backends.http.client import EndpointError
+from tippingpoint.backends.http.scenarios import run_http_scenario
+from tippingpoint.errors import InferenceError
+from tippingpoint.reports.schema import ScenarioKind, StopRule
+
+SHORT = StopRule(min_queries=20, min_duration_s=0.0, max_duration_s=5.0)
+
+
+@pytest.fixture(scope="module")
+def faults() -> Iterator[str]:
+    with fault_server() as (url, _):
+        yield url
+
+
+def template(url: str, path: str, **extra: object) -> HttpSession:
+    opts = {"endpoint": url, "protocol": "template", "path": path, "template": "{}", **extra}
+    return HttpBackend().load(Path("remote"), opts)
+
+
+def test_success_via_template_with_server_timing(faults: str) -> None:
+    with template(faults, "/ok") as s:
+        run = run_http_scenario(s, [], short_scenario(stop=SHORT))
+    assert run.http.successes == run.http.requests >= 20
+    assert run.http.server_time is not None and run.http.server_time.p50 == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [("/status/500", "http-5xx"), ("/status/503", "http-5xx"), ("/status/404", "http-4xx")],
+)
+def test_error_statuses_are_counted_not_timed(faults: str, path: str, kind: str) -> None:
+    with template(faults, path) as s:
+        run = run_http_scenario(s, [], short_scenario(stop=SHORT))
+    http = run.http
+    assert http.successes == 0 and http.error_rate == 1.0
+    assert http.errors_by_kind == {kind: http.requests}
+    assert run.results is None and run.samples is None
+    with template(faults, path) as s, pytest.raises(InferenceError, match=kind):
+        s.bind([])()
+
+
+def test_timeouts_are_counted(faults: str) -> None:
+    with template(faults, "/slow/2000", timeout_s=0.2) as s:
+        run = run_http_scenario(
+            s,
+            [],
+            short_scenario(
+                warmup=short_scenario().warmup.model_copy(update={"min_queries": 1}),
+                stop=StopRule(min_queries=3, min_duration_s=0, max_duration_s=5),
+            ),
+        )
+    assert run.http.errors_by_kind == {"timeout": run.http.requests}
+
+
+def test_resets_are_counted(faults: str) -> None:
+    with template(faults, "/reset") as s:
+        run = run_http_scenario(s, [], short_scenario(stop=SHORT))
+    assert run.http.errors_by_kind == {"connection": run.http.requests}
+    assert run.http.requests >= 20
+
+
+def test_open_loop_mixed_outcomes_keep_running(faults: str) -> None:
+    """Open loop against a half-failing endpoint: the run completes, errors are a share."""
+    sc = short_scenario(
+        ScenarioKind.SERVER,
+        target_rate_qps=200.0,
+        stop=StopRule(min_queries=60, min_duration_s=0.2, max_duration_s=5),
+    )
+    with template(faults, "/flaky") as s:
+        run = run_http_scenario(s, [], sc)
+    http = run.http
+    assert http.requests >= 60
+    assert 0.3 < http.error_rate < 0.7
+    assert run.results is not None and run.results.latency.count == http.successes
+
+
+def test_retries_are_off_by_default_and_recorded_when_on(faults: str) -> None:
+    with template(faults, "/flaky", retries=2) as s:
+        run = run_http_scenario(s, [], short_scenario(stop=SHORT))
+        assert s.describe().options["retries"] == 2
+    assert run.http.error_rate == 0.0
+    assert run.http.retries >= run.http.requests // 2
+
+
+def test_refused_connection_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(EndpointError) as info:
+        HttpBackend().load(Path("m.onnx"), {"endpoint": f"http://127.0.0.1:{port}"})
+    assert "cannot reach" in info.value.one_line() and "\n" not in info.value.one_line()
+
+
+def test_undecodable_response_raises_inference_error(faults: str) -> None:
+    with template(faults, "/garbage", response_path="outputs") as s:
+        with pytest.raises(InferenceError, match="cannot decode"):
+            s.bind([])()
+
+
+def test_tfserving_protocol(faults: str) -> None:
+    opts = {"endpoint": faults, "protocol": "tfserving", "model_name": "double"}
+    with HttpBackend().load(Path("double"), opts) as s:
+        assert [(i.name, i.shape, i.dtype) for i in s.inputs] == [("x", (None, 4), "float32")]
+        x = np.arange(8, dtype=np.float32).reshape(2, 4)
+        (y,) = s.bind([x])()
+        np.testing.assert_array_equal(y, 2 * x)
+        assert y.dtype == np.float32
+        run = run_http_scenario(s, [x], short_scenario(stop=SHORT))
+    assert run.http.protocol == "tfserving" and run.http.error_rate == 0
+
+
+def test_template_with_placeholders(faults: str) -> None:
+    opts = {
+        "endpoint": faults,
+        "protocol": "template",
+        "path": "/v1/models/double:predict",
+        "template": '{"inputs": {"x": "{{x}}"}}',
+        "response_path": "outputs",
+        "inputs": "x:float32:1x4",
+    }
+    with HttpBackend().load(Path("double"), opts) as s:
+        x = np.ones((1, 4), np.float32)
+        (y,) = s.bind([x])()
+    np.testing.assert_array_equal(y, 2 * x)

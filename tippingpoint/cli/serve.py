@@ -1,0 +1,94 @@
+"""``tippingpoint serve``: the reference KServe v2 inference server."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+
+def serve(
+    model: list[str] = typer.Option(
+        [], "--model", "-m", help="Suite model, model file, or NAME=PATH to rename (repeatable)."
+    ),
+    host: str = typer.Option("127.0.0.1", help="Address to bind; loopback unless you expose it."),
+    port: int = typer.Option(8000, help="Port to listen on (0 picks a free one)."),
+    backend: str = typer.Option("onnxruntime", help="Backend that runs the models."),
+    opt: list[str] = typer.Option([], "--opt", help="Backend option KEY=VALUE."),
+    token_env: str | None = typer.Option(
+        None, help="Require this environment variable's value as a bearer token."
+    ),
+    token_file: Path | None = typer.Option(
+        None, help="Require the first line of this file as a bearer token."
+    ),
+    max_body_mb: float = typer.Option(64.0, help="Largest request body accepted (413 above)."),
+    timeout: float = typer.Option(
+        30.0, help="Seconds to receive a body (408) and to run an inference (503)."
+    ),
+    threads: int = typer.Option(1, help="Inference threads (requests run on this pool)."),
+    access_log: bool = typer.Option(False, help="Log every request (never its headers)."),
+) -> int:
+    """Serve models over the KServe v2 protocol (JSON and binary tensors) with Server-Timing."""
+    import asyncio
+    import logging
+
+    from tippingpoint.backends.http.auth import load_secret
+    from tippingpoint.cli.run import parse_backend_options
+    from tippingpoint.errors import InvalidOptionError
+    from tippingpoint.server.app import ServerConfig, create_app
+    from tippingpoint.server.repository import load_repository
+
+    if max_body_mb <= 0 or timeout <= 0 or threads < 1 or not 0 <= port <= 65535:
+        raise InvalidOptionError(
+            "invalid server limits",
+            "--max-body-mb and --timeout must be positive, --threads >= 1, --port 0-65535",
+        )
+    secret = None
+    if token_env is not None or token_file is not None:
+        secret = load_secret(token_env, token_file)
+    options = parse_backend_options(list(opt), [backend])[backend]
+    repo = load_repository(list(model), backend, options)
+    config = ServerConfig(
+        host=host,
+        port=port,
+        max_body_bytes=int(max_body_mb * 1024 * 1024),
+        request_timeout_s=timeout,
+        threads=threads,
+        token=secret,
+        access_log=access_log,
+    )
+    if access_log:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if host not in ("127.0.0.1", "::1", "localhost") and secret is None:
+        print(
+            f"warning: serving on {host} without a token: anyone who can reach it can use it "
+            "(add --token-env or --token-file)",
+            file=sys.stderr,
+        )
+
+    async def main() -> None:
+        from aiohttp import web
+
+        app = create_app(repo, config)
+        runner = web.AppRunner(app) if access_log else web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        sock = site._server.sockets[0]  # type: ignore[union-attr]
+        bound = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        names = ", ".join(m.name for m in repo)
+        print(f"serving {names} on http://{shown}:{bound} (Ctrl-C stops)", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        repo.close()
+    return 0
