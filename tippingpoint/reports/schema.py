@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from tippingpoint.backends.base import BackendDescription, Frozen, TensorSpec
 from tippingpoint.reports.kinds import ScenarioKind
@@ -241,6 +241,16 @@ class RawSamples(Frozen):
     arrays: dict[str, str] = Field(description="array name -> unit, e.g. latency_ns -> ns")
 
 
+class DevicePhases(Frozen):
+    """Per-query time of each phase of an accelerator's timed call, in milliseconds."""
+
+    timed_region: str = Field(description="what the end-to-end latency spans, e.g. h2d+compute+d2h")
+    method: str = Field(description="how phases were timed, e.g. cuda-events")
+    h2d: LatencyStats = Field(description="host-to-device copy of the inputs")
+    compute: LatencyStats
+    d2h: LatencyStats = Field(description="device-to-host copy of the outputs")
+
+
 class PerformanceResults(Frozen):
     """The steady-state figures of one run."""
 
@@ -248,6 +258,18 @@ class PerformanceResults(Frozen):
     throughput: Throughput
     stability: Stability | None = None
     raw: RawSamples | None = None
+    phases: DevicePhases | None = Field(
+        default=None, description="copy and compute times apart, where the session measures them"
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_phases(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # added after v1 was first written: left out when absent so digests of reports written
+        # before it still verify
+        data: dict[str, Any] = handler(self)
+        if data.get("phases") is None:
+            data.pop("phases", None)
+        return data
 
 
 class HttpResults(Frozen):

@@ -1,0 +1,71 @@
+"""Per-query phase times of a device session: host-to-device copy, compute, device-to-host copy.
+
+A session on an accelerator whose bound call includes the copies times each phase with device
+events and exposes the samples through :class:`PhaseTimedSession`; the runner clears them
+before the measured part, reads them after it, and the report carries their summary next to
+the end-to-end latency (which still spans the whole call).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from tippingpoint.harness.stats import latency_stats
+from tippingpoint.reports.schema import DevicePhases
+
+
+class TimedRegion(str, Enum):
+    """What a session's timed call spans."""
+
+    COMPUTE = "compute"
+    """The forward pass only: inputs already where the computation runs (CPU sessions)."""
+    COPIES_AND_COMPUTE = "h2d+compute+d2h"
+    """Host-to-device copy of the inputs, the forward pass, device-to-host copy of the outputs."""
+
+
+@dataclass
+class PhaseSamples:
+    """Per-query phase durations in nanoseconds, appended by a session's bound call."""
+
+    h2d_ns: list[int] = field(default_factory=list)
+    compute_ns: list[int] = field(default_factory=list)
+    d2h_ns: list[int] = field(default_factory=list)
+
+    def clear(self) -> None:
+        """Forget all samples (before the measured part starts)."""
+        self.h2d_ns.clear()
+        self.compute_ns.clear()
+        self.d2h_ns.clear()
+
+    def __len__(self) -> int:
+        return len(self.compute_ns)
+
+
+@runtime_checkable
+class PhaseTimedSession(Protocol):
+    """A session that times its copies and compute separately."""
+
+    def phase_samples(self) -> PhaseSamples | None:
+        """The samples since the last reset, or None when phase timing is off."""
+        ...
+
+    def reset_phases(self) -> None:
+        """Start collecting afresh."""
+        ...
+
+
+def summarize_phases(samples: PhaseSamples, region: TimedRegion) -> DevicePhases | None:
+    """The report's phase section (milliseconds), or None without samples."""
+    if not len(samples):
+        return None
+    return DevicePhases(
+        timed_region=region.value,
+        method="cuda-events",
+        h2d=latency_stats(np.asarray(samples.h2d_ns), with_ci=False),
+        compute=latency_stats(np.asarray(samples.compute_ns), with_ci=False),
+        d2h=latency_stats(np.asarray(samples.d2h_ns), with_ci=False),
+    )
