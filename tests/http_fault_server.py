@@ -2,7 +2,8 @@
 ``python tests/http_fault_server.py`` prints its port and serves on 127.0.0.1 until killed.
 
 Routes: ``/ok`` (200, Server-Timing), ``/status/{code}``, ``/slow/{ms}``, ``/reset`` (TCP RST),
-``/flaky`` (503 then 200, alternating), ``/garbage`` (200 with a non-JSON body), and a minimal
+``/flaky`` (503 then 200, alternating), ``/garbage`` (200 with a non-JSON body), ``/echo``
+(a 500 whose body echoes the credentials), and a minimal
 TF Serving model ``double`` (``/v1/models/double[/metadata|:predict]``) that returns 2*x.
 A stall is injected from outside by SIGSTOP/SIGCONT of the whole process.
 """
@@ -83,6 +84,13 @@ async def garbage(request: web.Request) -> web.Response:
     return web.Response(text="<html>not json</html>")
 
 
+async def echo(request: web.Request) -> web.Response:
+    """A careless server: a 500 whose body echoes the request's credentials."""
+    await request.read()
+    creds = request.headers.get("Authorization", "") + " " + request.headers.get("X-Api-Key", "")
+    return web.Response(status=500, text=f"bad credentials: {creds}")
+
+
 async def tf_status(request: web.Request) -> web.Response:
     return web.json_response({"model_version_status": [{"version": "1", "state": "AVAILABLE"}]})
 
@@ -106,6 +114,7 @@ def make_app() -> web.Application:
         ("/reset", reset),
         ("/flaky", flaky),
         ("/garbage", garbage),
+        ("/echo", echo),
     ):
         app.router.add_route("*", route, handler)
     app.router.add_get("/v1/models/double", tf_status)
