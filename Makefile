@@ -36,8 +36,23 @@ format: venv
 	$(VENV)/bin/ruff format tippingpoint tests
 	$(VENV)/bin/ruff check --fix tippingpoint tests
 
-models: venv
+# The exporters (litert-torch, ai-edge-quantizer) live in their own venv: see pyproject's
+# `export` extra for why. SUITE=full also builds resnet50 and mobilenetv2-100-224 (not committed).
+EXPORT_VENV := .venv-export
+EXPORT_PY := $(EXPORT_VENV)/bin/python
+EXPORT_STAMP := $(EXPORT_VENV)/.installed
+SUITE ?= core
+
+$(EXPORT_STAMP): pyproject.toml
+	test -x $(EXPORT_PY) || $(PYTHON) -m venv $(EXPORT_VENV)
+	$(EXPORT_PY) -m pip install -q --upgrade pip
+	$(EXPORT_PY) -m pip install -q $(TORCH_PIN)
+	$(EXPORT_PY) -m pip install -q -e '.[export]'
+	touch $(EXPORT_STAMP)
+
+models: venv $(EXPORT_STAMP)
 	$(PY) -m tippingpoint.models.builtin_build
+	$(EXPORT_PY) -m tippingpoint.models.build --suite $(SUITE)
 
 bench-overhead: venv
 	$(PY) -m tippingpoint.harness.overhead

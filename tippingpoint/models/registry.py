@@ -59,9 +59,30 @@ def _builtin_refs() -> list[ModelRef]:
     ]
 
 
+def _suite_refs() -> list[ModelRef]:
+    """One ref per exported file of the torch suite (models/artifacts/manifest.json)."""
+    from tippingpoint.models.manifest import suite_manifests
+
+    return [
+        ModelRef(
+            name=entry.name,
+            variant=art.variant.value,
+            path=folder / art.file,
+            source=ModelSource.SUITE,
+            expected_sha256=art.sha256,
+            parameters=entry.parameters,
+            macs=entry.macs,
+            description=entry.description,
+        )
+        for folder, manifest in suite_manifests()
+        for entry in manifest.models
+        for art in entry.artifacts
+    ]
+
+
 def list_models() -> list[ModelRef]:
     """Every model the registry knows, in name/variant/format order."""
-    refs = _builtin_refs()
+    refs = _builtin_refs() + _suite_refs()
     return sorted(refs, key=lambda r: (r.name, r.variant, r.format))
 
 

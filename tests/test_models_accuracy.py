@@ -1,0 +1,103 @@
+"""AccuracyOnly pass: scoring rules, int8 handling, and the committed files on real runtimes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tippingpoint.backends.base import QuantParams, Session, TensorSpec
+from tippingpoint.backends.litert import LiteRtBackend
+from tippingpoint.backends.onnxruntime_cpu import OnnxRuntimeCpuBackend
+from tippingpoint.errors import UnknownModelError
+from tippingpoint.harness.accuracy import (
+    accuracy_hook,
+    agreement,
+    dequantize_output,
+    evaluate,
+    prepare_input,
+    score,
+    suite_eval_set,
+)
+from tippingpoint.models.datasets import EvalSet
+from tippingpoint.models.manifest import ARTIFACTS_DIR, ModelFormat, Variant, load_manifest
+from tippingpoint.reports.schema import AccuracyKind
+
+INT8_TOP1_BOUND = 0.01
+"""int8 digits-cnn may lose at most one percentage point of top-1 against fp32."""
+
+
+def _open(path: Path) -> Session:
+    if path.suffix == ".onnx":
+        return OnnxRuntimeCpuBackend().load(path, {"intra_op_threads": 1})
+    return LiteRtBackend().load(path, {"threads": 1})
+
+
+def _eval_set(kind: AccuracyKind, metric: str, refs: np.ndarray, labels=None) -> EvalSet:
+    inputs = (np.zeros((len(refs), 1), np.float32),)
+    return EvalSet("toy", kind, metric, inputs, (refs,), labels)
+
+
+def test_labelled_score_and_floor_flag() -> None:
+    refs = np.eye(4, dtype=np.float32)[[0, 1, 2, 3]]
+    labels = np.array([0, 1, 2, 0])
+    es = _eval_set(AccuracyKind.LABELLED, "top1", refs, labels)
+    same = score([refs], es, reference_value=0.75)
+    assert (same.value, same.relative_to_reference, same.below_floor) == (0.75, 1.0, False)
+    worse = score([np.eye(4, dtype=np.float32)[[0, 1, 3, 3]]], es, reference_value=0.75)
+    assert worse.value == 0.5 and worse.agreement_top1 == 0.75
+    assert worse.below_floor and worse.relative_to_reference == pytest.approx(2 / 3)
+
+
+def test_agreement_metrics() -> None:
+    ref = np.array([[1.0, 0.0], [0.0, 2.0]], dtype=np.float32)
+    out = np.array([[1.0, 0.5], [0.0, 2.0]], dtype=np.float32)
+    agree = agreement(out, ref, classifier=True)
+    assert agree.top1 == 1.0
+    assert agree.max_abs_error == pytest.approx(0.5)
+    assert agree.mean_abs_error == pytest.approx(0.125)
+    assert agree.cosine_similarity == pytest.approx((1 / np.sqrt(1.25) + 1) / 2)
+    es = _eval_set(AccuracyKind.AGREEMENT, "cosine", ref)
+    result = score([out], es, reference_value=1.0)
+    assert result.metric == "cosine" and result.agreement_top1 is None
+    assert result.value == pytest.approx(agree.cosine_similarity) and result.below_floor
+
+
+def test_int8_inputs_are_quantised_and_outputs_dequantised() -> None:
+    quant = QuantParams(scale=0.5, zero_point=-3)
+    spec = TensorSpec(name="x", shape=(1, 3), dtype="int8", quant=quant)
+    q = prepare_input(np.array([[0.0, 1.0, 1000.0]], np.float32), spec)
+    assert q.dtype == np.int8 and q.tolist() == [[-3, -1, 127]]
+    assert dequantize_output(q, spec).tolist() == [[0.0, 1.0, 65.0]]
+    ids = TensorSpec(name="ids", shape=(1, 2), dtype="int32")
+    assert prepare_input(np.array([[5, 7]], np.int64), ids).dtype == np.int32
+
+
+@pytest.mark.parametrize("fmt", list(ModelFormat))
+def test_digits_variants_reproduce_manifest_figures(fmt: ModelFormat) -> None:
+    entry = load_manifest().model("digits-cnn")
+    eval_set, reference = suite_eval_set("digits-cnn")
+    values = {}
+    for variant in Variant:
+        art = entry.artifact(variant, fmt)
+        with _open(ARTIFACTS_DIR / art.file) as session:
+            result = evaluate(session, eval_set, reference)
+        assert result.value == pytest.approx(art.accuracy.value, abs=1e-12)
+        assert result.max_abs_error == pytest.approx(art.accuracy.max_abs_error, rel=1e-4)
+        values[variant] = result
+    assert values[Variant.FP32].value == pytest.approx(reference)
+    assert values[Variant.FP32].max_abs_error < 1e-4
+    assert values[Variant.INT8].value >= values[Variant.FP32].value - INT8_TOP1_BOUND
+    assert not values[Variant.INT8].below_floor
+
+
+def test_accuracy_hook_scores_a_session() -> None:
+    hook = accuracy_hook("tabular-mlp")
+    art = load_manifest().model("tabular-mlp").artifact(Variant.INT8, ModelFormat.TFLITE)
+    with _open(ARTIFACTS_DIR / art.file) as session:
+        result = hook(session)
+    assert result.kind is AccuracyKind.LABELLED and result.samples == 114
+    assert result.value == pytest.approx(art.accuracy.value)
+    with pytest.raises(UnknownModelError, match="evaluation set"):
+        accuracy_hook("mlp-tiny")

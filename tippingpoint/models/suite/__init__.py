@@ -1,0 +1,13 @@
+"""The common model suite, defined once in PyTorch; the catalogue imports no torch."""
+
+from tippingpoint.models.suite.catalog import (
+    SUITE,
+    InputDef,
+    SuiteModel,
+    Task,
+    Tier,
+    suite_model,
+    suite_models,
+)
+
+__all__ = ["SUITE", "InputDef", "SuiteModel", "Task", "Tier", "suite_model", "suite_models"]
