@@ -13,6 +13,9 @@ Every error a user can cause or meet carries a one-line message naming the probl
     │   ├── InvalidOptionError                a backend or scenario option is invalid
     │   ├── SuiteFileError                    a suite TOML file is invalid
     │   ├── ReportError                       a report is invalid, tampered, or of another version
+    │   ├── ProfileError                      a cost profile file is invalid (negative price, ...)
+    │   ├── UnknownProfileError               no cost profile of that kind and name
+    │   ├── CostInputError                    the reports lack a figure the cost calculation needs
     │   └── OutputDirError                    the output directory cannot be written
     └── RuntimeFailure                exit 1  something failed while running
         ├── RuntimeNotInstalledError          the backend's runtime package is missing
@@ -71,6 +74,18 @@ class SuiteFileError(UsageError):
 
 class ReportError(UsageError):
     """A report JSON file is invalid, tampered with, or of an unsupported schema version."""
+
+
+class ProfileError(UsageError):
+    """A cost profile file cannot be parsed or validated (missing field, negative price, ...)."""
+
+
+class UnknownProfileError(UsageError):
+    """No cost profile of the requested kind has the requested name."""
+
+
+class CostInputError(UsageError):
+    """The reports and profiles lack a figure the cost calculation needs."""
 
 
 class OutputDirError(UsageError):

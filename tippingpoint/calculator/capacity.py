@@ -1,0 +1,232 @@
+"""What the reports measured, as the cost model needs it: capacity, latency, bytes, energy.
+
+Reports with an ``http`` section describe the cloud endpoint; the others describe the edge
+device. Cloud capacity is SLO-bound: the highest rate that met the p99 bound in the server
+scenario (``http.peak_rate_qps``, from FindPeakPerformance), times the batch size; without it
+the measured throughput is used and labelled so. Edge capacity is the highest measured
+throughput (inferences/s); the edge p99 comes from a batch-1 run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from tippingpoint.backends.base import Device, Frozen
+from tippingpoint.calculator.params import Basis
+from tippingpoint.errors import CostInputError
+from tippingpoint.reports.schema import MeasurementMethod, Report, RunFlag, RunStatus
+
+
+class EdgeFigures(Frozen):
+    """Edge-device figures from the reports."""
+
+    throughput: float
+    throughput_low: float | None = None
+    throughput_high: float | None = None
+    throughput_origin: str
+    p99_ms: float | None = None
+    p99_origin: str = ""
+    joules_per_inference: float | None = None
+    joules_low: float | None = None
+    joules_high: float | None = None
+    energy_basis: Basis = Basis.ESTIMATED
+    energy_origin: str = ""
+    idle_watts: float | None = None
+
+
+class CloudFigures(Frozen):
+    """Cloud-endpoint figures from an HTTP report."""
+
+    capacity_qps: float
+    capacity_basis: Basis
+    capacity_origin: str
+    server_p99_ms: float | None = None
+    server_p99_origin: str = ""
+    request_bytes: float | None = None
+    response_bytes: float | None = None
+    latency_bound_ms: float | None = None
+
+
+CAUTION_FLAGS = (
+    RunFlag.QUICK,
+    RunFlag.UNSTABLE,
+    RunFlag.EMULATED,
+    RunFlag.LOCAL_STANDIN,
+    RunFlag.THROTTLED,
+    RunFlag.MIN_QUERIES_NOT_MET,
+    RunFlag.INTERRUPTED,
+)
+"""Report flags that make a cost figure less trustworthy; each becomes a warning."""
+
+
+def _label(r: Report) -> str:
+    backend = r.backend.name if r.backend else "?"
+    sc = r.scenario
+    what = f"{r.model.name}-{r.model.variant}, {backend}, {sc.kind.value} b{sc.batch_size}"
+    return f"report {r.run_id[:8]} ({what})"
+
+
+def is_cloud(report: Report) -> bool:
+    """Whether a report measured a remote endpoint."""
+    return report.http is not None or (
+        report.backend is not None and report.backend.device is Device.REMOTE
+    )
+
+
+def usable(reports: Sequence[Report], model: str | None) -> tuple[list[Report], list[str]]:
+    """Complete reports with results, of one model; and warnings about the rest."""
+    warnings: list[str] = []
+    names = sorted({r.model.name for r in reports})
+    if model is None and len(names) > 1:
+        raise CostInputError(
+            f"the reports cover several models ({', '.join(names)})", "choose one with --model NAME"
+        )
+    if model is not None and model not in names:
+        raise CostInputError(
+            f"no report of model '{model}' among --reports",
+            f"models in these reports: {', '.join(names) or 'none'}",
+        )
+    out: list[Report] = []
+    for r in reports:
+        if model is not None and r.model.name != model:
+            continue
+        if r.status is not RunStatus.COMPLETE or r.results is None:
+            warnings.append(f"{_label(r)} ignored: status {r.status.value}, no results")
+            continue
+        caution = [f.value for f in r.flags if f in CAUTION_FLAGS]
+        if caution:
+            warnings.append(
+                f"{_label(r)} is flagged {', '.join(caution)}: treat its cost with care"
+            )
+        out.append(r)
+    return out, warnings
+
+
+def edge_figures(reports: Sequence[Report]) -> tuple[EdgeFigures | None, list[str]]:
+    """Throughput, p99 and energy of the edge device; None when no edge report is given."""
+    edge = [r for r in reports if not is_cloud(r) and r.results is not None]
+    if not edge:
+        return None, []
+    warnings: list[str] = []
+    best = max(edge, key=lambda r: r.results.throughput.samples_per_s if r.results else 0.0)
+    assert best.results is not None
+    tp = best.results.throughput.samples_per_s
+    low = high = None
+    stab = best.results.stability
+    if stab is not None and stab.windows and best.results.throughput.queries_per_s > 0:
+        per_query = tp / best.results.throughput.queries_per_s
+        low, high = min(stab.windows) * per_query, max(stab.windows) * per_query
+        low, high = min(low, tp), max(high, tp)
+    batch1 = [r for r in edge if r.scenario.batch_size == 1]
+    lat_src = min(batch1 or edge, key=lambda r: r.scenario.batch_size)
+    assert lat_src.results is not None
+    p99_origin = _label(lat_src)
+    if lat_src.scenario.batch_size != 1:
+        p99_origin += ": no batch-1 run, p99 of a whole batch"
+        warnings.append(f"edge p99 taken from a batch-{lat_src.scenario.batch_size} run")
+    joules = j_low = j_high = idle = None
+    basis = Basis.ESTIMATED
+    energy_origin = "device profile: active watts / measured throughput"
+    with_energy = [r for r in edge if r.collectors.energy is not None]
+    ordered = sorted(with_energy, key=lambda r: (r is not best, -_tp(r)))
+    for r in ordered:
+        es = r.collectors.energy
+        assert es is not None
+        if not es.valid or not math.isfinite(es.joules_per_inference):
+            warnings.append(
+                f"{_label(r)}: energy marked invalid ({es.note or 'no reason'}), not used"
+            )
+            continue
+        joules = es.joules_per_inference
+        if es.iqr_joules_per_inference:
+            j_low = max(joules - es.iqr_joules_per_inference / 2, 0.0)
+            j_high = joules + es.iqr_joules_per_inference / 2
+        basis = Basis.ESTIMATED if es.method is MeasurementMethod.ESTIMATED else Basis.MEASURED
+        energy_origin = f"{_label(r)}: {es.source} ({es.method.value}, {es.scope})"
+        idle_vals = [w for w in (es.idle_watts_before, es.idle_watts_after) if w is not None]
+        idle = sum(idle_vals) / len(idle_vals) if idle_vals else None
+        if r is not best:
+            warnings.append(
+                "energy per inference comes from a different run than the throughput "
+                f"({_label(r)}); at a lower load it includes more idle power per inference"
+            )
+        break
+    return (
+        EdgeFigures(
+            throughput=tp,
+            throughput_low=low,
+            throughput_high=high,
+            throughput_origin=_label(best),
+            p99_ms=lat_src.results.latency.p99,
+            p99_origin=p99_origin,
+            joules_per_inference=joules,
+            joules_low=j_low,
+            joules_high=j_high,
+            energy_basis=basis,
+            energy_origin=energy_origin,
+            idle_watts=idle,
+        ),
+        warnings,
+    )
+
+
+def _tp(r: Report) -> float:
+    return r.results.throughput.samples_per_s if r.results is not None else 0.0
+
+
+def cloud_figures(reports: Sequence[Report]) -> tuple[CloudFigures | None, list[str]]:
+    """SLO-bound capacity, server-side p99 and payload bytes of the cloud endpoint."""
+    cloud = [r for r in reports if is_cloud(r) and r.results is not None]
+    if not cloud:
+        return None, []
+    warnings: list[str] = []
+    searched = [r for r in cloud if r.http is not None and r.http.peak_rate_qps is not None]
+    pick = max(searched or cloud, key=lambda r: (r.started_at, _tp(r)))
+    if len(cloud) > 1:
+        warnings.append(f"{len(cloud)} HTTP reports given; cloud figures use {_label(pick)}")
+    assert pick.results is not None
+    http = pick.http
+    batch = pick.scenario.batch_size
+    if http is not None and http.peak_rate_qps is not None:
+        capacity = http.peak_rate_qps * batch
+        basis = Basis.SLO_BOUND
+        bound = f" at p99 <= {http.latency_bound_ms:g} ms" if http.latency_bound_ms else ""
+        origin = f"{_label(pick)}: peak rate meeting the p99 bound{bound}"
+    else:
+        capacity = pick.results.throughput.samples_per_s
+        basis = Basis.MEASURED_THROUGHPUT
+        origin = f"{_label(pick)}: measured throughput, no SLO search (an upper bound)"
+        warnings.append(
+            "cloud capacity is the measured throughput, not an SLO-bound rate: run the server "
+            "scenario with a latency bound for a capacity that respects the p99"
+        )
+    if http is not None and http.server_time is not None:
+        p99 = http.server_time.p99
+        p99_origin = f"{_label(pick)}: server-side p99"
+    else:
+        p99 = pick.results.latency.p99
+        p99_origin = f"{_label(pick)}: client-side p99 (includes the test's own network)"
+    return (
+        CloudFigures(
+            capacity_qps=capacity,
+            capacity_basis=basis,
+            capacity_origin=origin,
+            server_p99_ms=p99,
+            server_p99_origin=p99_origin,
+            request_bytes=http.bytes_sent_per_request if http else None,
+            response_bytes=http.bytes_received_per_request if http else None,
+            latency_bound_ms=http.latency_bound_ms if http else None,
+        ),
+        warnings,
+    )
+
+
+def instances_needed(peak_rate: float, capacity: float, utilisation: float, minimum: int) -> int:
+    """N = ceil(peak / (capacity · utilisation)), at least ``minimum``."""
+    return max(math.ceil(peak_rate / (capacity * utilisation) - 1e-9), minimum)
+
+
+def cost_per_inference_at_capacity(price_per_hour: float, capacity: float, util: float) -> float:
+    """Marginal instance cost per inference: price / (3600 · X · U)."""
+    return price_per_hour / (3600.0 * capacity * util)

@@ -1,0 +1,496 @@
+"""The calculation end to end: reports and profiles in, a :class:`CostResult` out.
+
+Pure: no file or clock access (``today`` is an argument, for the staleness check), and the
+same inputs give the same result, Monte Carlo included (seeded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import numpy as np
+
+from tippingpoint.calculator.capacity import (
+    CloudFigures,
+    EdgeFigures,
+    cloud_figures,
+    edge_figures,
+    usable,
+)
+from tippingpoint.calculator.finance import (
+    break_even_month,
+    discounted_payback_month,
+    present_value,
+    simple_payback_months,
+)
+from tippingpoint.calculator.inputs import (
+    STALE_AFTER_DAYS,
+    Profiles,
+    cloud_inputs,
+    edge_inputs,
+    freeze,
+    is_stale,
+    model_spec,
+    varied_params,
+)
+from tippingpoint.calculator.latency import LatencyCheck, LatencyPart, check, network_parts
+from tippingpoint.calculator.model import Component, Flows, ModelSpec, Placement
+from tippingpoint.calculator.montecarlo import monte_carlo
+from tippingpoint.calculator.params import Basis, Param, ParamSet
+from tippingpoint.calculator.result import (
+    CloudAnalysis,
+    Comparison,
+    CostLine,
+    CostResult,
+    InputRow,
+    PlacementResult,
+    Recommendation,
+)
+from tippingpoint.calculator.scenarios import scenarios
+from tippingpoint.calculator.sensitivity import tornado
+from tippingpoint.calculator.tco import Summary, evaluate
+from tippingpoint.calculator.tipping import tipping_point
+from tippingpoint.errors import CostInputError
+from tippingpoint.profiles.schema import CloudKind, CloudProfile
+from tippingpoint.reports.schema import Report
+
+EDGE_LINES = (
+    Component.HARDWARE,
+    Component.SALVAGE,
+    Component.ENERGY,
+    Component.OPS,
+    Component.ONE_TIME,
+)
+CLOUD_LINES = (
+    Component.COMPUTE,
+    Component.EGRESS,
+    Component.NETWORK,
+    Component.STORAGE,
+    Component.OPS,
+    Component.ONE_TIME,
+)
+EDGE_PARAMS = frozenset(
+    {
+        Param.DEVICE_PRICE,
+        Param.DEVICE_LIFE,
+        Param.DEVICE_RESIDUAL,
+        Param.EDGE_THROUGHPUT,
+        Param.DEVICE_UTILISATION,
+        Param.EDGE_JOULES,
+        Param.DEVICE_ACTIVE_W,
+        Param.DEVICE_IDLE_W,
+        Param.ELECTRICITY_PRICE,
+        Param.SITE_PUE,
+        Param.MAINTENANCE_SHARE,
+        Param.DEVICE_OPS,
+        Param.EDGE_INTEGRATION,
+    }
+)
+COMPONENT_PARAMS: dict[Component, tuple[Param, ...]] = {
+    Component.HARDWARE: (
+        Param.DEVICE_PRICE,
+        Param.DEVICE_LIFE,
+        Param.DEVICE_RESIDUAL,
+        Param.EDGE_THROUGHPUT,
+        Param.DEVICE_UTILISATION,
+        Param.PEAK_TO_AVERAGE,
+        Param.VOLUME,
+    ),
+    Component.SALVAGE: (Param.DEVICE_PRICE, Param.DEVICE_RESIDUAL, Param.DEVICE_LIFE),
+    Component.ENERGY: (
+        Param.EDGE_JOULES,
+        Param.DEVICE_ACTIVE_W,
+        Param.DEVICE_IDLE_W,
+        Param.ELECTRICITY_PRICE,
+        Param.SITE_PUE,
+        Param.VOLUME,
+    ),
+    Component.COMPUTE: (
+        Param.CLOUD_PRICE_HOUR,
+        Param.CLOUD_CAPACITY,
+        Param.CLOUD_UTILISATION,
+        Param.API_PRICE,
+        Param.PEAK_TO_AVERAGE,
+        Param.VOLUME,
+    ),
+    Component.EGRESS: (Param.RESPONSE_BYTES, Param.EGRESS_SCALE, Param.VOLUME),
+    Component.NETWORK: (
+        Param.REQUEST_BYTES,
+        Param.RESPONSE_BYTES,
+        Param.NETWORK_COST,
+        Param.VOLUME,
+    ),
+    Component.STORAGE: (Param.CLOUD_STORAGE,),
+    Component.OPS: (Param.MAINTENANCE_SHARE, Param.DEVICE_OPS, Param.CLOUD_OPS),
+    Component.ONE_TIME: (Param.EDGE_INTEGRATION, Param.CLOUD_INTEGRATION),
+}
+"""The inputs behind each cost line, for its basis and its list of assumed inputs."""
+
+
+def _line_params(comp: Component, placement: Placement, params: ParamSet) -> list[Param]:
+    out = [p for p in COMPONENT_PARAMS[comp] if p in params]
+    if placement is Placement.EDGE:
+        out = [p for p in out if p in EDGE_PARAMS or p in (Param.VOLUME, Param.PEAK_TO_AVERAGE)]
+    elif placement is Placement.CLOUD:
+        out = [p for p in out if p not in EDGE_PARAMS]
+    return out
+
+
+def _basis(comp: Component, deps: list[Param], params: ParamSet) -> Basis:
+    primary = {
+        Component.ENERGY: Param.EDGE_JOULES,
+        Component.COMPUTE: Param.CLOUD_CAPACITY,
+        Component.HARDWARE: Param.DEVICE_PRICE,
+    }.get(comp)
+    if comp is Component.ENERGY and Param.EDGE_JOULES not in params:
+        return Basis.ESTIMATED
+    if primary is not None and primary in params and primary in deps:
+        return params[primary].basis
+    if any(params[p].assumed for p in deps):
+        return Basis.ASSUMED
+    return params[deps[0]].basis if deps else Basis.ASSUMED
+
+
+def _note(comp: Component, flows: Flows, params: ParamSet, spec: ModelSpec) -> str:
+    v = {p: iv.value for p, iv in params.items()}
+    units = float(flows.units[0, : min(12, spec.months)].mean())
+    inst = float(flows.instances[0, : min(12, spec.months)].mean())
+    if comp is Component.HARDWARE:
+        how = "CRF" if spec.use_crf else "straight-line"
+        return (
+            f"{units:g} unit(s) at {v[Param.DEVICE_PRICE]:g} USD, life "
+            f"{v[Param.DEVICE_LIFE]:g} y, residual {v[Param.DEVICE_RESIDUAL]:g} USD, {how}"
+        )
+    if comp is Component.SALVAGE:
+        return "fleet sold at straight-line book value at the horizon"
+    if comp is Component.ENERGY:
+        if Param.EDGE_JOULES in params:
+            iv = params[Param.EDGE_JOULES]
+            head = f"{iv.basis.value} {iv.value:.4g} J/inference ({iv.origin})"
+        else:
+            j = v[Param.DEVICE_ACTIVE_W] / v[Param.EDGE_THROUGHPUT]
+            head = (
+                f"estimated {j:.4g} J/inference = active {v[Param.DEVICE_ACTIVE_W]:g} W / "
+                f"{v[Param.EDGE_THROUGHPUT]:.4g} inferences/s"
+            )
+        return (
+            f"{head}; idle {v[Param.DEVICE_IDLE_W]:g} W when not busy; "
+            f"{v[Param.ELECTRICITY_PRICE]:g} USD/kWh"
+        )
+    if comp is Component.COMPUTE:
+        if spec.cloud_kind is CloudKind.API:
+            return f"{v[Param.API_PRICE]:g} USD per million requests"
+        cap = params[Param.CLOUD_CAPACITY]
+        return (
+            f"{inst:g} instance(s) at {v[Param.CLOUD_PRICE_HOUR]:g} USD/h x 730 h/month; "
+            f"capacity {cap.value:.4g} inferences/s ({cap.basis.value}) at "
+            f"{v[Param.CLOUD_UTILISATION]:g} utilisation"
+        )
+    if comp is Component.EGRESS:
+        gb = float(flows.inferences[0, 0]) * v[Param.RESPONSE_BYTES] / 1e9
+        src = params[Param.RESPONSE_BYTES].basis.value
+        return (
+            f"{gb:.3g} GB/month out in month 1 ({v[Param.RESPONSE_BYTES]:g} B/response, {src}), "
+            "priced by tier"
+        )
+    if comp is Component.NETWORK:
+        return (
+            f"metered link {v[Param.NETWORK_COST]:g} USD/GB on request "
+            f"({v[Param.REQUEST_BYTES]:g} B) + response bytes"
+        )
+    if comp is Component.STORAGE:
+        return "per month while the cloud serves"
+    if comp is Component.OPS:
+        return "device maintenance and ops per unit; cloud ops per year"
+    return "integration, paid upfront"
+
+
+def _lines(
+    placement: Placement, flows: Flows, summary: Summary, params: ParamSet, spec: ModelSpec
+) -> tuple[CostLine, ...]:
+    comps = {
+        Placement.EDGE: EDGE_LINES,
+        Placement.CLOUD: CLOUD_LINES,
+        Placement.HYBRID: tuple(Component),
+    }[placement]
+    out = []
+    for comp in comps:
+        deps = _line_params(comp, placement, params)
+        out.append(
+            CostLine(
+                component=comp,
+                annual_usd=float(summary.annual_by_component[comp][0]),
+                tco_usd=float(summary.tco_by_component[comp][0]),
+                pv_usd=float(summary.pv_by_component[comp][0]),
+                basis=_basis(comp, deps, params),
+                note=_note(comp, flows, params, spec),
+                assumed_inputs=tuple(p for p in deps if params[p].assumed),
+            )
+        )
+    return tuple(out)
+
+
+def _energy(
+    placement: Placement, flows: Flows, params: ParamSet, spec: ModelSpec
+) -> tuple[float | None, Basis | None, float | None]:
+    year = min(12, spec.months)
+    edge_kwh = float(flows.kwh[0, :year].sum())
+    cloud_kwh = float(flows.cloud_kwh[0, :year].sum())
+    edge_basis = params[Param.EDGE_JOULES].basis if Param.EDGE_JOULES in params else Basis.ESTIMATED
+    cloud_known = spec.cloud_kind is CloudKind.INSTANCE and params[Param.CLOUD_WATTS].value > 0
+    if placement is Placement.EDGE:
+        return edge_kwh, edge_basis, edge_kwh * params[Param.EDGE_GRID].value / 1000.0
+    if not cloud_known:
+        return None, None, None
+    co2 = cloud_kwh * params[Param.CLOUD_GRID].value / 1000.0
+    if placement is Placement.CLOUD:
+        return cloud_kwh, Basis.ESTIMATED, co2
+    co2 += edge_kwh * params[Param.EDGE_GRID].value / 1000.0
+    return edge_kwh + cloud_kwh, Basis.ESTIMATED, co2
+
+
+def placement_result(
+    placement: Placement,
+    label: str,
+    cloud: str | None,
+    params: ParamSet,
+    spec: ModelSpec,
+    latency: LatencyCheck,
+) -> tuple[PlacementResult, Flows]:
+    """Cost lines, headline figures, energy and the cumulative curve of one placement."""
+    values = {p: np.array([iv.value]) for p, iv in params.items()}
+    flows, summary = evaluate(placement, values, spec)
+    year = min(12, spec.months)
+    share = {Placement.EDGE: 1.0, Placement.CLOUD: 0.0}.get(
+        placement, params[Param.HYBRID_EDGE_SHARE].value
+    )
+    kwh, kwh_basis, co2 = _energy(placement, flows, params, spec)
+    result = PlacementResult(
+        placement=placement,
+        label=label,
+        cloud=cloud,
+        edge_share=share,
+        feasible=latency.feasible,
+        latency=latency,
+        edge_units_year1=float(flows.units[0, :year].mean()) if share > 0 else None,
+        cloud_instances_year1=(
+            float(flows.instances[0, :year].mean())
+            if share < 1 and spec.cloud_kind is CloudKind.INSTANCE
+            else None
+        ),
+        cost_per_million=float(summary.cost_per_million[0]),
+        annual_cost=float(summary.annual[0]),
+        tco=float(summary.tco[0]),
+        pv=float(summary.pv[0]),
+        eac=float(summary.eac[0]),
+        kwh_per_year=kwh,
+        kwh_basis=kwh_basis,
+        co2e_kg_per_year=co2,
+        lines=_lines(placement, flows, summary, params, spec),
+        cumulative_cost=tuple(float(x) for x in np.cumsum(flows.total()[0])),
+    )
+    return result, flows
+
+
+def _comparison(edge: Flows, cloud: Flows, params: ParamSet, spec: ModelSpec) -> Comparison:
+    e, c = edge.total()[0], cloud.total()[0]
+    rate = params[Param.DISCOUNT_RATE].value
+    base = {p: iv.value for p, iv in params.items()}
+    return Comparison(
+        npv_savings=float(present_value(c, rate) - present_value(e, rate)),
+        simple_payback_months=simple_payback_months(float(e[0] - c[0]), float(c[1] - e[1])),
+        discounted_payback_month=discounted_payback_month(c - e, rate),
+        break_even_month=break_even_month(np.cumsum(e), np.cumsum(c)),
+        tipping=tipping_point(base, spec),
+    )
+
+
+def _edge_latency(edge: EdgeFigures, slo: float | None, on_prem: bool) -> LatencyCheck:
+    parts = None
+    if edge.p99_ms is not None:
+        parts = [
+            LatencyPart(
+                name="device p99", ms=edge.p99_ms, basis=Basis.MEASURED, origin=edge.p99_origin
+            )
+        ]
+    return check(Placement.EDGE, parts, slo, on_prem)
+
+
+def _cloud_latency(
+    placement: Placement,
+    cloud: CloudProfile,
+    figures: CloudFigures | None,
+    params: ParamSet,
+    profiles: Profiles,
+) -> LatencyCheck:
+    w = profiles.workload
+    server: LatencyPart | None = None
+    if figures is not None and figures.server_p99_ms is not None:
+        server = LatencyPart(
+            name="server p99",
+            ms=figures.server_p99_ms,
+            basis=Basis.MEASURED,
+            origin=figures.server_p99_origin,
+        )
+    elif cloud.server_p99_ms is not None:
+        server = LatencyPart(
+            name="server p99",
+            ms=cloud.server_p99_ms.value,
+            basis=Basis.ASSUMED if cloud.server_p99_ms.assumed else Basis.SOURCED,
+            origin=f"cloud profile '{cloud.name}'",
+        )
+    parts = None
+    if server is not None:
+        parts = [
+            server,
+            *network_parts(
+                profiles.network,
+                params[Param.REQUEST_BYTES].value,
+                params[Param.RESPONSE_BYTES].value,
+            ),
+        ]
+    return check(placement, parts, w.slo_p99_ms, w.must_stay_on_premises)
+
+
+def _hybrid_latency(edge: LatencyCheck, cloud: LatencyCheck, slo: float | None) -> LatencyCheck:
+    if edge.p99_ms is None or cloud.p99_ms is None:
+        parts = None
+    else:
+        slower = edge if edge.p99_ms >= cloud.p99_ms else cloud
+        parts = list(slower.parts)
+    result = check(Placement.HYBRID, parts, slo)
+    if not cloud.feasible and cloud.reason and "premises" in cloud.reason:
+        return result.model_copy(update={"feasible": False, "reason": cloud.reason})
+    return result
+
+
+def calculate(
+    reports: Sequence[Report],
+    *,
+    profiles: Profiles,
+    clouds: Sequence[CloudProfile],
+    today: date,
+    tool_version: str,
+    model: str | None = None,
+    draws: int = 100_000,
+    seed: int = 0,
+) -> CostResult:
+    """Cost of the edge device against each cloud profile, with sensitivity and risk."""
+    if not clouds:
+        raise CostInputError("no cloud profile given", "name one with --cloud")
+    kept, warnings = usable(reports, model)
+    edge_fig, w_edge = edge_figures(kept)
+    if edge_fig is None:
+        raise CostInputError(
+            "no on-device report among --reports",
+            "pass a report of 'tippingpoint run' on the edge device",
+        )
+    cloud_fig, w_cloud = cloud_figures(kept)
+    warnings += w_edge + w_cloud
+    workload = profiles.workload
+    slo = workload.slo_p99_ms
+    if cloud_fig and cloud_fig.latency_bound_ms and slo and cloud_fig.latency_bound_ms > slo:
+        warnings.append(
+            f"the SLO search bounded server p99 at {cloud_fig.latency_bound_ms:g} ms, above the "
+            f"workload's {slo:g} ms end-to-end SLO: the SLO-bound capacity is optimistic"
+        )
+    e_inputs = edge_inputs(profiles, edge_fig)
+    energy_from_power = Param.EDGE_JOULES not in e_inputs
+    if energy_from_power:
+        warnings.append(
+            "no measured energy in the edge reports: J/inference is estimated from the device "
+            "profile's active watts / measured throughput, and labelled estimated"
+        )
+    edge_latency = _edge_latency(edge_fig, slo, workload.must_stay_on_premises)
+    edge_result: PlacementResult | None = None
+    analyses: list[CloudAnalysis] = []
+    stale_seen: dict[tuple[Param, str], date] = {}
+    for cloud in clouds:
+        params = freeze({**e_inputs, **cloud_inputs(profiles, cloud, cloud_fig)})
+        spec = model_spec(profiles, cloud, energy_from_power)
+        edge_res, edge_flows = placement_result(
+            Placement.EDGE, f"edge: {profiles.device.name}", None, params, spec, edge_latency
+        )
+        edge_result = edge_result or edge_res
+        cloud_latency = _cloud_latency(Placement.CLOUD, cloud, cloud_fig, params, profiles)
+        cloud_res, cloud_flows = placement_result(
+            Placement.CLOUD, f"cloud: {cloud.name}", cloud.name, params, spec, cloud_latency
+        )
+        placements = [cloud_res]
+        if workload.hybrid_edge_share is not None:
+            share = workload.hybrid_edge_share.value
+            hyb, _ = placement_result(
+                Placement.HYBRID,
+                f"hybrid: {share:.0%} {profiles.device.name} + {cloud.name}",
+                cloud.name,
+                params,
+                spec,
+                _hybrid_latency(edge_latency, cloud_latency, slo),
+            )
+            placements.append(hyb)
+        varied = varied_params(params)
+        sweep = tornado(params, spec, varied)
+        rows = []
+        for p, iv in params.items():
+            stale = is_stale(iv, today)
+            if stale and iv.as_of is not None:
+                stale_seen[(p, iv.origin)] = iv.as_of
+            rows.append(InputRow(**iv.model_dump(), stale=stale, assumed_value=iv.assumed))
+        analyses.append(
+            CloudAnalysis(
+                cloud=cloud.name,
+                cloud_kind=cloud.kind,
+                inputs=tuple(rows),
+                placements=tuple(placements),
+                comparison=_comparison(edge_flows, cloud_flows, params, spec),
+                tornado=sweep,
+                monte_carlo=monte_carlo(params, spec, varied, draws, seed) if draws > 0 else None,
+                scenarios=scenarios(params, spec, sweep),
+            )
+        )
+    assert edge_result is not None
+    if stale_seen:
+        listed = ", ".join(f"{p.value} ({d.isoformat()})" for (p, _), d in stale_seen.items())
+        warnings.append(
+            f"{len(stale_seen)} sourced values are over {STALE_AFTER_DAYS} days old, check them "
+            f"before relying on the result: {listed}"
+        )
+    assumed = sorted({r.param.value for a in analyses for r in a.inputs if r.assumed_value})
+    if assumed:
+        warnings.append(
+            f"{len(assumed)} inputs have no source and are assumed: {', '.join(assumed)}"
+        )
+    return CostResult(
+        tool_version=tool_version,
+        computed_on=today,
+        model=model or (kept[0].model.name if kept else None),
+        device=profiles.device.name,
+        network=profiles.network.name,
+        energy=profiles.energy.name,
+        workload=workload.name,
+        horizon_months=12 * workload.horizon_years,
+        amortisation=workload.amortisation,
+        slo_p99_ms=slo,
+        edge=edge_result,
+        analyses=tuple(analyses),
+        recommendation=_recommend(edge_result, analyses),
+        warnings=tuple(warnings),
+    )
+
+
+def _recommend(edge: PlacementResult, analyses: Sequence[CloudAnalysis]) -> Recommendation:
+    candidates = [edge] + [p for a in analyses for p in a.placements]
+    feasible = [p for p in candidates if p.feasible]
+    if not feasible:
+        return Recommendation(
+            label=None, pv=None, reason="no placement meets the SLO and the data constraints"
+        )
+    best = min(feasible, key=lambda p: p.pv)
+    dropped = len(candidates) - len(feasible)
+    tail = f"; {dropped} infeasible placement(s) excluded" if dropped else ""
+    return Recommendation(
+        label=best.label,
+        pv=best.pv,
+        reason=f"lowest present value of cost over the horizon among feasible placements{tail}",
+    )

@@ -1,0 +1,227 @@
+"""Assembling the model's inputs from profiles and measured figures, with provenance.
+
+Measured figures win over profile figures where both exist: edge throughput and energy from
+the device's reports, cloud capacity (SLO-bound) and payload bytes from the HTTP report.
+Workload payload bytes, when set, override the measured ones (the workload describes the
+production payload; the benchmark may have used a test input).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+from types import MappingProxyType
+
+from tippingpoint.calculator.capacity import CloudFigures, EdgeFigures
+from tippingpoint.calculator.model import ModelSpec
+from tippingpoint.calculator.params import (
+    Basis,
+    InputValue,
+    Param,
+    ParamSet,
+    from_sourced,
+    make_input,
+)
+from tippingpoint.errors import CostInputError
+from tippingpoint.profiles.schema import (
+    Amortisation,
+    CloudKind,
+    CloudProfile,
+    DeviceProfile,
+    Distribution,
+    EnergyProfile,
+    NetworkProfile,
+    Sourced,
+    WorkloadProfile,
+)
+
+STALE_AFTER_DAYS = 365
+"""A sourced value older than this is flagged stale."""
+
+NO_COST_EFFECT = frozenset(
+    {Param.EDGE_GRID, Param.CLOUD_GRID, Param.CLOUD_WATTS, Param.CLOUD_PUE, Param.HYBRID_EDGE_SHARE}
+)
+"""Inputs that change energy or carbon figures, or the hybrid only, not edge-vs-cloud cost."""
+
+
+@dataclass(frozen=True)
+class Profiles:
+    """The profiles of one calculation (the cloud is chosen per analysis)."""
+
+    device: DeviceProfile
+    network: NetworkProfile
+    energy: EnergyProfile
+    workload: WorkloadProfile
+
+
+def _src(param: Param, sv: Sourced, kind: str, name: str) -> InputValue:
+    return from_sourced(param, sv, f"{kind} profile '{name}'")
+
+
+def edge_inputs(profiles: Profiles, edge: EdgeFigures) -> dict[Param, InputValue]:
+    """Workload, device and energy inputs, with measured edge figures."""
+    w, d, e = profiles.workload, profiles.device, profiles.energy
+    out: dict[Param, InputValue] = {}
+    for param, sv in (
+        (Param.VOLUME, w.inferences_per_day),
+        (Param.GROWTH, w.growth_per_year),
+        (Param.PEAK_TO_AVERAGE, w.peak_to_average),
+        (Param.DISCOUNT_RATE, w.discount_rate),
+    ):
+        out[param] = _src(param, sv, "workload", w.name)
+    share = w.hybrid_edge_share or Sourced(value=0.5, distribution=Distribution.FIXED)
+    out[Param.HYBRID_EDGE_SHARE] = _src(Param.HYBRID_EDGE_SHARE, share, "workload", w.name)
+    for param, sv in (
+        (Param.DEVICE_PRICE, d.purchase_price),
+        (Param.DEVICE_LIFE, d.life_years),
+        (Param.DEVICE_RESIDUAL, d.residual_value),
+        (Param.DEVICE_IDLE_W, d.idle_watts),
+        (Param.DEVICE_ACTIVE_W, d.active_watts),
+        (Param.DEVICE_UTILISATION, d.target_utilisation),
+        (Param.MAINTENANCE_SHARE, d.maintenance_share),
+        (Param.DEVICE_OPS, d.ops_per_year),
+        (Param.EDGE_INTEGRATION, d.integration_cost),
+        (Param.SITE_PUE, d.site_pue),
+    ):
+        out[param] = _src(param, sv, "device", d.name)
+    if edge.idle_watts is not None:
+        out[Param.DEVICE_IDLE_W] = make_input(
+            Param.DEVICE_IDLE_W, edge.idle_watts, Basis.MEASURED, edge.energy_origin
+        )
+    out[Param.EDGE_THROUGHPUT] = make_input(
+        Param.EDGE_THROUGHPUT,
+        edge.throughput,
+        Basis.MEASURED,
+        edge.throughput_origin,
+        low=edge.throughput_low,
+        high=edge.throughput_high,
+    )
+    if edge.joules_per_inference is not None:
+        out[Param.EDGE_JOULES] = make_input(
+            Param.EDGE_JOULES,
+            edge.joules_per_inference,
+            edge.energy_basis,
+            edge.energy_origin,
+            low=edge.joules_low,
+            high=edge.joules_high,
+        )
+    out[Param.ELECTRICITY_PRICE] = _src(Param.ELECTRICITY_PRICE, e.price_per_kwh, "energy", e.name)
+    out[Param.EDGE_GRID] = _src(Param.EDGE_GRID, e.grid_gco2_per_kwh, "energy", e.name)
+    return out
+
+
+def _bytes(
+    param: Param, workload: WorkloadProfile, sv: Sourced | None, measured: float | None, origin: str
+) -> InputValue:
+    if sv is not None:
+        return _src(param, sv, "workload", workload.name)
+    if measured is not None:
+        return make_input(param, measured, Basis.MEASURED, origin)
+    raise CostInputError(
+        f"no {param.value.replace('_', ' ')}: the workload sets none and no HTTP report "
+        "measured it",
+        f"set {param.value} in the workload file, or pass an HTTP report in --reports",
+    )
+
+
+def cloud_inputs(
+    profiles: Profiles, cloud: CloudProfile, figures: CloudFigures | None
+) -> dict[Param, InputValue]:
+    """Cloud, network and payload inputs, with the measured SLO-bound capacity."""
+    w, n = profiles.workload, profiles.network
+    origin = figures.capacity_origin if figures else ""
+    out: dict[Param, InputValue] = {
+        Param.REQUEST_BYTES: _bytes(
+            Param.REQUEST_BYTES,
+            w,
+            w.request_bytes,
+            figures.request_bytes if figures else None,
+            origin,
+        ),
+        Param.RESPONSE_BYTES: _bytes(
+            Param.RESPONSE_BYTES,
+            w,
+            w.response_bytes,
+            figures.response_bytes if figures else None,
+            origin,
+        ),
+        Param.NETWORK_COST: _src(Param.NETWORK_COST, n.cost_per_gb, "network", n.name),
+    }
+    for param, sv in (
+        (Param.CLOUD_STORAGE, cloud.storage_per_month),
+        (Param.CLOUD_OPS, cloud.ops_per_year),
+        (Param.CLOUD_INTEGRATION, cloud.integration_cost),
+    ):
+        out[param] = _src(param, sv, "cloud", cloud.name)
+    tiers_sourced = all(not t.price_per_gb.assumed for t in cloud.egress_tiers)
+    out[Param.EGRESS_SCALE] = make_input(
+        Param.EGRESS_SCALE,
+        1.0,
+        Basis.SOURCED if tiers_sourced and cloud.egress_tiers else Basis.ASSUMED,
+        f"cloud profile '{cloud.name}' egress tiers",
+    )
+    if cloud.kind is CloudKind.API:
+        assert cloud.price_per_million_requests is not None
+        out[Param.API_PRICE] = _src(
+            Param.API_PRICE, cloud.price_per_million_requests, "cloud", cloud.name
+        )
+        return out
+    assert cloud.price_per_hour is not None
+    out[Param.CLOUD_PRICE_HOUR] = _src(
+        Param.CLOUD_PRICE_HOUR, cloud.price_per_hour, "cloud", cloud.name
+    )
+    out[Param.CLOUD_UTILISATION] = _src(
+        Param.CLOUD_UTILISATION, cloud.target_utilisation, "cloud", cloud.name
+    )
+    watts = cloud.instance_watts or Sourced(value=0.0, distribution=Distribution.FIXED)
+    out[Param.CLOUD_WATTS] = _src(Param.CLOUD_WATTS, watts, "cloud", cloud.name)
+    out[Param.CLOUD_PUE] = _src(Param.CLOUD_PUE, cloud.pue, "cloud", cloud.name)
+    grid = cloud.grid_gco2_per_kwh or Sourced(value=0.0, distribution=Distribution.FIXED)
+    out[Param.CLOUD_GRID] = _src(Param.CLOUD_GRID, grid, "cloud", cloud.name)
+    if figures is not None:
+        out[Param.CLOUD_CAPACITY] = make_input(
+            Param.CLOUD_CAPACITY, figures.capacity_qps, figures.capacity_basis, origin
+        )
+    elif cloud.capacity_qps is not None:
+        out[Param.CLOUD_CAPACITY] = _src(
+            Param.CLOUD_CAPACITY, cloud.capacity_qps, "cloud", cloud.name
+        )
+    else:
+        raise CostInputError(
+            f"no capacity for cloud profile '{cloud.name}': no HTTP report and no capacity_qps",
+            "pass a server-scenario report of the endpoint in --reports, or set capacity_qps",
+        )
+    return out
+
+
+def model_spec(profiles: Profiles, cloud: CloudProfile, energy_from_power: bool) -> ModelSpec:
+    """The structural choices: horizon, amortisation, cloud kind, egress tiers."""
+    w = profiles.workload
+    bounds = tuple(t.up_to_gb if t.up_to_gb is not None else math.inf for t in cloud.egress_tiers)
+    return ModelSpec(
+        months=12 * w.horizon_years,
+        horizon_years=w.horizon_years,
+        use_crf=w.amortisation is Amortisation.CRF,
+        cloud_kind=cloud.kind,
+        egress_bounds_gb=bounds,
+        egress_prices=tuple(t.price_per_gb.value for t in cloud.egress_tiers),
+        min_instances=cloud.min_instances,
+        energy_from_power=energy_from_power,
+    )
+
+
+def is_stale(iv: InputValue, today: date) -> bool:
+    """Whether a sourced value's ``as_of`` is older than STALE_AFTER_DAYS."""
+    return iv.as_of is not None and (today - iv.as_of).days > STALE_AFTER_DAYS
+
+
+def varied_params(params: ParamSet) -> list[Param]:
+    """The inputs the tornado and the Monte Carlo move: those that change a cost."""
+    unused = {Param.DEVICE_ACTIVE_W} if Param.EDGE_JOULES in params else set()
+    return [p for p in params if p not in NO_COST_EFFECT and p not in unused]
+
+
+def freeze(params: dict[Param, InputValue]) -> ParamSet:
+    """A read-only view of an input set."""
+    return MappingProxyType(params)

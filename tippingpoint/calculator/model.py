@@ -1,0 +1,337 @@
+"""The vectorised cost model: monthly cash flows of each placement, for one or many draws.
+
+Every input arrives as an array of shape (n, 1) (or a scalar), so the same code computes the
+base case (n = 1), the tornado (n = 2 x inputs + 1) and the Monte Carlo (n = 100,000).
+Cash flows have shape (n, T + 1): index 0 is upfront, index t the end of month t.
+
+The rules, in the order the code applies them:
+
+* Volume in month t: V · (365/12) · (1 + g)^((t-1)/12); peak rate: V·(1+g)^(...)/86400 · k.
+* Edge units: ceil(edge share · peak / (throughput · utilisation)), at least 1, never sold
+  before the horizon (running maximum). Units are bought upfront or at the end of the month
+  before they are needed; the whole fleet is replaced every ``life`` (rounded to months) at
+  price minus residual value; at the horizon the fleet is sold at straight-line book value
+  (units bought for growth are valued as old as the fleet: a small, conservative simplification).
+* Edge energy: inferences · J/inference + idle watts · idle seconds (device-seconds not busy),
+  times the site PUE, priced per kWh. J/inference is measured, or active watts / throughput.
+* Edge upkeep: units · (maintenance share · price + ops per year) / 12 per month.
+* Cloud instances: ceil(cloud share · peak / (capacity · utilisation)), at least
+  ``min_instances``, always on: instances · price/hour · 730 per month. An API is billed per
+  request instead.
+* Egress: response bytes of the cloud's share of inferences, priced by the monthly tiers,
+  times a scale factor (the sensitivity input). Metered link: request + response bytes · USD/GB.
+* One-time integration costs fall at index 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from tippingpoint.calculator.finance import FloatArray
+from tippingpoint.calculator.params import Param
+from tippingpoint.profiles.schema import CloudKind
+
+DAYS_PER_MONTH = 365.0 / 12.0
+HOURS_PER_MONTH = 730.0
+SECONDS_PER_MONTH = DAYS_PER_MONTH * 86400.0
+J_PER_KWH = 3.6e6
+
+
+class Placement(str, Enum):
+    """Where inference runs."""
+
+    EDGE = "edge"
+    CLOUD = "cloud"
+    HYBRID = "hybrid"
+
+
+class Component(str, Enum):
+    """A line of the cost breakdown."""
+
+    HARDWARE = "hardware"
+    SALVAGE = "salvage"
+    ENERGY = "energy"
+    COMPUTE = "compute"
+    EGRESS = "egress"
+    NETWORK = "network"
+    STORAGE = "storage"
+    OPS = "ops"
+    ONE_TIME = "one-time"
+
+
+CAPITAL = (Component.HARDWARE, Component.SALVAGE, Component.ONE_TIME)
+"""Components that are not recurring operating costs."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The structural choices of one evaluation (not varied by the sensitivity analysis)."""
+
+    months: int
+    horizon_years: int
+    use_crf: bool
+    cloud_kind: CloudKind
+    egress_bounds_gb: tuple[float, ...] = ()
+    egress_prices: tuple[float, ...] = ()
+    min_instances: int = 1
+    energy_from_power: bool = False
+
+
+@dataclass(frozen=True)
+class Flows:
+    """Monthly cash flows by component and the physical quantities behind them.
+
+    ``monthly`` arrays broadcast to (n, T), month t at index t - 1; ``hardware`` is (n, T + 1)
+    (purchases and replacements); ``one_time`` falls at index 0 and ``salvage`` at index T.
+    """
+
+    monthly: Mapping[Component, FloatArray]
+    hardware: FloatArray
+    salvage: FloatArray
+    one_time: FloatArray
+    inferences: FloatArray
+    units: FloatArray
+    instances: FloatArray
+    kwh: FloatArray
+    cloud_kw: FloatArray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(draws, months + 1)."""
+        return self.hardware.shape[0], self.hardware.shape[1]
+
+    @property
+    def cloud_kwh(self) -> FloatArray:
+        """Estimated kWh of the cloud instances per month, PUE included."""
+        return self.instances * self.cloud_kw * HOURS_PER_MONTH
+
+    def cash(self, comp: Component) -> FloatArray:
+        """One component's cash flows, shape (n, T + 1)."""
+        n, t1 = self.shape
+        out = np.zeros((n, t1))
+        if comp is Component.HARDWARE:
+            out += self.hardware
+        elif comp is Component.SALVAGE:
+            out[:, -1] = self.salvage
+        elif comp is Component.ONE_TIME:
+            out[:, 0] = self.one_time
+        elif comp in self.monthly:
+            out[:, 1:] = self.monthly[comp]
+        return out
+
+    def total(self) -> FloatArray:
+        """All components summed: shape (n, T + 1)."""
+        out = self.hardware.copy()
+        recurring = out[:, 1:]
+        for arr in self.monthly.values():
+            recurring += arr
+        out[:, 0] += self.one_time
+        out[:, -1] += self.salvage
+        return out
+
+
+Values = Mapping[Param, ArrayLike]
+"""Input values by parameter: scalars or arrays of shape (n,) or (n, 1)."""
+
+
+def column(values: Values, p: Param) -> FloatArray:
+    """One input as a column of shape (n, 1)."""
+    return np.asarray(values[p], dtype=float).reshape(-1, 1)
+
+
+def tiered_cost(gb: FloatArray, bounds: tuple[float, ...], prices: tuple[float, ...]) -> FloatArray:
+    """Cost of ``gb`` GB in a month under tiers with upper bounds ``bounds`` (last may be inf).
+
+    Traffic beyond the last finite bound is priced at the last tier's price.
+    """
+    if not bounds:
+        return np.zeros_like(gb)
+    knots, cum, lower = [0.0], [0.0], 0.0
+    for upper, price in zip(bounds, prices, strict=True):
+        if not np.isfinite(upper):
+            break
+        cum.append(cum[-1] + price * (upper - lower))
+        knots.append(upper)
+        lower = upper
+    cost = np.interp(gb, knots, cum)
+    beyond = gb - knots[-1]
+    np.maximum(beyond, 0.0, out=beyond)
+    beyond *= prices[-1]
+    cost += beyond
+    return cost
+
+
+def monthly_volume(values: Values, months: int) -> tuple[FloatArray, FloatArray]:
+    """Inferences per month and peak rate (inferences/s) per month, each (n, months)."""
+    v = column(values, Param.VOLUME)
+    g = column(values, Param.GROWTH)
+    k = column(values, Param.PEAK_TO_AVERAGE)
+    t = np.arange(months, dtype=float) / 12.0
+    daily = np.exp(np.log1p(g) * t) if np.any(g != 0) else np.ones((1, months))
+    return daily * (v * DAYS_PER_MONTH), daily * (v * k / 86400.0)
+
+
+@dataclass(frozen=True)
+class _Part:
+    monthly: dict[Component, FloatArray]
+    hardware: FloatArray | None
+    salvage: FloatArray
+    one_time: FloatArray
+    units: FloatArray
+    instances: FloatArray
+    kwh: FloatArray
+    cloud_kw: FloatArray
+
+
+def _count(peak: FloatArray, per_unit: FloatArray, minimum: float, on: FloatArray) -> FloatArray:
+    need = peak * per_unit
+    need -= 1e-9  # a rate exactly at capacity needs no extra unit despite float noise
+    np.ceil(need, out=need)
+    np.maximum(need, minimum, out=need)
+    if not np.all(on):
+        need = np.where(on, need, 0.0)
+    return need
+
+
+def _edge(values: Values, spec: ModelSpec, share: FloatArray, vol: FloatArray, peak: FloatArray):
+    n, t_count = vol.shape
+    x = column(values, Param.EDGE_THROUGHPUT)
+    c0 = column(values, Param.DEVICE_PRICE)
+    s = column(values, Param.DEVICE_RESIDUAL)
+    need = _count(peak, share / (x * column(values, Param.DEVICE_UTILISATION)), 1.0, share > 0)
+    growing = bool(np.all(column(values, Param.GROWTH) >= 0))  # need never falls: no running max
+    units = need if growing else np.maximum.accumulate(need, axis=1)
+    hardware = np.zeros((n, t_count + 1))
+    hardware[:, 0] = units[:, 0] * c0[:, 0]
+    buys = hardware[:, 1:t_count]
+    np.subtract(units[:, 1:], units[:, :-1], out=buys)
+    buys *= c0
+    life_m = np.maximum(np.rint(12.0 * column(values, Param.DEVICE_LIFE)), 1.0).astype(np.int64)
+    life_m = np.broadcast_to(life_m, (n, 1))
+    net_price = np.broadcast_to(c0 - s, (n, 1))
+    rows = np.arange(n)
+    for k in range(1, int((t_count - 1) // life_m.min()) + 1 if t_count > 1 else 1):
+        month = (k * life_m)[:, 0]
+        due = month < t_count
+        if not due.any():
+            break
+        r, m = rows[due], month[due]
+        hardware[r, m] += units[r, m - 1] * net_price[due, 0]
+    age_m = t_count - life_m * np.floor((t_count - 1) / life_m)
+    book = np.maximum(c0 - (c0 - s) * age_m / life_m, s)
+    salvage = -(units[:, -1:] * book)[:, 0]
+    edge_vol = vol if np.all(share == 1) else vol * share
+    if spec.energy_from_power:
+        joules = column(values, Param.DEVICE_ACTIVE_W) / x
+    else:
+        joules = column(values, Param.EDGE_JOULES)
+    idle_s = units * SECONDS_PER_MONTH
+    idle_s -= edge_vol * (1.0 / x)
+    np.maximum(idle_s, 0.0, out=idle_s)
+    idle_s *= column(values, Param.DEVICE_IDLE_W)
+    kwh = edge_vol * joules
+    kwh += idle_s
+    kwh *= column(values, Param.SITE_PUE) / J_PER_KWH
+    upkeep = c0 * column(values, Param.MAINTENANCE_SHARE) + column(values, Param.DEVICE_OPS)
+    one_time = np.where(share > 0, column(values, Param.EDGE_INTEGRATION), 0.0)[:, 0]
+    return _Part(
+        monthly={
+            Component.ENERGY: kwh * column(values, Param.ELECTRICITY_PRICE),
+            Component.OPS: units * (upkeep / 12.0),
+        },
+        hardware=hardware,
+        salvage=np.broadcast_to(salvage, (n,)),
+        one_time=np.broadcast_to(one_time, (n,)),
+        units=units,
+        instances=np.zeros((1, t_count)),
+        kwh=kwh,
+        cloud_kw=np.zeros((1, 1)),
+    )
+
+
+def _cloud(values: Values, spec: ModelSpec, share: FloatArray, vol: FloatArray, peak: FloatArray):
+    n, t_count = vol.shape
+    on = share > 0
+    monthly: dict[Component, FloatArray] = {}
+    instances = np.zeros((1, t_count))
+    cloud_kw = np.zeros((1, 1))
+    if spec.cloud_kind is CloudKind.INSTANCE:
+        cap = column(values, Param.CLOUD_CAPACITY) * column(values, Param.CLOUD_UTILISATION)
+        instances = _count(peak, share / cap, float(spec.min_instances), on)
+        price = column(values, Param.CLOUD_PRICE_HOUR) * HOURS_PER_MONTH
+        monthly[Component.COMPUTE] = instances * price
+        cloud_kw = column(values, Param.CLOUD_WATTS) * column(values, Param.CLOUD_PUE) / 1000.0
+    else:
+        monthly[Component.COMPUTE] = vol * (share * column(values, Param.API_PRICE) / 1e6)
+    out_bytes = column(values, Param.RESPONSE_BYTES)
+    gb_out = vol * (share * out_bytes / 1e9)
+    egress = tiered_cost(gb_out, spec.egress_bounds_gb, spec.egress_prices)
+    egress *= column(values, Param.EGRESS_SCALE)
+    monthly[Component.EGRESS] = egress
+    link = (out_bytes + column(values, Param.REQUEST_BYTES)) / 1e9
+    monthly[Component.NETWORK] = vol * (share * link * column(values, Param.NETWORK_COST))
+    monthly[Component.STORAGE] = on * column(values, Param.CLOUD_STORAGE)
+    monthly[Component.OPS] = on * column(values, Param.CLOUD_OPS) / 12.0
+    one_time = np.where(on, column(values, Param.CLOUD_INTEGRATION), 0.0)[:, 0]
+    return _Part(
+        monthly=monthly,
+        hardware=None,
+        salvage=np.zeros(n),
+        one_time=np.broadcast_to(one_time, (n,)),
+        units=np.zeros((1, t_count)),
+        instances=instances,
+        kwh=np.zeros((1, t_count)),
+        cloud_kw=cloud_kw,
+    )
+
+
+def edge_share(placement: Placement, values: Values) -> FloatArray:
+    """The share of inferences served at the edge by a placement, shape (n, 1)."""
+    if placement is Placement.EDGE:
+        return np.ones((1, 1))
+    if placement is Placement.CLOUD:
+        return np.zeros((1, 1))
+    return column(values, Param.HYBRID_EDGE_SHARE)
+
+
+def cash_flows(
+    placement: Placement,
+    values: Values,
+    spec: ModelSpec,
+    volume: tuple[FloatArray, FloatArray] | None = None,
+) -> Flows:
+    """Monthly cash flows of one placement for every draw in ``values``.
+
+    ``volume`` is :func:`monthly_volume`'s result, to share it between placements.
+    """
+    n = max((np.size(v) for v in values.values()), default=1)
+    vol, peak = volume if volume is not None else monthly_volume(values, spec.months)
+    vol = np.broadcast_to(vol, (n, spec.months))
+    peak = np.broadcast_to(peak, (n, spec.months))
+    share_e = np.broadcast_to(edge_share(placement, values), (n, 1))
+    parts = []
+    if placement is not Placement.CLOUD:
+        parts.append(_edge(values, spec, share_e, vol, peak))
+    if placement is not Placement.EDGE:
+        parts.append(_cloud(values, spec, 1.0 - share_e, vol, peak))
+    monthly: dict[Component, FloatArray] = {}
+    for part in parts:
+        for comp, arr in part.monthly.items():
+            monthly[comp] = monthly[comp] + arr if comp in monthly else arr
+    hardware = next((p.hardware for p in parts if p.hardware is not None), None)
+    return Flows(
+        monthly=monthly,
+        hardware=hardware if hardware is not None else np.zeros((n, spec.months + 1)),
+        salvage=sum((p.salvage for p in parts), start=np.zeros(n)),
+        one_time=sum((p.one_time for p in parts), start=np.zeros(n)),
+        inferences=vol,
+        units=np.broadcast_to(sum(p.units for p in parts), (n, spec.months)),
+        instances=np.broadcast_to(sum(p.instances for p in parts), (n, spec.months)),
+        kwh=np.broadcast_to(sum(p.kwh for p in parts), (n, spec.months)),
+        cloud_kw=np.broadcast_to(sum(p.cloud_kw for p in parts), (n, 1)),
+    )

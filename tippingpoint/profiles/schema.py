@@ -1,0 +1,265 @@
+"""Cost profiles: devices, clouds, network links, energy regions and workloads, validated.
+
+Every number is a :class:`Sourced` value: the figure, where it came from (``source``), when it
+was true (``as_of``), and optionally a range (``low``, ``high``) and a distribution for the
+sensitivity sweep and the Monte Carlo. In TOML a value is either a bare number, which is then
+*assumed* and shown as such everywhere, or an inline table::
+
+    purchase_price = { value = 80, source = "raspberrypi.com launch post", as_of = 2023-09-28 }
+    life_years = 4                       # assumed: no source
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from enum import Enum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+
+from tippingpoint.backends.base import Frozen
+
+
+class Distribution(str, Enum):
+    """How the Monte Carlo draws a value between its low and high."""
+
+    TRIANGULAR = "triangular"
+    UNIFORM = "uniform"
+    FIXED = "fixed"
+
+
+class Sourced(Frozen):
+    """A number with its provenance; without a ``source`` it is an assumption."""
+
+    value: float
+    source: str | None = None
+    as_of: date | None = None
+    low: float | None = None
+    high: float | None = None
+    distribution: Distribution = Distribution.TRIANGULAR
+
+    @property
+    def assumed(self) -> bool:
+        """True when no source backs the value."""
+        return not self.source
+
+    @model_validator(mode="after")
+    def _range_holds_value(self) -> Sourced:
+        if not math.isfinite(self.value):
+            raise ValueError(f"value must be a finite number, got {self.value}")
+        if self.low is not None and self.low > self.value:
+            raise ValueError(f"low {self.low} is above the value {self.value}")
+        if self.high is not None and self.high < self.value:
+            raise ValueError(f"high {self.high} is below the value {self.value}")
+        return self
+
+
+def _coerce(raw: Any) -> Any:
+    """A bare number becomes an assumed Sourced value."""
+    if isinstance(raw, bool):
+        raise ValueError("expected a number or a {value=..., source=..., as_of=...} table")
+    if isinstance(raw, int | float):
+        return {"value": raw}
+    return raw
+
+
+def _bound(lo: float | None, hi: float | None, lo_open: bool = False) -> Any:
+    def check(v: Sourced) -> Sourced:
+        for name, x in (("value", v.value), ("low", v.low), ("high", v.high)):
+            if x is None:
+                continue
+            if lo is not None and (x < lo or (lo_open and x == lo)):
+                op = ">" if lo_open else ">="
+                raise ValueError(f"{name} must be {op} {lo:g}, got {x:g}")
+            if hi is not None and x > hi:
+                raise ValueError(f"{name} must be <= {hi:g}, got {x:g}")
+        return v
+
+    return check
+
+
+NonNegative = Annotated[Sourced, BeforeValidator(_coerce), AfterValidator(_bound(0.0, None))]
+"""A price, a power, a count: zero or more."""
+Positive = Annotated[Sourced, BeforeValidator(_coerce), AfterValidator(_bound(0.0, None, True))]
+"""A life, a bandwidth, a capacity: strictly more than zero."""
+Fraction = Annotated[Sourced, BeforeValidator(_coerce), AfterValidator(_bound(0.0, 1.0, True))]
+"""A utilisation or a share: in (0, 1]."""
+Probability = Annotated[Sourced, BeforeValidator(_coerce), AfterValidator(_bound(0.0, 1.0))]
+"""A loss rate or a share that may be zero: in [0, 1]."""
+Growth = Annotated[Sourced, BeforeValidator(_coerce), AfterValidator(_bound(-0.99, None))]
+"""A yearly growth or discount rate: above -99 %."""
+AtLeastOne = Annotated[Sourced, BeforeValidator(_coerce), AfterValidator(_bound(1.0, None))]
+"""A peak-to-average ratio: 1 or more."""
+
+
+def assumed(value: float) -> Sourced:
+    """A default with no source: shown as assumed in every output."""
+    return Sourced(value=value)
+
+
+class ProfileKind(str, Enum):
+    """The five kinds of profile; a TOML file holds tables named ``[<kind>.<name>]``."""
+
+    DEVICE = "device"
+    CLOUD = "cloud"
+    NETWORK = "network"
+    ENERGY = "energy"
+    WORKLOAD = "workload"
+
+
+class ProfileBase(Frozen):
+    """Name, description and the file a profile was read from."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    origin: str = Field(default="", description="file the profile was read from")
+
+
+class DeviceProfile(ProfileBase):
+    """An edge device: price, life, residual value, power, upkeep. USD, years, watts."""
+
+    purchase_price: NonNegative = Field(description="USD per unit")
+    life_years: Positive
+    residual_value: NonNegative = Field(default_factory=lambda: assumed(0.0))
+    idle_watts: NonNegative
+    active_watts: NonNegative = Field(description="used only when no measured energy exists")
+    target_utilisation: Fraction = Field(default_factory=lambda: assumed(0.7))
+    maintenance_share: NonNegative = Field(
+        default_factory=lambda: assumed(0.0), description="maintenance per year, share of price"
+    )
+    ops_per_year: NonNegative = Field(
+        default_factory=lambda: assumed(0.0), description="USD per unit per year (labour, SIM)"
+    )
+    integration_cost: NonNegative = Field(
+        default_factory=lambda: assumed(0.0), description="one-time USD for the deployment"
+    )
+    site_pue: Positive = Field(default_factory=lambda: assumed(1.0))
+
+    @model_validator(mode="after")
+    def _residual_below_price(self) -> DeviceProfile:
+        if self.residual_value.value > self.purchase_price.value:
+            raise ValueError("residual_value is above purchase_price")
+        return self
+
+
+class CloudKind(str, Enum):
+    """A dedicated instance billed per hour, or a managed API billed per request."""
+
+    INSTANCE = "instance"
+    API = "api"
+
+
+class PricingModel(str, Enum):
+    """How an instance is bought."""
+
+    ON_DEMAND = "on-demand"
+    RESERVED = "reserved"
+    SPOT = "spot"
+
+
+class EgressTier(Frozen):
+    """Price per GB of the traffic a month up to ``up_to_gb`` (None: no upper bound)."""
+
+    up_to_gb: float | None = Field(default=None, gt=0)
+    price_per_gb: NonNegative
+
+
+class CloudProfile(ProfileBase):
+    """A cloud placement: an instance type or an inference API, with egress tiers. USD."""
+
+    kind: CloudKind
+    provider: str = ""
+    instance: str | None = None
+    region: str | None = None
+    pricing: PricingModel | None = None
+    price_per_hour: NonNegative | None = None
+    target_utilisation: Fraction = Field(default_factory=lambda: assumed(0.7))
+    min_instances: int = Field(default=1, ge=0)
+    capacity_qps: Positive | None = Field(
+        default=None, description="inferences/s per instance; used only without an HTTP report"
+    )
+    price_per_million_requests: NonNegative | None = None
+    server_p99_ms: NonNegative | None = Field(
+        default=None, description="used only without an HTTP report"
+    )
+    egress_tiers: tuple[EgressTier, ...] = ()
+    storage_per_month: NonNegative = Field(default_factory=lambda: assumed(0.0))
+    ops_per_year: NonNegative = Field(default_factory=lambda: assumed(0.0))
+    integration_cost: NonNegative = Field(default_factory=lambda: assumed(0.0))
+    instance_watts: NonNegative | None = Field(
+        default=None, description="board power per instance, for kWh and CO2e only"
+    )
+    pue: Positive = Field(default_factory=lambda: assumed(1.1))
+    grid_gco2_per_kwh: NonNegative | None = None
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> CloudProfile:
+        if self.kind is CloudKind.INSTANCE and self.price_per_hour is None:
+            raise ValueError("an instance profile needs price_per_hour")
+        if self.kind is CloudKind.API and self.price_per_million_requests is None:
+            raise ValueError("an api profile needs price_per_million_requests")
+        bounds = [t.up_to_gb for t in self.egress_tiers]
+        if any(b is None for b in bounds[:-1]):
+            raise ValueError("only the last egress tier may omit up_to_gb")
+        finite = [b for b in bounds if b is not None]
+        if finite != sorted(set(finite)):
+            raise ValueError("egress tiers must have increasing up_to_gb")
+        return self
+
+
+class NetworkProfile(ProfileBase):
+    """The link between the data's source and the cloud: latency, bandwidth, loss, cost."""
+
+    rtt_ms: NonNegative
+    uplink_mbps: Positive
+    downlink_mbps: Positive
+    loss: Probability = Field(default_factory=lambda: assumed(0.0))
+    cost_per_gb: NonNegative = Field(
+        default_factory=lambda: assumed(0.0), description="metered transfer, USD per GB"
+    )
+
+
+class EnergyProfile(ProfileBase):
+    """Electricity where the edge devices run: price, grid carbon intensity."""
+
+    region: str = ""
+    price_per_kwh: NonNegative = Field(description="USD per kWh")
+    grid_gco2_per_kwh: NonNegative
+
+
+class Amortisation(str, Enum):
+    """How capital is spread over the years of its life."""
+
+    STRAIGHT_LINE = "straight-line"
+    CRF = "crf"
+
+
+class WorkloadProfile(ProfileBase):
+    """The load to serve, its latency bound, and the horizon and rate of the analysis."""
+
+    inferences_per_day: Positive
+    growth_per_year: Growth = Field(default_factory=lambda: assumed(0.0))
+    peak_to_average: AtLeastOne = Field(default_factory=lambda: assumed(1.0))
+    request_bytes: NonNegative | None = Field(
+        default=None, description="default: what the HTTP report measured"
+    )
+    response_bytes: NonNegative | None = Field(
+        default=None, description="default: what the HTTP report measured"
+    )
+    slo_p99_ms: float | None = Field(default=None, gt=0)
+    must_stay_on_premises: bool = False
+    horizon_years: int = Field(default=3, ge=1, le=30)
+    discount_rate: Growth = Field(default_factory=lambda: assumed(0.08))
+    amortisation: Amortisation = Amortisation.CRF
+    hybrid_edge_share: Probability | None = None
+
+
+PROFILE_TYPES: dict[ProfileKind, type[ProfileBase]] = {
+    ProfileKind.DEVICE: DeviceProfile,
+    ProfileKind.CLOUD: CloudProfile,
+    ProfileKind.NETWORK: NetworkProfile,
+    ProfileKind.ENERGY: EnergyProfile,
+    ProfileKind.WORKLOAD: WorkloadProfile,
+}
+"""The model class of each profile kind."""
