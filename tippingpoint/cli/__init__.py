@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from tippingpoint.cli import info, run
+from tippingpoint.cli import info, run, serve
 
 app = typer.Typer(
     name="tippingpoint",
@@ -35,6 +35,7 @@ app.command("show")(info.show)
 app.command("backends")(info.backends)
 app.command("models")(info.models)
 app.command("schema")(info.schema)
+app.command("serve")(serve.serve)
 
 
 def main(argv: list[str] | None = None) -> int:
