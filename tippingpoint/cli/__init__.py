@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from tippingpoint.cli import info, run, serve
+from tippingpoint.cli import compare, info, report, run, serve
 
 app = typer.Typer(
     name="tippingpoint",
@@ -36,6 +36,8 @@ app.command("backends")(info.backends)
 app.command("models")(info.models)
 app.command("schema")(info.schema)
 app.command("serve")(serve.serve)
+app.command("compare")(compare.compare)
+app.command("report")(report.report)
 
 
 def main(argv: list[str] | None = None) -> int:

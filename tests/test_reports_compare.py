@@ -1,0 +1,207 @@
+"""Comparison of runs: significance on synthetic samples, refusals, alignment of real reports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tippingpoint.errors import ReportError
+from tippingpoint.reports.compare import (
+    ComparisonRefused,
+    Metric,
+    compare_paths,
+)
+from tippingpoint.reports.io import read_report, report_files
+from tippingpoint.reports.schema import AccuracyKind, AccuracyResult, Report
+from tippingpoint.reports.significance import (
+    SignificanceMethod,
+    Verdict,
+    compare_samples,
+    mann_whitney_u,
+    ratio_of_medians_ci,
+)
+
+from .conftest import TP
+from .reports_fixtures import real_results, rewrite  # noqa: F401
+
+# Latency-like samples: lognormal around 1 ms, in ns.
+N = 3000
+
+
+def latencies(seed: int, scale: float = 1.0, n: int = N) -> np.ndarray:
+    return np.random.default_rng(seed).lognormal(np.log(1e6), 0.25, n) * scale
+
+
+def test_a_10_percent_shift_is_detected_in_both_directions() -> None:
+    for seed in range(10):
+        a, b = latencies(seed), latencies(1000 + seed, 1.10)
+        slower = compare_samples(a, b, seed=seed)
+        assert slower.verdict is Verdict.SLOWER
+        assert slower.interval is not None and slower.interval.low <= 1.10 <= slower.interval.high
+        assert slower.mann_whitney is not None and slower.mann_whitney.p_value < 1e-6
+        assert compare_samples(b, a, seed=seed).verdict is Verdict.FASTER
+
+
+def test_identical_distributions_are_not_called_different() -> None:
+    verdicts = [
+        compare_samples(latencies(seed), latencies(5000 + seed), seed=seed).verdict
+        for seed in range(30)
+    ]
+    # Both tests at alpha = 0.01 must agree: false calls should be about 1 in 100 or rarer.
+    assert verdicts.count(Verdict.NOT_SIGNIFICANT) >= 29, verdicts
+
+
+def test_a_tiny_but_significant_shift_is_negligible_not_a_win() -> None:
+    rng = np.random.default_rng(7)
+    a = rng.lognormal(0, 0.02, 200_000)
+    b = rng.lognormal(0, 0.02, 200_000) * 1.005
+    sig = compare_samples(a, b)
+    assert sig.mann_whitney is not None and sig.mann_whitney.p_value < 1e-10
+    assert sig.verdict is Verdict.NEGLIGIBLE
+
+
+def test_mann_whitney_hand_worked_with_ties() -> None:
+    # b = [2, 3] against a = [1, 2, 2]: 2 beats 1 and ties two 2s (0.5 each) -> 2; 3 beats all
+    # three -> 3; U_b = 5 of 6 pairs.
+    mw = mann_whitney_u(np.array([1.0, 2.0, 2.0]), np.array([2.0, 3.0]))
+    assert mw.u == 5.0
+    assert mw.prob_b_greater == pytest.approx(5 / 6)
+    assert 0 < mw.p_value < 1
+
+
+def test_mann_whitney_agrees_with_scipy() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(3)
+    a = np.round(rng.lognormal(0, 0.3, 400), 1)  # rounded: many ties
+    b = np.round(rng.lognormal(0.05, 0.3, 350), 1)
+    ours = mann_whitney_u(a, b)
+    ref = stats.mannwhitneyu(b, a, method="asymptotic", use_continuity=True)
+    assert ours.u == pytest.approx(float(ref.statistic))
+    assert ours.p_value == pytest.approx(float(ref.pvalue), rel=1e-9)
+
+
+def test_ratio_interval_brackets_the_point_estimate() -> None:
+    ci = ratio_of_medians_ci(latencies(1), latencies(2, 2.0), level=0.95, resamples=2000)
+    assert ci.low <= ci.ratio <= ci.high
+    assert 1.8 < ci.ratio < 2.2
+
+
+def _mlp_single(results: Path) -> list[Path]:
+    return [
+        p for p in report_files([results]) if "mlp-tiny" in p.name and "single-stream" in p.name
+    ]
+
+
+def test_real_runs_align_by_model_scenario_and_batch(real_results: Path) -> None:  # noqa: F811
+    result = compare_paths(report_files([real_results]))
+    (group,) = result.groups
+    assert group.model == "mlp-tiny" and group.scenario.value == "single-stream"
+    base, other = group.rows
+    assert base.is_baseline and base.latency is None
+    assert other.latency is not None
+    assert other.latency.method is SignificanceMethod.RAW_SAMPLES
+    p50 = {m.metric: m for m in other.metrics}[Metric.P50]
+    assert p50.ratio == pytest.approx(p50.value / p50.baseline)
+    unpaired = {result.runs[i].model + " " + result.runs[i].scenario.value for i in result.unpaired}
+    assert unpaired == {"mlp-tiny offline", "conv-small single-stream"}
+
+
+def test_missing_samples_fall_back_to_interval_overlap(real_results: Path, tmp_path: Path) -> None:  # noqa: F811
+    for p in _mlp_single(real_results):
+        shutil.copy(p, tmp_path / p.name)  # the JSON only, not the .samples.npz
+    result = compare_paths(report_files([tmp_path]))
+    sig = result.groups[0].rows[1].latency
+    assert sig is not None and sig.method is SignificanceMethod.CI_OVERLAP
+
+
+def test_mismatched_schema_versions_are_refused(real_results: Path, tmp_path: Path) -> None:  # noqa: F811
+    a, b = _mlp_single(real_results)
+    data = json.loads(b.read_text())
+    data["schema_version"] = 2
+    future = tmp_path / "future.json"
+    future.write_text(json.dumps(data))
+    with pytest.raises(ComparisonRefused, match="different schema versions") as exc:
+        compare_paths([a, future])
+    assert "schema_version 1" in exc.value.message and "schema_version 2" in exc.value.message
+    assert "--force" in exc.value.hint
+    # forced, the comparison still cannot read a version this tippingpoint does not know
+    with pytest.raises(ReportError, match="schema_version 2"):
+        compare_paths([a, future], force=True)
+    cli = subprocess.run([*TP, "compare", str(a), str(future)], capture_output=True, text=True)
+    assert cli.returncode == 2
+    assert cli.stderr.count("\n") == 1 and "different schema versions" in cli.stderr
+
+
+def test_different_models_are_refused_unless_forced(real_results: Path) -> None:  # noqa: F811
+    files = report_files([real_results])
+    mlp = _mlp_single(real_results)[0]
+    conv = next(p for p in files if "conv-small" in p.name)
+    with pytest.raises(ComparisonRefused, match="different models") as exc:
+        compare_paths([mlp, conv])
+    assert "--force" in exc.value.hint
+    forced = compare_paths([mlp, conv], force=True)
+    assert forced.forced and "different models" in forced.forced[0]
+    (group,) = forced.groups
+    assert group.model is None and len(group.rows) == 2
+
+
+def test_one_name_from_two_files_is_refused(real_results: Path, tmp_path: Path) -> None:  # noqa: F811
+    a, b = _mlp_single(real_results)
+
+    def other_file(r: Report) -> Report:
+        return r.model_copy(update={"model": r.model.model_copy(update={"sha256": "0" * 64})})
+
+    changed = rewrite(b, tmp_path, other_file)
+    with pytest.raises(ComparisonRefused, match="different files"):
+        compare_paths([a, changed])
+
+
+def test_quantized_variant_below_99_percent_of_fp32_is_flagged(
+    real_results: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    a, b = _mlp_single(real_results)
+
+    def with_accuracy(variant: str, value: float):
+        def change(r: Report) -> Report:
+            acc = AccuracyResult(
+                kind=AccuracyKind.LABELLED,
+                dataset="digits",
+                samples=360,
+                metric="top1",
+                value=value,
+            )
+            model = r.model.model_copy(update={"variant": variant})
+            return r.model_copy(update={"accuracy": acc, "model": model})
+
+        return change
+
+    fp32 = rewrite(a, tmp_path, with_accuracy("fp32", 0.97))
+    int8 = rewrite(b, tmp_path, with_accuracy("int8", 0.95))
+    result = compare_paths([int8, fp32])
+    (group,) = result.groups
+    base = result.runs[group.baseline]
+    assert base.variant == "fp32"  # fp32 is the baseline even when given second
+    int8_row = next(r for r in group.rows if not r.is_baseline)
+    assert int8_row.accuracy is not None
+    assert int8_row.accuracy.relative == pytest.approx(0.95 / 0.97)
+    assert int8_row.accuracy.below_floor
+    assert result.accuracy_flags == (int8_row.run,)
+
+
+def test_cli_compare_json_and_table(real_results: Path) -> None:  # noqa: F811
+    p = subprocess.run(
+        [*TP, "compare", str(real_results), "--json"], capture_output=True, text=True
+    )
+    assert p.returncode == 0, p.stderr
+    data = json.loads(p.stdout)
+    assert len(data["groups"]) == 1 and len(data["groups"][0]["rows"]) == 2
+    table = subprocess.run([*TP, "compare", str(real_results)], capture_output=True, text=True)
+    assert table.returncode == 0, table.stderr
+    assert "mlp-tiny" in table.stdout and "baseline" in table.stdout
+    assert read_report(_mlp_single(real_results)[0]).model.name == "mlp-tiny"

@@ -1,0 +1,237 @@
+"""HTML and Markdown reports rendered from real runs: sections, figures, units, provenance."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tippingpoint.reports.charts.spec import (
+    Axis,
+    Bar,
+    BarFigure,
+    BarGroup,
+    HistogramFigure,
+    LineFigure,
+    Marker,
+    Provenance,
+    RefLine,
+    Series,
+    TornadoFigure,
+    TornadoRow,
+)
+from tippingpoint.reports.charts.svg import figure_svg, log_ticks, nice_ticks
+from tippingpoint.reports.document import build_document
+from tippingpoint.reports.figures import load_run_data
+from tippingpoint.reports.html import render_html
+from tippingpoint.reports.io import report_files
+from tippingpoint.reports.render_report import load_results, write_report_file
+from tippingpoint.reports.schema import (
+    EnergySummary,
+    HttpResults,
+    MeasurementMethod,
+    Report,
+    RunFlag,
+    SweepPoint,
+)
+
+from .conftest import TP
+from .reports_fixtures import real_results, rewrite  # noqa: F401
+
+SVG = re.compile(r"<svg\b.*?</svg>", re.S)
+
+
+def _svgs(html: str) -> list[str]:
+    return SVG.findall(html)
+
+
+def test_html_report_from_real_runs_is_self_contained(real_results: Path, tmp_path: Path) -> None:  # noqa: F811
+    out = write_report_file([real_results], tmp_path / "report.html")
+    html = out.read_text()
+    assert html.startswith("<!DOCTYPE html>")
+    for section in ("Executive summary", "Runs", "Comparison", "Latency", "Environment"):
+        assert f">{section}</h2>" in html
+    # nothing to fetch: no scripts, no external stylesheets, images or fonts
+    assert "<script" not in html
+    assert not re.search(r"""(src|href)=["']https?:""", html)
+    assert "No cost analysis was supplied" in html
+    svgs = _svgs(html)
+    # a CDF and a percentile chart for each of the two models
+    assert len(svgs) == 4
+    for svg in svgs:
+        assert "<path" in svg or "<rect" in svg
+        assert re.search(r"\((ms|0-1)\)", svg), "every chart names its units"
+    cdf = next(s for s in svgs if "Latency CDF: mlp-tiny" in s)
+    assert len(re.findall(r'<path d="M', cdf)) == 3  # three mlp-tiny runs
+    assert "n = " in html and "Measured latency per query" in html
+    assert "AMD" in html or "x86_64" in html or "aarch64" in html  # environment of every run
+
+
+def test_markdown_report_writes_pngs_beside_it(real_results: Path, tmp_path: Path) -> None:  # noqa: F811
+    pytest.importorskip("matplotlib")
+    out = write_report_file([real_results], tmp_path / "md" / "report.md", "md")
+    text = out.read_text()
+    pngs = sorted((out.parent / "report_figures").glob("*.png"))
+    assert len(pngs) == 4
+    for png in pngs:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"](report_figures/{png.name})" in text
+    assert "## Executive summary" in text and "No cost analysis was supplied" in text
+    assert "| # | model |" in text
+
+
+def test_cli_report_html_and_md(real_results: Path, tmp_path: Path) -> None:  # noqa: F811
+    p = subprocess.run(
+        [*TP, "report", str(real_results), "--out", str(tmp_path / "r.html")],
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "r.html").stat().st_size > 10_000
+    (tmp_path / "empty").mkdir()
+    bad = subprocess.run(
+        [*TP, "report", str(tmp_path / "empty"), "--out", str(tmp_path / "x.html")],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "no report JSON files" in bad.stderr
+
+
+def _with_energy(method: MeasurementMethod, joules: float):
+    def change(r: Report) -> Report:
+        energy = EnergySummary(
+            source="/sys/class/powercap/intel-rapl:0"
+            if method is MeasurementMethod.COUNTER
+            else "cpu-tdp-estimate",
+            method=method,
+            scope="cpu-package",
+            joules_per_inference=joules,
+        )
+        return r.model_copy(
+            update={"collectors": r.collectors.model_copy(update={"energy": energy})}
+        )
+
+    return change
+
+
+def test_measured_and_estimated_energy_are_drawn_differently(
+    real_results: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    a, b = (
+        p for p in report_files([real_results]) if "single-stream" in p.name and "mlp" in p.name
+    )
+    rewrite(a, tmp_path, _with_energy(MeasurementMethod.COUNTER, 0.002))
+    rewrite(b, tmp_path, _with_energy(MeasurementMethod.ESTIMATED, 0.005))
+    html = render_html(build_document(load_run_data(load_results([tmp_path]))))
+    energy = next(s for s in _svgs(html) if "Energy per inference" in s)
+    solid = re.findall(r'<rect x="[^"]+" y="[^"]+" width="[^"]+" height="[^"]+" fill="#', energy)
+    hatched = re.findall(r'fill="url\(#energy-hatch-\d\)"', energy)
+    assert solid and hatched
+    assert "(estimated)" in energy and "(J)" in energy
+    assert "0.005 J (estimated)" in html and "0.002 J (measured)" in html
+
+
+def test_http_sweeps_are_plotted_with_the_peak_marked(
+    real_results: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    src = next(p for p in report_files([real_results]) if "conv-small" in p.name)
+
+    def with_http(r: Report) -> Report:
+        sweep = tuple(
+            SweepPoint(
+                concurrency=c,
+                offered_rate_qps=100.0 * c,
+                achieved_rate_qps=95.0 * c,
+                p50_ms=2.0 + c,
+                p99_ms=5.0 + 3 * c,
+                error_rate=0.0,
+                meets_bound=5.0 + 3 * c <= 20,
+            )
+            for c in (1, 2, 4, 8)
+        )
+        http = HttpResults(
+            protocol="kserve-v2-json",
+            endpoint="http://127.0.0.1:8500/v2/models/conv-small/infer",
+            requests=4000,
+            successes=4000,
+            error_rate=0.0,
+            bytes_sent_per_request=3100,
+            bytes_received_per_request=180,
+            bytes_sent_total=12_400_000,
+            bytes_received_total=720_000,
+            peak_rate_qps=400.0,
+            latency_bound_ms=20.0,
+            sweep=sweep,
+        )
+        return r.model_copy(update={"http": http, "flags": (*r.flags, RunFlag.LOCAL_STANDIN)})
+
+    rewrite(src, tmp_path, with_http)
+    html = render_html(build_document(load_run_data(load_results([tmp_path]))))
+    svgs = _svgs(html)
+    conc = next(s for s in svgs if "Throughput vs concurrency" in s)
+    load = next(s for s in svgs if "Latency vs offered load" in s)
+    assert "(requests/s)" in conc and "(count)" in conc
+    assert 'class="marker"' in load and "peak 400/s" in load and "p99 bound 20 ms" in load
+    assert "local stand-in" in html
+
+
+def test_svg_writer_draws_every_kind_with_units_and_provenance() -> None:
+    figs = [
+        LineFigure(
+            id="tco",
+            title="TCO",
+            caption="c",
+            x=Axis("month", "months"),
+            y=Axis("cost", "USD"),
+            series=(
+                Series("edge", ((0, 100.0), (12, 160.0))),
+                Series("cloud", ((0, 0.0), (12, 240.0)), Provenance.ESTIMATED),
+            ),
+            markers=(Marker("break-even, month 5", 5, 125.0),),
+        ),
+        BarFigure(
+            id="b",
+            title="bars",
+            caption="c",
+            value_axis=Axis("accuracy", "%"),
+            groups=(BarGroup("int8", (Bar("int8", 98.2),)),),
+            ref_lines=(RefLine("99% of fp32", 99.0),),
+        ),
+        TornadoFigure(
+            id="t",
+            title="tornado",
+            caption="c",
+            value_axis=Axis("NPV saving", "USD"),
+            base=10.0,
+            rows=(TornadoRow("volume", -5.0, 30.0), TornadoRow("price", 4.0, 12.0)),
+        ),
+        HistogramFigure(
+            id="h",
+            title="mc",
+            caption="c",
+            x=Axis("NPV saving", "USD"),
+            edges=(0.0, 1.0, 2.0, 3.0),
+            counts=(5.0, 10.0, 2.0),
+            markers=(RefLine("P50", 1.2, vertical=True),),
+        ),
+    ]
+    svgs = [figure_svg(f) for f in figs]
+    assert 'stroke-dasharray="7 4"' in svgs[0] and "break-even, month 5" in svgs[0]
+    assert "(USD)" in svgs[0] and "(months)" in svgs[0]
+    assert "99% of fp32" in svgs[1] and "(%)" in svgs[1]
+    assert svgs[2].count("<rect") >= 4 and "base 10" in svgs[2]
+    assert "P50" in svgs[3] and "url(#h-hatch-0)" in svgs[3]  # Monte Carlo: estimated, hatched
+    for s in svgs:
+        assert s.startswith("<svg") and s.endswith("</svg>")
+        assert "nan" not in s.lower().replace("nano", "")
+
+
+def test_tick_helpers_cover_the_range() -> None:
+    ticks = nice_ticks(0.0, 0.137)
+    assert ticks[0] <= 0.0 and ticks[-1] >= 0.137 and len(ticks) <= 8
+    lt = log_ticks(0.0045, 5.2)
+    assert lt[0] >= 0.0045 and lt[-1] <= 5.2 and 0.01 in lt and 1.0 in lt

@@ -1,0 +1,50 @@
+"""``tippingpoint compare``: runs side by side, with ratios and a significance verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def compare(
+    paths: list[Path] = typer.Argument(..., help="Report JSON files, or directories of them."),
+    force: bool = typer.Option(
+        False, "--force", help="Compare despite different schema versions or models."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+) -> int:
+    """Compare runs of one model: percentiles, throughput, J/inference, accuracy, significance."""
+    import sys
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    from tippingpoint.reports.compare import compare_paths
+    from tippingpoint.reports.compare_table import comparison_tables
+    from tippingpoint.reports.io import report_files
+
+    result = compare_paths(report_files(list(paths)), force=force)
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+        return 0
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    for reason in result.forced:
+        console.print(f"[yellow]forced[/yellow]: {escape(reason)}")
+    for table in comparison_tables(result):
+        console.print(table)
+    for i in result.accuracy_flags:
+        console.print(
+            f"[red]accuracy[/red]: {escape(result.runs[i].label)} is below 99% of fp32 accuracy"
+        )
+    if result.unpaired:
+        names = "; ".join(result.runs[i].label for i in result.unpaired)
+        console.print(
+            f"[dim]not compared (no run shares model, scenario and batch): {escape(names)}[/dim]"
+        )
+    console.print(
+        f"[dim]latency verdicts need a {1 - result.alpha:.0%} bootstrap interval of the median "
+        f"ratio excluding 1 and Mann-Whitney p < {result.alpha}; changes under "
+        f"{result.min_effect:.0%} are negligible[/dim]"
+    )
+    return 0

@@ -1,0 +1,31 @@
+"""``tippingpoint report``: one self-contained HTML file (or Markdown with PNGs) from results."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+
+class ReportFormat(str, Enum):
+    """Output format of ``tippingpoint report``."""
+
+    HTML = "html"
+    MD = "md"
+
+
+def report(
+    results: list[Path] = typer.Argument(..., help="Report JSON files, or directories of them."),
+    cost: Path | None = typer.Option(
+        None, "--cost", help="Cost result JSON from 'tippingpoint cost'."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Output file, e.g. report.html."),
+    fmt: ReportFormat = typer.Option(ReportFormat.HTML, "--format", help="html or md."),
+) -> int:
+    """Render a decision report: summary, environment, latency, energy, accuracy, cost."""
+    from tippingpoint.reports.render_report import write_report_file
+
+    path = write_report_file(list(results), out, fmt.value, cost)
+    typer.echo(f"report written to {path}")
+    return 0

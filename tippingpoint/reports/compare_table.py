@@ -1,0 +1,111 @@
+"""Rich tables of a :class:`ComparisonResult`; reads the result, computes nothing new."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from rich.table import Table
+
+from tippingpoint.reports.compare import (
+    Better,
+    ComparisonGroup,
+    ComparisonResult,
+    Metric,
+    MetricValue,
+    RunComparison,
+)
+from tippingpoint.reports.significance import Significance, SignificanceMethod, Verdict, fmt_p
+
+SHOWN = (Metric.P50, Metric.P99, Metric.THROUGHPUT, Metric.JOULES)
+
+
+def fmt_value(v: float | None, unit: str) -> str:
+    """A figure with its unit, scaled for reading (µs below 0.1 ms)."""
+    if v is None:
+        return "-"
+    if unit == "ms":
+        if v < 0.1:
+            return f"{v * 1000:.1f} µs"
+        return f"{v:.3f} ms" if v < 100 else f"{v:.0f} ms"
+    if unit == "samples/s":
+        return f"{v:,.0f}/s" if v >= 100 else f"{v:.2f}/s"
+    if unit == "J":
+        return f"{v:.3g} J"
+    return f"{v:.4g}"
+
+
+def _ratio(mv: MetricValue, baseline: bool) -> str:
+    if baseline or mv.ratio is None:
+        return ""
+    improved = mv.ratio < 1 if mv.better is Better.LOWER else mv.ratio > 1
+    style = "green" if improved else "red"
+    return f" [{style}]x{mv.ratio:.3f}[/{style}]"
+
+
+def verdict_text(sig: Significance | None) -> str:
+    """The latency verdict with its interval, or why there is none."""
+    if sig is None:
+        return "baseline"
+    style = {
+        Verdict.FASTER: "green",
+        Verdict.SLOWER: "red",
+        Verdict.NEGLIGIBLE: "dim",
+        Verdict.NOT_SIGNIFICANT: "dim",
+        Verdict.UNKNOWN: "yellow",
+    }[sig.verdict]
+    text = f"[{style}]{sig.verdict.value}[/{style}]"
+    if sig.interval is not None:
+        i = sig.interval
+        text += f" x{i.ratio:.3f} [{i.low:.3f}, {i.high:.3f}] {i.level:.0%}"
+    if sig.mann_whitney is not None:
+        text += f", MW p {fmt_p(sig.mann_whitney.p_value)}"
+    if sig.method is SignificanceMethod.CI_OVERLAP:
+        text += " (CI overlap; raw samples missing)"
+    return text
+
+
+def _accuracy(row: RunComparison) -> str:
+    a = row.accuracy
+    if a is None:
+        return "-"
+    text = f"{a.metric} {a.value:.4f}"
+    if a.relative is not None:
+        text += f" ({a.relative:.2%} of fp32)"
+    if a.below_floor:
+        text += f" [red]< {a.floor:.0%} fp32[/red]"
+    return text
+
+
+def group_table(result: ComparisonResult, group: ComparisonGroup) -> Table:
+    """One table per aligned group: each run's figures and ratios against the baseline."""
+    scenario = group.scenario.value + (
+        f" b{group.batch_size}" if group.scenario.value != "single-stream" else ""
+    )
+    title = f"{group.model or 'models (forced)'} · {scenario}"
+    table = Table(title=escape(title), header_style="bold")
+    table.add_column("run")
+    for m in SHOWN:
+        table.add_column(m.value, justify="right")
+    table.add_column("accuracy", justify="right")
+    table.add_column("latency vs baseline")
+    for row in group.rows:
+        ref = result.runs[row.run]
+        by_metric = {mv.metric: mv for mv in row.metrics}
+        cells = []
+        for m in SHOWN:
+            mv = by_metric[m]
+            cell = fmt_value(mv.value, mv.unit) + _ratio(mv, row.is_baseline)
+            if mv.estimated and mv.value is not None:
+                cell += " (est.)"
+            cells.append(cell)
+        table.add_row(
+            escape(ref.label) + f"\n[dim]{escape(ref.host)}[/dim]",
+            *cells,
+            _accuracy(row),
+            verdict_text(row.latency),
+        )
+    return table
+
+
+def comparison_tables(result: ComparisonResult) -> list[Table]:
+    """All group tables of a comparison."""
+    return [group_table(result, g) for g in result.groups]

@@ -1,0 +1,293 @@
+"""The calculator's cost result, read for rendering: summary facts and its figures.
+
+The result is read through the calculator's own pydantic model
+(:class:`tippingpoint.calculator.result.CostResult`), imported only when a cost file is given,
+so the run-report parts of a report never depend on the calculator. Nothing is recomputed here:
+curves, tornado rows and Monte Carlo histograms are plotted as the calculator wrote them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tippingpoint.errors import ReportError
+from tippingpoint.reports.charts.spec import (
+    Axis,
+    Figure,
+    HistogramFigure,
+    LineFigure,
+    Marker,
+    Provenance,
+    RefLine,
+    Series,
+    TornadoFigure,
+    TornadoRow,
+)
+from tippingpoint.reports.figures import slug
+
+if TYPE_CHECKING:
+    from tippingpoint.calculator.result import CloudAnalysis, CostResult, PlacementResult
+
+
+def read_cost_result(path: Path) -> CostResult:
+    """Read and validate a cost result JSON written by ``tippingpoint cost``."""
+    try:
+        from tippingpoint.calculator.result import COST_SCHEMA_VERSION, CostResult
+    except ImportError:
+        raise ReportError(
+            "this tippingpoint has no cost calculator to read --cost files",
+            "install a tippingpoint that includes 'tippingpoint cost'",
+        ) from None
+    from pydantic import ValidationError
+
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise ReportError(
+            f"cannot read cost result {path}: {exc.strerror or exc}", "check the path"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise ReportError(
+            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})",
+            "pass a cost result written by 'tippingpoint cost'",
+        ) from None
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version != COST_SCHEMA_VERSION:
+        raise ReportError(
+            f"{path} has cost schema_version {version!r}; this tippingpoint reads "
+            f"{COST_SCHEMA_VERSION}",
+            "re-run 'tippingpoint cost' with this version",
+        )
+    try:
+        return CostResult.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ReportError(
+            f"{path} is not a valid cost result: '{where}': {err['msg']}", "regenerate it"
+        ) from None
+
+
+@dataclass(frozen=True)
+class ExecutiveSummary:
+    """The three facts a decision maker reads first, with the reasons behind them."""
+
+    recommended: str
+    reason: str
+    deciding_factor: str
+    tipping_point: str
+    break_even: str
+    most_sensitive: str
+    p_edge_cheaper: str
+
+
+def money(v: float, currency: str = "USD") -> str:
+    """A currency amount for reading: $1.23M, $45.6k, $12.34."""
+    sign = "-" if v < 0 else ""
+    a = abs(v)
+    if a >= 1e6:
+        return f"{sign}${a / 1e6:,.2f}M"
+    if a >= 1e4:
+        return f"{sign}${a / 1e3:,.1f}k"
+    return f"{sign}${a:,.2f}"
+
+
+def _deciding_factor(edge: PlacementResult, cloud: PlacementResult) -> str:
+    by_e = {ln.component: ln.pv_usd for ln in edge.lines}
+    by_c = {ln.component: ln.pv_usd for ln in cloud.lines}
+    diffs = {c: by_c.get(c, 0.0) - by_e.get(c, 0.0) for c in set(by_e) | set(by_c)}
+    if not diffs:
+        return "no cost breakdown in the result"
+    comp, diff = max(diffs.items(), key=lambda kv: abs(kv[1]))
+    side = "cloud" if diff > 0 else "edge"
+    return (
+        f"{comp.value} cost: {money(abs(diff))} more on {side} ({cloud.label} vs {edge.label}), "
+        "present value over the horizon"
+    )
+
+
+def executive_summary(cost: CostResult) -> ExecutiveSummary:
+    """Recommended placement, deciding factor and tipping point, from the cost result."""
+    rec = cost.recommendation
+    a = cost.analyses[0] if cost.analyses else None
+    if a is None:
+        return ExecutiveSummary(
+            recommended=rec.label or "none",
+            reason=rec.reason,
+            deciding_factor="no cloud placement analysed",
+            tipping_point="not computed",
+            break_even="not computed",
+            most_sensitive="not computed",
+            p_edge_cheaper="not computed",
+        )
+    cloud = a.placements[0]
+    tp = a.comparison.tipping
+    tipping = (
+        f"{tp.volume_per_day:,.0f} inferences/day (edge is cheaper above it; the workload "
+        f"plans {tp.base_volume_per_day:,.0f}/day)"
+        if tp.volume_per_day is not None
+        else f"none in the range studied (workload: {tp.base_volume_per_day:,.0f}/day)"
+    )
+    be = a.comparison.break_even_month
+    top = a.tornado.rows[0] if a.tornado.rows else None
+    mc = a.monte_carlo
+    return ExecutiveSummary(
+        recommended=rec.label or "no placement meets the SLO",
+        reason=rec.reason,
+        deciding_factor=_deciding_factor(cost.edge, cloud),
+        tipping_point=tipping,
+        break_even=(
+            f"month {be} of {cost.horizon_months}: from then on edge's cumulative cost stays lower"
+            if be is not None
+            else f"none against {cloud.label} within {cost.horizon_months} months"
+        ),
+        most_sensitive=(
+            f"{top.param.value} (swing {money(top.swing)} in NPV saving)" if top else "none"
+        ),
+        p_edge_cheaper=(
+            f"{mc.p_edge_cheaper:.0%} over {mc.draws:,} Monte Carlo draws" if mc else "not run"
+        ),
+    )
+
+
+def tco_figure(cost: CostResult, a: CloudAnalysis) -> Figure:
+    """Cumulative cost of edge and each cloud placement by month, break-even marked."""
+    months = len(cost.edge.cumulative_cost)
+    series = [
+        Series(
+            f"{cost.edge.label} (edge)",
+            tuple((float(t), v) for t, v in enumerate(cost.edge.cumulative_cost)),
+        )
+    ]
+    for p in a.placements:
+        series.append(
+            Series(p.label, tuple((float(t), v) for t, v in enumerate(p.cumulative_cost)))
+        )
+    markers: tuple[Marker, ...] = ()
+    be = a.comparison.break_even_month
+    if be is not None and be < months:
+        markers = (Marker(f"break-even, month {be}", float(be), cost.edge.cumulative_cost[be]),)
+    energy_basis = cost.edge.kwh_basis.value if cost.edge.kwh_basis else "unknown"
+    return LineFigure(
+        id=f"tco-{slug(a.cloud)}",
+        title=f"Total cost of ownership: edge vs {a.cloud}",
+        caption=(
+            f"Estimated cumulative cost in {cost.currency} by month (month 0 = upfront) over "
+            f"{cost.horizon_months} months, undiscounted, computed by the calculator from the "
+            f"profiles ({cost.device}, {a.cloud}, {cost.network}, {cost.energy}, "
+            f"{cost.workload}) and the measured reports; edge energy basis: {energy_basis}. "
+            + (
+                f"Edge breaks even in month {be}."
+                if be is not None
+                else "Edge does not break even within the horizon."
+            )
+        ),
+        x=Axis("month", "months"),
+        y=Axis("cumulative cost", cost.currency),
+        series=tuple(series),
+        markers=markers,
+    )
+
+
+def tipping_figure(cost: CostResult, a: CloudAnalysis) -> Figure:
+    """Annual cost of edge and cloud over daily volume, the tipping point marked."""
+    tp = a.comparison.tipping
+    vols = tp.curve_volume_per_day
+    log = len(vols) > 1 and min(vols) > 0 and max(vols) / min(vols) > 50
+    markers: tuple[Marker, ...] = ()
+    if tp.volume_per_day is not None and vols:
+        i = min(range(len(vols)), key=lambda k: abs(vols[k] - tp.volume_per_day))  # type: ignore[operator]
+        markers = (
+            Marker(
+                f"tipping point {tp.volume_per_day:,.0f}/day",
+                tp.volume_per_day,
+                tp.curve_edge_annual[i],
+            ),
+        )
+    return LineFigure(
+        id=f"tipping-{slug(a.cloud)}",
+        title=f"Tipping point by volume: edge vs {a.cloud}",
+        caption=(
+            f"Estimated year-one annual cost in {cost.currency} (capital annualised) against "
+            f"inferences per day{' (log scale)' if log else ''}, {len(vols)} volumes computed; "
+            f"the dashed line is the workload's {tp.base_volume_per_day:,.0f}/day."
+        ),
+        x=Axis("volume", "inferences/day", log=log),
+        y=Axis("annual cost", cost.currency),
+        series=(
+            Series(
+                f"{cost.edge.label} (edge)", tuple(zip(vols, tp.curve_edge_annual, strict=False))
+            ),
+            Series(a.cloud, tuple(zip(vols, tp.curve_cloud_annual, strict=False))),
+        ),
+        markers=markers,
+        ref_lines=(RefLine("workload", tp.base_volume_per_day, vertical=True),),
+    )
+
+
+def tornado_figure(cost: CostResult, a: CloudAnalysis) -> Figure:
+    """One-at-a-time sensitivity of the edge saving, largest swing first."""
+    rows = tuple(
+        TornadoRow(
+            f"{r.param.value} {r.low:.3g}-{r.high:.3g} {r.unit}".strip(),
+            r.metric_low,
+            r.metric_high,
+        )
+        for r in a.tornado.rows[:12]
+    )
+    return TornadoFigure(
+        id=f"tornado-{slug(a.cloud)}",
+        title=f"Sensitivity of the edge saving vs {a.cloud}",
+        caption=(
+            f"Estimated NPV saving of edge over {a.cloud} ({cost.currency}, PV cloud minus PV "
+            f"edge) with each input at its low and high value and the rest at base; "
+            f"{len(rows)} of {len(a.tornado.rows)} inputs shown, largest swing first."
+        ),
+        value_axis=Axis("NPV saving of edge", cost.currency),
+        base=a.tornado.base,
+        rows=rows,
+    )
+
+
+def monte_carlo_figure(cost: CostResult, a: CloudAnalysis) -> Figure | None:
+    """Distribution of the edge saving over the Monte Carlo draws, P5/P50/P95 marked."""
+    mc = a.monte_carlo
+    if mc is None:
+        return None
+    s = mc.savings
+    return HistogramFigure(
+        id=f"mc-{slug(a.cloud)}",
+        title=f"Monte Carlo: edge saving vs {a.cloud}",
+        caption=(
+            f"Estimated NPV saving of edge ({cost.currency}) over {mc.draws:,} draws of every "
+            f"input across its range (seed {mc.seed}); P(edge cheaper) = {mc.p_edge_cheaper:.1%}. "
+            f"P5 {money(s.p5)}, P50 {money(s.p50)}, P95 {money(s.p95)}."
+        ),
+        x=Axis("NPV saving of edge", cost.currency),
+        edges=mc.hist_savings.edges,
+        counts=tuple(float(c) for c in mc.hist_savings.counts),
+        markers=(
+            RefLine("P5", s.p5, vertical=True),
+            RefLine("P50", s.p50, vertical=True),
+            RefLine("P95", s.p95, vertical=True),
+        ),
+        provenance=Provenance.ESTIMATED,
+    )
+
+
+def cost_figures(cost: CostResult) -> list[Figure]:
+    """TCO, tipping point, tornado and Monte Carlo figures of every cloud analysis."""
+    figs: list[Figure] = []
+    for a in cost.analyses:
+        figs.append(tco_figure(cost, a))
+        if a.comparison.tipping.curve_volume_per_day:
+            figs.append(tipping_figure(cost, a))
+        if a.tornado.rows:
+            figs.append(tornado_figure(cost, a))
+        mc = monte_carlo_figure(cost, a)
+        if mc is not None:
+            figs.append(mc)
+    return figs

@@ -1,0 +1,597 @@
+"""The content of a decision report as format-neutral blocks, rendered by html.py and markdown.py.
+
+Sections: executive summary, runs, comparison, latency, HTTP, energy, accuracy, cost,
+environment, method. Reads reports, raw samples and an optional cost result; measures nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from tippingpoint.reports.charts.spec import Figure
+from tippingpoint.reports.compare import ComparisonRefused, compare_runs
+from tippingpoint.reports.compare_table import SHOWN, fmt_value
+from tippingpoint.reports.cost_figures import cost_figures, executive_summary, money
+from tippingpoint.reports.figures import (
+    RunData,
+    accuracy_figure,
+    energy_figure,
+    http_figures,
+    latency_figures,
+)
+from tippingpoint.reports.schema import MeasurementMethod, RunFlag, RunStatus
+from tippingpoint.reports.significance import SignificanceMethod, fmt_p
+
+if TYPE_CHECKING:
+    from tippingpoint.calculator.result import CostResult
+
+
+class Tone(str, Enum):
+    """How a paragraph is shown."""
+
+    NORMAL = "normal"
+    NOTE = "note"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A section heading."""
+
+    level: int
+    text: str
+    anchor: str
+
+
+@dataclass(frozen=True)
+class Para:
+    """A paragraph of plain text."""
+
+    text: str
+    tone: Tone = Tone.NORMAL
+
+
+@dataclass(frozen=True)
+class KeyValues:
+    """A definition list: label, value."""
+
+    items: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class TableBlock:
+    """A table with a caption."""
+
+    caption: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class FigureBlock:
+    """A figure, drawn by the format's chart writer."""
+
+    figure: Figure
+
+
+Block = Heading | Para | KeyValues | TableBlock | FigureBlock
+
+
+@dataclass(frozen=True)
+class Document:
+    """A whole report: a title, a one-line subtitle and the blocks in order."""
+
+    title: str
+    subtitle: str
+    blocks: tuple[Block, ...] = field(default_factory=tuple)
+
+    def figures(self) -> list[Figure]:
+        """Every figure in document order."""
+        return [b.figure for b in self.blocks if isinstance(b, FigureBlock)]
+
+
+def _scenario(r: RunData) -> str:
+    sc = r.report.scenario
+    return sc.kind.value + (f" b{sc.batch_size}" if sc.kind.value != "single-stream" else "")
+
+
+def _energy_text(r: RunData) -> str:
+    e = r.report.collectors.energy
+    if e is None:
+        return "-"
+    if not e.valid or e.joules_per_inference is None:
+        return "invalid"
+    tag = "estimated" if e.method is MeasurementMethod.ESTIMATED else "measured"
+    return f"{e.joules_per_inference:.3g} J ({tag})"
+
+
+def _flags(r: RunData) -> str:
+    flags = [f.value for f in r.report.flags]
+    if r.report.status is not RunStatus.COMPLETE:
+        flags.insert(0, r.report.status.value)
+    return ", ".join(flags) or "-"
+
+
+def runs_section(runs: Sequence[RunData]) -> list[Block]:
+    """A table of every run with its headline figures and flags."""
+    rows = []
+    for i, r in enumerate(runs, 1):
+        res = r.report.results
+        b = r.report.backend
+        rows.append(
+            (
+                str(i),
+                f"{r.report.model.name} {r.report.model.variant} ({r.report.model.format})",
+                f"{b.name} on {b.device.value}" if b else "not loaded",
+                _scenario(r),
+                f"{res.latency.count:,}" if res else "-",
+                fmt_value(res.latency.p50, "ms") if res else "-",
+                fmt_value(res.latency.p99, "ms") if res else "-",
+                fmt_value(res.throughput.samples_per_s, "samples/s") if res else "-",
+                _energy_text(r),
+                (
+                    f"{r.report.accuracy.metric} {r.report.accuracy.value:.4f}"
+                    if r.report.accuracy
+                    else "-"
+                ),
+                _flags(r),
+            )
+        )
+    return [
+        Heading(2, "Runs", "runs"),
+        TableBlock(
+            caption=f"{len(runs)} runs. Measured latency per query; throughput in samples/s.",
+            headers=(
+                "#",
+                "model",
+                "backend",
+                "scenario",
+                "queries",
+                "p50",
+                "p99",
+                "throughput",
+                "energy/inference",
+                "accuracy",
+                "flags",
+            ),
+            rows=tuple(rows),
+        ),
+    ]
+
+
+def comparison_section(runs: Sequence[RunData]) -> list[Block]:
+    """Side-by-side groups with ratios and significance verdicts, when any runs align."""
+    loaded = [r.run for r in runs]
+    if len(loaded) < 2:
+        return []
+    try:
+        result = compare_runs(loaded)
+    except ComparisonRefused as exc:
+        return [
+            Heading(2, "Comparison", "comparison"),
+            Para(f"No side-by-side comparison: {exc.message}.", Tone.NOTE),
+        ]
+    blocks: list[Block] = [Heading(2, "Comparison", "comparison")]
+    for g in result.groups:
+        rows = []
+        for row in g.rows:
+            ref = result.runs[row.run]
+            by = {mv.metric: mv for mv in row.metrics}
+            cells = []
+            for m in SHOWN:
+                mv = by[m]
+                text = fmt_value(mv.value, mv.unit)
+                if not row.is_baseline and mv.ratio is not None:
+                    text += f" (x{mv.ratio:.3f})"
+                if mv.estimated and mv.value is not None:
+                    text += " est."
+                cells.append(text)
+            sig = row.latency
+            if sig is None:
+                verdict = "baseline"
+            else:
+                verdict = sig.verdict.value
+                if sig.interval is not None:
+                    i = sig.interval
+                    verdict += f", median x{i.ratio:.3f} [{i.low:.3f}, {i.high:.3f}]"
+                if sig.mann_whitney is not None:
+                    verdict += f", Mann-Whitney p {fmt_p(sig.mann_whitney.p_value)}"
+                if sig.method is SignificanceMethod.CI_OVERLAP:
+                    verdict += " (CI overlap only)"
+            acc = "-"
+            if row.accuracy is not None and row.accuracy.relative is not None:
+                acc = f"{row.accuracy.relative:.2%} of fp32"
+                if row.accuracy.below_floor:
+                    acc += " BELOW 99%"
+            rows.append((ref.label, *cells, acc, verdict))
+        blocks.append(
+            TableBlock(
+                caption=(
+                    f"{g.model or 'across models'}, {g.scenario.value} batch {g.batch_size}: "
+                    "ratios are run / baseline."
+                ),
+                headers=("run", *(m.value for m in SHOWN), "accuracy", "latency vs baseline"),
+                rows=tuple(rows),
+            )
+        )
+    blocks.append(
+        Para(
+            f"A latency difference is called only when the {1 - result.alpha:.0%} bootstrap "
+            f"interval of the ratio of medians excludes 1 and the Mann-Whitney U test gives "
+            f"p < {result.alpha}; significant changes under {result.min_effect:.0%} are "
+            "reported as negligible.",
+            Tone.NOTE,
+        )
+    )
+    for i in result.accuracy_flags:
+        blocks.append(
+            Para(f"{result.runs[i].label} is below 99% of the fp32 accuracy.", Tone.WARNING)
+        )
+    return blocks
+
+
+def summary_section(runs: Sequence[RunData], cost: CostResult | None) -> list[Block]:
+    """Recommendation, deciding factor and tipping point; the measured highlights."""
+    blocks: list[Block] = [Heading(2, "Executive summary", "summary")]
+    if cost is None:
+        blocks.append(
+            Para(
+                "No cost analysis was supplied, so this report recommends no placement and "
+                "states no tipping point. Run 'tippingpoint cost' on these reports and pass its "
+                "JSON with --cost to add them.",
+                Tone.NOTE,
+            )
+        )
+    else:
+        s = executive_summary(cost)
+        blocks.append(
+            KeyValues(
+                (
+                    ("Recommended placement", s.recommended),
+                    ("Why", s.reason),
+                    ("Deciding factor", s.deciding_factor),
+                    ("Tipping point", s.tipping_point),
+                    ("Break-even", s.break_even),
+                    ("Most sensitive input", s.most_sensitive),
+                    ("Probability edge is cheaper", s.p_edge_cheaper),
+                )
+            )
+        )
+        for w in cost.warnings:
+            blocks.append(Para(w, Tone.WARNING))
+    measured = [r for r in runs if r.report.results is not None]
+    by_model: dict[str, list[RunData]] = {}
+    for r in measured:
+        by_model.setdefault(r.report.model.name, []).append(r)
+    items = []
+    for model, members in by_model.items():
+        best_p99 = min(members, key=lambda r: r.report.results.latency.p99)  # type: ignore[union-attr]
+        best_tp = max(members, key=lambda r: r.report.results.throughput.samples_per_s)  # type: ignore[union-attr]
+        items.append(
+            (
+                f"{model}: lowest p99",
+                f"{fmt_value(best_p99.report.results.latency.p99, 'ms')} ({best_p99.label})",  # type: ignore[union-attr]
+            )
+        )
+        items.append(
+            (
+                f"{model}: highest throughput",
+                f"{fmt_value(best_tp.report.results.throughput.samples_per_s, 'samples/s')} "  # type: ignore[union-attr]
+                f"({best_tp.label})",
+            )
+        )
+    if items:
+        blocks.append(KeyValues(tuple(items)))
+    caveats = []
+    for flag, text in (
+        (RunFlag.QUICK, "quick smoke-test runs (too short for decisions)"),
+        (
+            RunFlag.UNSTABLE,
+            "unstable runs (throughput windows disagreed by more than the threshold)",
+        ),
+        (RunFlag.EMULATED, "runs under an emulator (not representative of the hardware)"),
+        (RunFlag.LOCAL_STANDIN, "HTTP runs against a local stand-in, not a real cloud endpoint"),
+        (RunFlag.THROTTLED, "runs during which clocks throttled"),
+        (RunFlag.BELOW_ACCURACY_FLOOR, "runs below 99% of the fp32 accuracy"),
+    ):
+        n = sum(flag in r.report.flags for r in runs)
+        if n:
+            caveats.append(f"{n} {text}")
+    failed = sum(r.report.status is not RunStatus.COMPLETE for r in runs)
+    if failed:
+        caveats.append(f"{failed} runs did not complete")
+    if caveats:
+        blocks.append(Para("Caveats: " + "; ".join(caveats) + ".", Tone.WARNING))
+    return blocks
+
+
+def latency_section(runs: Sequence[RunData]) -> list[Block]:
+    """CDFs and percentile bars per model."""
+    blocks: list[Block] = [Heading(2, "Latency", "latency")]
+    by_model: dict[str, list[RunData]] = {}
+    for r in runs:
+        by_model.setdefault(r.report.model.name, []).append(r)
+    for model, members in by_model.items():
+        figs = latency_figures(model, members)
+        if figs:
+            blocks.append(Heading(3, model, f"latency-{model}"))
+            blocks.extend(FigureBlock(f) for f in figs)
+    if len(blocks) == 1:
+        blocks.append(Para("No run produced latency figures.", Tone.NOTE))
+    return blocks
+
+
+def http_section(runs: Sequence[RunData]) -> list[Block]:
+    """Network figures of HTTP runs: sweeps and a table of bytes and errors."""
+    http_runs = [r for r in runs if r.report.http is not None]
+    if not http_runs:
+        return []
+    blocks: list[Block] = [Heading(2, "Remote endpoint (HTTP)", "http")]
+    rows = []
+    for r in http_runs:
+        h = r.report.http
+        assert h is not None
+        rows.append(
+            (
+                r.label,
+                h.endpoint
+                + (" (local stand-in)" if RunFlag.LOCAL_STANDIN in r.report.flags else ""),
+                f"{h.requests:,}",
+                f"{h.error_rate:.2%}",
+                f"{h.bytes_sent_per_request:,.0f} / {h.bytes_received_per_request:,.0f}",
+                fmt_value(h.network_time.p50, "ms") if h.network_time else "-",
+                fmt_value(h.server_time.p50, "ms") if h.server_time else "-",
+                f"{h.peak_rate_qps:,.0f}/s" if h.peak_rate_qps is not None else "-",
+            )
+        )
+    blocks.append(
+        TableBlock(
+            caption="Measured network figures per HTTP run.",
+            headers=(
+                "run",
+                "endpoint",
+                "requests",
+                "errors",
+                "bytes out / in per request",
+                "network p50",
+                "server p50",
+                "peak rate within p99 bound",
+            ),
+            rows=tuple(rows),
+        )
+    )
+    blocks.extend(FigureBlock(f) for f in http_figures(http_runs))
+    return blocks
+
+
+def energy_section(runs: Sequence[RunData]) -> list[Block]:
+    """Joules per inference, measured and estimated apart."""
+    blocks: list[Block] = [Heading(2, "Energy", "energy")]
+    fig = energy_figure(runs)
+    if fig is None:
+        blocks.append(
+            Para(
+                "No energy figures: no energy collector ran in these runs (or none was valid).",
+                Tone.NOTE,
+            )
+        )
+        return blocks
+    rows = []
+    for r in runs:
+        e = r.report.collectors.energy
+        if e is None:
+            continue
+        rows.append(
+            (
+                r.label,
+                f"{e.joules_per_inference:.4g}" if e.joules_per_inference is not None else "-",
+                "estimated" if e.method is MeasurementMethod.ESTIMATED else "measured",
+                e.source,
+                e.scope,
+                f"{e.average_watts:.3g}" if e.average_watts is not None else "-",
+                f"{e.idle_watts_before:.3g}" if e.idle_watts_before is not None else "-",
+                "yes" if e.valid else f"no: {e.note or ''}",
+            )
+        )
+    blocks.append(
+        TableBlock(
+            caption="Energy per inference (J) with its source and method.",
+            headers=("run", "J/inference", "basis", "source", "scope", "avg W", "idle W", "valid"),
+            rows=tuple(rows),
+        )
+    )
+    blocks.append(FigureBlock(fig))
+    return blocks
+
+
+def accuracy_section(runs: Sequence[RunData]) -> list[Block]:
+    """Accuracy of quantized variants against fp32 and the 99% floor."""
+    blocks: list[Block] = [Heading(2, "Accuracy", "accuracy")]
+    with_acc = [r for r in runs if r.report.accuracy is not None]
+    if not with_acc:
+        blocks.append(Para("No accuracy pass ran in these runs.", Tone.NOTE))
+        return blocks
+    rows = []
+    for r in with_acc:
+        a = r.report.accuracy
+        assert a is not None
+        rows.append(
+            (
+                f"{r.report.model.name} {r.report.model.variant} · {r.label.split(' · ')[1]}",
+                f"{a.kind.value}: {a.dataset} ({a.samples:,})",
+                f"{a.metric} {a.value:.4f}",
+                f"{a.reference_value:.4f}" if a.reference_value is not None else "-",
+                f"{a.relative_to_reference:.2%}" if a.relative_to_reference is not None else "-",
+                "BELOW 99% of fp32" if a.below_floor else "ok",
+            )
+        )
+    blocks.append(
+        TableBlock(
+            caption="Measured accuracy in a separate pass over the evaluation set.",
+            headers=("variant", "evaluation", "value", "fp32", "relative", "floor"),
+            rows=tuple(rows),
+        )
+    )
+    fig = accuracy_figure(runs)
+    if fig is not None:
+        blocks.append(FigureBlock(fig))
+    return blocks
+
+
+def cost_section(cost: CostResult | None) -> list[Block]:
+    """Placements, TCO curves, tipping point, tornado, Monte Carlo and every input's source."""
+    blocks: list[Block] = [Heading(2, "Cost", "cost")]
+    if cost is None:
+        blocks.append(Para("No cost analysis was supplied (--cost).", Tone.NOTE))
+        return blocks
+    placements = [cost.edge, *(p for a in cost.analyses for p in a.placements)]
+    rows = tuple(
+        (
+            p.label,
+            "yes" if p.feasible else "NO (misses the SLO)",
+            f"{p.latency.p99_ms:.3g} ms" if p.latency.p99_ms is not None else "-",
+            money(p.cost_per_million),
+            money(p.annual_cost),
+            money(p.tco),
+            money(p.pv),
+            (
+                f"{p.kwh_per_year:,.0f} kWh ({p.kwh_basis.value})"
+                if p.kwh_per_year is not None and p.kwh_basis is not None
+                else "-"
+            ),
+        )
+        for p in placements
+    )
+    blocks.append(
+        TableBlock(
+            caption=(
+                f"Estimated cost per placement in {cost.currency}: year one and over "
+                f"{cost.horizon_months} months ({cost.amortisation.value}); SLO p99 "
+                f"{cost.slo_p99_ms if cost.slo_p99_ms is not None else 'none'} ms."
+            ),
+            headers=(
+                "placement",
+                "feasible",
+                "p99",
+                "per million",
+                "annual",
+                "TCO",
+                "present value",
+                "energy/year",
+            ),
+            rows=rows,
+        )
+    )
+    blocks.extend(FigureBlock(f) for f in cost_figures(cost))
+    for a in cost.analyses:
+        inputs = tuple(
+            (
+                i.param.value,
+                f"{i.value:.4g} {i.unit}",
+                f"{i.low:.4g} - {i.high:.4g}",
+                i.basis.value + (" (stale)" if i.stale else ""),
+                i.source or "assumed: no source",
+                str(i.as_of) if i.as_of else "-",
+            )
+            for i in a.inputs
+        )
+        blocks.append(
+            TableBlock(
+                caption=f"Inputs of the analysis against {a.cloud}, with their sources.",
+                headers=("input", "value", "range", "basis", "source", "as of"),
+                rows=inputs,
+            )
+        )
+    return blocks
+
+
+def environment_section(runs: Sequence[RunData]) -> list[Block]:
+    """The environment of every run: host fingerprint, runtime versions, backend options."""
+    blocks: list[Block] = [Heading(2, "Environment", "environment")]
+    for i, r in enumerate(runs, 1):
+        h = r.report.host
+        b = r.report.backend
+        gpus = ", ".join(g.name for g in h.gpus) or "none"
+        container = (h.container.kind or "yes") if h.container.detected else "no"
+        items = [
+            ("run", f"{r.label} ({r.run.path.name})"),
+            ("status", r.report.status.value),
+            ("started", r.report.started_at.isoformat()),
+            ("host", f"{h.cpu_model or '-'}, {h.machine}, #{h.hostname_hash}"),
+            (
+                "CPUs",
+                f"{h.cpu_count_logical or '-'} logical, {h.cpu_count_physical or '-'} physical, "
+                f"{h.cpu_affinity or '-'} usable; governor {h.cpu_governor or '-'}",
+            ),
+            (
+                "memory",
+                f"{h.memory_total_bytes / 2**30:.1f} GiB" if h.memory_total_bytes else "-",
+            ),
+            ("OS", f"{h.os}, kernel {h.kernel}, Python {h.python}"),
+            ("container", container),
+            ("emulated", h.emulator or "yes" if h.emulated else "no"),
+            ("board", h.board or "-"),
+            ("GPUs", gpus),
+            (
+                "runtimes",
+                ", ".join(f"{k} {v}" for k, v in sorted(h.runtime_versions.items())) or "-",
+            ),
+            (
+                "backend",
+                (
+                    f"{b.name} ({b.runtime} {b.runtime_version}) on {b.device.value}; "
+                    f"providers {', '.join(b.providers) or '-'}; "
+                    + ", ".join(f"{k}={v}" for k, v in sorted(b.options.items()))
+                )
+                if b
+                else "not loaded",
+            ),
+            (
+                "model file",
+                f"{r.report.model.path} sha256 {r.report.model.sha256[:16]}, "
+                f"{r.report.model.size_bytes:,} bytes",
+            ),
+            ("tool", f"tippingpoint {r.report.tool.version} {r.report.tool.git_commit or ''}"),
+        ]
+        blocks.append(Heading(3, f"Run {i}", f"env-{i}"))
+        blocks.append(KeyValues(tuple(items)))
+    return blocks
+
+
+METHOD_NOTES = (
+    "Percentiles are nearest-rank (as MLPerf LoadGen); their intervals are bootstrap intervals.",
+    "Latency is timed around each inference call alone; warm-up is excluded and reported apart.",
+    "Energy is integrated over exactly the measured window; estimated energy is marked as such.",
+    "Accuracy comes from a separate pass over the evaluation set on the same code path.",
+)
+
+
+def build_document(
+    runs: Sequence[RunData], cost: CostResult | None = None, *, generated: datetime | None = None
+) -> Document:
+    """The whole report for ``runs`` and an optional cost result."""
+    when = (generated or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
+    models = sorted({r.report.model.name for r in runs})
+    hosts = len({r.report.host.hostname_hash for r in runs})
+    subtitle = (
+        f"{len(runs)} runs of {', '.join(models)} on {hosts} host{'s' if hosts != 1 else ''}; "
+        f"generated {when}."
+    )
+    blocks: list[Block] = [
+        *summary_section(runs, cost),
+        *runs_section(runs),
+        *comparison_section(runs),
+        *latency_section(runs),
+        *http_section(runs),
+        *energy_section(runs),
+        *accuracy_section(runs),
+        *cost_section(cost),
+        *environment_section(runs),
+        Heading(2, "Method", "method"),
+        *(Para(n, Tone.NOTE) for n in METHOD_NOTES),
+    ]
+    return Document(title="tippingpoint report", subtitle=subtitle, blocks=tuple(blocks))

@@ -1,0 +1,56 @@
+"""Read results (and a cost result), build the document, write it as HTML or Markdown."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from tippingpoint.errors import ReportError
+from tippingpoint.reports.compare import LoadedRun, declared_schema_version
+from tippingpoint.reports.document import Document, build_document
+from tippingpoint.reports.figures import load_run_data
+from tippingpoint.reports.io import atomic_write_bytes, ensure_output_dir, read_report, report_files
+
+
+def load_results(paths: Sequence[Path]) -> list[LoadedRun]:
+    """Every report under ``paths`` (directories expanded), validated."""
+    files = report_files(list(paths))
+    if not files:
+        raise ReportError(
+            f"no report JSON files in {', '.join(str(p) for p in paths)}",
+            "pass reports written by 'tippingpoint run', or their directory",
+        )
+    runs = []
+    for f in files:
+        report = read_report(f)
+        runs.append(
+            LoadedRun(path=f, report=report, schema_version=int(declared_schema_version(f)))
+        )  # type: ignore[arg-type]
+    return runs
+
+
+def build_from_paths(paths: Sequence[Path], cost_path: Path | None = None) -> Document:
+    """The report document for the results at ``paths`` and an optional cost result file."""
+    runs = load_run_data(load_results(paths))
+    cost = None
+    if cost_path is not None:
+        from tippingpoint.reports.cost_figures import read_cost_result
+
+        cost = read_cost_result(cost_path)
+    return build_document(runs, cost)
+
+
+def write_report_file(
+    paths: Sequence[Path], out: Path, fmt: str = "html", cost_path: Path | None = None
+) -> Path:
+    """Write the report as ``fmt`` ('html' or 'md') to ``out``; return the path written."""
+    doc = build_from_paths(paths, cost_path)
+    ensure_output_dir(out.parent if str(out.parent) else Path("."))
+    if fmt == "md":
+        from tippingpoint.reports.markdown import write_markdown
+
+        return write_markdown(doc, out)
+    from tippingpoint.reports.html import render_html
+
+    atomic_write_bytes(out, render_html(doc).encode())
+    return out
