@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from tippingpoint.backends.base import OptionValue
-    from tippingpoint.harness.runner import Progress
+    from tippingpoint.harness.runner import AccuracyHook, Progress
+    from tippingpoint.models.registry import ModelRef
 
 
 def _coerce(value: str) -> OptionValue:
@@ -74,6 +75,13 @@ def load_input_file(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _accuracy_hooks(refs: list[ModelRef]) -> dict[str, AccuracyHook]:
+    """One AccuracyOnly hook per model; a model without an evaluation set is a usage error."""
+    from tippingpoint.harness.accuracy import accuracy_hook
+
+    return {ref.name: accuracy_hook(ref.name) for ref in refs}
+
+
 def _split_ints(text: str) -> tuple[int, ...]:
     from tippingpoint.errors import InvalidOptionError
 
@@ -117,6 +125,9 @@ def run(
         None, "--inputs", help="An .npz of input arrays (by input name) instead of random data."
     ),
     seed: int = typer.Option(0, help="Seed of generated inputs and bootstrap."),
+    accuracy: bool = typer.Option(
+        False, "--accuracy", help="Also score each run on the suite model's evaluation set."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead of tables."),
 ) -> int:
     """Run the benchmark matrix and write one JSON report per run under --out."""
@@ -130,7 +141,7 @@ def run(
     )
     from tippingpoint.harness.inputs import parse_shape_overrides
     from tippingpoint.harness.runner import Runner, RunSpec
-    from tippingpoint.models.registry import DEFAULT_SUITE, resolve_model
+    from tippingpoint.models.registry import DEFAULT_SUITE, for_backend, resolve_model
     from tippingpoint.reports.io import ensure_output_dir, write_report
     from tippingpoint.reports.schema import RunStatus, StopRule, WarmupRule
     from tippingpoint.reports.table import summary_table
@@ -173,6 +184,7 @@ def run(
     overrides = parse_shape_overrides(list(shape))
     user_feeds = load_input_file(inputs) if inputs is not None else None
     refs = [resolve_model(m, variant) for m in models]
+    hooks = _accuracy_hooks(refs) if accuracy else {}
     ensure_output_dir(out)
 
     from tippingpoint.harness.config import DEFAULT_STOP, DEFAULT_WARMUP, QUICK_STOP, QUICK_WARMUP
@@ -206,12 +218,13 @@ def run(
                     )
                     cells.append(
                         RunSpec(
-                            model=ref,
+                            model=for_backend(ref, get_backend(b).formats),
                             backend=b,
                             scenario=settings,
                             backend_options=backend_options.get(b, {}),
                             shape_overrides=overrides,
                             feeds=user_feeds,
+                            accuracy=hooks.get(ref.name),
                         )
                     )
     unsupported = [

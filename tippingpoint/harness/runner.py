@@ -76,6 +76,8 @@ class RunSpec:
     shape_overrides: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     feeds: Mapping[str, np.ndarray] | None = None
     """User-supplied inputs by name (from --inputs); generated from the input specs when None."""
+    accuracy: AccuracyHook | None = None
+    """This cell's AccuracyOnly pass (--accuracy); overrides the runner-wide hook."""
 
 
 @dataclass
@@ -273,9 +275,10 @@ class Runner:
             ctx.flags.append(RunFlag.INTERRUPTED)
             return RunOutcome(self._report(ctx), ctx.samples)
 
-        if self.accuracy is not None:
+        hook = spec.accuracy or self.accuracy
+        if hook is not None:
             ctx.phase = "accuracy"
-            ctx.accuracy = self.accuracy(session)
+            ctx.accuracy = hook(session)
         ctx.status = RunStatus.COMPLETE
         return RunOutcome(self._report(ctx), ctx.samples)
 

@@ -125,6 +125,21 @@ def resolve_model(spec: str, variant: str | None = None, fmt: str | None = None)
     return sorted(candidates, key=lambda r: (order.get(r.variant, 9), r.format))[0]
 
 
+def for_backend(ref: ModelRef, formats: tuple[str, ...]) -> ModelRef:
+    """The same suite model and variant in a format the backend loads (e.g. .tflite for litert).
+
+    File models and refs already in a loadable format are returned unchanged.
+    """
+    if ref.source is not ModelSource.SUITE or ref.format in formats:
+        return ref
+    for fmt in formats:
+        try:
+            return resolve_model(ref.name, ref.variant, fmt)
+        except UnknownModelError:
+            continue
+    return ref
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file's bytes."""
     h = hashlib.sha256()
