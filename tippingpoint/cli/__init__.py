@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from tippingpoint.cli import compare, info, report, run, serve
+from tippingpoint.cli import compare, cost, info, report, run, serve
 
 app = typer.Typer(
     name="tippingpoint",
@@ -38,6 +38,7 @@ app.command("schema")(info.schema)
 app.command("serve")(serve.serve)
 app.command("compare")(compare.compare)
 app.command("report")(report.report)
+app.command("cost")(cost.cost)
 
 
 def main(argv: list[str] | None = None) -> int:
