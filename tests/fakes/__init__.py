@@ -1,0 +1,1 @@
+"""Fakes for hardware absent on build machines, following the kernel's real sysfs layout."""

@@ -1,0 +1,145 @@
+"""System collectors against fake /proc and /sys trees: CPU, memory, thermal and throttling."""
+
+from __future__ import annotations
+
+import pytest
+
+from tippingpoint.harness.collectors.base import CollectorUnavailable
+from tippingpoint.harness.collectors.system import (
+    CpuCollector,
+    MemoryCollector,
+    ThermalCollector,
+    parse_proc_stat,
+    parse_status_kib,
+)
+from tippingpoint.harness.collectors.throttle import is_throttled
+
+from .fakes.sysfs import FakeClock, FakeTree, add_cpu, add_thermal_zone
+
+STAT = "cpu  {user} 0 {system} {idle} 0 0 0 0 0 0\ncpu0 1 0 1 1 0 0 0 0 0 0\nintr 1\n"
+STATUS = "Name:\tpython\nVmPeak:\t 900000 kB\nVmHWM:\t  {hwm} kB\nVmRSS:\t  {rss} kB\n"
+
+
+def _value(result, quantity):
+    return next(m.value for m in result.measurements if m.quantity == quantity)
+
+
+def test_parsers():
+    assert parse_proc_stat(STAT.format(user=300, system=100, idle=600)) == (400, 1000)
+    assert parse_status_kib(STATUS.format(hwm=10, rss=4), "VmRSS") == 4096
+    assert parse_status_kib("Name: x\n", "VmRSS") is None
+    with pytest.raises(ValueError):
+        parse_proc_stat("intr 1\n")
+
+
+def test_cpu_collector_process_and_system_utilisation(tmp_path):
+    tree = FakeTree(tmp_path)
+    clock = FakeClock()
+    stat = {"user": 1000, "system": 500, "idle": 8500}
+    tree.live("/proc/stat", lambda: STAT.format(**stat))
+    cpu = {"ns": 0}
+    c = CpuCollector(
+        cpus=8, cpu_time_ns=lambda: cpu["ns"], root=tree.root, opener=tree.opener, clock=clock
+    )
+    c.open()
+    c.begin_window(clock())
+    clock.advance(2.0)
+    cpu["ns"] += 3_000_000_000  # 3 CPU-seconds in 2 s: 1.5 cores, 1.5 / 8 of the machine
+    stat.update(user=1600, system=600, idle=9300)  # busy +700 of +1500
+    r = c.end_window(clock(), queries=1, samples=1)
+    assert _value(r, "process_cpu_cores") == pytest.approx(1.5)
+    assert _value(r, "process_cpu_utilisation") == pytest.approx(1.5 / 8)
+    assert _value(r, "system_cpu_utilisation") == pytest.approx(700 / 1500)
+
+
+def test_memory_collector_peak_in_the_window(tmp_path):
+    tree = FakeTree(tmp_path)
+    mem = {"rss": 100_000, "hwm": 300_000}
+    tree.live("/proc/self/status", lambda: STATUS.format(**mem))
+    c = MemoryCollector(root=tree.root, opener=tree.opener, background=False)
+    c.open()
+    c.poll()
+    mem["rss"] = 250_000  # before the window: not counted
+    c.poll()
+    mem["rss"] = 120_000
+    c.begin_window(1)
+    mem["rss"] = 180_000
+    c.poll()
+    mem["rss"] = 150_000
+    r = c.end_window(2, queries=1, samples=1)
+    assert _value(r, "peak_rss_window") == 180_000 * 1024
+    assert _value(r, "peak_rss_process") == 300_000 * 1024
+
+
+def test_memory_collector_on_this_machine_in_a_thread():
+    c = MemoryCollector(interval_s=0.01)
+    c.open()
+    try:
+        c.begin_window(0)
+        block = bytearray(32 << 20)  # touch 32 MiB inside the window
+        block[::4096] = b"x" * len(block[::4096])
+        r = c.end_window(1, queries=1, samples=1)
+    finally:
+        c.close()
+    assert r.valid
+    assert _value(r, "peak_rss_window") >= 32 << 20
+    assert _value(r, "peak_rss_process") >= _value(r, "peak_rss_window")
+
+
+def test_thermal_temperatures_clocks_and_x86_throttle_counters(tmp_path):
+    tree = FakeTree(tmp_path)
+    temp = {"pkg": 45_000}
+    throttle = {"n": 7}
+    freq = {"khz": 3_400_000}
+    add_thermal_zone(tree, 0, "acpitz", 27_800)
+    add_thermal_zone(tree, 1, "x86_pkg_temp", lambda: temp["pkg"])
+    add_cpu(tree, 0, lambda: freq["khz"], lambda: throttle["n"])
+    add_cpu(tree, 1, 3_300_000, 2)
+    tree.write("/sys/devices/system/cpu/cpufreq/policy0/scaling_governor", "performance")
+    c = ThermalCollector(root=tree.root, opener=tree.opener, background=False)
+    c.open()
+    c.begin_window(0)
+    temp["pkg"] = 96_000
+    freq["khz"] = 1_200_000
+    c.poll()
+    temp["pkg"] = 88_000
+    freq["khz"] = 3_400_000
+    r = c.end_window(1, queries=1, samples=1)
+    assert _value(r, "temperature_before[x86_pkg_temp]") == 45.0
+    assert _value(r, "temperature_max[x86_pkg_temp]") == 96.0
+    assert _value(r, "temperature_after[x86_pkg_temp]") == 88.0
+    assert _value(r, "cpu_freq_min") == 1200.0
+    assert _value(r, "cpu_freq_max") == 3400.0
+    assert _value(r, "thermal_throttle_events") == 0
+    assert not is_throttled([r])
+    c.begin_window(2)
+    throttle["n"] = 9
+    r2 = c.end_window(3, queries=1, samples=1)
+    assert _value(r2, "thermal_throttle_events") == 2
+    assert is_throttled([r2])
+
+
+def test_thermal_raspberry_pi_get_throttled_bits(tmp_path):
+    tree = FakeTree(tmp_path)
+    add_thermal_zone(tree, 0, "cpu-thermal", 52_000)
+    answer = {"text": "throttled=0x0\n"}
+    c = ThermalCollector(
+        gencmd=lambda cmd: answer["text"], root=tree.root, opener=tree.opener, background=False
+    )
+    c.open()
+    c.begin_window(0)
+    answer["text"] = "throttled=0xe0008\n"  # soft temperature limit active, and sticky bits
+    c.poll()
+    answer["text"] = "throttled=0xe0000\n"
+    r = c.end_window(1, queries=1, samples=1)
+    assert _value(r, "rpi_get_throttled") == 0xE0008
+    assert is_throttled([r])
+    # sticky bits that were already set before the run do not flag the next run
+    c.begin_window(2)
+    r2 = c.end_window(3, queries=1, samples=1)
+    assert not is_throttled([r2])
+
+
+def test_thermal_with_nothing_visible_says_why(tmp_path):
+    with pytest.raises(CollectorUnavailable, match="no thermal zones, cpufreq or throttle"):
+        ThermalCollector(root=tmp_path, background=False).open()
