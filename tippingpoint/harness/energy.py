@@ -263,3 +263,70 @@ def _window_energies(chosen: Sequence[CollectorResult]) -> list[float] | None:
     if len(lengths) != 1 or 0 in lengths:
         return None
     return [sum(w) for w in zip(*(r.window_energy_j for r in chosen), strict=True)]
+
+
+def window_sample_counts(
+    end_ns: Sequence[int], start_ns: int, stop_ns: int, windows: int, batch_size: int = 1
+) -> list[int]:
+    """Inferences completed in each of ``windows`` equal sub-windows (query end times in ns)."""
+    bounds = [start_ns + (stop_ns - start_ns) * i // windows for i in range(windows + 1)]
+    counts = [0] * windows
+    k = 0
+    for t in sorted(end_ns):
+        while k < windows - 1 and t > bounds[k + 1]:
+            k += 1
+        counts[k] += batch_size
+    return counts
+
+
+class EnergyAccounting:
+    """Idle baselines around each run and the energy summary, for the runner.
+
+    Call :meth:`before_run` before a run (before the model loads), and pass the object as the
+    runner's ``energy_summary``: called right after the measured window, it measures idle
+    again (after ``settle_s`` for worker threads to go quiet) and summarises.
+    """
+
+    def __init__(
+        self,
+        collectors: Sequence[Collector],
+        idle_s: float = DEFAULT_IDLE_S,
+        *,
+        settle_s: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Clock = time.perf_counter_ns,
+    ) -> None:
+        self.collectors = [c for c in collectors if is_energy_collector(c)]
+        self.idle_s = idle_s
+        self.settle_s = settle_s
+        self.sleep = sleep
+        self.clock = clock
+        self.idle_before: IdleBaseline | None = None
+        self.idle_after: IdleBaseline | None = None
+
+    def _idle(self) -> IdleBaseline | None:
+        if not self.collectors or self.idle_s <= 0:
+            return None
+        return measure_idle(self.collectors, self.idle_s, sleep=self.sleep, clock=self.clock)
+
+    def before_run(self) -> None:
+        """Measure idle power before the run."""
+        self.idle_before = self._idle()
+
+    def __call__(
+        self,
+        results: Sequence[CollectorResult],
+        samples: int,
+        window_samples: Sequence[int] | None = None,
+    ) -> EnergySummary | None:
+        """Measure idle power after the run and summarise the window."""
+        if self.collectors and self.idle_s > 0 and self.settle_s > 0:
+            self.sleep(self.settle_s)
+        self.idle_after = self._idle()
+        return summarise_energy(
+            results,
+            samples,
+            idle_before=self.idle_before,
+            idle_after=self.idle_after,
+            window_samples=window_samples,
+        )

@@ -1,0 +1,105 @@
+"""Collectors inside a real run: ONNX Runtime on a built-in model, the report's collectors part."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tippingpoint.harness.collectors.options import CollectorOptions
+from tippingpoint.harness.collectors.rapl import RaplCollector
+from tippingpoint.harness.collectors.selection import close_collectors, open_collectors
+from tippingpoint.harness.energy import EnergyAccounting, window_sample_counts
+from tippingpoint.harness.runner import Runner, RunSpec
+from tippingpoint.reports.schema import MeasurementMethod, RunFlag, RunStatus
+
+from .conftest import tiny_scenario
+from .fakes.sysfs import FakeTree, RaplCounter, add_rapl_zone
+
+
+def test_window_sample_counts():
+    ends = [10, 19, 20, 21, 35, 40, 99, 100]
+    assert window_sample_counts(ends, 0, 100, 4) == [4, 2, 0, 2]
+    assert window_sample_counts(ends, 0, 100, 4, batch_size=8) == [32, 16, 0, 16]
+
+
+def test_unknown_and_unavailable_collectors(tmp_path):
+    from tippingpoint.errors import InvalidOptionError
+
+    with pytest.raises(InvalidOptionError, match="unknown collector 'joulemeter'"):
+        open_collectors(["joulemeter"])
+    opened, skipped = open_collectors(
+        ["rapl", "estimate"], CollectorOptions(root=tmp_path, background=False)
+    )
+    assert opened == []
+    reasons = {s.name: s.reason for s in skipped}
+    assert "/sys/class/powercap does not exist" in reasons["rapl"]
+    assert "idle and peak watts" in reasons["estimate"]
+
+
+def test_auto_falls_back_to_the_estimate_only_when_nothing_is_measured(tmp_path):
+    opts = CollectorOptions(root=tmp_path, background=False, idle_watts=2.0, peak_watts=9.0)
+    opened, skipped = open_collectors(["auto"], opts)
+    try:
+        if any(c.name == "nvml" for c in opened):
+            pytest.skip("this host has an NVIDIA GPU, so auto measures instead of estimating")
+        assert [c.name for c in opened] == ["estimate"]
+        assert {"rapl", "jetson"} <= {s.name for s in skipped}
+    finally:
+        close_collectors(opened)
+    tree = FakeTree(tmp_path)
+    add_rapl_zone(tree, "intel-rapl:0", "package-0", RaplCounter(time.perf_counter_ns, 5, 10**12))
+    opts = CollectorOptions(
+        root=tree.root, opener=tree.opener, background=False, idle_watts=2.0, peak_watts=9.0
+    )
+    opened, _ = open_collectors(["auto"], opts)
+    try:
+        assert "rapl" in [c.name for c in opened] and "estimate" not in [c.name for c in opened]
+    finally:
+        close_collectors(opened)
+
+
+def test_a_run_with_collectors_fills_the_report(tmp_path, mlp):
+    tree = FakeTree(tmp_path)
+    add_rapl_zone(
+        tree, "intel-rapl:0", "package-0", RaplCounter(time.perf_counter_ns, 15.0, 10**12)
+    )
+    rapl = RaplCollector(root=tree.root, opener=tree.opener, interval_s=0.01)
+    rapl.open()
+    opened, skipped = open_collectors(
+        ["cpu", "memory", "estimate"], CollectorOptions(idle_watts=2.0, peak_watts=10.0)
+    )
+    collectors = [rapl, *opened]
+    energy = EnergyAccounting(collectors, idle_s=0.2, settle_s=0.05)
+    try:
+        energy.before_run()
+        runner = Runner(
+            collectors=collectors,
+            collectors_skipped=skipped,
+            collectors_requested=("rapl", "cpu", "memory", "estimate"),
+            energy_summary=energy,
+        )
+        report = runner.run(RunSpec(mlp, "onnxruntime", tiny_scenario())).report
+    finally:
+        close_collectors(collectors)
+    assert report.status is RunStatus.COMPLETE, report.errors
+    section = report.collectors
+    assert section.ran == ("rapl", "cpu", "memory", "estimate")
+    by_name = {r.name: r for r in section.results}
+    assert all(r.valid for r in by_name.values()), [r.invalid_reason for r in by_name.values()]
+    assert by_name["estimate"].method is MeasurementMethod.ESTIMATED
+    cpu = {m.quantity: m.value for m in by_name["cpu"].measurements}
+    assert cpu["process_cpu_cores"] > 0
+    # the measured counter is the headline; the estimate stays beside it, never mixed in
+    summary = section.energy
+    assert summary is not None and summary.valid
+    assert summary.scope == "cpu-package" and summary.method is MeasurementMethod.COUNTER
+    assert summary.idle_watts_before == pytest.approx(15.0, rel=0.05)
+    assert summary.idle_watts_after == pytest.approx(15.0, rel=0.05)
+    assert report.results is not None
+    samples = report.results.throughput.samples
+    seconds = (by_name["rapl"].window_end_ns - by_name["rapl"].window_start_ns) / 1e9
+    assert summary.total_joules == pytest.approx(15.0 * seconds, rel=0.05)
+    assert summary.joules_per_inference == pytest.approx(15.0 * seconds / samples, rel=0.25)
+    assert RunFlag.ENERGY_ESTIMATED not in report.flags
+    assert RunFlag.ENERGY_INVALID not in report.flags
