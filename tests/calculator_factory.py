@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 from tippingpoint.backends.base import BackendDescription, Device
+from tippingpoint.calculator.inputs import Profiles
+from tippingpoint.profiles.schema import (
+    Amortisation,
+    CloudKind,
+    CloudProfile,
+    DeviceProfile,
+    EgressTier,
+    EnergyProfile,
+    NetworkProfile,
+    Sourced,
+    WorkloadProfile,
+)
 from tippingpoint.reports.schema import (
     EnergySummary,
     HttpResults,
@@ -135,4 +148,89 @@ def cloud_report(
             "model": base.model.model_copy(update={"name": model}),
             "run_id": "cloud0000000",
         }
+    )
+
+
+def sourced(value: float, **kw: object) -> Sourced:
+    """A value with a source and a date, as a hand-worked example states it."""
+    return Sourced(value=value, source="hand-worked example", as_of=date(2026, 11, 1), **kw)
+
+
+def hand_profiles(**workload: object) -> Profiles:
+    """The profiles of the hand-worked example (tests/test_calculator_handworked.py)."""
+    s = sourced
+    fields: dict[str, object] = {
+        "name": "w",
+        "inferences_per_day": s(1_000_000),
+        "growth_per_year": s(0),
+        "peak_to_average": s(1),
+        "request_bytes": s(1000),
+        "response_bytes": s(1000),
+        "slo_p99_ms": 100,
+        "horizon_years": 1,
+        "discount_rate": s(0),
+        "amortisation": Amortisation.STRAIGHT_LINE,
+    }
+    fields.update(workload)
+    return Profiles(
+        device=DeviceProfile(
+            name="box",
+            purchase_price=s(1200),
+            life_years=s(1),
+            residual_value=s(0),
+            idle_watts=s(0),
+            active_watts=s(10),
+            target_utilisation=s(1.0),
+            maintenance_share=s(0),
+            ops_per_year=s(0),
+            integration_cost=s(0),
+            site_pue=s(1),
+        ),
+        network=NetworkProfile(
+            name="lan",
+            rtt_ms=s(1),
+            uplink_mbps=s(1000),
+            downlink_mbps=s(1000),
+            loss=s(0),
+            cost_per_gb=s(0),
+        ),
+        energy=EnergyProfile(name="grid", price_per_kwh=s(0.20), grid_gco2_per_kwh=s(400)),
+        workload=WorkloadProfile.model_validate(fields),
+    )
+
+
+def hand_cloud(**changes: object) -> CloudProfile:
+    """The cloud of the hand-worked example: 1 USD/h, 50/s SLO-bound, 50 % target load."""
+    s = sourced
+    fields: dict[str, object] = {
+        "name": "gpu",
+        "kind": CloudKind.INSTANCE,
+        "price_per_hour": s(1.0),
+        "target_utilisation": s(0.5),
+        "min_instances": 1,
+        "egress_tiers": (
+            EgressTier(up_to_gb=10, price_per_gb=s(0.0)),
+            EgressTier(price_per_gb=s(0.10)),
+        ),
+        "storage_per_month": s(0),
+        "ops_per_year": s(0),
+        "integration_cost": s(0),
+        "instance_watts": s(70),
+        "pue": s(1.1),
+        "grid_gco2_per_kwh": s(400),
+    }
+    fields.update(changes)
+    return CloudProfile.model_validate(fields)
+
+
+def hand_api(price_per_million: float = 10.0) -> CloudProfile:
+    """A per-request API with no egress or fixed fees."""
+    return CloudProfile(
+        name="api",
+        kind=CloudKind.API,
+        price_per_million_requests=sourced(price_per_million),
+        server_p99_ms=sourced(20),
+        storage_per_month=sourced(0),
+        ops_per_year=sourced(0),
+        integration_cost=sourced(0),
     )

@@ -402,6 +402,14 @@ def calculate(
             "no measured energy in the edge reports: J/inference is estimated from the device "
             "profile's active watts / measured throughput, and labelled estimated"
         )
+    else:
+        busy_watts = e_inputs[Param.EDGE_JOULES].value * e_inputs[Param.EDGE_THROUGHPUT].value
+        if busy_watts < e_inputs[Param.DEVICE_IDLE_W].value:
+            warnings.append(
+                f"measured J/inference x throughput is {busy_watts:.3g} W, below the idle "
+                f"{e_inputs[Param.DEVICE_IDLE_W].value:g} W: the energy figures disagree "
+                "(is the energy scope narrower than the device?)"
+            )
     edge_latency = _edge_latency(edge_fig, slo, workload.must_stay_on_premises)
     edge_result: PlacementResult | None = None
     analyses: list[CloudAnalysis] = []

@@ -1,0 +1,188 @@
+"""Hand-worked examples: every expected number is derived in the comments beside it.
+
+The example (tests/calculator_factory.py, hand_profiles and hand_cloud), all values sourced:
+  workload  1,000,000 inferences/day, no growth, peak = average, 1,000 B each way,
+            SLO p99 100 ms, horizon 1 year, discount rate 0, straight-line amortisation
+  device    1,200 USD, life 1 year, residual 0, idle 0 W, target utilisation 1.0, no upkeep
+  edge run  100 inferences/s measured, 0.05 J/inference measured, p99 20 ms
+  energy    0.20 USD/kWh, 400 gCO2e/kWh
+  cloud     1.00 USD/h, SLO-bound capacity 50 inferences/s, target utilisation 0.5,
+            egress: first 10 GB/month free, then 0.10 USD/GB; 70 W board at PUE 1.1
+  network   RTT 1 ms, 1,000 Mbit/s both ways, no loss, no transfer fee
+Derived quantities used below:
+  inferences a month  = 1e6 * 365/12            = 30,416,666.67
+  inferences a year   = 1e6 * 365               = 365,000,000
+  peak rate           = 1e6 / 86,400            = 11.574 inferences/s
+"""
+
+from datetime import date
+
+import pytest
+
+from tippingpoint.calculator.compute import calculate
+from tippingpoint.calculator.finance import (
+    annual_capital_charge,
+    break_even_month,
+    crf,
+    discounted_payback_month,
+    equivalent_annual_cost,
+    present_value,
+    simple_payback_months,
+)
+from tippingpoint.calculator.model import Component
+from tippingpoint.calculator.params import Basis
+from tippingpoint.calculator.result import CostResult
+
+from .calculator_factory import cloud_report, edge_report, hand_api, hand_cloud, hand_profiles
+
+TODAY = date(2026, 11, 23)
+
+
+def _run(**workload: object) -> CostResult:
+    reports = [edge_report(100, 20, joules=0.05), cloud_report(peak_rate_qps=50, server_p99_ms=10)]
+    return calculate(
+        reports,
+        profiles=hand_profiles(**workload),
+        clouds=[hand_cloud()],
+        today=TODAY,
+        tool_version="test",
+        draws=0,
+    )
+
+
+def test_capital_recovery_factor() -> None:
+    # CRF(8 %, 4 y): 1.08^4 = 1.36048896; 0.08 * 1.36048896 / 0.36048896 = 0.3019208
+    assert float(crf(0.08, 4)) == pytest.approx(0.3019208, rel=1e-6)
+    # CRF(0, n) is straight line: 1/5
+    assert float(crf(0.0, 5)) == pytest.approx(0.2)
+    # a Pi 5 at 80 USD, no residual, 4 years at 8 %: 80 * 0.3019208 = 24.1537 USD a year
+    assert float(annual_capital_charge(80, 0, 4, 0.08, True)) == pytest.approx(24.15366, rel=1e-6)
+    # with a 20 USD residual: 20/1.36048896 = 14.70061; (80 - 14.70061) * 0.3019208 = 19.71525
+    assert float(annual_capital_charge(80, 20, 4, 0.08, True)) == pytest.approx(19.71525, rel=1e-6)
+    # straight-line: (80 - 20) / 4 = 15
+    assert float(annual_capital_charge(80, 20, 4, 0.08, False)) == pytest.approx(15.0)
+
+
+def test_npv_eac_and_paybacks() -> None:
+    # an annual rate whose monthly equivalent is exactly 1 %: 1.01^12 - 1
+    annual = 1.01**12 - 1
+    # -1000 now, then 500 at the end of months 1..3:
+    # -1000 + 500/1.01 + 500/1.0201 + 500/1.030301 = -1000 + 495.0495 + 490.1480 + 485.2951
+    assert float(present_value([-1000, 500, 500, 500], annual)) == pytest.approx(470.4926, abs=1e-3)
+    # EAC of a PV of 1,000 over 2 years at 10 %: CRF = 0.1 * 1.21 / 0.21 = 0.5761905
+    assert float(equivalent_annual_cost(1000, 0.10, 2)) == pytest.approx(576.1905, rel=1e-6)
+    # 1,200 extra upfront recovered at 300 a month: 4 months; never at a loss
+    assert simple_payback_months(1200, 300) == pytest.approx(4.0)
+    assert simple_payback_months(1200, -1) is None
+    assert simple_payback_months(-5, 10) == 0.0
+    # discounted at 1 %/month: -1000 + 495.05 + 490.15 = -14.8 after 2 months; +470.5 after 3
+    assert discounted_payback_month([-1000, 500, 500, 500], annual) == 3
+    # cumulative 100, 150, 200 (edge) against 0, 120, 240 (cloud): lower from month 2 onward
+    assert break_even_month([100, 150, 200], [0, 120, 240]) == 2
+    assert break_even_month([100, 150, 250], [0, 120, 240]) is None
+
+
+def test_edge_cost_per_million_and_tco() -> None:
+    edge = _run().edge
+    # units: ceil(11.574 / (100 * 1.0)) = 1 device
+    assert edge.edge_units_year1 == 1
+    lines = {line.component: line for line in edge.lines}
+    # hardware, straight-line: (1200 - 0) / 1 year = 1,200 USD a year
+    assert lines[Component.HARDWARE].annual_usd == pytest.approx(1200.0)
+    # energy: 365e6 * 0.05 J = 18.25e6 J = 5.069444 kWh; * 0.20 USD = 1.013889 USD a year
+    assert lines[Component.ENERGY].annual_usd == pytest.approx(1.013889, rel=1e-6)
+    assert lines[Component.ENERGY].basis is Basis.MEASURED
+    assert edge.kwh_per_year == pytest.approx(5.069444, rel=1e-6)
+    # carbon: 5.069444 kWh * 400 g = 2.027778 kg
+    assert edge.co2e_kg_per_year == pytest.approx(2.027778, rel=1e-6)
+    # annual 1,201.013889 USD over 365 million inferences = 3.290449 USD per million
+    assert edge.annual_cost == pytest.approx(1201.013889, rel=1e-9)
+    assert edge.cost_per_million == pytest.approx(3.290449, rel=1e-6)
+    # TCO over 12 months: 1,200 bought now + 1.013889 of energy; the 1-year-old device is
+    # worth its residual (0) at the horizon. Discount rate 0: PV = TCO, EAC = PV * CRF(0, 1)
+    assert edge.tco == pytest.approx(1201.013889, rel=1e-9)
+    assert edge.pv == pytest.approx(edge.tco)
+    assert edge.eac == pytest.approx(edge.tco)
+    # cumulative curve: 1,200 upfront, 1,200.084491 after month 1 (1.013889 / 12)
+    assert edge.cumulative_cost[0] == pytest.approx(1200.0)
+    assert edge.cumulative_cost[1] == pytest.approx(1200.084491, rel=1e-9)
+    assert len(edge.cumulative_cost) == 13
+
+
+def test_cloud_cost_per_million_tco_and_latency() -> None:
+    result = _run()
+    cloud = result.analyses[0].placements[0]
+    # instances: ceil(11.574 / (50 * 0.5)) = 1, always on: 1 * 1.00 * 730 h = 730 USD a month
+    assert cloud.cloud_instances_year1 == 1
+    lines = {line.component: line for line in cloud.lines}
+    assert lines[Component.COMPUTE].annual_usd == pytest.approx(8760.0)
+    assert lines[Component.COMPUTE].basis is Basis.SLO_BOUND
+    # egress: 30,416,666.67 * 1,000 B = 30.41667 GB a month; (30.41667 - 10 free) * 0.10
+    # = 2.041667 USD a month = 24.5 USD a year
+    assert lines[Component.EGRESS].annual_usd == pytest.approx(24.5, rel=1e-9)
+    # annual 8,784.5 USD / 365 million = 24.06712 USD per million
+    assert cloud.annual_cost == pytest.approx(8784.5)
+    assert cloud.cost_per_million == pytest.approx(24.067123, rel=1e-6)
+    # 12 months of 732.041667 = 8,784.5 USD
+    assert cloud.tco == pytest.approx(8784.5)
+    # p99: server 10 ms + RTT 1 ms + 1,000 B * 8 / 1e9 bit/s = 0.008 ms each way = 11.016 ms
+    assert cloud.latency.p99_ms == pytest.approx(11.016)
+    assert cloud.feasible
+    # energy estimate: 70 W * 1.1 PUE * 8,760 h = 674.52 kWh a year
+    assert cloud.kwh_per_year == pytest.approx(674.52)
+    assert cloud.kwh_basis is Basis.ESTIMATED
+
+
+def test_comparison_npv_payback_and_break_even() -> None:
+    comparison = _run().analyses[0].comparison
+    # NPV at 0 %: 8,784.5 - 1,201.013889 = 7,583.486111 USD in favour of the edge
+    assert comparison.npv_savings == pytest.approx(7583.486111, rel=1e-9)
+    # simple payback: 1,200 extra upfront / (732.041667 - 0.084491) a month = 1.639440 months
+    assert comparison.simple_payback_months == pytest.approx(1.639440, rel=1e-6)
+    # cumulative: month 1 edge 1,200.08 > cloud 732.04; month 2 edge 1,200.17 < cloud 1,464.08
+    assert comparison.break_even_month == 2
+    assert comparison.discounted_payback_month == 2
+
+
+def test_cloud_cost_per_inference_at_full_capacity_matches_the_formula() -> None:
+    # at 2,160,000/day the peak is 25/s = capacity 50 * utilisation 0.5: one instance, fully
+    # used. Compute per inference = price / (3600 * X * U) = 1 / (3600 * 25) = 11.1111 USD/M
+    cloud = _run(inferences_per_day=2_160_000).analyses[0].placements[0]
+    compute = next(line for line in cloud.lines if line.component is Component.COMPUTE)
+    assert cloud.cloud_instances_year1 == 1
+    assert compute.annual_usd / (2_160_000 * 365) * 1e6 == pytest.approx(11.1111, rel=1e-5)
+    # one more inference a second needs a second instance (the step function)
+    cloud2 = _run(inferences_per_day=2_160_000 + 86_400).analyses[0].placements[0]
+    assert cloud2.cloud_instances_year1 == 2
+
+
+def test_break_even_volume_against_a_per_request_api() -> None:
+    # edge: 1,200 USD a year fixed + 0.05 J * 0.20 USD / 3.6e6 J/kWh = 2.7778e-9 USD/inference
+    # API: 10 USD per million = 1e-5 USD/inference, no fixed fee
+    # V* = 1,200 / (1e-5 - 2.7778e-9) = 120,033,342 a year = 328,858.5 a day
+    # one device carries up to 100/s = 8.64 million a day, so the linear answer is exact
+    result = calculate(
+        [edge_report(100, 20, joules=0.05)],
+        profiles=hand_profiles(),
+        clouds=[hand_api(10.0)],
+        today=TODAY,
+        tool_version="test",
+        draws=0,
+    )
+    tipping = result.analyses[0].comparison.tipping
+    expected = 1200 / (365 * (1e-5 - 0.05 * 0.20 / 3.6e6))
+    assert expected == pytest.approx(328_858.5, rel=1e-6)
+    assert tipping.linear_volume_per_day == pytest.approx(expected, rel=1e-9)
+    assert tipping.volume_per_day == pytest.approx(expected, rel=1e-6)
+    assert len(tipping.crossings) == 1 and tipping.crossings[0].edge_cheaper_above
+    # the plotted curve brackets the tipping point: API cheaper below it, edge above
+    curve = list(
+        zip(
+            tipping.curve_volume_per_day,
+            tipping.curve_edge_annual,
+            tipping.curve_cloud_annual,
+            strict=True,
+        )
+    )
+    assert all(e > c for v, e, c in curve if v < expected * 0.99)
+    assert all(e < c for v, e, c in curve if v > expected * 1.01)
