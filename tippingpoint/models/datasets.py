@@ -106,7 +106,7 @@ def save_eval_set(
 def load_eval_set(path: Path) -> EvalSet:
     """Read an evaluation set written by :func:`save_eval_set` (numpy only, no pickle)."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with path.open("rb") as f, np.load(f, allow_pickle=False) as npz:
             data = {k: npz[k] for k in npz.files}
         meta = json.loads(str(data["meta"].item()))
         inputs: list[np.ndarray] = []

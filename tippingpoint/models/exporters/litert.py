@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,14 +24,19 @@ SIGNATURE = "serving_default"
 
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
-    """Silence the converter's progress lines on stdout/stderr (Python level and fd level)."""
+    """Silence the converter: progress lines on stdout/stderr (Python and fd level), warnings."""
     sink = io.StringIO()
     saved = [os.dup(1), os.dup(2)]
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        with (
+            contextlib.redirect_stdout(sink),
+            contextlib.redirect_stderr(sink),
+            warnings.catch_warnings(),
+        ):
+            warnings.simplefilter("ignore")
             yield
     finally:
         os.dup2(saved[0], 1)

@@ -1,0 +1,83 @@
+"""Suite models through the harness: format per backend, --accuracy, refused and corrupt files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tippingpoint.harness.accuracy import evaluate, suite_eval_set
+from tippingpoint.harness.runner import Runner, RunSpec
+from tippingpoint.models.manifest import ModelFormat, Variant, load_manifest
+from tippingpoint.models.registry import resolve_model
+from tippingpoint.reports.io import read_report
+from tippingpoint.reports.schema import RunFlag, RunStatus
+
+from .conftest import tiny_scenario
+from .test_cli_errors import QUICK, assert_one_line, tp
+
+
+def test_run_accuracy_on_both_formats(tmp_path: Path) -> None:
+    p = tp(
+        "run", "-m", "digits-cnn", "--variant", "int8", "-b", "litert", "-b", "onnxruntime",
+        "-s", "single-stream", "--accuracy", "-o", str(tmp_path), "--json", *QUICK,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    entry = load_manifest().model("digits-cnn")
+    reports = [read_report(Path(s["path"])) for s in json.loads(p.stdout)]
+    assert sorted(r.model.format for r in reports) == [".onnx", ".tflite"]
+    for r in reports:
+        assert r.status is RunStatus.COMPLETE and r.model.sha256_verified
+        art = entry.artifact(Variant.INT8, ModelFormat(r.model.format[1:]))
+        assert r.model.sha256 == art.sha256
+        assert r.accuracy is not None and r.accuracy.samples == 360
+        assert r.accuracy.value == pytest.approx(art.accuracy.value)
+        assert RunFlag.BELOW_ACCURACY_FLOOR not in r.flags
+
+
+def test_accuracy_needs_a_suite_model(tmp_path: Path) -> None:
+    p = tp("run", "-m", "mlp-tiny", "--accuracy", "-o", str(tmp_path), *QUICK)
+    assert_one_line(p, 2, "evaluation set", "mlp-tiny")
+
+
+def test_below_floor_is_flagged() -> None:
+    eval_set, reference = suite_eval_set("digits-cnn")
+    ref = resolve_model("digits-cnn", "fp32", ".onnx")
+    spec = RunSpec(
+        model=ref,
+        backend="onnxruntime",
+        scenario=tiny_scenario(),
+        accuracy=lambda session: evaluate(session, eval_set, reference_value=1.0),
+    )
+    report = Runner().run(spec).report
+    assert report.accuracy is not None
+    assert report.accuracy.value == pytest.approx(reference) and report.accuracy.below_floor
+    assert RunFlag.BELOW_ACCURACY_FLOOR in report.flags
+
+
+def test_tampered_and_truncated_suite_files_fail_their_cell_only(tmp_path: Path) -> None:
+    good = resolve_model("digits-cnn", "fp32", ".tflite")
+    tampered = tmp_path / good.path.name
+    shutil.copyfile(good.path, tampered)
+    with tampered.open("r+b") as f:
+        f.seek(200)
+        f.write(b"\x00\x01\x02\x03")
+    truncated = tmp_path / "half.tflite"
+    truncated.write_bytes(good.path.read_bytes()[:4000])
+    cells = [
+        replace(good, path=tampered),
+        replace(good, path=truncated, expected_sha256=None),
+        good,
+    ]
+    runner = Runner()
+    reports = [
+        runner.run(RunSpec(model=m, backend="litert", scenario=tiny_scenario())).report
+        for m in cells
+    ]
+    assert [r.status for r in reports] == [RunStatus.FAILED, RunStatus.FAILED, RunStatus.COMPLETE]
+    assert reports[0].errors[0].kind == "ModelFileError"
+    assert "sha256" in reports[0].errors[0].message
+    assert reports[1].errors[0].kind == "ModelLoadError"
