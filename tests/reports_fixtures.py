@@ -52,3 +52,50 @@ def real_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_and_write(out, "mlp-tiny", ScenarioKind.OFFLINE, 4)
     run_and_write(out, "conv-small")
     return out
+
+
+CLOUD_PROFILE = """
+[cloud.test-instance]
+description = "an instance whose capacity is stated, so no HTTP report is needed"
+kind = "instance"
+price_per_hour = { value = 0.526, source = "test fixture", as_of = 2026-01-21 }
+capacity_qps = 900
+"""
+
+
+@pytest.fixture(scope="session")
+def cost_json(real_results: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cost result written by the real calculator ('tippingpoint cost') from the real runs."""
+    cost_cli = pytest.importorskip("tippingpoint.cli.cost", reason="the calculator is not here")
+    import typer
+    from typer.testing import CliRunner
+
+    tmp = tmp_path_factory.mktemp("cost")
+    profile = tmp / "clouds.toml"
+    profile.write_text(CLOUD_PROFILE)
+    out = tmp / "cost.json"
+    app = typer.Typer()
+    app.command()(cost_cli.cost)
+    result = CliRunner().invoke(
+        app,
+        [
+            "--reports",
+            str(real_results),
+            "--model",
+            "mlp-tiny",
+            "--device",
+            "rpi5",
+            "--cloud",
+            "test-instance",
+            "--profiles",
+            str(profile),
+            "--workload",
+            "camera-analytics",
+            "--draws",
+            "2000",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return out

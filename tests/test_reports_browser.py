@@ -19,7 +19,7 @@ import pytest
 
 from tippingpoint.reports.render_report import write_report_file
 
-from .reports_fixtures import real_results  # noqa: F401
+from .reports_fixtures import cost_json, real_results  # noqa: F401
 
 FLAGS = (
     "--headless",
@@ -101,12 +101,7 @@ def test_the_console_check_catches_errors(chromium: str, tmp_path: Path) -> None
     assert any("nope is not defined" in line for line in lines), p.stderr[-2000:]
 
 
-def test_report_loads_without_console_errors_and_draws_every_chart(
-    chromium: str,
-    real_results: Path,  # noqa: F811
-    tmp_path: Path,
-) -> None:
-    report = write_report_file([real_results], tmp_path / "report.html")
+def _check_loads_and_draws(chromium: str, report: Path, tmp_path: Path) -> list[str]:
     p = browse(chromium, tmp_path, report.as_uri(), "--dump-dom")
     assert p.returncode == 0, p.stderr[-2000:]
     assert console_lines(p.stderr) == []
@@ -116,6 +111,33 @@ def test_report_loads_without_console_errors_and_draws_every_chart(
     assert len(counter.charts) >= 4
     for chart in counter.charts:
         assert int(chart["shapes"]) >= 5, f"chart {chart['id']} is empty"
+    return [str(c["id"]) for c in counter.charts]
+
+
+def test_report_loads_without_console_errors_and_draws_every_chart(
+    chromium: str,
+    real_results: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    report = write_report_file([real_results], tmp_path / "report.html")
+    ids = _check_loads_and_draws(chromium, report, tmp_path)
+    assert {"cdf-mlp-tiny", "pct-mlp-tiny", "cdf-conv-small", "pct-conv-small"} <= set(ids)
+
+
+def test_report_with_cost_draws_tco_tornado_and_monte_carlo(
+    chromium: str,
+    real_results: Path,  # noqa: F811
+    cost_json: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    report = write_report_file([real_results], tmp_path / "cost.html", "html", cost_json)
+    ids = set(_check_loads_and_draws(chromium, report, tmp_path))
+    assert {"tco-test-instance", "tornado-test-instance", "mc-test-instance"} <= ids
+    shot = tmp_path / "cost-desktop.png"
+    p = browse(
+        chromium, tmp_path, report.as_uri(), "--window-size=1280,2400", f"--screenshot={shot}"
+    )
+    assert p.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize(("name", "size"), [("desktop", "1280,2400"), ("phone", "390,844")])

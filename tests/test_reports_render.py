@@ -38,7 +38,7 @@ from tippingpoint.reports.schema import (
 )
 
 from .conftest import TP
-from .reports_fixtures import real_results, rewrite  # noqa: F401
+from .reports_fixtures import cost_json, real_results, rewrite  # noqa: F401
 
 SVG = re.compile(r"<svg\b.*?</svg>", re.S)
 
@@ -235,3 +235,59 @@ def test_tick_helpers_cover_the_range() -> None:
     assert ticks[0] <= 0.0 and ticks[-1] >= 0.137 and len(ticks) <= 8
     lt = log_ticks(0.0045, 5.2)
     assert lt[0] >= 0.0045 and lt[-1] <= 5.2 and 0.01 in lt and 1.0 in lt
+
+
+def test_cost_sections_come_from_the_calculators_result(
+    real_results: Path,  # noqa: F811
+    cost_json: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from tippingpoint.reports.cost_figures import read_cost_result
+
+    cost = read_cost_result(cost_json)
+    html = write_report_file([real_results], tmp_path / "r.html", "html", cost_json).read_text()
+    assert "No cost analysis was supplied" not in html
+    assert "Recommended placement" in html and "Tipping point" in html
+    assert (cost.recommendation.label or "no placement meets the SLO") in html
+    svgs = {
+        m.group(1): m.group(0)
+        for m in re.finditer(r'<svg[^>]*data-figure="([^"]+)".*?</svg>', html, re.S)
+    }
+    tco = svgs["tco-test-instance"]
+    assert "(USD)" in tco and "(months)" in tco
+    if cost.analyses[0].comparison.break_even_month is not None:
+        assert 'class="marker"' in tco and "break-even, month" in tco
+    assert "tornado-test-instance" in svgs and "mc-test-instance" in svgs
+    assert "P50" in svgs["mc-test-instance"] and "2,000 draws" in html
+    assert "assumed: no source" in html  # every input's provenance is visible
+
+
+def test_markdown_with_cost_writes_cost_pngs(
+    real_results: Path,  # noqa: F811
+    cost_json: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("matplotlib")
+    out = write_report_file([real_results], tmp_path / "r.md", "md", cost_json)
+    names = {p.name for p in (tmp_path / "r_figures").glob("*.png")}
+    assert {"tco-test-instance.png", "tornado-test-instance.png", "mc-test-instance.png"} <= names
+    assert "**Recommended placement:**" in out.read_text()
+
+
+def test_cost_result_of_another_schema_version_is_refused(
+    real_results: Path,  # noqa: F811
+    cost_json: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    import json
+
+    data = json.loads(cost_json.read_text())
+    data["schema_version"] = 99
+    bad = tmp_path / "cost99.json"
+    bad.write_text(json.dumps(data))
+    p = subprocess.run(
+        [*TP, "report", str(real_results), "--cost", str(bad), "--out", str(tmp_path / "x.html")],
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 2 and "cost schema_version 99" in p.stderr

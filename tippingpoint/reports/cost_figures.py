@@ -26,6 +26,7 @@ from tippingpoint.reports.charts.spec import (
     TornadoFigure,
     TornadoRow,
 )
+from tippingpoint.reports.charts.svg import fmt_num
 from tippingpoint.reports.figures import slug
 
 if TYPE_CHECKING:
@@ -232,7 +233,7 @@ def tornado_figure(cost: CostResult, a: CloudAnalysis) -> Figure:
     """One-at-a-time sensitivity of the edge saving, largest swing first."""
     rows = tuple(
         TornadoRow(
-            f"{r.param.value} {r.low:.3g}-{r.high:.3g} {r.unit}".strip(),
+            f"{r.param.value} {fmt_num(r.low)}-{fmt_num(r.high)} {r.unit}".strip(),
             r.metric_low,
             r.metric_high,
         )

@@ -63,6 +63,14 @@ class KeyValues:
 
 
 @dataclass(frozen=True)
+class Bullets:
+    """A list of short items, e.g. warnings."""
+
+    items: tuple[str, ...]
+    tone: Tone = Tone.NORMAL
+
+
+@dataclass(frozen=True)
 class TableBlock:
     """A table with a caption."""
 
@@ -78,7 +86,7 @@ class FigureBlock:
     figure: Figure
 
 
-Block = Heading | Para | KeyValues | TableBlock | FigureBlock
+Block = Heading | Para | KeyValues | Bullets | TableBlock | FigureBlock
 
 
 @dataclass(frozen=True)
@@ -261,8 +269,8 @@ def summary_section(runs: Sequence[RunData], cost: CostResult | None) -> list[Bl
                 )
             )
         )
-        for w in cost.warnings:
-            blocks.append(Para(w, Tone.WARNING))
+        if cost.warnings:
+            blocks.append(Bullets(tuple(cost.warnings), Tone.WARNING))
     measured = [r for r in runs if r.report.results is not None]
     by_model: dict[str, list[RunData]] = {}
     for r in measured:

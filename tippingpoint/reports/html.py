@@ -7,6 +7,7 @@ from html import escape
 from tippingpoint.reports.charts.svg import figure_svg
 from tippingpoint.reports.document import (
     Block,
+    Bullets,
     Document,
     FigureBlock,
     Heading,
@@ -30,6 +31,7 @@ nav a { margin-right: 12px; white-space: nowrap; }
 .subtitle { color: #555; margin: 0 0 12px; }
 .note { color: #444; background: #eef4fa; border-left: 4px solid #0072B2; padding: 6px 10px; }
 .warning { background: #fff4e5; border-left: 4px solid #D55E00; padding: 6px 10px; }
+ul.warning, ul.note { padding-left: 28px; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 8px 0; }
 dt { font-weight: 600; }
 dd { margin: 0; overflow-wrap: anywhere; }
@@ -62,6 +64,10 @@ def _block(b: Block) -> str:
     if isinstance(b, KeyValues):
         items = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in b.items)
         return f"<dl>{items}</dl>"
+    if isinstance(b, Bullets):
+        cls = "" if b.tone is Tone.NORMAL else f' class="{b.tone.value}"'
+        items = "".join(f"<li>{escape(i)}</li>" for i in b.items)
+        return f"<ul{cls}>{items}</ul>"
     if isinstance(b, TableBlock):
         head = "".join(f"<th>{escape(h)}</th>" for h in b.headers)
         body = "".join(

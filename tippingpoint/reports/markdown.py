@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tippingpoint.reports.document import (
     Block,
+    Bullets,
     Document,
     FigureBlock,
     Heading,
@@ -29,6 +30,9 @@ def _block(b: Block, figures_dir: str) -> str:
         return prefix + b.text
     if isinstance(b, KeyValues):
         return "\n".join(f"- **{k}:** {v}" for k, v in b.items)
+    if isinstance(b, Bullets):
+        mark = "**Warning:** " if b.tone is Tone.WARNING else ""
+        return "\n".join(f"- {mark}{i}" for i in b.items)
     if isinstance(b, TableBlock):
         head = "| " + " | ".join(_cell(h) for h in b.headers) + " |"
         sep = "|" + "|".join("---" for _ in b.headers) + "|"

@@ -290,7 +290,7 @@ def line_svg(fig: LineFigure) -> str:
             d += f"H{px1:.1f}V{py1:.1f}" if fig.steps else f"L{px1:.1f},{py1:.1f}"
         dash = f' stroke-dasharray="{DASH}"' if s.provenance is Provenance.ESTIMATED else ""
         cv.add(f'<path d="{d}" fill="none" stroke="{color}" stroke-width="2"{dash}/>')
-        if not fig.steps and len(pts) <= 40:
+        if not fig.steps and len(pts) <= 24:
             cv.add(
                 "".join(
                     f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{color}"/>' for px, py in pts
@@ -355,7 +355,8 @@ def tornado_svg(fig: TornadoFigure) -> str:
     """Horizontal bars from each input's low-value outcome to its high-value outcome."""
     legend = [("input at its low value", 0, False), ("input at its high value", 1, False)]
     cv = _Canvas(fig.id, fig.title, fig.caption, legend)
-    cv.left = 200.0
+    longest = max((len(r.label) for r in fig.rows), default=10)
+    cv.left = min(max(longest * 6.4 + 16, 120.0), 320.0)
     values = [v for r in fig.rows for v in (r.low, r.high)] + [fig.base]
     x = Scale.fit(values, cv.left, cv.right, False, zero=False)
     cv.axes(x, None, fig.value_axis, Axis("", ""))
