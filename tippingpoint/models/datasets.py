@@ -253,7 +253,8 @@ def photos(size: int, eval_count: int, classes: int, seed: int) -> DataBundle:
     """Real photo patches; the proxy labels train the model, accuracy is agreement with fp32."""
     scale, offset = 1 / 127.5, -1.0
     eval_raw, _ = photo_patches(size, eval_count, seed, classes)
-    calib_raw, _ = photo_patches(size, 64, seed + 1, classes)
+    calib_count = 64 if size <= 96 else 32
+    calib_raw, _ = photo_patches(size, calib_count, seed + 1, classes)
     train_count = 512 if size <= 96 else 0
     train_raw, train_labels = photo_patches(size, train_count, seed + 2, classes)
     task = "source photograph" + (" x zoom bucket" if classes > 2 else "")
@@ -271,7 +272,8 @@ def photos(size: int, eval_count: int, classes: int, seed: int) -> DataBundle:
         kind=AccuracyKind.AGREEMENT,
         eval_inputs=(Encoded(eval_raw, scale=scale, offset=offset),),
         calibration=((calib_raw * scale + offset).astype(np.float32),),
-        calibration_description=f"64 further patches from the same photographs (seed {seed + 1})",
+        calibration_description=f"{calib_count} further patches from the same photographs "
+        f"(seed {seed + 1})",
         train_inputs=((train_raw * scale + offset).astype(np.float32),) if train_count else (),
         train_labels=train_labels if train_count else None,
     )
