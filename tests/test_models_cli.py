@@ -81,3 +81,22 @@ def test_tampered_and_truncated_suite_files_fail_their_cell_only(tmp_path: Path)
     assert reports[0].errors[0].kind == "ModelFileError"
     assert "sha256" in reports[0].errors[0].message
     assert reports[1].errors[0].kind == "ModelLoadError"
+
+
+def test_suite_files_run_as_bring_your_own_paths(tmp_path: Path) -> None:
+    """Token-id and int8 inputs are generated from the file's own specs."""
+    done = {}
+    for fmt, backend in ((".tflite", "litert"), (".onnx", "onnxruntime")):
+        path = resolve_model("text-encoder-tiny", "int8", fmt).path
+        p = tp(
+            "run", "-m", str(path), "-b", backend, "-s", "single-stream",
+            "-o", str(tmp_path / backend), "--json", *QUICK,
+        )  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        (summary,) = json.loads(p.stdout)
+        done[fmt] = read_report(Path(summary["path"]))
+    assert all(r.status is RunStatus.COMPLETE for r in done.values())
+    assert all(r.model.source.value == "file" for r in done.values())
+    assert done[".tflite"].model.inputs[0].dtype == "int32"
+    assert done[".tflite"].model.outputs[0].quant is not None
+    assert done[".onnx"].model.inputs[0].dtype == "int64"
