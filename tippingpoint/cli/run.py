@@ -128,6 +128,19 @@ def run(
     accuracy: bool = typer.Option(
         False, "--accuracy", help="Also score each run on the suite model's evaluation set."
     ),
+    endpoint: str | None = typer.Option(
+        None, help="URL of a remote inference endpoint (runs the http backend against it)."
+    ),
+    rate: float | None = typer.Option(
+        None, help="Server scenario: target queries per second (open loop)."
+    ),
+    arrival: str = typer.Option("poisson", help="Server scenario arrivals: poisson or constant."),
+    concurrency: str = typer.Option(
+        "1", help="Concurrency scenario: in-flight requests, e.g. 1,2,4,8 (one run each)."
+    ),
+    latency_bound: float | None = typer.Option(
+        None, help="Server scenario: find the peak rate whose p99 (ms) meets this bound."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead of tables."),
 ) -> int:
     """Run the benchmark matrix and write one JSON report per run under --out."""
@@ -170,6 +183,13 @@ def run(
         batches = _split_ints(batch_sizes) if batch_sizes else DEFAULT_BATCH_SIZES
     from tippingpoint.backends.registry import get_backend
 
+    if endpoint is not None:
+        if not backend:
+            backends = ["http"]
+        backend_options.setdefault("http", {}).setdefault("endpoint", endpoint)
+    network = _network_settings(rate, arrival, concurrency, latency_bound)
+    if latency_bound is not None:
+        backend_options.setdefault("http", {})["latency_bound_ms"] = latency_bound
     for b in backends:
         found = get_backend(b)()  # unknown names fail before anything runs
         avail = found.availability()
@@ -206,7 +226,8 @@ def run(
         for b in backends:
             for kind in scenarios:
                 sizes = batches if kind is ScenarioKind.OFFLINE else (1,)
-                for bs in sizes:
+                levels = network.levels if kind is ScenarioKind.CONCURRENCY else (None,)
+                for bs, level in ((b_, n_) for b_ in sizes for n_ in levels):
                     settings = scenario_settings(
                         kind,
                         bs,
@@ -216,6 +237,8 @@ def run(
                         seed=seed,
                         input_source=inputs.name if inputs is not None else "random",
                     )
+                    if kind in (ScenarioKind.SERVER, ScenarioKind.CONCURRENCY):
+                        settings = network.apply(settings, kind, level)
                     cells.append(
                         RunSpec(
                             model=for_backend(ref, get_backend(b).formats),
@@ -228,7 +251,10 @@ def run(
                         )
                     )
     unsupported = [
-        c for c in cells if c.scenario.kind in (ScenarioKind.SERVER, ScenarioKind.CONCURRENCY)
+        c
+        for c in cells
+        if c.scenario.kind in (ScenarioKind.SERVER, ScenarioKind.CONCURRENCY)
+        and not getattr(get_backend(c.backend), "network", False)
     ]
     if unsupported:
         from tippingpoint.errors import InvalidOptionError
@@ -303,6 +329,58 @@ def run(
             "[yellow]interrupted[/yellow]: finished runs and the interrupted one are on disk"
         )
     return exit_code
+
+
+class _Network:
+    """Validated network-scenario flags: rate, arrivals and concurrency levels."""
+
+    def __init__(self, rate: float | None, arrival: object, levels: tuple[int, ...]) -> None:
+        self.rate = rate
+        self.arrival = arrival
+        self.levels = levels
+
+    def apply(self, settings: object, kind: ScenarioKind, level: int | None) -> object:
+        """The scenario settings with the network fields of ``kind`` filled in."""
+        from tippingpoint.errors import InvalidOptionError
+
+        if kind is ScenarioKind.CONCURRENCY:
+            return settings.model_copy(update={"concurrency": level})  # type: ignore[attr-defined]
+        if self.rate is None:
+            raise InvalidOptionError(
+                "the server scenario needs a target rate", "pass --rate QUERIES_PER_SECOND"
+            )
+        return settings.model_copy(  # type: ignore[attr-defined]
+            update={"target_rate_qps": self.rate, "arrival": self.arrival}
+        )
+
+
+def _network_settings(
+    rate: float | None, arrival: str, concurrency: str, bound: float | None
+) -> _Network:
+    from tippingpoint.errors import InvalidOptionError
+    from tippingpoint.reports.schema import ArrivalProcess
+
+    try:
+        process = ArrivalProcess(arrival)
+    except ValueError:
+        raise InvalidOptionError(
+            f"unknown --arrival '{arrival}'", "use --arrival poisson or --arrival constant"
+        ) from None
+    if rate is not None and rate <= 0:
+        raise InvalidOptionError(f"--rate must be positive, got {rate}", "e.g. --rate 100")
+    if bound is not None and bound <= 0:
+        raise InvalidOptionError(
+            f"--latency-bound must be positive, got {bound}", "give the p99 bound in ms"
+        )
+    try:
+        levels = tuple(int(x) for x in concurrency.split(",") if x.strip())
+    except ValueError:
+        levels = ()
+    if not levels or any(n < 1 for n in levels):
+        raise InvalidOptionError(
+            f"invalid --concurrency '{concurrency}'", "give positive integers, e.g. 1,2,4,8"
+        )
+    return _Network(rate, process, levels)
 
 
 def _sigterm_as_interrupt(signum: int, frame: object) -> None:

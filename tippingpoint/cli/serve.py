@@ -10,7 +10,11 @@ import typer
 
 def serve(
     model: list[str] = typer.Option(
-        [], "--model", "-m", help="Suite model, model file, or NAME=PATH to rename (repeatable)."
+        [],
+        "--model",
+        "-m",
+        help="Suite model or model file, served under its file stem (e.g. ae-anomaly.fp32); "
+        "NAME=MODEL renames (repeatable).",
     ),
     host: str = typer.Option("127.0.0.1", help="Address to bind; loopback unless you expose it."),
     port: int = typer.Option(8000, help="Port to listen on (0 picks a free one)."),

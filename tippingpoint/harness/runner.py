@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from tippingpoint.reports.schema import (
     EnergySummary,
     ErrorRecord,
     HostFingerprint,
+    HttpResults,
     ModelIdentity,
     PerformanceResults,
     Report,
@@ -237,6 +239,10 @@ class Runner:
         first_ms = (time.perf_counter_ns() - t0) / 1e6
         ctx.cold_start = ColdStart(load_s=load_s, first_inference_ms=first_ms)
 
+        run_network = getattr(session, "run_scenario", None)
+        if callable(run_network):  # a network backend runs its own load generator
+            return self._run_network(ctx, run_network, feeds)
+
         ctx.phase = "warmup"
         warm = _loop(call, scenario.warmup, "warmup", self.progress, scenario.stop.max_duration_s)
         ctx.warmup = WarmupSummary(
@@ -282,6 +288,44 @@ class Runner:
         ctx.status = RunStatus.COMPLETE
         return RunOutcome(self._report(ctx), ctx.samples)
 
+    def _run_network(
+        self, ctx: _RunContext, run_network: Callable[..., Any], feeds: Sequence[np.ndarray]
+    ) -> RunOutcome:
+        """Warm-up and measurement by the backend's load generator (open or closed loop)."""
+        scenario = ctx.spec.scenario
+        ctx.phase = "measure"
+        for c in self.collectors:
+            c.begin_window(time.perf_counter_ns())
+        progress = self.progress
+
+        def relay(p: Any) -> None:
+            if progress is not None:
+                progress(Progress(p.phase, p.completed, p.elapsed_s, p.target_s, None))
+
+        net = run_network(feeds, scenario, progress=relay)
+        end_ns = time.perf_counter_ns()
+        ctx.phase = "collector"
+        queries = net.http.successes
+        ctx.collector_results = [
+            c.end_window(end_ns, queries=queries, samples=queries * scenario.batch_size)
+            for c in self.collectors
+        ]
+        if self.energy_summary is not None:
+            ctx.energy = self.energy_summary(ctx.collector_results, queries * scenario.batch_size)
+        ctx.warmup = net.warmup
+        ctx.samples = net.samples
+        ctx.http = net.http
+        ctx.flags.extend(net.flags)
+        if net.interrupted:
+            ctx.status = RunStatus.INTERRUPTED
+            ctx.flags.append(RunFlag.INTERRUPTED)
+            return RunOutcome(self._report(ctx), ctx.samples)
+        if self.accuracy is not None:
+            ctx.phase = "accuracy"
+            ctx.accuracy = self.accuracy(ctx.session)  # type: ignore[arg-type]
+        ctx.status = RunStatus.COMPLETE
+        return RunOutcome(self._report(ctx), ctx.samples)
+
     def _report(self, ctx: _RunContext) -> Report:
         spec = ctx.spec
         flags = list(ctx.flags)
@@ -321,6 +365,7 @@ class Runner:
             cold_start=ctx.cold_start,
             warmup=ctx.warmup,
             results=results,
+            http=ctx.http,
             accuracy=ctx.accuracy,
             collectors=CollectorsSection(
                 requested=self.collectors_requested,
@@ -351,6 +396,7 @@ class _RunContext:
     accuracy: AccuracyResult | None = None
     energy: EnergySummary | None = None
     collector_results: list[CollectorResult] = field(default_factory=list)
+    http: HttpResults | None = None
     errors: list[ErrorRecord] = field(default_factory=list)
     flags: list[RunFlag] = field(default_factory=list)
 

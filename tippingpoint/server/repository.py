@@ -12,6 +12,11 @@ from tippingpoint.errors import InvalidOptionError
 
 PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "onnxruntime-cuda": "onnxruntime_onnx"}
 """Backend name -> the platform string Triton uses for the same runtime."""
+SERVING_DEFAULTS: dict[str, dict[str, OptionValue]] = {
+    "onnxruntime": {"intra_op_threads": 1, "allow_spinning": False},
+}
+"""Backend options a server uses unless told otherwise: one thread per inference, no spinning
+(requests run in parallel on the server's pool; spinning threads would starve the network)."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -92,18 +97,19 @@ def load_repository(
     if not specs:
         raise InvalidOptionError("no model to serve", "pass --model NAME or --model PATH")
     impl = get_backend(backend)()
+    options = {**SERVING_DEFAULTS.get(backend, {}), **(options or {})}
     repo = ModelRepository()
     try:
         for spec in specs:
             name, model = parse_model_arg(spec)
             ref = resolve_model(model)
             verify(ref)
-            served = name or ref.name
+            served = name or ref.path.stem  # the http backend defaults to the same name
             if not _NAME.match(served):
                 raise InvalidOptionError(
                     f"cannot serve '{served}': not a valid model name", "use --model NAME=PATH"
                 )
-            session = impl.load(ref.path, dict(options or {}))
+            session = impl.load(ref.path, options)
             repo.add(ServedModel(served, "1", PLATFORMS.get(backend, backend), session))
     except BaseException:
         repo.close()

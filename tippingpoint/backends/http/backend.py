@@ -15,12 +15,13 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import importlib.util
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -51,6 +52,11 @@ from tippingpoint.backends.http.protocols import (
     parse_input_specs,
 )
 from tippingpoint.errors import InferenceError, InvalidOptionError, RuntimeNotInstalledError
+
+if TYPE_CHECKING:
+    from tippingpoint.backends.http.scenarios import HttpRun
+    from tippingpoint.harness.loadgen import LoadProgress
+    from tippingpoint.reports.schema import ScenarioSettings
 
 T = TypeVar("T")
 INSTALL_HINT = "pip install 'tippingpoint[http]'"
@@ -88,6 +94,9 @@ class HttpOptions(BaseModel):
         default="", description="input specs NAME:DTYPE:1x16,... where there is no metadata"
     )
     tf_signature: str = "serving_default"
+    latency_bound_ms: float | None = Field(
+        default=None, gt=0, description="server scenario: find the peak rate meeting this p99"
+    )
 
     @field_validator("endpoint")
     @classmethod
@@ -131,6 +140,31 @@ class LoopThread:
         except TimeoutError:
             fut.cancel()
             raise
+
+    def run_interruptible(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        """Run ``coro`` as a task; on Ctrl-C cancel the task and return what it returns then
+        (the load generator returns its partial run when cancelled)."""
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+        holder: dict[str, asyncio.Task[T]] = {}
+
+        def copy(task: asyncio.Task[T]) -> None:
+            if task.cancelled():
+                done.set_exception(KeyboardInterrupt())
+            elif task.exception() is not None:
+                done.set_exception(task.exception())  # type: ignore[arg-type]
+            else:
+                done.set_result(task.result())
+
+        def start() -> None:
+            holder["task"] = self.loop.create_task(coro)
+            holder["task"].add_done_callback(copy)
+
+        self.loop.call_soon_threadsafe(start)
+        try:
+            return done.result(timeout)
+        except KeyboardInterrupt:
+            self.loop.call_soon_threadsafe(lambda: holder["task"].cancel())
+            return done.result(30)
 
     def stop(self) -> None:
         """Stop the loop and join its thread."""
@@ -256,6 +290,18 @@ class HttpSession(SessionBase):
 
         return call
 
+    def run_scenario(
+        self,
+        feeds: Sequence[np.ndarray],
+        scenario: ScenarioSettings,
+        *,
+        progress: Callable[[LoadProgress], None] | None = None,
+    ) -> HttpRun:
+        """Warm up and measure ``scenario`` with the load generator (the runner's hook)."""
+        from tippingpoint.backends.http.scenarios import run_http_scenario
+
+        return run_http_scenario(self, feeds, scenario, progress=progress)
+
     def describe(self) -> BackendDescription:
         """aiohttp version, remote device, and every option in force."""
         return self._description
@@ -277,6 +323,8 @@ class HttpBackend:
     name = "http"
     formats: tuple[str, ...] = (".onnx", ".tflite", ".pt2", ".pt", "")
     runtime = "aiohttp"
+    network = True
+    """Runs the server and concurrency scenarios (its sessions have ``run_scenario``)."""
 
     def availability(self) -> Availability:
         """Installed when aiohttp is importable."""

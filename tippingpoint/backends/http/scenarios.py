@@ -62,6 +62,11 @@ class HttpRun:
     flags: tuple[RunFlag, ...]
     load: LoadRun
 
+    @property
+    def interrupted(self) -> bool:
+        """True when Ctrl-C stopped the measured part (the figures cover what ran)."""
+        return self.load.interrupted
+
 
 def request_fn(session: HttpSession, req: PreparedRequest) -> RequestFn:
     """The load generator's request function for ``req`` on ``session``'s client."""
@@ -188,6 +193,8 @@ def run_http_scenario(
       constant), latency from scheduled send; with ``latency_bound_ms``, a peak-rate search
       starting at that rate, whose passing probe's figures are reported.
     """
+    if latency_bound_ms is None and scenario.kind is ScenarioKind.SERVER:
+        latency_bound_ms = session.options.latency_bound_ms
     req = session.prepare(feeds)
     send = request_fn(session, req)
     kind = scenario.kind
@@ -198,7 +205,7 @@ def run_http_scenario(
         )
     timeout = session.options.timeout_s * (session.options.retries + 1)
     budget = scenario.stop.max_duration_s + scenario.warmup.min_duration_s + timeout + 60
-    warm = session.run(
+    warm = session.loop_thread.run_interruptible(
         closed_loop(
             send,
             concurrency if kind is ScenarioKind.CONCURRENCY else 1,
@@ -208,6 +215,8 @@ def run_http_scenario(
         ),
         budget,
     )
+    if warm.interrupted:
+        raise KeyboardInterrupt
     warmup = WarmupSummary(
         queries=len(warm.errors), duration_s=(warm.window_end_ns - warm.window_start_ns) / 1e9
     )
@@ -222,7 +231,7 @@ def run_http_scenario(
             )
             sweep = tuple(points)
         else:
-            load = session.run(
+            load = session.loop_thread.run_interruptible(
                 open_loop(
                     send,
                     rate,
@@ -237,7 +246,9 @@ def run_http_scenario(
             )
     else:
         n = concurrency if kind is ScenarioKind.CONCURRENCY else 1
-        load = session.run(closed_loop(send, n, scenario.stop, progress=progress), budget)
+        load = session.loop_thread.run_interruptible(
+            closed_loop(send, n, scenario.stop, progress=progress), budget
+        )
     samples, results, http = summarize(load, session, scenario)
     if latency_bound_ms is not None:
         http = http.model_copy(
@@ -280,7 +291,7 @@ def find_peak(
     rate = start_rate
     budget = scenario.stop.max_duration_s + timeout_s + 60
     for i in range(MAX_PROBES):
-        load = session.run(
+        load = session.loop_thread.run_interruptible(
             open_loop(
                 send,
                 rate,
@@ -295,6 +306,8 @@ def find_peak(
             budget * 2,
         )
         last = load
+        if load.interrupted:
+            break
         point = _point(load, bound_ms, None)
         points.append(point)
         if point.meets_bound:
