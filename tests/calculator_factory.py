@@ -7,12 +7,22 @@ from datetime import date
 from pathlib import Path
 
 from tippingpoint.backends.base import BackendDescription, Device
-from tippingpoint.calculator.inputs import Profiles
+from tippingpoint.calculator.capacity import cloud_figures, edge_figures
+from tippingpoint.calculator.inputs import (
+    Profiles,
+    cloud_inputs,
+    edge_inputs,
+    freeze,
+    model_spec,
+)
+from tippingpoint.calculator.model import ModelSpec
+from tippingpoint.calculator.params import Param, ParamSet
 from tippingpoint.profiles.schema import (
     Amortisation,
     CloudKind,
     CloudProfile,
     DeviceProfile,
+    Distribution,
     EgressTier,
     EnergyProfile,
     NetworkProfile,
@@ -234,3 +244,27 @@ def hand_api(price_per_million: float = 10.0) -> CloudProfile:
         ops_per_year=sourced(0),
         integration_cost=sourced(0),
     )
+
+
+def hand_params(
+    cloud: CloudProfile | None = None, **workload: object
+) -> tuple[ParamSet, ModelSpec]:
+    """The hand-worked example's inputs and model spec, for model-level tests."""
+    profiles = hand_profiles(**workload)
+    cloud = cloud or hand_cloud()
+    edge, _ = edge_figures([edge_report(100, 20, joules=0.05)])
+    figures, _ = cloud_figures([cloud_report(peak_rate_qps=50, server_p99_ms=10)])
+    assert edge is not None
+    params = freeze({**edge_inputs(profiles, edge), **cloud_inputs(profiles, cloud, figures)})
+    return params, model_spec(profiles, cloud, energy_from_power=False)
+
+
+def with_range(
+    params: ParamSet, param: Param, low: float, high: float, dist: Distribution
+) -> ParamSet:
+    """``params`` with one input's range and distribution replaced."""
+    changed = dict(params)
+    changed[param] = params[param].model_copy(
+        update={"low": low, "high": high, "distribution": dist}
+    )
+    return freeze(changed)

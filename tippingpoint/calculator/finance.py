@@ -19,8 +19,8 @@ def crf(rate: ArrayLike, years: ArrayLike) -> FloatArray:
     n = np.asarray(years, dtype=float)
     small = np.abs(r) < 1e-12
     safe_r = np.where(small, 1.0, r)
-    growth = (1.0 + safe_r) ** n
-    return np.where(small, 1.0 / n, safe_r * growth / (growth - 1.0))
+    log_growth = n * np.log1p(safe_r)  # expm1 keeps (1+r)^n - 1 exact for tiny rates
+    return np.where(small, 1.0 / n, safe_r * np.exp(log_growth) / np.expm1(log_growth))
 
 
 def monthly_rate(annual: ArrayLike) -> FloatArray:

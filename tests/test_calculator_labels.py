@@ -1,0 +1,195 @@
+"""Provenance labels (measured, estimated, SLO-bound, assumed) and latency feasibility."""
+
+from datetime import date
+
+import pytest
+
+from tippingpoint.calculator.compute import calculate
+from tippingpoint.calculator.model import Component, Placement
+from tippingpoint.calculator.params import Basis, Param
+from tippingpoint.calculator.result import CostResult
+from tippingpoint.errors import CostInputError
+from tippingpoint.profiles.schema import NetworkProfile, Sourced
+from tippingpoint.reports.schema import MeasurementMethod, Report
+
+from .calculator_factory import (
+    cloud_report,
+    edge_report,
+    hand_api,
+    hand_cloud,
+    hand_profiles,
+    sourced,
+)
+
+TODAY = date(2026, 11, 23)
+
+
+def _calc(reports: list[Report], cloud=None, profiles=None, **kw) -> CostResult:
+    return calculate(
+        reports,
+        profiles=profiles or hand_profiles(),
+        clouds=[cloud or hand_cloud()],
+        today=TODAY,
+        tool_version="test",
+        draws=kw.pop("draws", 0),
+        **kw,
+    )
+
+
+def _line(result: CostResult, comp: Component):
+    return next(line for line in result.edge.lines if line.component is comp)
+
+
+CLOUD = cloud_report(peak_rate_qps=50, server_p99_ms=10)
+
+
+def test_energy_without_measurement_is_estimated_from_power_and_labelled() -> None:
+    result = _calc([edge_report(100, 20), CLOUD])
+    energy = _line(result, Component.ENERGY)
+    assert energy.basis is Basis.ESTIMATED
+    assert "estimated 0.1 J/inference = active 10 W / 100" in energy.note
+    # 365e6 inferences * (10 W / 100 per s = 0.1 J) / 3.6e6 * 0.20 USD = 2.027778 USD a year
+    assert energy.annual_usd == pytest.approx(2.027778, rel=1e-6)
+    assert result.edge.kwh_basis is Basis.ESTIMATED
+    assert any("J/inference is estimated" in w for w in result.warnings)
+    assert Param.EDGE_JOULES not in {r.param for r in result.analyses[0].inputs}
+
+
+def test_measured_energy_is_labelled_by_the_collector_method() -> None:
+    counter = _calc([edge_report(100, 20, joules=0.05), CLOUD])
+    assert _line(counter, Component.ENERGY).basis is Basis.MEASURED
+    assert counter.edge.kwh_basis is Basis.MEASURED
+    estimate = _calc([edge_report(100, 20, joules=0.05, method=MeasurementMethod.ESTIMATED), CLOUD])
+    assert _line(estimate, Component.ENERGY).basis is Basis.ESTIMATED
+    row = next(r for r in estimate.analyses[0].inputs if r.param is Param.EDGE_JOULES)
+    assert row.basis is Basis.ESTIMATED and "estimated" in row.origin
+
+
+def test_measured_idle_power_replaces_the_profile_figure() -> None:
+    result = _calc([edge_report(100, 20, joules=0.05, idle_watts=2.5), CLOUD])
+    row = next(r for r in result.analyses[0].inputs if r.param is Param.DEVICE_IDLE_W)
+    assert row.value == 2.5 and row.basis is Basis.MEASURED
+    # 0.05 J * 100/s = 5 W busy, above 2.5 W idle: consistent, no warning
+    assert not any("disagree" in w for w in result.warnings)
+    low = _calc([edge_report(100, 20, joules=0.01, idle_watts=2.5), CLOUD])
+    assert any("below the idle" in w for w in low.warnings)
+
+
+def test_slo_bound_capacity_and_its_fallback() -> None:
+    result = _calc([edge_report(100, 20, joules=0.05), CLOUD])
+    cap = next(r for r in result.analyses[0].inputs if r.param is Param.CLOUD_CAPACITY)
+    assert cap.basis is Basis.SLO_BOUND and cap.value == 50
+    fallback = _calc(
+        [edge_report(100, 20, joules=0.05), cloud_report(peak_rate_qps=None, server_p99_ms=10)]
+    )
+    cap = next(r for r in fallback.analyses[0].inputs if r.param is Param.CLOUD_CAPACITY)
+    assert cap.basis is Basis.MEASURED_THROUGHPUT and cap.value == 500
+    compute = next(
+        line
+        for line in fallback.analyses[0].placements[0].lines
+        if line.component is Component.COMPUTE
+    )
+    assert compute.basis is Basis.MEASURED_THROUGHPUT
+    assert any("not an SLO-bound rate" in w for w in fallback.warnings)
+
+
+def test_cloud_missing_the_slo_is_infeasible_not_cheapest() -> None:
+    # a very cheap API whose server p99 (150 ms) alone breaks the 100 ms SLO
+    slow = cloud_report(peak_rate_qps=None, server_p99_ms=150)
+    result = _calc([edge_report(100, 20, joules=0.05), slow], cloud=hand_api(0.01))
+    cloud = result.analyses[0].placements[0]
+    assert cloud.pv < result.edge.pv
+    assert not cloud.feasible
+    assert cloud.latency.reason is not None and "exceeds the 100 ms SLO" in cloud.latency.reason
+    assert result.recommendation.label == result.edge.label
+
+
+def test_slow_edge_loses_to_a_dearer_feasible_cloud() -> None:
+    result = _calc([edge_report(100, 250, joules=0.05), CLOUD])
+    assert not result.edge.feasible
+    assert result.recommendation.label == "cloud: gpu"
+
+
+def test_data_that_must_stay_on_premises_rules_out_cloud_and_hybrid() -> None:
+    profiles = hand_profiles(must_stay_on_premises=True, hybrid_edge_share=sourced(0.5))
+    result = _calc([edge_report(100, 20, joules=0.05), CLOUD], profiles=profiles)
+    placements = result.analyses[0].placements
+    assert [p.placement for p in placements] == [Placement.CLOUD, Placement.HYBRID]
+    for p in placements:
+        assert not p.feasible and p.latency.reason == "the workload's data must stay on premises"
+    assert result.edge.feasible
+
+
+def test_lossy_link_adds_a_retransmission_timeout() -> None:
+    base = hand_profiles()
+    lossy = NetworkProfile(
+        name="lte",
+        rtt_ms=sourced(60),
+        uplink_mbps=sourced(10),
+        downlink_mbps=sourced(40),
+        loss=sourced(0.01),
+    )
+    result = _calc(
+        [edge_report(100, 20), CLOUD],
+        profiles=base.__class__(
+            device=base.device, network=lossy, energy=base.energy, workload=base.workload
+        ),
+    )
+    cloud = result.analyses[0].placements[0]
+    parts = {p.name: p.ms for p in cloud.latency.parts}
+    # 1,000 B each way = 1 + 1 packets + 2 = 4 packets; P(a loss) = 1 - 0.99^4 = 3.9 % >= 1 %
+    assert parts["retransmission (loss)"] == 200.0
+    # 10 + 60 + 1000*8/10e6 s = 0.8 ms + 1000*8/40e6 s = 0.2 ms + 200 = 271 ms
+    assert cloud.latency.p99_ms == pytest.approx(271.0)
+
+
+def test_payload_bytes_default_to_the_http_report() -> None:
+    profiles = hand_profiles(request_bytes=None, response_bytes=None)
+    result = _calc([edge_report(100, 20), CLOUD], profiles=profiles)
+    rows = {r.param: r for r in result.analyses[0].inputs}
+    assert (
+        rows[Param.REQUEST_BYTES].value == 2000
+        and rows[Param.REQUEST_BYTES].basis is Basis.MEASURED
+    )
+    assert rows[Param.RESPONSE_BYTES].value == 500
+    with pytest.raises(CostInputError, match="no request bytes"):
+        _calc([edge_report(100, 20)], cloud=hand_api(), profiles=profiles)
+
+
+def test_assumed_values_are_flagged_everywhere() -> None:
+    base = hand_profiles()
+    device = base.device.model_copy(update={"ops_per_year": Sourced(value=50)})
+    profiles = base.__class__(
+        device=device, network=base.network, energy=base.energy, workload=base.workload
+    )
+    result = _calc([edge_report(100, 20, joules=0.05), CLOUD], profiles=profiles)
+    row = next(r for r in result.analyses[0].inputs if r.param is Param.DEVICE_OPS)
+    assert row.assumed_value and row.basis is Basis.ASSUMED and row.source is None
+    ops = _line(result, Component.OPS)
+    assert Param.DEVICE_OPS in ops.assumed_inputs and ops.basis is Basis.ASSUMED
+    assert any("assumed: device_ops_per_year" in w for w in result.warnings)
+
+
+def test_old_values_are_flagged_stale() -> None:
+    result = calculate(
+        [edge_report(100, 20, joules=0.05), CLOUD],
+        profiles=hand_profiles(),
+        clouds=[hand_cloud()],
+        today=date(2028, 1, 1),
+        tool_version="test",
+        draws=0,
+    )
+    assert all(r.stale for r in result.analyses[0].inputs if r.as_of is not None)
+    assert any("over 365 days old" in w for w in result.warnings)
+
+
+def test_report_selection_errors() -> None:
+    two_models = [edge_report(100, 20), edge_report(50, 20, model="resnet8"), CLOUD]
+    with pytest.raises(CostInputError, match="several models") as info:
+        _calc(two_models)
+    assert info.value.exit_code == 2
+    assert _calc(two_models, model="mlp-tiny").model == "mlp-tiny"
+    with pytest.raises(CostInputError, match="no on-device report"):
+        _calc([CLOUD])
+    with pytest.raises(CostInputError, match="no capacity for cloud profile"):
+        _calc([edge_report(100, 20)])

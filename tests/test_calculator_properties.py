@@ -1,0 +1,111 @@
+"""Monotonicity properties of the cost model, over inputs drawn by hypothesis."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tippingpoint.calculator.finance import crf
+from tippingpoint.calculator.model import Placement
+from tippingpoint.calculator.params import Param
+from tippingpoint.calculator.tco import evaluate, present_costs
+
+from .calculator_factory import hand_params
+
+PARAMS, SPEC = hand_params(horizon_years=3)
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True)
+
+
+@st.composite
+def inputs(draw: st.DrawFn) -> dict[Param, float]:
+    """A physically consistent set of inputs: busy power is at least idle power."""
+    x = draw(st.floats(1.0, 1000.0))
+    idle = draw(st.floats(0.0, 20.0))
+    price = draw(st.floats(0.0, 5000.0))
+    values = {p: iv.value for p, iv in PARAMS.items()}
+    values.update(
+        {
+            Param.EDGE_THROUGHPUT: x,
+            Param.DEVICE_IDLE_W: idle,
+            Param.EDGE_JOULES: idle / x + draw(st.floats(0.0, 5.0)),
+            Param.DEVICE_PRICE: price,
+            Param.DEVICE_RESIDUAL: price * draw(st.floats(0.0, 1.0)),
+            Param.DEVICE_LIFE: draw(st.floats(0.25, 6.0)),
+            Param.DEVICE_UTILISATION: draw(st.floats(0.1, 1.0)),
+            Param.MAINTENANCE_SHARE: draw(st.floats(0.0, 0.3)),
+            Param.ELECTRICITY_PRICE: draw(st.floats(0.0, 1.0)),
+            Param.CLOUD_PRICE_HOUR: draw(st.floats(0.01, 10.0)),
+            Param.CLOUD_CAPACITY: draw(st.floats(1.0, 5000.0)),
+            Param.CLOUD_UTILISATION: draw(st.floats(0.1, 1.0)),
+            Param.GROWTH: draw(st.floats(0.0, 0.5)),
+            Param.PEAK_TO_AVERAGE: draw(st.floats(1.0, 5.0)),
+            Param.RESPONSE_BYTES: draw(st.floats(0.0, 1e6)),
+            Param.REQUEST_BYTES: draw(st.floats(0.0, 1e6)),
+            Param.NETWORK_COST: draw(st.floats(0.0, 5.0)),
+            Param.DISCOUNT_RATE: draw(st.floats(0.0, 0.2)),
+            Param.HYBRID_EDGE_SHARE: draw(st.floats(0.0, 1.0)),
+        }
+    )
+    return values
+
+
+def _pair(values: dict[Param, float], param: Param, a: float, b: float) -> dict[Param, np.ndarray]:
+    out = {p: np.full(2, v) for p, v in values.items()}
+    out[param] = np.array([a, b])
+    return out
+
+
+def _leq(a: float, b: float) -> bool:
+    return a <= b + 1e-9 * max(1.0, abs(b))
+
+
+@SETTINGS
+@given(inputs(), st.floats(1e2, 1e8), st.floats(1.0, 100.0))
+def test_more_volume_never_lowers_total_cost(
+    values: dict[Param, float], volume: float, factor: float
+) -> None:
+    pair = _pair(values, Param.VOLUME, volume, volume * factor)
+    for placement in Placement:
+        _, summary = evaluate(placement, pair, SPEC)
+        for figure in (summary.pv, summary.tco, summary.annual):
+            assert _leq(float(figure[0]), float(figure[1])), placement
+
+
+@SETTINGS
+@given(inputs(), st.floats(0.0, 3.0), st.floats(0.0, 3.0))
+def test_higher_egress_price_never_favours_cloud(
+    values: dict[Param, float], scale: float, extra: float
+) -> None:
+    edge, cloud = present_costs(_pair(values, Param.EGRESS_SCALE, scale, scale + extra), SPEC)
+    saving = cloud - edge
+    assert _leq(float(saving[0]), float(saving[1]))
+
+
+@SETTINGS
+@given(inputs(), st.floats(0.0, 1e6), st.floats(0.0, 1e6))
+def test_larger_responses_never_favour_cloud(
+    values: dict[Param, float], size: float, extra: float
+) -> None:
+    edge, cloud = present_costs(_pair(values, Param.RESPONSE_BYTES, size, size + extra), SPEC)
+    saving = cloud - edge
+    assert _leq(float(saving[0]), float(saving[1]))
+
+
+@SETTINGS
+@given(inputs(), st.floats(0.0, 5000.0), st.floats(0.0, 5000.0))
+def test_dearer_device_never_favours_edge(
+    values: dict[Param, float], price: float, extra: float
+) -> None:
+    values = {**values, Param.DEVICE_RESIDUAL: 0.0}
+    edge, cloud = present_costs(_pair(values, Param.DEVICE_PRICE, price, price + extra), SPEC)
+    saving = cloud - edge
+    assert _leq(float(saving[1]), float(saving[0]))
+
+
+@SETTINGS
+@given(st.floats(0.0, 0.5), st.integers(1, 30))
+def test_crf_bounds(rate: float, years: int) -> None:
+    # recovering capital at a positive rate costs at least straight line, at most all at once
+    value = float(crf(rate, years))
+    assert 1.0 / years * (1 - 1e-12) <= value <= (1.0 + rate) * (1 + 1e-12)
+    # over one year the whole capital plus one year's interest: CRF(r, 1) = 1 + r
+    assert abs(float(crf(rate, 1)) - (1.0 + rate)) <= 1e-12
