@@ -205,3 +205,30 @@ def test_cli_compare_json_and_table(real_results: Path) -> None:  # noqa: F811
     assert table.returncode == 0, table.stderr
     assert "mlp-tiny" in table.stdout and "baseline" in table.stdout
     assert read_report(_mlp_single(real_results)[0]).model.name == "mlp-tiny"
+
+
+def test_network_runs_pair_only_at_the_same_concurrency(
+    real_results: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from tippingpoint.reports.schema import ScenarioKind
+
+    a, b = _mlp_single(real_results)
+
+    def at(level: int):
+        def change(r: Report) -> Report:
+            sc = r.scenario.model_copy(
+                update={"kind": ScenarioKind.CONCURRENCY, "concurrency": level}
+            )
+            return r.model_copy(update={"scenario": sc})
+
+        return change
+
+    one, four = rewrite(a, tmp_path, at(1)), rewrite(b, tmp_path, at(4))
+    with pytest.raises(ComparisonRefused, match="no two reports share"):
+        compare_paths([one, four])
+    again = rewrite(b, tmp_path / "again", at(4))
+    result = compare_paths([one, four, again])
+    (group,) = result.groups
+    assert group.concurrency == 4 and len(group.rows) == 2
+    assert "concurrency 4" in result.runs[group.baseline].label

@@ -128,11 +128,13 @@ class RunComparison(Frozen):
 
 
 class ComparisonGroup(Frozen):
-    """Runs sharing model (unless forced across models), scenario and batch size."""
+    """Runs sharing model (unless forced across models), scenario, batch, concurrency, rate."""
 
     model: str | None
     scenario: ScenarioKind
     batch_size: int
+    concurrency: int | None = None
+    target_rate_qps: float | None = None
     baseline: int
     rows: tuple[RunComparison, ...]
 
@@ -216,17 +218,32 @@ def check_model_files(runs: Sequence[LoadedRun], force: bool) -> list[str]:
     return reasons
 
 
-GroupKey = tuple[str | None, ScenarioKind, int]
+GroupKey = tuple[str | None, ScenarioKind, int, int | None, float | None]
+"""model (None across models), scenario, batch, concurrency, target rate."""
 
 
 def align(runs: Sequence[LoadedRun], across_models: bool) -> dict[GroupKey, list[int]]:
-    """Run indices keyed by (model, scenario, batch); model is None when aligning across models."""
+    """Run indices keyed by model, scenario, batch, and the concurrency or rate of network runs.
+
+    The model is left out of the key when aligning across models.
+    """
     keyed: dict[GroupKey, list[int]] = {}
     for i, r in enumerate(runs):
         sc = r.report.scenario
-        key = (None if across_models else r.report.model.name, sc.kind, sc.batch_size)
-        keyed.setdefault(key, []).append(i)
+        conc = sc.concurrency if sc.kind is ScenarioKind.CONCURRENCY else None
+        rate = sc.target_rate_qps if sc.kind is ScenarioKind.SERVER else None
+        model = None if across_models else r.report.model.name
+        keyed.setdefault((model, sc.kind, sc.batch_size, conc, rate), []).append(i)
     return keyed
+
+
+def scenario_label(kind: ScenarioKind, batch: int, conc: int | None, rate: float | None) -> str:
+    """``single-stream``, ``offline b8``, ``concurrency 4``, ``server 200/s``."""
+    if kind is ScenarioKind.CONCURRENCY and conc is not None:
+        return f"concurrency {conc}" + (f" b{batch}" if batch > 1 else "")
+    if kind is ScenarioKind.SERVER and rate is not None:
+        return f"server {rate:g}/s" + (f" b{batch}" if batch > 1 else "")
+    return kind.value + (f" b{batch}" if kind is not ScenarioKind.SINGLE_STREAM else "")
 
 
 def run_label(report: Report) -> str:
@@ -234,9 +251,7 @@ def run_label(report: Report) -> str:
     b = report.backend
     where = f"{b.name}/{b.device.value}" if b else "unloaded"
     sc = report.scenario
-    scenario = sc.kind.value + (
-        f" b{sc.batch_size}" if sc.kind is not ScenarioKind.SINGLE_STREAM else ""
-    )
+    scenario = scenario_label(sc.kind, sc.batch_size, sc.concurrency, sc.target_rate_qps)
     return f"{report.model.name} {report.model.variant} · {where} · {scenario}"
 
 
@@ -406,7 +421,7 @@ def compare_runs(
     groups: list[ComparisonGroup] = []
     unpaired: list[int] = []
     checks = {i: accuracy_check(r, runs) for i, r in enumerate(runs)}
-    for (model, kind, batch), members in keyed.items():
+    for (model, kind, batch, conc, rate), members in keyed.items():
         if len(members) < 2:
             unpaired.extend(members)
             continue
@@ -439,7 +454,13 @@ def compare_runs(
             )
         groups.append(
             ComparisonGroup(
-                model=model, scenario=kind, batch_size=batch, baseline=base, rows=tuple(rows)
+                model=model,
+                scenario=kind,
+                batch_size=batch,
+                concurrency=conc,
+                target_rate_qps=rate,
+                baseline=base,
+                rows=tuple(rows),
             )
         )
     if not groups:

@@ -12,6 +12,7 @@ from tippingpoint.reports.compare import (
     Metric,
     MetricValue,
     RunComparison,
+    scenario_label,
 )
 from tippingpoint.reports.significance import Significance, SignificanceMethod, Verdict, fmt_p
 
@@ -77,8 +78,8 @@ def _accuracy(row: RunComparison) -> str:
 
 def group_table(result: ComparisonResult, group: ComparisonGroup) -> Table:
     """One table per aligned group: each run's figures and ratios against the baseline."""
-    scenario = group.scenario.value + (
-        f" b{group.batch_size}" if group.scenario.value != "single-stream" else ""
+    scenario = scenario_label(
+        group.scenario, group.batch_size, group.concurrency, group.target_rate_qps
     )
     title = f"{group.model or 'models (forced)'} · {scenario}"
     table = Table(title=escape(title), header_style="bold")

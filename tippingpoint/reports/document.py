@@ -13,7 +13,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from tippingpoint.reports.charts.spec import Figure
-from tippingpoint.reports.compare import ComparisonRefused, compare_runs
+from tippingpoint.reports.compare import ComparisonRefused, compare_runs, scenario_label
 from tippingpoint.reports.compare_table import SHOWN, fmt_value
 from tippingpoint.reports.cost_figures import cost_figures, executive_summary, money
 from tippingpoint.reports.figures import (
@@ -104,7 +104,7 @@ class Document:
 
 def _scenario(r: RunData) -> str:
     sc = r.report.scenario
-    return sc.kind.value + (f" b{sc.batch_size}" if sc.kind.value != "single-stream" else "")
+    return scenario_label(sc.kind, sc.batch_size, sc.concurrency, sc.target_rate_qps)
 
 
 def _energy_text(r: RunData) -> str:
@@ -219,8 +219,9 @@ def comparison_section(runs: Sequence[RunData]) -> list[Block]:
         blocks.append(
             TableBlock(
                 caption=(
-                    f"{g.model or 'across models'}, {g.scenario.value} batch {g.batch_size}: "
-                    "ratios are run / baseline."
+                    f"{g.model or 'across models'}, "
+                    f"{scenario_label(g.scenario, g.batch_size, g.concurrency, g.target_rate_qps)}"
+                    ": ratios are run / baseline."
                 ),
                 headers=("run", *(m.value for m in SHOWN), "accuracy", "latency vs baseline"),
                 rows=tuple(rows),

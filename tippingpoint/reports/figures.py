@@ -7,7 +7,7 @@ draws nothing. Every caption states units, sample counts and measured vs estimat
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from tippingpoint.reports.charts.spec import (
 )
 from tippingpoint.reports.compare import LoadedRun, accuracy_check, run_label
 from tippingpoint.reports.io import load_samples
-from tippingpoint.reports.schema import MeasurementMethod, Report, RunFlag
+from tippingpoint.reports.schema import MeasurementMethod, Report, RunFlag, ScenarioKind
 
 CDF_POINTS = 400
 TAIL_LEVELS = (0.99, 0.995, 0.999, 0.9995, 0.9999)
@@ -176,69 +176,132 @@ def latency_figures(model: str, runs: Sequence[RunData]) -> list[Figure]:
     return [cdf, bars]
 
 
-def http_figures(runs: Sequence[RunData]) -> list[Figure]:
-    """Throughput vs concurrency and latency vs offered load, for runs with sweep points."""
-    figs: list[Figure] = []
+@dataclass(frozen=True)
+class NetPoint:
+    """One load level of a network run: concurrency or offered rate, and what it achieved."""
+
+    level: float
+    achieved_qps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+
+
+def _endpoint_key(r: RunData) -> tuple[str, str, str]:
+    h = r.report.http
+    return (r.report.model.name, r.report.model.variant, h.endpoint if h else "")
+
+
+def network_levels(
+    runs: Sequence[RunData],
+) -> tuple[dict[tuple[str, str, str], list[NetPoint]], dict[tuple[str, str, str], list[NetPoint]]]:
+    """Concurrency levels and offered rates per (model, variant, endpoint).
+
+    Taken from sweep points in the reports and from separate concurrency / server runs, one
+    point per level (sweep points win over a run at the same level).
+    """
+    conc: dict[tuple[str, str, str], dict[float, NetPoint]] = {}
+    load: dict[tuple[str, str, str], dict[float, NetPoint]] = {}
     for r in runs:
-        h = r.report.http
-        if h is None or not h.sweep:
+        h, res, sc = r.report.http, r.report.results, r.report.scenario
+        if h is None:
             continue
-        standin = RunFlag.LOCAL_STANDIN in r.report.flags
-        where = f"{h.endpoint}" + (" (local stand-in for a cloud endpoint)" if standin else "")
-        conc = sorted(
-            (p for p in h.sweep if p.concurrency is not None), key=lambda p: p.concurrency
-        )  # type: ignore[arg-type, return-value]
-        if conc:
+        key = _endpoint_key(r)
+        for p in h.sweep:
+            point = NetPoint(0.0, p.achieved_rate_qps, p.p50_ms, p.p99_ms, 0)
+            if p.concurrency is not None:
+                conc.setdefault(key, {})[float(p.concurrency)] = replace(
+                    point, level=float(p.concurrency)
+                )
+            if p.offered_rate_qps is not None:
+                load.setdefault(key, {})[p.offered_rate_qps] = replace(
+                    point, level=p.offered_rate_qps
+                )
+        if res is None:
+            continue
+        own = NetPoint(
+            0.0, res.throughput.queries_per_s, res.latency.p50, res.latency.p99, res.latency.count
+        )
+        if sc.kind is ScenarioKind.CONCURRENCY and sc.concurrency is not None:
+            conc.setdefault(key, {}).setdefault(
+                float(sc.concurrency), replace(own, level=float(sc.concurrency))
+            )
+        if sc.kind is ScenarioKind.SERVER and sc.target_rate_qps is not None:
+            load.setdefault(key, {}).setdefault(
+                sc.target_rate_qps, replace(own, level=sc.target_rate_qps)
+            )
+
+    def ordered(d: dict[tuple[str, str, str], dict[float, NetPoint]]):
+        return {k: [v[x] for x in sorted(v)] for k, v in d.items()}
+
+    return ordered(conc), ordered(load)
+
+
+def http_figures(runs: Sequence[RunData]) -> list[Figure]:
+    """Throughput vs concurrency and latency vs offered load of each model's endpoint."""
+    conc, load = network_levels(runs)
+    figs: list[Figure] = []
+    for key in sorted(set(conc) | set(load)):
+        model, variant, endpoint = key
+        members = [r for r in runs if r.report.http is not None and _endpoint_key(r) == key]
+        standin = any(RunFlag.LOCAL_STANDIN in r.report.flags for r in members)
+        where = endpoint + (" (a local stand-in for a cloud endpoint)" if standin else "")
+        name = f"{model} {variant}"
+        requests = sum(r.report.http.requests for r in members)  # type: ignore[union-attr]
+        points = conc.get(key, [])
+        if points:
             figs.append(
                 LineFigure(
-                    id=f"conc-{slug(r.label)}",
-                    title=f"Throughput vs concurrency: {r.label}",
+                    id=f"conc-{slug(name)}-{slug(endpoint)[-24:]}",
+                    title=f"Throughput vs concurrency: {name} over HTTP",
                     caption=(
                         f"Measured achieved request rate (requests/s) at each number of "
-                        f"concurrent requests against {where}; {len(conc)} sweep steps, "
-                        f"{h.requests:,} requests in the run."
+                        f"concurrent requests against {where}: {len(points)} levels, "
+                        f"{requests:,} requests in these runs. p99 per level: "
+                        + ", ".join(f"{p.level:g}: {p.p99_ms:.3g} ms" for p in points)
+                        + "."
                     ),
                     x=Axis("concurrent requests", "count"),
                     y=Axis("achieved rate", "requests/s"),
                     series=(
-                        Series(
-                            "achieved rate",
-                            tuple((float(p.concurrency), p.achieved_rate_qps) for p in conc),  # type: ignore[arg-type]
-                        ),
+                        Series("achieved rate", tuple((p.level, p.achieved_qps) for p in points)),
                     ),
                 )
             )
-        load = sorted(
-            (p for p in h.sweep if p.offered_rate_qps is not None),
-            key=lambda p: p.offered_rate_qps,  # type: ignore[arg-type, return-value]
-        )
-        if load:
-            markers: tuple[Marker, ...] = ()
-            if h.peak_rate_qps is not None:
-                at_peak = min(load, key=lambda p: abs(p.offered_rate_qps - h.peak_rate_qps))  # type: ignore[operator]
-                markers = (
-                    Marker(f"peak {h.peak_rate_qps:,.0f}/s", h.peak_rate_qps, at_peak.p99_ms),
-                )
-            refs = (
-                (RefLine(f"p99 bound {h.latency_bound_ms:g} ms", h.latency_bound_ms),)
-                if h.latency_bound_ms is not None
-                else ()
+        points = load.get(key, [])
+        if points:
+            peak = next(
+                (r.report.http.peak_rate_qps for r in members if r.report.http.peak_rate_qps),  # type: ignore[union-attr]
+                None,
             )
+            bound = next(
+                (r.report.http.latency_bound_ms for r in members if r.report.http.latency_bound_ms),  # type: ignore[union-attr]
+                None,
+            )
+            markers: tuple[Marker, ...] = ()
+            if peak is not None:
+                at = min(points, key=lambda p: abs(p.level - peak))
+                markers = (Marker(f"peak {peak:,.0f}/s", peak, at.p99_ms),)
+            refs = (RefLine(f"p99 bound {bound:g} ms", bound),) if bound is not None else ()
             figs.append(
                 LineFigure(
-                    id=f"load-{slug(r.label)}",
-                    title=f"Latency vs offered load: {r.label}",
+                    id=f"load-{slug(name)}-{slug(endpoint)[-24:]}",
+                    title=f"Latency vs offered load: {name} over HTTP",
                     caption=(
-                        f"Measured p50 and p99 latency (ms, from each request's intended send "
-                        f"time) at each offered rate (requests/s) against {where}; "
-                        f"{len(load)} steps, {h.requests:,} requests in the run. The marked "
-                        "point is the highest rate meeting the p99 bound."
+                        f"Measured p50 and p99 latency (ms, timed from each request's intended "
+                        f"send time) at each offered rate (requests/s, open loop) against "
+                        f"{where}: {len(points)} rates, {requests:,} requests in these runs."
+                        + (
+                            " The marked point is the highest rate whose p99 met the bound."
+                            if peak is not None
+                            else ""
+                        )
                     ),
                     x=Axis("offered load", "requests/s"),
                     y=Axis("latency", "ms"),
                     series=(
-                        Series("p50", tuple((p.offered_rate_qps, p.p50_ms) for p in load)),  # type: ignore[misc]
-                        Series("p99", tuple((p.offered_rate_qps, p.p99_ms) for p in load)),  # type: ignore[misc]
+                        Series("p50", tuple((p.level, p.p50_ms) for p in points)),
+                        Series("p99", tuple((p.level, p.p99_ms) for p in points)),
                     ),
                     markers=markers,
                     ref_lines=refs,
