@@ -27,7 +27,7 @@ from tippingpoint.reports.significance import (
 )
 
 from .conftest import TP
-from .reports_fixtures import real_results, rewrite  # noqa: F401
+from .reports_fixtures import cost_json, real_results, rewrite  # noqa: F401
 
 # Latency-like samples: lognormal around 1 ms, in ns.
 N = 3000
@@ -232,3 +232,23 @@ def test_network_runs_pair_only_at_the_same_concurrency(
     (group,) = result.groups
     assert group.concurrency == 4 and len(group.rows) == 2
     assert "concurrency 4" in result.runs[group.baseline].label
+
+
+def test_cost_results_are_set_side_by_side_with_ratios(
+    real_results: Path,  # noqa: F811
+    cost_json: Path,  # noqa: F811
+) -> None:
+    result = compare_paths(_mlp_single(real_results), cost_paths=[cost_json])
+    edge, *others = result.costs
+    assert edge.placement.startswith("edge") and edge.ratio_pv == 1.0
+    assert any(r.placement.startswith("cloud") for r in others)
+    for r in others:
+        assert r.ratio_pv == pytest.approx(r.pv / edge.pv)
+        assert r.ratio_cost_per_million == pytest.approx(r.cost_per_million / edge.cost_per_million)
+    p = subprocess.run(
+        [*TP, "compare", *map(str, _mlp_single(real_results)), "--cost", str(cost_json)],
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 0, p.stderr
+    assert "cost (USD" in p.stdout and "edge: rpi5" in p.stdout

@@ -13,6 +13,11 @@ def compare(
         False, "--force", help="Compare despite different schema versions or models."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+    cost: list[Path] = typer.Option(
+        [],
+        "--cost",
+        help="Cost result JSON of 'tippingpoint cost' to set side by side (repeatable).",
+    ),
 ) -> int:
     """Compare runs of one model: percentiles, throughput, J/inference, accuracy, significance."""
     import sys
@@ -24,7 +29,7 @@ def compare(
     from tippingpoint.reports.compare_table import comparison_tables
     from tippingpoint.reports.io import report_files
 
-    result = compare_paths(report_files(list(paths)), force=force)
+    result = compare_paths(report_files(list(paths)), force=force, cost_paths=list(cost))
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         return 0

@@ -139,6 +139,20 @@ class ComparisonGroup(Frozen):
     rows: tuple[RunComparison, ...]
 
 
+class CostRow(Frozen):
+    """One placement of a cost result, with ratios to the first placement compared."""
+
+    source: str = Field(description="the cost result file")
+    placement: str
+    feasible: bool
+    cost_per_million: float = Field(description="USD per million inferences, year one")
+    annual_cost: float = Field(description="USD, year one")
+    tco: float = Field(description="USD over the horizon, undiscounted")
+    pv: float = Field(description="USD over the horizon, discounted")
+    ratio_cost_per_million: float | None = None
+    ratio_pv: float | None = None
+
+
 class ComparisonResult(Frozen):
     """Everything ``tippingpoint compare`` found, ready to render as a table or JSON."""
 
@@ -149,6 +163,7 @@ class ComparisonResult(Frozen):
         default=(), description="runs below 99% of the fp32 accuracy"
     )
     forced: tuple[str, ...] = Field(default=(), description="refusals overridden by --force")
+    costs: tuple[CostRow, ...] = Field(default=(), description="placements of --cost results")
     alpha: float = DEFAULT_ALPHA
     min_effect: float = DEFAULT_MIN_EFFECT
 
@@ -480,7 +495,48 @@ def compare_runs(
     )
 
 
-def compare_paths(paths: Sequence[Path], *, force: bool = False) -> ComparisonResult:
-    """Read the reports at ``paths`` (files, after expanding directories) and compare them."""
+def cost_rows(cost_paths: Sequence[Path]) -> tuple[CostRow, ...]:
+    """Every placement of the given cost results; ratios are to the first placement listed."""
+    from tippingpoint.reports.cost_figures import read_cost_result
+
+    rows: list[CostRow] = []
+    for path in cost_paths:
+        cost = read_cost_result(path)
+        for p in (cost.edge, *(q for a in cost.analyses for q in a.placements)):
+            rows.append(
+                CostRow(
+                    source=path.name,
+                    placement=p.label,
+                    feasible=p.feasible,
+                    cost_per_million=p.cost_per_million,
+                    annual_cost=p.annual_cost,
+                    tco=p.tco,
+                    pv=p.pv,
+                )
+            )
+    if not rows:
+        return ()
+    first = rows[0]
+    return tuple(
+        r.model_copy(
+            update={
+                "ratio_cost_per_million": _ratio(r.cost_per_million, first.cost_per_million),
+                "ratio_pv": _ratio(r.pv, first.pv),
+            }
+        )
+        for r in rows
+    )
+
+
+def compare_paths(
+    paths: Sequence[Path], *, force: bool = False, cost_paths: Sequence[Path] = ()
+) -> ComparisonResult:
+    """Read the reports at ``paths`` (files, after expanding directories) and compare them.
+
+    Placements of the cost results at ``cost_paths`` are set side by side as well.
+    """
     runs, forced = load_runs(paths, force)
-    return compare_runs(runs, force=force, forced=forced)
+    result = compare_runs(runs, force=force, forced=forced)
+    if cost_paths:
+        result = result.model_copy(update={"costs": cost_rows(cost_paths)})
+    return result

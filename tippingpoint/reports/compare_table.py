@@ -107,6 +107,33 @@ def group_table(result: ComparisonResult, group: ComparisonGroup) -> Table:
     return table
 
 
+def cost_table(result: ComparisonResult) -> Table:
+    """Placements of the cost results side by side, with ratios to the first."""
+    table = Table(title="cost (USD, from --cost results)", header_style="bold")
+    for col in ("placement", "source", "feasible", "per million", "year one", "TCO", "PV"):
+        table.add_column(col, justify="left" if col in ("placement", "source") else "right")
+    for i, r in enumerate(result.costs):
+        ratio_m = (
+            ""
+            if i == 0 or r.ratio_cost_per_million is None
+            else f" x{r.ratio_cost_per_million:.2f}"
+        )
+        ratio_pv = "" if i == 0 or r.ratio_pv is None else f" x{r.ratio_pv:.2f}"
+        table.add_row(
+            escape(r.placement),
+            escape(r.source),
+            "yes" if r.feasible else "[red]no (SLO)[/red]",
+            f"{r.cost_per_million:,.2f}{ratio_m}",
+            f"{r.annual_cost:,.0f}",
+            f"{r.tco:,.0f}",
+            f"{r.pv:,.0f}{ratio_pv}",
+        )
+    return table
+
+
 def comparison_tables(result: ComparisonResult) -> list[Table]:
-    """All group tables of a comparison."""
-    return [group_table(result, g) for g in result.groups]
+    """All group tables of a comparison, and the cost table when cost results were given."""
+    tables = [group_table(result, g) for g in result.groups]
+    if result.costs:
+        tables.append(cost_table(result))
+    return tables
