@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 TORCH_PIN := torch==2.13.0
 RESULTS ?= results
 
-.PHONY: venv bench test lint format models bench-overhead clean
+.PHONY: venv bench test lint format models bench-overhead bench-calculator clean
 
 venv: $(STAMP)
 
@@ -56,6 +56,9 @@ models: venv $(EXPORT_STAMP)
 
 bench-overhead: venv
 	$(PY) -m tippingpoint.harness.overhead
+
+bench-calculator: venv
+	$(PY) -m tippingpoint.calculator.bench
 
 clean:
 	rm -rf $(VENV) $(RESULTS) .pytest_cache .ruff_cache

@@ -324,14 +324,18 @@ def cash_flows(
         for comp, arr in part.monthly.items():
             monthly[comp] = monthly[comp] + arr if comp in monthly else arr
     hardware = next((p.hardware for p in parts if p.hardware is not None), None)
+    edge = next((p for p in parts if p.hardware is not None), None)
+    cloud = next((p for p in parts if p.hardware is None), None)
+    shape = (n, spec.months)
+    none = np.broadcast_to(0.0, shape)
     return Flows(
         monthly=monthly,
         hardware=hardware if hardware is not None else np.zeros((n, spec.months + 1)),
         salvage=sum((p.salvage for p in parts), start=np.zeros(n)),
         one_time=sum((p.one_time for p in parts), start=np.zeros(n)),
         inferences=vol,
-        units=np.broadcast_to(sum(p.units for p in parts), (n, spec.months)),
-        instances=np.broadcast_to(sum(p.instances for p in parts), (n, spec.months)),
-        kwh=np.broadcast_to(sum(p.kwh for p in parts), (n, spec.months)),
-        cloud_kw=np.broadcast_to(sum(p.cloud_kw for p in parts), (n, 1)),
+        units=np.broadcast_to(edge.units, shape) if edge else none,
+        instances=np.broadcast_to(cloud.instances, shape) if cloud else none,
+        kwh=np.broadcast_to(edge.kwh, shape) if edge else none,
+        cloud_kw=np.broadcast_to(cloud.cloud_kw, (n, 1)) if cloud else none[:, :1],
     )
