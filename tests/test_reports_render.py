@@ -291,3 +291,26 @@ def test_cost_result_of_another_schema_version_is_refused(
         text=True,
     )
     assert p.returncode == 2 and "cost schema_version 99" in p.stderr
+
+
+def test_failed_and_unloaded_runs_render_without_figures(
+    real_results: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from tippingpoint.reports.schema import ErrorRecord, RunStatus
+
+    src = next(p for p in report_files([real_results]) if "conv-small" in p.name)
+
+    def failed(r: Report) -> Report:
+        err = ErrorRecord(phase="load", kind="ModelLoadError", message="truncated model file")
+        return r.model_copy(
+            update={"status": RunStatus.FAILED, "results": None, "backend": None, "errors": (err,)}
+        )
+
+    rewrite(src, tmp_path, failed)
+    rewrite(src, tmp_path, lambda r: r)
+    html = render_html(build_document(load_run_data(load_results([tmp_path]))))
+    assert "not loaded" in html and "failed" in html
+    assert "1 of 2 runs did not complete" in html
+    (cdf,) = [s for s in _svgs(html) if "Latency CDF" in s]
+    assert len(re.findall(r'<path d="M', cdf)) == 1  # only the complete run is drawn

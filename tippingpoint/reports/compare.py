@@ -535,7 +535,8 @@ def compare_paths(
 
     Placements of the cost results at ``cost_paths`` are set side by side as well.
     """
-    runs, forced = load_runs(paths, force)
+    skip = {p.resolve() for p in cost_paths}
+    runs, forced = load_runs([p for p in paths if p.resolve() not in skip], force)
     result = compare_runs(runs, force=force, forced=forced)
     if cost_paths:
         result = result.model_copy(update={"costs": cost_rows(cost_paths)})

@@ -309,10 +309,10 @@ def summary_section(runs: Sequence[RunData], cost: CostResult | None) -> list[Bl
     ):
         n = sum(flag in r.report.flags for r in runs)
         if n:
-            caveats.append(f"{n} {text}")
+            caveats.append(f"{n} of {len(runs)} are {text}")
     failed = sum(r.report.status is not RunStatus.COMPLETE for r in runs)
     if failed:
-        caveats.append(f"{failed} runs did not complete")
+        caveats.append(f"{failed} of {len(runs)} runs did not complete")
     if caveats:
         blocks.append(Para("Caveats: " + "; ".join(caveats) + ".", Tone.WARNING))
     return blocks

@@ -12,9 +12,13 @@ from tippingpoint.reports.figures import load_run_data
 from tippingpoint.reports.io import atomic_write_bytes, ensure_output_dir, read_report, report_files
 
 
-def load_results(paths: Sequence[Path]) -> list[LoadedRun]:
-    """Every report under ``paths`` (directories expanded), validated."""
-    files = report_files(list(paths))
+def load_results(paths: Sequence[Path], exclude: Sequence[Path] = ()) -> list[LoadedRun]:
+    """Every report under ``paths`` (directories expanded), validated; ``exclude`` is skipped.
+
+    ``exclude`` holds the cost result, which may sit in the results directory.
+    """
+    skip = {p.resolve() for p in exclude}
+    files = [f for f in report_files(list(paths)) if f.resolve() not in skip]
     if not files:
         raise ReportError(
             f"no report JSON files in {', '.join(str(p) for p in paths)}",
@@ -31,7 +35,7 @@ def load_results(paths: Sequence[Path]) -> list[LoadedRun]:
 
 def build_from_paths(paths: Sequence[Path], cost_path: Path | None = None) -> Document:
     """The report document for the results at ``paths`` and an optional cost result file."""
-    runs = load_run_data(load_results(paths))
+    runs = load_run_data(load_results(paths, [cost_path] if cost_path else []))
     cost = None
     if cost_path is not None:
         from tippingpoint.reports.cost_figures import read_cost_result
