@@ -182,3 +182,36 @@ def test_keeper_thread_reads_in_the_background(tree):
         c.close()
     assert r.valid, r.invalid_reason
     assert _value(r, "average_power") == pytest.approx(15.0, rel=0.05)
+
+
+def test_sub_windows_need_readings_of_their_own(tree, clock):
+    add_rapl_zone(tree, "intel-rapl:0", "package-0", RaplCounter(clock, 10.0, 10**12))
+    c = RaplCollector(root=tree.root, opener=tree.opener, clock=clock, background=False)
+    c.open()
+    r = _run(c, clock, 2.0, 0.5)  # 0.4 s sub-windows, a read every 0.5 s
+    assert r.valid and r.window_energy_j == ()
+    r = _run(c, clock, 2.0, 0.1)  # 4 reads per sub-window
+    assert r.window_energy_j == pytest.approx((4.0,) * 5, abs=1e-6)
+
+
+def test_an_unexpected_error_in_the_sampling_thread_invalidates_the_window(tree):
+    add_rapl_zone(tree, "intel-rapl:0", "package-0", RaplCounter(time.perf_counter_ns, 5, 10**12))
+    c = RaplCollector(root=tree.root, opener=tree.opener, interval_s=0.005)
+    c.open()
+    try:
+        c.begin_window(time.perf_counter_ns())
+        real_read = c._read
+
+        def broken() -> tuple[float, ...]:
+            raise RuntimeError("driver bug")
+
+        c._read = broken  # type: ignore[method-assign]
+        deadline = time.monotonic() + 5
+        while c._poller is not None and c._poller.error is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        c._read = real_read  # type: ignore[method-assign]
+        r = c.end_window(time.perf_counter_ns(), queries=1, samples=1)
+    finally:
+        c.close()
+    assert not r.valid
+    assert "sampling thread failed: RuntimeError('driver bug')" in (r.invalid_reason or "")

@@ -163,6 +163,8 @@ class EnergyCollector:
         """Start recording: forget older points and take a reading now."""
         with self._lock:
             self._failure = None
+            if self._poller is not None:
+                self._poller.error = None
             self.reset_extras()
             for trace in self._traces:
                 trace.keep_last()
@@ -226,6 +228,8 @@ class EnergyCollector:
 
     def _result(self, start_ns: int, end_ns: int) -> CollectorResult:
         invalid = self._failure or self._window_problem(start_ns, end_ns)
+        if invalid is None and self._poller is not None and self._poller.error is not None:
+            invalid = f"{self.name}: sampling thread failed: {self._poller.error!r}"
         traces = [tr for tr in self._traces if tr.t_ns]
         if invalid is None and len(traces) < len(self._traces):
             invalid = f"{self.name}: no readings in the window"
@@ -296,12 +300,19 @@ class EnergyCollector:
         )
 
     def _sub_windows(self, start_ns: int, end_ns: int) -> tuple[float, ...]:
-        """Energy of ``windows`` equal sub-windows, or () when one would be too short."""
+        """Energy of ``windows`` equal sub-windows, or () when one would be too short.
+
+        Each sub-window must satisfy the source's own minimums and hold at least two readings
+        of every headline channel: fewer, and its energy would be interpolated, not measured.
+        """
         k = self.windows
         if k < 2:
             return ()
         bounds = [start_ns + (end_ns - start_ns) * i // k for i in range(k + 1)]
+        heads = [tr for ch, tr in zip(self.channels, self._traces, strict=True) if ch.headline]
         for a, b in pairwise(bounds):
             if self._window_problem(a, b) is not None:
+                return ()
+            if any(tr.count_between(a, b) < 2 for tr in heads):
                 return ()
         return tuple(self._headline_energy(a, b) for a, b in pairwise(bounds))
