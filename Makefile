@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 TORCH_PIN := torch==2.13.0
 RESULTS ?= results
 
-.PHONY: venv bench test lint format models bench-overhead bench-calculator clean
+.PHONY: venv bench test lint format models bench-overhead bench-calculator bench-loadgen clean
 
 venv: $(STAMP)
 
@@ -59,6 +59,12 @@ bench-overhead: venv
 
 bench-calculator: venv
 	$(PY) -m tippingpoint.calculator.bench
+
+# nginx and wrk come from Debian's packages; the benchmark starts nginx on loopback itself
+bench-loadgen: venv
+	@command -v wrk >/dev/null && { command -v nginx >/dev/null || test -x /usr/sbin/nginx; } \
+		|| { apt-get update && apt-get install -y nginx wrk; }
+	$(PY) -m tippingpoint.harness.loadgen_bench
 
 clean:
 	rm -rf $(VENV) $(RESULTS) .pytest_cache .ruff_cache
