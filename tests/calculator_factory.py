@@ -194,7 +194,6 @@ def hand_profiles(**workload: object) -> Profiles:
             maintenance_share=s(0),
             ops_per_year=s(0),
             integration_cost=s(0),
-            site_pue=s(1),
         ),
         network=NetworkProfile(
             name="lan",
@@ -204,7 +203,9 @@ def hand_profiles(**workload: object) -> Profiles:
             loss=s(0),
             cost_per_gb=s(0),
         ),
-        energy=EnergyProfile(name="grid", price_per_kwh=s(0.20), grid_gco2_per_kwh=s(400)),
+        energy=EnergyProfile(
+            name="grid", price_per_kwh=s(0.20), grid_gco2_per_kwh=s(400), pue=s(1.0)
+        ),
         workload=WorkloadProfile.model_validate(fields),
     )
 

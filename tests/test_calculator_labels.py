@@ -193,3 +193,34 @@ def test_report_selection_errors() -> None:
         _calc([CLOUD])
     with pytest.raises(CostInputError, match="no capacity for cloud profile"):
         _calc([edge_report(100, 20)])
+
+
+def test_edge_capacity_is_bounded_by_the_slo_too() -> None:
+    # batch 32 gives 400/s but its batch p99 of 150 ms breaks the 100 ms SLO: the fleet is
+    # sized on the 40/s batch-1 run, and the device p99 is that run's
+    runs = [edge_report(40, 30, joules=0.2), edge_report(400, 150, batch=32), CLOUD]
+    result = _calc(runs)
+    rows = {r.param: r for r in result.analyses[0].inputs}
+    assert rows[Param.EDGE_THROUGHPUT].value == 40
+    assert "highest throughput with p99 <= 100 ms" in rows[Param.EDGE_THROUGHPUT].origin
+    assert result.edge.latency.p99_ms == 30 and result.edge.feasible
+    assert any("edge capacity excludes" in w for w in result.warnings)
+    # with no SLO the fastest run sizes the fleet
+    free = _calc(runs, profiles=hand_profiles(slo_p99_ms=None))
+    rows = {r.param: r for r in free.analyses[0].inputs}
+    assert rows[Param.EDGE_THROUGHPUT].value == 400
+
+
+def test_invalid_energy_falls_back_to_the_estimate() -> None:
+    report = edge_report(100, 20, joules=0.05)
+    energy = report.collectors.energy
+    assert energy is not None
+    broken = energy.model_copy(
+        update={"joules_per_inference": None, "valid": False, "note": "counter wrapped"}
+    )
+    report = report.model_copy(
+        update={"collectors": report.collectors.model_copy(update={"energy": broken})}
+    )
+    result = _calc([report, CLOUD])
+    assert _line(result, Component.ENERGY).basis is Basis.ESTIMATED
+    assert any("energy marked invalid (counter wrapped)" in w for w in result.warnings)

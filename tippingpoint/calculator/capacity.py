@@ -103,14 +103,38 @@ def usable(reports: Sequence[Report], model: str | None) -> tuple[list[Report], 
     return out, warnings
 
 
-def edge_figures(reports: Sequence[Report]) -> tuple[EdgeFigures | None, list[str]]:
-    """Throughput, p99 and energy of the edge device; None when no edge report is given."""
+def _p99(r: Report) -> float:
+    return r.results.latency.p99 if r.results is not None else math.inf
+
+
+def edge_figures(
+    reports: Sequence[Report], slo_ms: float | None = None
+) -> tuple[EdgeFigures | None, list[str]]:
+    """Throughput, p99 and energy of the edge device; None when no edge report is given.
+
+    The fleet is sized by the highest-throughput run whose p99 meets ``slo_ms`` (every run
+    when there is no SLO), and the device's p99 is that run's: serving at a batched run's
+    throughput means waiting for the batch.
+    """
     edge = [r for r in reports if not is_cloud(r) and r.results is not None]
     if not edge:
         return None, []
     warnings: list[str] = []
-    best = max(edge, key=lambda r: r.results.throughput.samples_per_s if r.results else 0.0)
+    meeting = [r for r in edge if slo_ms is None or _p99(r) <= slo_ms]
+    best = max(meeting or edge, key=_tp)
     assert best.results is not None
+    origin = _label(best)
+    if slo_ms is not None:
+        faster = [r for r in edge if _tp(r) > _tp(best)]
+        if not meeting:
+            origin += f": no run meets the {slo_ms:g} ms SLO"
+        elif faster:
+            top = max(faster, key=_tp)
+            origin += f": highest throughput with p99 <= {slo_ms:g} ms"
+            warnings.append(
+                f"edge capacity excludes {_label(top)}: {_tp(top):.4g}/s, but its p99 "
+                f"{_p99(top):.4g} ms exceeds the {slo_ms:g} ms SLO"
+            )
     tp = best.results.throughput.samples_per_s
     low = high = None
     stab = best.results.stability
@@ -118,48 +142,15 @@ def edge_figures(reports: Sequence[Report]) -> tuple[EdgeFigures | None, list[st
         per_query = tp / best.results.throughput.queries_per_s
         low, high = min(stab.windows) * per_query, max(stab.windows) * per_query
         low, high = min(low, tp), max(high, tp)
-    batch1 = [r for r in edge if r.scenario.batch_size == 1]
-    lat_src = min(batch1 or edge, key=lambda r: r.scenario.batch_size)
-    assert lat_src.results is not None
-    p99_origin = _label(lat_src)
-    if lat_src.scenario.batch_size != 1:
-        p99_origin += ": no batch-1 run, p99 of a whole batch"
-        warnings.append(f"edge p99 taken from a batch-{lat_src.scenario.batch_size} run")
-    joules = j_low = j_high = idle = None
-    basis = Basis.ESTIMATED
-    energy_origin = "device profile: active watts / measured throughput"
-    with_energy = [r for r in edge if r.collectors.energy is not None]
-    ordered = sorted(with_energy, key=lambda r: (r is not best, -_tp(r)))
-    for r in ordered:
-        es = r.collectors.energy
-        assert es is not None
-        if not es.valid or not math.isfinite(es.joules_per_inference):
-            warnings.append(
-                f"{_label(r)}: energy marked invalid ({es.note or 'no reason'}), not used"
-            )
-            continue
-        joules = es.joules_per_inference
-        if es.iqr_joules_per_inference:
-            j_low = max(joules - es.iqr_joules_per_inference / 2, 0.0)
-            j_high = joules + es.iqr_joules_per_inference / 2
-        basis = Basis.ESTIMATED if es.method is MeasurementMethod.ESTIMATED else Basis.MEASURED
-        energy_origin = f"{_label(r)}: {es.source} ({es.method.value}, {es.scope})"
-        idle_vals = [w for w in (es.idle_watts_before, es.idle_watts_after) if w is not None]
-        idle = sum(idle_vals) / len(idle_vals) if idle_vals else None
-        if r is not best:
-            warnings.append(
-                "energy per inference comes from a different run than the throughput "
-                f"({_label(r)}); at a lower load it includes more idle power per inference"
-            )
-        break
+    joules, j_low, j_high, basis, energy_origin, idle, w_energy = _edge_energy(edge, best)
     return (
         EdgeFigures(
             throughput=tp,
             throughput_low=low,
             throughput_high=high,
-            throughput_origin=_label(best),
-            p99_ms=lat_src.results.latency.p99,
-            p99_origin=p99_origin,
+            throughput_origin=origin,
+            p99_ms=best.results.latency.p99,
+            p99_origin=_label(best),
             joules_per_inference=joules,
             joules_low=j_low,
             joules_high=j_high,
@@ -167,8 +158,45 @@ def edge_figures(reports: Sequence[Report]) -> tuple[EdgeFigures | None, list[st
             energy_origin=energy_origin,
             idle_watts=idle,
         ),
-        warnings,
+        warnings + w_energy,
     )
+
+
+def _edge_energy(
+    edge: Sequence[Report], best: Report
+) -> tuple[float | None, float | None, float | None, Basis, str, float | None, list[str]]:
+    """J/inference (with a range), its basis and origin, and idle watts, from the reports."""
+    warnings: list[str] = []
+    with_energy = [r for r in edge if r.collectors.energy is not None]
+    for r in sorted(with_energy, key=lambda r: (r is not best, -_tp(r))):
+        es = r.collectors.energy
+        assert es is not None
+        j = es.joules_per_inference
+        if not es.valid or j is None or not math.isfinite(j) or j < 0:
+            warnings.append(
+                f"{_label(r)}: energy marked invalid ({es.note or 'no valid window'}), not used"
+            )
+            continue
+        j_low = j_high = None
+        if len(es.window_joules_per_inference) >= 2:
+            j_low = min(min(es.window_joules_per_inference), j)
+            j_high = max(max(es.window_joules_per_inference), j)
+        elif es.iqr_joules_per_inference:
+            j_low = max(j - es.iqr_joules_per_inference / 2, 0.0)
+            j_high = j + es.iqr_joules_per_inference / 2
+        basis = Basis.ESTIMATED if es.method is MeasurementMethod.ESTIMATED else Basis.MEASURED
+        origin = f"{_label(r)}: {es.source} ({es.method.value}, {es.scope})"
+        idle_vals = [w for w in (es.idle_watts_before, es.idle_watts_after) if w is not None]
+        idle = sum(idle_vals) / len(idle_vals) if idle_vals else None
+        if r is not best:
+            warnings.append(
+                "energy per inference comes from a different run than the throughput "
+                f"({_label(r)}); at another load it holds a different share of idle power"
+            )
+        warnings.extend(f"{_label(r)} energy: {w}" for w in es.warnings)
+        return j, j_low, j_high, basis, origin, idle, warnings
+    origin = "device profile: active watts / measured throughput"
+    return None, None, None, Basis.ESTIMATED, origin, None, warnings
 
 
 def _tp(r: Report) -> float:

@@ -380,7 +380,7 @@ def calculate(
     if not clouds:
         raise CostInputError("no cloud profile given", "name one with --cloud")
     kept, warnings = usable(reports, model)
-    edge_fig, w_edge = edge_figures(kept)
+    edge_fig, w_edge = edge_figures(kept, profiles.workload.slo_p99_ms)
     if edge_fig is None:
         raise CostInputError(
             "no on-device report among --reports",
@@ -388,6 +388,12 @@ def calculate(
         )
     cloud_fig, w_cloud = cloud_figures(kept)
     warnings += w_edge + w_cloud
+    shared = [c.name for c in clouds if c.kind is CloudKind.INSTANCE]
+    if cloud_fig is not None and len(shared) > 1:
+        warnings.append(
+            f"one HTTP report sizes every instance profile ({', '.join(shared)}): measure each "
+            "instance type's endpoint for a fair comparison"
+        )
     workload = profiles.workload
     slo = workload.slo_p99_ms
     if cloud_fig and cloud_fig.latency_bound_ms and slo and cloud_fig.latency_bound_ms > slo:

@@ -82,7 +82,6 @@ def edge_inputs(profiles: Profiles, edge: EdgeFigures) -> dict[Param, InputValue
         (Param.MAINTENANCE_SHARE, d.maintenance_share),
         (Param.DEVICE_OPS, d.ops_per_year),
         (Param.EDGE_INTEGRATION, d.integration_cost),
-        (Param.SITE_PUE, d.site_pue),
     ):
         out[param] = _src(param, sv, "device", d.name)
     if edge.idle_watts is not None:
@@ -108,6 +107,7 @@ def edge_inputs(profiles: Profiles, edge: EdgeFigures) -> dict[Param, InputValue
         )
     out[Param.ELECTRICITY_PRICE] = _src(Param.ELECTRICITY_PRICE, e.price_per_kwh, "energy", e.name)
     out[Param.EDGE_GRID] = _src(Param.EDGE_GRID, e.grid_gco2_per_kwh, "energy", e.name)
+    out[Param.SITE_PUE] = _src(Param.SITE_PUE, e.pue, "energy", e.name)
     return out
 
 

@@ -134,7 +134,6 @@ class DeviceProfile(ProfileBase):
     integration_cost: NonNegative = Field(
         default_factory=lambda: assumed(0.0), description="one-time USD for the deployment"
     )
-    site_pue: Positive = Field(default_factory=lambda: assumed(1.0))
 
     @model_validator(mode="after")
     def _residual_below_price(self) -> DeviceProfile:
@@ -221,11 +220,15 @@ class NetworkProfile(ProfileBase):
 
 
 class EnergyProfile(ProfileBase):
-    """Electricity where the edge devices run: price, grid carbon intensity."""
+    """Electricity where the edge devices run: price, grid carbon intensity, site PUE."""
 
     region: str = ""
     price_per_kwh: NonNegative = Field(description="USD per kWh")
     grid_gco2_per_kwh: NonNegative
+    pue: Positive = Field(
+        default_factory=lambda: assumed(1.0),
+        description="power usage effectiveness of the site: 1 for a device in the field",
+    )
 
 
 class Amortisation(str, Enum):
