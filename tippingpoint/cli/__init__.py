@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from tippingpoint.cli import compare, cost, info, report, run, serve
+from tippingpoint.cli import collectors, compare, cost, info, report, run, serve
 
 app = typer.Typer(
     name="tippingpoint",
@@ -39,6 +39,7 @@ app.command("serve")(serve.serve)
 app.command("compare")(compare.compare)
 app.command("report")(report.report)
 app.command("cost")(cost.cost)
+app.command("collectors")(collectors.collectors)
 
 
 def main(argv: list[str] | None = None) -> int:
