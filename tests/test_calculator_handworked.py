@@ -29,7 +29,7 @@ from tippingpoint.calculator.finance import (
     present_value,
     simple_payback_months,
 )
-from tippingpoint.calculator.model import Component
+from tippingpoint.calculator.model import Component, Placement
 from tippingpoint.calculator.params import Basis
 from tippingpoint.calculator.result import CostResult
 
@@ -142,6 +142,12 @@ def test_comparison_npv_payback_and_break_even() -> None:
     # cumulative: month 1 edge 1,200.08 > cloud 732.04; month 2 edge 1,200.17 < cloud 1,464.08
     assert comparison.break_even_month == 2
     assert comparison.discounted_payback_month == 2
+    # one 1,200 USD device a year against an always-on 8,760 USD instance: edge is cheaper
+    # at every volume from 1,000 to 1e9 a day (116 devices, 139,200 USD, against 463
+    # instances, 4.06 million USD, at the top), so there is no tipping volume
+    tipping = comparison.tipping
+    assert tipping.volume_per_day is None and tipping.crossings == ()
+    assert tipping.cheaper_throughout is Placement.EDGE
 
 
 def test_cloud_cost_per_inference_at_full_capacity_matches_the_formula() -> None:
@@ -175,6 +181,7 @@ def test_break_even_volume_against_a_per_request_api() -> None:
     assert tipping.linear_volume_per_day == pytest.approx(expected, rel=1e-9)
     assert tipping.volume_per_day == pytest.approx(expected, rel=1e-6)
     assert len(tipping.crossings) == 1 and tipping.crossings[0].edge_cheaper_above
+    assert tipping.cheaper_throughout is None
     # the plotted curve brackets the tipping point: API cheaper below it, edge above
     curve = list(
         zip(

@@ -198,7 +198,9 @@ def _count(peak: FloatArray, per_unit: FloatArray, minimum: float, on: FloatArra
     return need
 
 
-def _edge(values: Values, spec: ModelSpec, share: FloatArray, vol: FloatArray, peak: FloatArray):
+def _edge(
+    values: Values, spec: ModelSpec, share: FloatArray, vol: FloatArray, peak: FloatArray
+) -> _Part:
     n, t_count = vol.shape
     x = column(values, Param.EDGE_THROUGHPUT)
     c0 = column(values, Param.DEVICE_PRICE)
@@ -254,7 +256,9 @@ def _edge(values: Values, spec: ModelSpec, share: FloatArray, vol: FloatArray, p
     )
 
 
-def _cloud(values: Values, spec: ModelSpec, share: FloatArray, vol: FloatArray, peak: FloatArray):
+def _cloud(
+    values: Values, spec: ModelSpec, share: FloatArray, vol: FloatArray, peak: FloatArray
+) -> _Part:
     n, t_count = vol.shape
     on = share > 0
     monthly: dict[Component, FloatArray] = {}

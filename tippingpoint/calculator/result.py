@@ -81,10 +81,13 @@ class TippingPoint(Frozen):
     """Where edge and cloud cost the same, by volume, and the curve to plot it."""
 
     volume_per_day: float | None = Field(
-        description="lowest volume above which edge stays cheaper (year-one annual cost); the "
-        "grid's low end when edge is cheaper throughout; None when cloud is cheaper at the top"
+        description="lowest volume above which edge stays cheaper (year-one annual cost); None "
+        "when the costs never cross that way in the range studied (see cheaper_throughout)"
     )
     crossings: tuple[Crossing, ...] = ()
+    cheaper_throughout: Placement | None = Field(
+        default=None, description="the placement cheaper at every volume studied, if one is"
+    )
     linear_volume_per_day: float | None = Field(
         default=None, description="V* = fixed / (v_cloud - v_edge), one device, no steps"
     )

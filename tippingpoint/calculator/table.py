@@ -99,8 +99,17 @@ def _comparison(a: CloudAnalysis) -> Table:
     t.add_row("discounted payback, month", disc)
     be = "never in horizon" if c.break_even_month is None else str(c.break_even_month)
     t.add_row("break-even month (cumulative)", be)
-    vol = "cloud cheaper at scale" if tip.volume_per_day is None else _num(tip.volume_per_day)
+    lo, hi = tip.curve_volume_per_day[0], tip.curve_volume_per_day[-1]
+    if tip.volume_per_day is not None:
+        vol = f"{_num(tip.volume_per_day)} (edge cheaper above)"
+    elif tip.cheaper_throughout is not None:
+        vol = f"none: {tip.cheaper_throughout.value} cheaper from {_num(lo)} to {_num(hi)}"
+    else:
+        vol = "none: cloud cheaper at the highest volume studied"
     t.add_row("tipping volume, inferences/day", vol)
+    for c in tip.crossings:
+        side = "edge" if c.edge_cheaper_above else "cloud"
+        t.add_row("  costs cross at, inferences/day", f"{_num(c.volume_per_day)} ({side} above)")
     lin = "-" if tip.linear_volume_per_day is None else _num(tip.linear_volume_per_day)
     t.add_row("linear estimate V*, inferences/day", lin)
     t.add_row("workload volume, inferences/day", _num(tip.base_volume_per_day))
@@ -116,7 +125,7 @@ def _tornado(a: CloudAnalysis) -> Table:
         t.add_column(col, justify="left" if col == "input" else "right")
     for r in a.tornado.rows[:MAX_TORNADO_ROWS]:
         t.add_row(
-            f"{r.param.value} [{escape(r.unit)}]",
+            escape(f"{r.param.value} [{r.unit}]"),
             _num(r.low),
             _num(r.high),
             usd(r.metric_low),

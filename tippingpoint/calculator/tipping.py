@@ -139,11 +139,15 @@ def tipping_point(base: Mapping[Param, float], spec: ModelSpec) -> TippingPoint:
     headline: float | None = None
     if cloud[-1] - edge[-1] >= 0:
         ups = [c for c in found if c.edge_cheaper_above]
-        headline = ups[-1].volume_per_day if ups else float(volumes[0])
+        headline = ups[-1].volume_per_day if ups else None
+    throughout = None
+    if not found:
+        throughout = Placement.EDGE if cloud[0] - edge[0] >= 0 else Placement.CLOUD
     linear, note = linear_tipping(base, spec)
     return TippingPoint(
         volume_per_day=headline,
         crossings=tuple(found),
+        cheaper_throughout=throughout,
         linear_volume_per_day=linear,
         linear_note=note,
         base_volume_per_day=v0,
