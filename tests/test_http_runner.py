@@ -92,12 +92,32 @@ def test_cli_network_scenarios(tmp_path: Path) -> None:
         (["--arrival", "bursty", "--endpoint", "http://x"], "unknown --arrival"),
     ],
 )
-def test_cli_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
-    proc = subprocess.run(
-        [*TP, "run", "-m", "mlp-tiny", "--out", str(tmp_path), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 2
-    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+def test_cli_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    from tippingpoint.cli import main
+
+    code = main(["run", "-m", "mlp-tiny", "--out", str(tmp_path), *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "no model to serve"),
+        (["-m", "mlp-tiny", "--timeout", "0"], "invalid server limits"),
+        (["-m", "mlp-tiny", "--token-env", "TIPPINGPOINT_UNSET_VAR"], "TIPPINGPOINT_UNSET_VAR"),
+        (["-m", "no-such-model"], "unknown model"),
+    ],
+)
+def test_serve_usage_errors(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    from tippingpoint.cli import main
+
+    code = main(["serve", "--port", "0", *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
