@@ -103,3 +103,48 @@ def test_a_run_with_collectors_fills_the_report(tmp_path, mlp):
     assert summary.joules_per_inference == pytest.approx(15.0 * seconds / samples, rel=0.25)
     assert RunFlag.ENERGY_ESTIMATED not in report.flags
     assert RunFlag.ENERGY_INVALID not in report.flags
+
+
+def test_runner_measures_idle_flags_throttling_and_passes_energy_warnings(tmp_path, mlp):
+    from tippingpoint.harness.collectors.system import ThermalCollector
+
+    from .fakes.sysfs import add_cpu
+
+    tree = FakeTree(tmp_path)
+    counter = RaplCounter(time.perf_counter_ns, 20.0, 10**12)
+    add_rapl_zone(tree, "intel-rapl:0", "package-0", counter)
+    events = {"n": 0}
+
+    def throttle_count() -> int:  # read at creation, open and begin_window: 0; at the end: 1
+        events["n"] += 1
+        return 0 if events["n"] <= 3 else 1
+
+    add_cpu(tree, 0, 2_000_000, throttle_count)
+    rapl = RaplCollector(root=tree.root, opener=tree.opener, interval_s=0.01)
+    thermal = ThermalCollector(root=tree.root, opener=tree.opener, background=False)
+    rapl.open()
+    thermal.open()
+
+    def idle_sleep(seconds: float) -> None:  # 5 W while idle, 20 W otherwise
+        counter()  # settle the energy so far at the old power
+        counter.watts = 5.0
+        time.sleep(seconds)
+        counter()
+        counter.watts = 20.0
+
+    energy = EnergyAccounting([rapl, thermal], idle_s=0.3, settle_s=0.01, sleep=idle_sleep)
+    try:
+        runner = Runner(collectors=[rapl, thermal], energy=energy)
+        report = runner.run(RunSpec(mlp, "onnxruntime", tiny_scenario())).report
+    finally:
+        close_collectors([rapl, thermal])
+    assert report.status is RunStatus.COMPLETE, report.errors
+    s = report.collectors.energy
+    assert s is not None and s.valid
+    assert s.idle_watts_before == pytest.approx(5.0, rel=0.1)
+    assert s.idle_watts_after == pytest.approx(5.0, rel=0.1)
+    assert s.average_watts == pytest.approx(20.0, rel=0.1)
+    assert s.dynamic_joules_per_inference == pytest.approx(0.75 * s.joules_per_inference, rel=0.15)
+    assert RunFlag.THROTTLED in report.flags
+    assert not any("drifted" in w for w in s.warnings)
+    assert report.warnings == s.warnings

@@ -21,6 +21,8 @@ from tippingpoint.backends.registry import get_backend
 from tippingpoint.errors import TippingPointError
 from tippingpoint.harness import stats
 from tippingpoint.harness.collectors.base import Collector
+from tippingpoint.harness.collectors.throttle import is_throttled
+from tippingpoint.harness.energy import EnergyAccounting, window_sample_counts
 from tippingpoint.harness.fingerprint import host_fingerprint, tool_info
 from tippingpoint.harness.inputs import generate_feeds, match_feeds
 from tippingpoint.models.registry import ModelRef, identity, verify
@@ -178,6 +180,7 @@ class Runner:
         accuracy: AccuracyHook | None = None,
         energy_summary: Callable[[Sequence[CollectorResult], int], EnergySummary | None]
         | None = None,
+        energy: EnergyAccounting | None = None,
     ) -> None:
         self.host = host or host_fingerprint()
         self.tool = tool or tool_info()
@@ -187,6 +190,7 @@ class Runner:
         self.collectors_requested = tuple(collectors_requested)
         self.accuracy = accuracy
         self.energy_summary = energy_summary
+        self.energy = energy
 
     def run(self, spec: RunSpec) -> RunOutcome:
         """Execute one run; failures become a FAILED report, Ctrl-C an INTERRUPTED one."""
@@ -212,6 +216,9 @@ class Runner:
     def _run(self, ctx: _RunContext) -> RunOutcome:
         spec = ctx.spec
         scenario = spec.scenario
+        if self.energy is not None:
+            ctx.phase = "idle"
+            self.energy.before_run()
         ctx.phase = "load"
         digest = verify(spec.model)
         ctx.model = identity(spec.model, digest)
@@ -252,8 +259,9 @@ class Runner:
             raise KeyboardInterrupt
 
         ctx.phase = "measure"
+        t_begin = time.perf_counter_ns()
         for c in self.collectors:
-            c.begin_window(time.perf_counter_ns())
+            c.begin_window(t_begin)
         meas = _loop(call, scenario.stop, "measure", self.progress, scenario.stop.max_duration_s)
         ctx.phase = "collector"
         collector_results = [
@@ -265,10 +273,16 @@ class Runner:
             for c in self.collectors
         ]
         ctx.collector_results = collector_results
-        if self.energy_summary is not None:
-            ctx.energy = self.energy_summary(
-                collector_results, len(meas.latency) * scenario.batch_size
+        n_samples = len(meas.latency) * scenario.batch_size
+        if self.energy is not None:
+            counts = window_sample_counts(
+                meas.ends, t_begin, meas.end_ns, scenario.windows, scenario.batch_size
             )
+            ctx.energy = self.energy(collector_results, n_samples, counts)
+        elif self.energy_summary is not None:
+            ctx.energy = self.energy_summary(collector_results, n_samples)
+        if is_throttled(collector_results):
+            ctx.flags.append(RunFlag.THROTTLED)
         if meas.latency:
             ctx.samples = Samples(
                 latency_ns=np.asarray(meas.latency, dtype=np.int64),
@@ -352,6 +366,8 @@ class Runner:
         warnings: list[str] = []
         if self.host.emulated:
             warnings.append("run under emulation: timings are not representative of the target CPU")
+        if ctx.energy is not None:
+            warnings.extend(ctx.energy.warnings)
         return Report(
             run_id=ctx.run_id,
             status=ctx.status,
