@@ -20,7 +20,7 @@ from tippingpoint.harness.accuracy import (
     score,
     suite_eval_set,
 )
-from tippingpoint.models.datasets import EvalSet
+from tippingpoint.models.datasets import EvalSet, Metric
 from tippingpoint.models.manifest import ARTIFACTS_DIR, ModelFormat, Variant, load_manifest
 from tippingpoint.reports.schema import AccuracyKind
 
@@ -34,7 +34,7 @@ def _open(path: Path) -> Session:
     return LiteRtBackend().load(path, {"threads": 1})
 
 
-def _eval_set(kind: AccuracyKind, metric: str, refs: np.ndarray, labels=None) -> EvalSet:
+def _eval_set(kind: AccuracyKind, metric: Metric, refs: np.ndarray, labels=None) -> EvalSet:
     inputs = (np.zeros((len(refs), 1), np.float32),)
     return EvalSet("toy", kind, metric, inputs, (refs,), labels)
 
@@ -42,7 +42,7 @@ def _eval_set(kind: AccuracyKind, metric: str, refs: np.ndarray, labels=None) ->
 def test_labelled_score_and_floor_flag() -> None:
     refs = np.eye(4, dtype=np.float32)[[0, 1, 2, 3]]
     labels = np.array([0, 1, 2, 0])
-    es = _eval_set(AccuracyKind.LABELLED, "top1", refs, labels)
+    es = _eval_set(AccuracyKind.LABELLED, Metric.TOP1, refs, labels)
     same = score([refs], es, reference_value=0.75)
     assert (same.value, same.relative_to_reference, same.below_floor) == (0.75, 1.0, False)
     worse = score([np.eye(4, dtype=np.float32)[[0, 1, 3, 3]]], es, reference_value=0.75)
@@ -58,7 +58,7 @@ def test_agreement_metrics() -> None:
     assert agree.max_abs_error == pytest.approx(0.5)
     assert agree.mean_abs_error == pytest.approx(0.125)
     assert agree.cosine_similarity == pytest.approx((1 / np.sqrt(1.25) + 1) / 2)
-    es = _eval_set(AccuracyKind.AGREEMENT, "cosine", ref)
+    es = _eval_set(AccuracyKind.AGREEMENT, Metric.COSINE, ref)
     result = score([out], es, reference_value=1.0)
     assert result.metric == "cosine" and result.agreement_top1 is None
     assert result.value == pytest.approx(agree.cosine_similarity) and result.below_floor

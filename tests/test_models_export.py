@@ -19,7 +19,7 @@ from tippingpoint.backends.onnxruntime_cpu import OnnxRuntimeCpuBackend
 from tippingpoint.errors import ModelFileError
 from tippingpoint.harness.accuracy import prepare_input, run_eval_set, suite_eval_set
 from tippingpoint.models import build, datasets
-from tippingpoint.models.datasets import Encoded, EvalSet, load_eval_set, save_eval_set
+from tippingpoint.models.datasets import Encoded, EvalSet, Metric, load_eval_set, save_eval_set
 from tippingpoint.models.exporters import onnx as onnx_export
 from tippingpoint.models.manifest import ARTIFACTS_DIR, ModelFormat, Variant, load_manifest
 from tippingpoint.models.quantization import onnx_int8_static
@@ -134,7 +134,12 @@ def test_litert_export_round_trip(tmp_path: Path) -> None:
 
 
 def test_training_is_deterministic_and_matches_committed_references() -> None:
-    """Rebuilding tabular-mlp from the seed reproduces the committed fp32 outputs bit for bit."""
+    """Rebuilding tabular-mlp from the seed reproduces the committed fp32 outputs.
+
+    Bit-exact with the generated_by versions on the machine kind that built them; the test
+    allows 1e-4 so another CPU's float rounding in training cannot fail it, and requires the
+    same predicted class for every sample.
+    """
     entry = suite_model("tabular-mlp")
     seed = load_manifest().model("tabular-mlp").seed
     data = datasets.build_data(entry.dataset, seed)
@@ -142,7 +147,8 @@ def test_training_is_deterministic_and_matches_committed_references() -> None:
         model, _ = build._prepare_model(entry, data, seed)
         outputs = build.torch_outputs(model, data.eval_decoded)
     committed, _ = suite_eval_set("tabular-mlp")
-    np.testing.assert_array_equal(outputs, committed.references[0])
+    np.testing.assert_allclose(outputs, committed.references[0], rtol=0, atol=1e-4)
+    np.testing.assert_array_equal(outputs.argmax(1), committed.references[0].argmax(1))
     np.testing.assert_array_equal(data.eval_decoded[0], committed.inputs[0])
 
 
@@ -164,7 +170,7 @@ def test_eval_set_file_round_trip_is_byte_stable(tmp_path: Path) -> None:
     kwargs = dict(
         dataset="toy",
         kind=AccuracyKind.LABELLED,
-        metric="top1",
+        metric=Metric.TOP1,
         inputs=(Encoded(stored, scale=0.5, offset=-1.0), Encoded(stored[:, 0], dtype="int64")),
         references=refs,
         labels=np.array([1, 0]),

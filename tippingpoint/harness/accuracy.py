@@ -22,7 +22,7 @@ import numpy as np
 
 from tippingpoint.backends.base import Session, TensorSpec
 from tippingpoint.errors import UnknownModelError
-from tippingpoint.models.datasets import EvalSet, load_eval_set
+from tippingpoint.models.datasets import EvalSet, Metric, load_eval_set
 from tippingpoint.models.manifest import suite_manifests, verify_file
 from tippingpoint.reports.schema import AccuracyKind, AccuracyResult
 
@@ -93,7 +93,7 @@ def score(
     floor: float = MLPERF_FLOOR,
 ) -> AccuracyResult:
     """Score stacked outputs (first output) against labels or the fp32 references."""
-    classifier = eval_set.metric != "cosine"
+    classifier = eval_set.metric is not Metric.COSINE
     agree = agreement(outputs[0], eval_set.references[0], classifier)
     if eval_set.kind is AccuracyKind.LABELLED:
         if eval_set.labels is None:
@@ -109,7 +109,7 @@ def score(
         kind=eval_set.kind,
         dataset=eval_set.dataset,
         samples=eval_set.samples,
-        metric=eval_set.metric,
+        metric=eval_set.metric.value,
         value=value,
         reference_variant="fp32",
         reference_value=reference_value,

@@ -27,7 +27,7 @@ import numpy as np
 
 from tippingpoint.backends.base import Session
 from tippingpoint.harness.accuracy import evaluate
-from tippingpoint.models.datasets import DataBundle, EvalSet, build_data, save_eval_set
+from tippingpoint.models.datasets import DataBundle, EvalSet, Metric, build_data, save_eval_set
 from tippingpoint.models.manifest import (
     ARTIFACTS_DIR,
     MANIFEST_NAME,
@@ -141,7 +141,8 @@ def recalibrate_batchnorm(model: nn.Module, data: Sequence[np.ndarray]) -> str:
     """Seeded random weights; BatchNorm statistics re-estimated on calibration data."""
     import torch
 
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    kinds = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)
+    norms = [m for m in model.modules() if isinstance(m, kinds)]
     if not norms:
         model.eval()
         return "seeded random initialisation (torch defaults), not trained"
@@ -182,7 +183,11 @@ def standardise_logits(model: nn.Module, data: Sequence[np.ndarray]) -> str:
     with torch.no_grad():
         last.weight.div_(std[:, None])
         last.bias.sub_(mean).div_(std)
-    return "; last linear layer rescaled so each logit has zero mean and unit std on them"
+    return (
+        "; last linear layer rescaled so each logit has zero mean and unit std on them. "
+        "Untrained, so its logits have small margins: fp16/int8 agreement here reflects "
+        "rounding noise and overstates what a trained model would lose"
+    )
 
 
 def torch_outputs(model: nn.Module, inputs: Sequence[np.ndarray]) -> np.ndarray:
@@ -294,10 +299,10 @@ def _measure(exp: _Exported, eval_set: EvalSet, reference_value: float, folder: 
         size_bytes=exp.path.stat().st_size,
         inputs=inputs,
         outputs=outputs,
-        quantization=QUANT_DESCRIPTIONS.get((exp.format.value, exp.variant.value)),
+        quantization=QUANT_DESCRIPTIONS.get((exp.format, exp.variant)),
         accuracy=VariantAccuracy(
             kind=result.kind,
-            metric=result.metric,
+            metric=Metric(result.metric),
             value=result.value,
             samples=result.samples,
             runtime=_runtime(exp.format),
@@ -324,9 +329,9 @@ def build_model(entry: SuiteModel, folder: Path, seed: int) -> SuiteEntry:
         reference = torch_outputs(model, decoded)
         example = [torch.from_numpy(a[:1]) for a in decoded]
         params, macs = count_parameters(model), count_macs(model, example)
-        metric = "top1" if data.kind is AccuracyKind.LABELLED else "top1-agreement"
+        metric = Metric.TOP1 if data.kind is AccuracyKind.LABELLED else Metric.TOP1_AGREEMENT
         if entry.task is Task.RECONSTRUCTION:
-            metric = "cosine"
+            metric = Metric.COSINE
         eval_path = folder / f"{entry.name}.eval.npz"
         save_eval_set(
             eval_path,
@@ -442,7 +447,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{a.variant.value}{a.format.suffix}={a.accuracy.value:.4f}"
                 for a in entry.artifacts
             )
-            print(f"{m.name}: {time.perf_counter() - start:.1f}s {entry.dataset.metric} {figures}")
+            took = time.perf_counter() - start
+            print(f"{m.name}: {took:.1f}s {entry.dataset.metric.value} {figures}")
         manifest = write_manifest(folder, entries, args.seed)
         if folder_tier is Tier.CORE:
             for problem in check_sizes(folder, manifest):

@@ -20,6 +20,7 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass, replace
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,17 @@ from tippingpoint.errors import ModelFileError
 from tippingpoint.reports.schema import AccuracyKind
 
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+class Metric(str, Enum):
+    """The headline figure of an evaluation set."""
+
+    TOP1 = "top1"
+    """top-1 accuracy against real labels"""
+    TOP1_AGREEMENT = "top1-agreement"
+    """share of samples whose top-1 class equals the fp32 model's"""
+    COSINE = "cosine"
+    """mean per-sample cosine similarity with the fp32 outputs (non-classifiers)"""
 
 
 @dataclass(frozen=True)
@@ -53,7 +65,7 @@ class EvalSet:
 
     dataset: str
     kind: AccuracyKind
-    metric: str
+    metric: Metric
     inputs: tuple[np.ndarray, ...]
     references: tuple[np.ndarray, ...]
     labels: np.ndarray | None = None
@@ -73,14 +85,16 @@ def save_eval_set(
     *,
     dataset: str,
     kind: AccuracyKind,
-    metric: str,
+    metric: Metric,
     inputs: tuple[Encoded, ...],
     references: tuple[np.ndarray, ...],
     labels: np.ndarray | None = None,
 ) -> None:
     """Write an evaluation set; the bytes depend only on the arrays (fixed zip timestamps)."""
     arrays: dict[str, np.ndarray] = {
-        "meta": np.array(json.dumps({"dataset": dataset, "kind": kind.value, "metric": metric}))
+        "meta": np.array(
+            json.dumps({"dataset": dataset, "kind": kind.value, "metric": metric.value})
+        )
     }
     for i, enc in enumerate(inputs):
         arrays[f"input_{i}"] = enc.stored
@@ -127,7 +141,7 @@ def load_eval_set(path: Path) -> EvalSet:
             refs.append(data[f"reference_{len(refs)}"])
         labels = data.get("labels")
         kind = AccuracyKind(meta["kind"])
-        dataset, metric = str(meta["dataset"]), str(meta["metric"])
+        dataset, metric = str(meta["dataset"]), Metric(meta["metric"])
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
         raise ModelFileError(
             f"evaluation set {path} is unreadable: {type(exc).__name__}: {exc}",

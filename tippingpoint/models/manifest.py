@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError
 
 from tippingpoint.backends.base import Frozen, TensorSpec
 from tippingpoint.errors import ModelFileError, UnknownModelError
+from tippingpoint.models.datasets import Metric
 from tippingpoint.models.suite.catalog import Task, Tier
 from tippingpoint.reports.schema import AccuracyKind
 
@@ -52,7 +53,7 @@ class VariantAccuracy(Frozen):
     """Accuracy of one exported file on the model's evaluation set, measured at export."""
 
     kind: AccuracyKind
-    metric: str = Field(description="top1, top1-agreement or cosine")
+    metric: Metric
     value: float
     samples: int
     runtime: str = Field(description="runtime and version that measured it")
@@ -93,7 +94,7 @@ class DatasetInfo(Frozen):
     name: str
     description: str
     kind: AccuracyKind
-    metric: str
+    metric: Metric
     eval: EvalFile
     calibration: str = Field(description="what the int8 calibration set is")
     calibration_samples: int

@@ -20,17 +20,26 @@ from typing import Any
 import numpy as np
 
 from tippingpoint.models.exporters.litert import SIGNATURE, quiet
+from tippingpoint.models.manifest import ModelFormat, Variant
 
-QUANT_DESCRIPTIONS = {
-    ("onnx", "fp16"): "fp16 weights and compute, float32 inputs/outputs (ONNX Runtime's "
-    "float16 converter, keep_io_types)",
-    ("onnx", "int8"): "static QDQ (onnxruntime.quantization.quantize_static): int8 activations, "
-    "per-channel int8 weights, MinMax calibration; float32 inputs/outputs",
-    ("tflite", "fp16"): "fp16 weights dequantised at load (ai-edge-quantizer FLOAT_CASTING, "
-    "weight-only); float32 compute and inputs/outputs",
-    ("tflite", "int8"): "full-integer static quantisation (ai-edge-quantizer static_wi8_ai8, "
-    "global MinMax calibration): int8 weights, activations, inputs and outputs (integer "
-    "inputs such as token ids stay integers)",
+QUANT_DESCRIPTIONS: dict[tuple[ModelFormat, Variant], str] = {
+    (ModelFormat.ONNX, Variant.FP16): (
+        "fp16 weights and compute, float32 inputs/outputs (ONNX Runtime's float16 converter, "
+        "keep_io_types)"
+    ),
+    (ModelFormat.ONNX, Variant.INT8): (
+        "static QDQ (onnxruntime.quantization.quantize_static): int8 activations, per-channel "
+        "int8 weights, MinMax calibration; float32 inputs/outputs"
+    ),
+    (ModelFormat.TFLITE, Variant.FP16): (
+        "fp16 weights dequantised at load (ai-edge-quantizer FLOAT_CASTING, weight-only); "
+        "float32 compute and inputs/outputs"
+    ),
+    (ModelFormat.TFLITE, Variant.INT8): (
+        "full-integer static quantisation (ai-edge-quantizer static_wi8_ai8, global MinMax "
+        "calibration): int8 weights, activations, inputs and outputs (integer inputs such as "
+        "token ids stay integers)"
+    ),
 }
 """One line per (format, variant) describing how that variant was made, for the manifest."""
 
