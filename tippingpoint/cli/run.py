@@ -141,6 +141,28 @@ def run(
     latency_bound: float | None = typer.Option(
         None, help="Server scenario: find the peak rate whose p99 (ms) meets this bound."
     ),
+    collect: list[str] = typer.Option(
+        [],
+        "--collect",
+        "-c",
+        help="Collector (repeatable): auto (best energy source), all, rapl, nvml, jetson, rpi5, "
+        "hwmon, meter-command, meter-csv, estimate, cpu, memory, thermal.",
+    ),
+    idle_s: float = typer.Option(
+        5.0, help="Idle power measured before and after each run, seconds (0: skip)."
+    ),
+    idle_watts: float | None = typer.Option(
+        None, help="Device idle watts, for --collect estimate."
+    ),
+    peak_watts: float | None = typer.Option(
+        None, help="Device peak watts, for --collect estimate."
+    ),
+    meter_command: str | None = typer.Option(
+        None, help="Command printing an external meter's watts (--collect meter-command)."
+    ),
+    meter_csv: Path | None = typer.Option(
+        None, help="An external meter's timestamped CSV log (--collect meter-csv)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead of tables."),
 ) -> int:
     """Run the benchmark matrix and write one JSON report per run under --out."""
@@ -175,6 +197,7 @@ def run(
         warmup_queries = warmup_queries if warmup_queries is not None else sf.run.warmup_queries
         warmup_duration = warmup_duration if warmup_duration is not None else sf.run.warmup_s
         seed = seed or sf.run.seed
+        collect = list(collect) or list(sf.run.collectors)
         backend_options = {k: dict(v) for k, v in sf.backend_options.items()}
     else:
         models = list(model) or list(DEFAULT_SUITE)
@@ -264,12 +287,36 @@ def run(
             "use single-stream or offline with local backends",
         )
 
+    from tippingpoint.harness.collectors.options import CollectorOptions
+    from tippingpoint.harness.collectors.selection import close_collectors, open_collectors
+    from tippingpoint.harness.energy import EnergyAccounting, is_energy_collector
+
+    opened, skipped = open_collectors(
+        collect,
+        CollectorOptions(
+            idle_watts=idle_watts,
+            peak_watts=peak_watts,
+            meter_command=meter_command,
+            meter_csv=meter_csv,
+        ),
+    )
+    for s in skipped:
+        console.print(f"[yellow]collector skipped[/yellow]: {escape(s.reason)}")
+    energy = (
+        EnergyAccounting(opened, idle_s) if any(is_energy_collector(c) for c in opened) else None
+    )
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     written: list[tuple[Path, object]] = []
     exit_code = 0
     try:
         with _progress(console, as_json) as (bar, update):
-            runner = Runner(progress=update)
+            runner = Runner(
+                progress=update,
+                collectors=opened,
+                collectors_skipped=skipped,
+                collectors_requested=tuple(collect),
+                energy=energy,
+            )
             for i, cell in enumerate(cells, 1):
                 label = (
                     f"[{i}/{len(cells)}] {cell.model.name} · {cell.backend} · "
@@ -302,6 +349,7 @@ def run(
                     break
     finally:
         signal.signal(signal.SIGTERM, previous)
+        close_collectors(opened)
 
     reports = [r for _, r in written]
     if as_json:
