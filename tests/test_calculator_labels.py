@@ -224,3 +224,11 @@ def test_invalid_energy_falls_back_to_the_estimate() -> None:
     result = _calc([report, CLOUD])
     assert _line(result, Component.ENERGY).basis is Basis.ESTIMATED
     assert any("energy marked invalid (counter wrapped)" in w for w in result.warnings)
+
+
+def test_undated_sources_are_named() -> None:
+    cloud = hand_cloud(price_per_hour=Sourced(value=1.0, source="a colleague's invoice"))
+    result = _calc([edge_report(100, 20, joules=0.05), CLOUD], cloud=cloud)
+    row = next(r for r in result.analyses[0].inputs if r.param is Param.CLOUD_PRICE_HOUR)
+    assert row.basis is Basis.SOURCED and row.as_of is None and not row.stale
+    assert any("no as_of date" in w and "cloud_price_per_hour" in w for w in result.warnings)

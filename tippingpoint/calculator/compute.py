@@ -420,6 +420,7 @@ def calculate(
     edge_result: PlacementResult | None = None
     analyses: list[CloudAnalysis] = []
     stale_seen: dict[tuple[Param, str], date] = {}
+    undated: set[str] = set()
     for cloud in clouds:
         params = freeze({**e_inputs, **cloud_inputs(profiles, cloud, cloud_fig)})
         spec = model_spec(profiles, cloud, energy_from_power)
@@ -450,6 +451,8 @@ def calculate(
             stale = is_stale(iv, today)
             if stale and iv.as_of is not None:
                 stale_seen[(p, iv.origin)] = iv.as_of
+            if iv.basis is Basis.SOURCED and iv.as_of is None:
+                undated.add(p.value)
             rows.append(InputRow(**iv.model_dump(), stale=stale, assumed_value=iv.assumed))
         analyses.append(
             CloudAnalysis(
@@ -469,6 +472,11 @@ def calculate(
         warnings.append(
             f"{len(stale_seen)} sourced values are over {STALE_AFTER_DAYS} days old, check them "
             f"before relying on the result: {listed}"
+        )
+    if undated:
+        warnings.append(
+            f"{len(undated)} sourced values have no as_of date, so their age is unknown: "
+            f"{', '.join(sorted(undated))}"
         )
     assumed = sorted({r.param.value for a in analyses for r in a.inputs if r.assumed_value})
     if assumed:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from tippingpoint.calculator.finance import FloatArray
 from tippingpoint.calculator.params import Param
@@ -188,7 +188,9 @@ class _Part:
     cloud_kw: FloatArray
 
 
-def _count(peak: FloatArray, per_unit: FloatArray, minimum: float, on: FloatArray) -> FloatArray:
+def _count(
+    peak: FloatArray, per_unit: FloatArray, minimum: float, on: NDArray[np.bool_]
+) -> FloatArray:
     need = peak * per_unit
     need -= 1e-9  # a rate exactly at capacity needs no extra unit despite float noise
     np.ceil(need, out=need)

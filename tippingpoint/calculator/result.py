@@ -210,7 +210,7 @@ class Recommendation(Frozen):
 class CostResult(Frozen):
     """The calculator's output for one edge device against one or more cloud placements."""
 
-    schema_version: Literal[1] = COST_SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     tool_version: str
     computed_on: date
     currency: Literal["USD"] = "USD"

@@ -107,9 +107,10 @@ def _comparison(a: CloudAnalysis) -> Table:
     else:
         vol = "none: cloud cheaper at the highest volume studied"
     t.add_row("tipping volume, inferences/day", vol)
-    for c in tip.crossings:
-        side = "edge" if c.edge_cheaper_above else "cloud"
-        t.add_row("  costs cross at, inferences/day", f"{_num(c.volume_per_day)} ({side} above)")
+    for cross in tip.crossings:
+        side = "edge" if cross.edge_cheaper_above else "cloud"
+        at = f"{_num(cross.volume_per_day)} ({side} above)"
+        t.add_row("  costs cross at, inferences/day", at)
     lin = "-" if tip.linear_volume_per_day is None else _num(tip.linear_volume_per_day)
     t.add_row("linear estimate V*, inferences/day", lin)
     t.add_row("workload volume, inferences/day", _num(tip.base_volume_per_day))
