@@ -32,8 +32,17 @@ from tippingpoint.calculator.finance import (
 from tippingpoint.calculator.model import Component, Placement
 from tippingpoint.calculator.params import Basis
 from tippingpoint.calculator.result import CostResult
+from tippingpoint.errors import CostInputError
+from tippingpoint.profiles.schema import CloudKind, CloudProfile
 
-from .calculator_factory import cloud_report, edge_report, hand_api, hand_cloud, hand_profiles
+from .calculator_factory import (
+    cloud_report,
+    edge_report,
+    hand_api,
+    hand_cloud,
+    hand_profiles,
+    sourced,
+)
 
 TODAY = date(2026, 11, 23)
 
@@ -193,3 +202,38 @@ def test_break_even_volume_against_a_per_request_api() -> None:
     )
     assert all(e > c for v, e, c in curve if v < expected * 0.99)
     assert all(e < c for v, e, c in curve if v > expected * 1.01)
+
+
+def test_token_priced_api() -> None:
+    # 200 input tokens at 0.50 USD/M + 50 output tokens at 1.50 USD/M, no request fee:
+    # 200 * 0.5e-6 + 50 * 1.5e-6 = 1.75e-4 USD a request; 365e6 requests = 63,875 USD a year
+    api = CloudProfile(
+        name="llm",
+        kind=CloudKind.API,
+        price_per_million_input_tokens=sourced(0.50),
+        price_per_million_output_tokens=sourced(1.50),
+        server_p99_ms=sourced(40),
+    )
+    profiles = hand_profiles(tokens_in_per_request=sourced(200), tokens_out_per_request=sourced(50))
+    result = calculate(
+        [edge_report(100, 20, joules=0.05)],
+        profiles=profiles,
+        clouds=[api],
+        today=TODAY,
+        tool_version="test",
+        draws=0,
+    )
+    cloud = result.analyses[0].placements[0]
+    compute = next(line for line in cloud.lines if line.component is Component.COMPUTE)
+    assert compute.annual_usd == pytest.approx(63_875.0)
+    assert cloud.cost_per_million == pytest.approx(175.0)
+    assert "200 input tokens" in compute.note
+    with pytest.raises(CostInputError, match="priced per token"):
+        calculate(
+            [edge_report(100, 20)],
+            profiles=hand_profiles(),
+            clouds=[api],
+            today=TODAY,
+            tool_version="test",
+            draws=0,
+        )

@@ -178,3 +178,22 @@ def test_sourced_value_forms() -> None:
     assert dev.maintenance_share.assumed and dev.maintenance_share.value == 0
     api = CloudProfile.model_validate({"name": "a", "kind": "api", "price_per_million_requests": 3})
     assert api.price_per_million_requests is not None
+
+
+def test_token_prices_come_in_pairs_on_api_profiles(tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text('[cloud.x]\nkind = "api"\nprice_per_million_input_tokens = 1\n')
+    with pytest.raises(ProfileError, match="both input and output token prices"):
+        parse_profile_file(path)
+    path.write_text(
+        '[cloud.x]\nkind = "instance"\nprice_per_hour = 1\n'
+        "price_per_million_input_tokens = 1\nprice_per_million_output_tokens = 2\n"
+    )
+    with pytest.raises(ProfileError, match="api profiles only"):
+        parse_profile_file(path)
+    path.write_text(
+        '[cloud.x]\nkind = "api"\n'
+        "price_per_million_input_tokens = 1\nprice_per_million_output_tokens = 2\n"
+    )
+    (api,) = parse_profile_file(path)
+    assert isinstance(api, CloudProfile) and api.price_per_million_requests is None

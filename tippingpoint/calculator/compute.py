@@ -111,6 +111,10 @@ COMPONENT_PARAMS: dict[Component, tuple[Param, ...]] = {
         Param.CLOUD_CAPACITY,
         Param.CLOUD_UTILISATION,
         Param.API_PRICE,
+        Param.TOKEN_PRICE_IN,
+        Param.TOKEN_PRICE_OUT,
+        Param.TOKENS_IN,
+        Param.TOKENS_OUT,
         Param.PEAK_TO_AVERAGE,
         Param.VOLUME,
     ),
@@ -180,7 +184,14 @@ def _note(comp: Component, flows: Flows, params: ParamSet, spec: ModelSpec) -> s
         )
     if comp is Component.COMPUTE:
         if spec.cloud_kind is CloudKind.API:
-            return f"{v[Param.API_PRICE]:g} USD per million requests"
+            fee = f"{v[Param.API_PRICE]:g} USD per million requests"
+            if not spec.token_priced:
+                return fee
+            return (
+                f"{fee} + {v[Param.TOKENS_IN]:g} input tokens at "
+                f"{v[Param.TOKEN_PRICE_IN]:g} + {v[Param.TOKENS_OUT]:g} output tokens at "
+                f"{v[Param.TOKEN_PRICE_OUT]:g} USD per million tokens"
+            )
         cap = params[Param.CLOUD_CAPACITY]
         return (
             f"{inst:g} instance(s) at {v[Param.CLOUD_PRICE_HOUR]:g} USD/h x 730 h/month; "

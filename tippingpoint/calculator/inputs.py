@@ -162,10 +162,12 @@ def cloud_inputs(
         f"cloud profile '{cloud.name}' egress tiers",
     )
     if cloud.kind is CloudKind.API:
-        assert cloud.price_per_million_requests is not None
-        out[Param.API_PRICE] = _src(
-            Param.API_PRICE, cloud.price_per_million_requests, "cloud", cloud.name
+        fee = cloud.price_per_million_requests or Sourced(
+            value=0.0, source="no per-request fee: token-priced", distribution=Distribution.FIXED
         )
+        out[Param.API_PRICE] = _src(Param.API_PRICE, fee, "cloud", cloud.name)
+        if cloud.price_per_million_input_tokens and cloud.price_per_million_output_tokens:
+            out.update(_token_inputs(w, cloud))
         return out
     assert cloud.price_per_hour is not None
     out[Param.CLOUD_PRICE_HOUR] = _src(
@@ -195,6 +197,26 @@ def cloud_inputs(
     return out
 
 
+def _token_inputs(w: WorkloadProfile, cloud: CloudProfile) -> dict[Param, InputValue]:
+    assert cloud.price_per_million_input_tokens and cloud.price_per_million_output_tokens
+    if w.tokens_in_per_request is None or w.tokens_out_per_request is None:
+        raise CostInputError(
+            f"cloud profile '{cloud.name}' is priced per token, but workload '{w.name}' gives "
+            "no tokens per request",
+            "set tokens_in_per_request and tokens_out_per_request in the workload",
+        )
+    return {
+        Param.TOKEN_PRICE_IN: _src(
+            Param.TOKEN_PRICE_IN, cloud.price_per_million_input_tokens, "cloud", cloud.name
+        ),
+        Param.TOKEN_PRICE_OUT: _src(
+            Param.TOKEN_PRICE_OUT, cloud.price_per_million_output_tokens, "cloud", cloud.name
+        ),
+        Param.TOKENS_IN: _src(Param.TOKENS_IN, w.tokens_in_per_request, "workload", w.name),
+        Param.TOKENS_OUT: _src(Param.TOKENS_OUT, w.tokens_out_per_request, "workload", w.name),
+    }
+
+
 def model_spec(profiles: Profiles, cloud: CloudProfile, energy_from_power: bool) -> ModelSpec:
     """The structural choices: horizon, amortisation, cloud kind, egress tiers."""
     w = profiles.workload
@@ -208,6 +230,7 @@ def model_spec(profiles: Profiles, cloud: CloudProfile, energy_from_power: bool)
         egress_prices=tuple(t.price_per_gb.value for t in cloud.egress_tiers),
         min_instances=cloud.min_instances,
         energy_from_power=energy_from_power,
+        token_priced=cloud.price_per_million_input_tokens is not None,
     )
 
 

@@ -80,6 +80,7 @@ class ModelSpec:
     egress_prices: tuple[float, ...] = ()
     min_instances: int = 1
     energy_from_power: bool = False
+    token_priced: bool = False
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,21 @@ class _Part:
     cloud_kw: FloatArray
 
 
+def api_price_per_request(values: Values, spec: ModelSpec) -> FloatArray:
+    """USD per API request: the request fee plus, when token-priced, tokens x token prices."""
+    price = column(values, Param.API_PRICE) / 1e6
+    if spec.token_priced:
+        price = (
+            price
+            + (
+                column(values, Param.TOKENS_IN) * column(values, Param.TOKEN_PRICE_IN)
+                + column(values, Param.TOKENS_OUT) * column(values, Param.TOKEN_PRICE_OUT)
+            )
+            / 1e6
+        )
+    return price
+
+
 def _count(
     peak: FloatArray, per_unit: FloatArray, minimum: float, on: NDArray[np.bool_]
 ) -> FloatArray:
@@ -273,7 +289,7 @@ def _cloud(
         monthly[Component.COMPUTE] = instances * price
         cloud_kw = column(values, Param.CLOUD_WATTS) * column(values, Param.CLOUD_PUE) / 1000.0
     else:
-        monthly[Component.COMPUTE] = vol * (share * column(values, Param.API_PRICE) / 1e6)
+        monthly[Component.COMPUTE] = vol * (share * api_price_per_request(values, spec))
     out_bytes = column(values, Param.RESPONSE_BYTES)
     gb_out = vol * (share * out_bytes / 1e9)
     egress = tiered_cost(gb_out, spec.egress_bounds_gb, spec.egress_prices)

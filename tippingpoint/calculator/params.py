@@ -57,6 +57,10 @@ class Param(str, Enum):
     CLOUD_UTILISATION = "cloud_target_utilisation"
     CLOUD_CAPACITY = "cloud_capacity"
     API_PRICE = "api_price_per_million"
+    TOKEN_PRICE_IN = "api_price_per_million_input_tokens"
+    TOKEN_PRICE_OUT = "api_price_per_million_output_tokens"
+    TOKENS_IN = "tokens_in_per_request"
+    TOKENS_OUT = "tokens_out_per_request"
     EGRESS_SCALE = "egress_price_scale"
     CLOUD_STORAGE = "cloud_storage_per_month"
     CLOUD_OPS = "cloud_ops_per_year"
@@ -93,6 +97,10 @@ UNITS: dict[Param, str] = {
     Param.CLOUD_UTILISATION: "share",
     Param.CLOUD_CAPACITY: "inferences/s/instance",
     Param.API_PRICE: "USD/million requests",
+    Param.TOKEN_PRICE_IN: "USD/million tokens",
+    Param.TOKEN_PRICE_OUT: "USD/million tokens",
+    Param.TOKENS_IN: "tokens/request",
+    Param.TOKENS_OUT: "tokens/request",
     Param.EGRESS_SCALE: "x tier prices",
     Param.CLOUD_STORAGE: "USD/month",
     Param.CLOUD_OPS: "USD/year",

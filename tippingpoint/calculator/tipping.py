@@ -24,6 +24,7 @@ from tippingpoint.calculator.model import (
     J_PER_KWH,
     ModelSpec,
     Placement,
+    api_price_per_request,
     cash_flows,
     tiered_cost,
 )
@@ -106,7 +107,7 @@ def linear_tipping(base: Mapping[Param, float], spec: ModelSpec) -> tuple[float 
             3600.0 * base[Param.CLOUD_CAPACITY] * base[Param.CLOUD_UTILISATION]
         )
     else:
-        v_cloud = base[Param.API_PRICE] / 1e6
+        v_cloud = float(api_price_per_request(base, spec)[0, 0])
     gb_month = base[Param.VOLUME] * DAYS_PER_MONTH * base[Param.RESPONSE_BYTES] / 1e9
     eps = 1.0
     marginal_egress = float(

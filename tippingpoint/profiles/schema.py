@@ -179,6 +179,12 @@ class CloudProfile(ProfileBase):
         default=None, description="inferences/s per instance; used only without an HTTP report"
     )
     price_per_million_requests: NonNegative | None = None
+    price_per_million_input_tokens: NonNegative | None = Field(
+        default=None, description="token-priced APIs: USD per million input tokens"
+    )
+    price_per_million_output_tokens: NonNegative | None = Field(
+        default=None, description="token-priced APIs: USD per million output tokens"
+    )
     server_p99_ms: NonNegative | None = Field(
         default=None, description="used only without an HTTP report"
     )
@@ -196,8 +202,14 @@ class CloudProfile(ProfileBase):
     def _kind_fields(self) -> CloudProfile:
         if self.kind is CloudKind.INSTANCE and self.price_per_hour is None:
             raise ValueError("an instance profile needs price_per_hour")
+        tokens = (self.price_per_million_input_tokens, self.price_per_million_output_tokens)
+        if (tokens[0] is None) != (tokens[1] is None):
+            raise ValueError("give both input and output token prices, or neither")
         if self.kind is CloudKind.API and self.price_per_million_requests is None:
-            raise ValueError("an api profile needs price_per_million_requests")
+            if tokens[0] is None:
+                raise ValueError("an api profile needs price_per_million_requests or token prices")
+        if self.kind is CloudKind.INSTANCE and tokens[0] is not None:
+            raise ValueError("token prices apply to api profiles only")
         bounds = [t.up_to_gb for t in self.egress_tiers]
         if any(b is None for b in bounds[:-1]):
             raise ValueError("only the last egress tier may omit up_to_gb")
@@ -251,6 +263,12 @@ class WorkloadProfile(ProfileBase):
         default=None, description="default: what the HTTP report measured"
     )
     slo_p99_ms: float | None = Field(default=None, gt=0)
+    tokens_in_per_request: NonNegative | None = Field(
+        default=None, description="for token-priced APIs"
+    )
+    tokens_out_per_request: NonNegative | None = Field(
+        default=None, description="for token-priced APIs"
+    )
     must_stay_on_premises: bool = False
     horizon_years: int = Field(default=3, ge=1, le=30)
     discount_rate: Growth = Field(default_factory=lambda: assumed(0.08))
