@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import ssl
 import time
@@ -95,6 +96,7 @@ class HttpClient:
         self.settings = settings
         self.auth = auth
         self._session: aiohttp.ClientSession | None = None
+        self._slots: asyncio.Semaphore | None = None
 
     async def start(self) -> None:
         """Open the connection pool."""
@@ -109,6 +111,8 @@ class HttpClient:
         timeout = aiohttp.ClientTimeout(
             total=self.settings.timeout_s, connect=self.settings.connect_timeout_s
         )
+        # requests beyond the pool wait here, O(1) per wake-up, not in the connector's queue
+        self._slots = asyncio.Semaphore(self.settings.max_connections)
         self._session = aiohttp.ClientSession(
             base_url=None,
             connector=connector,
@@ -157,14 +161,16 @@ class HttpClient:
     async def send(self, req: PreparedRequest) -> tuple[Completion, bytes, Mapping[str, str]]:
         """Send ``req`` (retrying retryable failures when enabled); never raises for a failed
         request. Returns the completion, the response body and headers (empty on failure)."""
-        clock = time.perf_counter_ns
-        start = clock()
+        start = time.perf_counter_ns()
+        slots = self._slots
+        assert slots is not None, "start() first"
         retries = 0
-        while True:
-            c, body, headers = await self._attempt(req, start, retries)
-            if c.error is None or retries >= self.settings.retries or c.error not in RETRYABLE:
-                return c, body, headers
-            retries += 1
+        async with slots:
+            while True:
+                c, body, headers = await self._attempt(req, start, retries)
+                if c.error is None or retries >= self.settings.retries or c.error not in RETRYABLE:
+                    return c, body, headers
+                retries += 1
 
     async def _attempt(
         self, req: PreparedRequest, start: int, retries: int
