@@ -232,3 +232,13 @@ def test_undated_sources_are_named() -> None:
     row = next(r for r in result.analyses[0].inputs if r.param is Param.CLOUD_PRICE_HOUR)
     assert row.basis is Basis.SOURCED and row.as_of is None and not row.stale
     assert any("no as_of date" in w and "cloud_price_per_hour" in w for w in result.warnings)
+
+
+def test_runs_without_throughput_are_refused_and_a_failed_search_is_named() -> None:
+    with pytest.raises(CostInputError, match="measured no throughput"):
+        _calc([edge_report(0, 20), CLOUD])
+    none_met = cloud_report(peak_rate_qps=0.0, server_p99_ms=10)
+    result = _calc([edge_report(100, 20), none_met])
+    cap = next(r for r in result.analyses[0].inputs if r.param is Param.CLOUD_CAPACITY)
+    assert cap.basis is Basis.MEASURED_THROUGHPUT and cap.value == 500
+    assert any("no rate met the p99 bound" in w for w in result.warnings)

@@ -136,6 +136,11 @@ def edge_figures(
                 f"{_p99(top):.4g} ms exceeds the {slo_ms:g} ms SLO"
             )
     tp = best.results.throughput.samples_per_s
+    if not tp > 0:
+        raise CostInputError(
+            f"{_label(best)} measured no throughput ({tp:g}/s)",
+            "re-run the benchmark on the device; a failed run cannot size a fleet",
+        )
     low = high = None
     stab = best.results.stability
     if stab is not None and stab.windows and best.results.throughput.queries_per_s > 0:
@@ -216,7 +221,12 @@ def cloud_figures(reports: Sequence[Report]) -> tuple[CloudFigures | None, list[
     assert pick.results is not None
     http = pick.http
     batch = pick.scenario.batch_size
-    if http is not None and http.peak_rate_qps is not None:
+    if http is not None and http.peak_rate_qps is not None and http.peak_rate_qps <= 0:
+        warnings.append(
+            f"{_label(pick)}: no rate met the p99 bound in the SLO search; the endpoint cannot "
+            "meet it at any load, and is costed at its measured throughput"
+        )
+    if http is not None and http.peak_rate_qps is not None and http.peak_rate_qps > 0:
         capacity = http.peak_rate_qps * batch
         basis = Basis.SLO_BOUND
         bound = f" at p99 <= {http.latency_bound_ms:g} ms" if http.latency_bound_ms else ""
@@ -228,6 +238,11 @@ def cloud_figures(reports: Sequence[Report]) -> tuple[CloudFigures | None, list[
         warnings.append(
             "cloud capacity is the measured throughput, not an SLO-bound rate: run the server "
             "scenario with a latency bound for a capacity that respects the p99"
+        )
+    if not capacity > 0:
+        raise CostInputError(
+            f"{_label(pick)} measured no throughput ({capacity:g}/s)",
+            "re-run the endpoint benchmark; a failed run cannot size instances",
         )
     if http is not None and http.server_time is not None:
         p99 = http.server_time.p99
