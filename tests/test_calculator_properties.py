@@ -109,3 +109,15 @@ def test_crf_bounds(rate: float, years: int) -> None:
     assert 1.0 / years * (1 - 1e-12) <= value <= (1.0 + rate) * (1 + 1e-12)
     # over one year the whole capital plus one year's interest: CRF(r, 1) = 1 + r
     assert abs(float(crf(rate, 1)) - (1.0 + rate)) <= 1e-12
+
+
+@SETTINGS
+@given(inputs())
+def test_costs_are_never_negative_and_salvage_never_exceeds_purchases(
+    values: dict[Param, float],
+) -> None:
+    one = {p: np.array([v]) for p, v in values.items()}
+    for placement in Placement:
+        flows, summary = evaluate(placement, one, SPEC)
+        assert float(summary.pv[0]) >= -1e-9 and float(summary.tco[0]) >= -1e-9
+        assert -float(flows.salvage.sum()) <= float(flows.hardware.sum()) + 1e-9

@@ -222,7 +222,7 @@ def _edge(
     n, t_count = vol.shape
     x = column(values, Param.EDGE_THROUGHPUT)
     c0 = column(values, Param.DEVICE_PRICE)
-    s = column(values, Param.DEVICE_RESIDUAL)
+    s = np.minimum(column(values, Param.DEVICE_RESIDUAL), c0)  # independent draws may cross
     need = _count(peak, share / (x * column(values, Param.DEVICE_UTILISATION)), 1.0, share > 0)
     growing = bool(np.all(column(values, Param.GROWTH) >= 0))  # need never falls: no running max
     units = need if growing else np.maximum.accumulate(need, axis=1)

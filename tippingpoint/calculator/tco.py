@@ -60,9 +60,10 @@ def summarise(flows: Flows, values: Values, spec: ModelSpec) -> Summary:
     cash_by = {c: flows.cash(c) for c in Component}
     for comp, cash in cash_by.items():
         if comp is Component.HARDWARE:
+            price = column(values, Param.DEVICE_PRICE)[:, 0]
             charge = annual_capital_charge(
-                column(values, Param.DEVICE_PRICE)[:, 0],
-                column(values, Param.DEVICE_RESIDUAL)[:, 0],
+                price,
+                np.minimum(column(values, Param.DEVICE_RESIDUAL)[:, 0], price),
                 column(values, Param.DEVICE_LIFE)[:, 0],
                 rate,
                 spec.use_crf,
