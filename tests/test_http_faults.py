@@ -49,6 +49,7 @@ def test_error_statuses_are_counted_not_timed(faults: str, path: str, kind: str)
     http = run.http
     assert http.successes == 0 and http.error_rate == 1.0
     assert http.errors_by_kind == {kind: http.requests}
+    assert http.status_counts == {path.rsplit("/", 1)[1]: http.requests}
     assert run.results is None and run.samples is None
     with template(faults, path) as s, pytest.raises(InferenceError, match=kind):
         s.bind([])()
@@ -71,6 +72,7 @@ def test_resets_are_counted(faults: str) -> None:
     with template(faults, "/reset") as s:
         run = run_http_scenario(s, [], short_scenario(stop=SHORT))
     assert run.http.errors_by_kind == {"connection": run.http.requests}
+    assert run.http.status_counts == {}
     assert run.http.requests >= 20
 
 
@@ -93,7 +95,7 @@ def test_retries_are_off_by_default_and_recorded_when_on(faults: str) -> None:
     with template(faults, "/flaky", retries=2) as s:
         run = run_http_scenario(s, [], short_scenario(stop=SHORT))
         assert s.describe().options["retries"] == 2
-    assert run.http.error_rate == 0.0
+    assert run.http.error_rate == 0.0 and run.http.status_counts == {"200": run.http.requests}
     assert run.http.retries >= run.http.requests // 2
 
 

@@ -164,6 +164,7 @@ def _run_with_lags(lags_ns: list[int], open_loop: bool = True) -> LoadRun:
         bytes_sent=zeros,
         bytes_received=zeros,
         server_ns=zeros - 1,
+        status=zeros + 200,
         retries=0,
         window_start_ns=0,
         window_end_ns=int(start[-1] + 500_000),

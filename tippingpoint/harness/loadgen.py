@@ -42,7 +42,8 @@ class Completion(NamedTuple):
 
     ``start_ns``/``end_ns`` are ``perf_counter_ns`` readings right before the request was handed
     to the client and right after its response was read; ``error`` is None for a success.
-    ``server_ns`` is the server-reported processing time, or -1 when the server gave none.
+    ``server_ns`` is the server-reported processing time, or -1 when the server gave none;
+    ``status`` the protocol's status code (HTTP), 0 when no response arrived.
     """
 
     start_ns: int
@@ -52,6 +53,7 @@ class Completion(NamedTuple):
     bytes_received: int
     server_ns: int
     retries: int
+    status: int = 0
 
 
 RequestFn = Callable[[], Awaitable[Completion]]
@@ -94,6 +96,7 @@ class LoadRun:
     bytes_sent: np.ndarray
     bytes_received: np.ndarray
     server_ns: np.ndarray
+    status: np.ndarray
     retries: int
     window_start_ns: int
     window_end_ns: int
@@ -144,6 +147,7 @@ class _Recorder:
         self.sent: list[int] = []
         self.recv: list[int] = []
         self.server: list[int] = []
+        self.status: list[int] = []
         self.retries = 0
 
     def add(self, sched: int, c: Completion) -> None:
@@ -154,6 +158,7 @@ class _Recorder:
         self.sent.append(c.bytes_sent)
         self.recv.append(c.bytes_received)
         self.server.append(c.server_ns)
+        self.status.append(c.status)
         self.retries += c.retries
 
     def add_error(self, sched: int, kind: str, now: int) -> None:
@@ -176,6 +181,7 @@ class _Recorder:
             bytes_sent=arr(self.sent),
             bytes_received=arr(self.recv),
             server_ns=arr(self.server),
+            status=arr(self.status),
             retries=self.retries,
             window_start_ns=window_start,
             window_end_ns=int(end.max()) if len(end) else window_start,

@@ -280,6 +280,11 @@ class HttpResults(Frozen):
     requests: int
     successes: int
     errors_by_kind: dict[str, int] = Field(default_factory=dict)
+    status_counts: dict[str, int] = Field(
+        default_factory=dict,
+        description="HTTP status code -> responses (requests without one "
+        "are in errors_by_kind only)",
+    )
     error_rate: float
     bytes_sent_per_request: float
     bytes_received_per_request: float

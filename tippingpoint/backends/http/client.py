@@ -184,6 +184,7 @@ class HttpClient:
         headers: Mapping[str, str] = {}
         recv = 0
         server_ns = -1
+        status = 0
         try:
             async with session.request(
                 req.method.value,
@@ -223,7 +224,8 @@ class HttpClient:
         except aiohttp.ClientError:
             end, error = time.perf_counter_ns(), ErrorKind.PROTOCOL.value
         sent = req.head_bytes + len(req.body)
-        return Completion(start, end, error, sent, recv, server_ns, retries), body, headers
+        completion = Completion(start, end, error, sent, recv, server_ns, retries, status)
+        return completion, body, headers
 
 
 def _describe(exc: BaseException) -> str:

@@ -111,6 +111,7 @@ def summarize(
     network = np.clip(load.service_ns[ok][has_server] - server_ok, 0, None)
     duration_s = (load.window_end_ns - load.window_start_ns) / 1e9
     errors = Counter(e for e in load.errors if e is not None)
+    codes = Counter(int(c) for c in load.status if c > 0)
     sent_total = int(load.bytes_sent.sum())
     recv_total = int(load.bytes_received.sum())
     http = HttpResults(
@@ -120,6 +121,7 @@ def summarize(
         requests=n,
         successes=successes,
         errors_by_kind=dict(sorted(errors.items())),
+        status_counts={str(k): v for k, v in sorted(codes.items())},
         error_rate=(n - successes) / n if n else 0.0,
         bytes_sent_per_request=sent_total / n if n else 0.0,
         bytes_received_per_request=recv_total / n if n else 0.0,
