@@ -130,7 +130,7 @@ def test_measured_and_estimated_energy_are_drawn_differently(
     solid = re.findall(r'<rect x="[^"]+" y="[^"]+" width="[^"]+" height="[^"]+" fill="#', energy)
     hatched = re.findall(r'fill="url\(#energy-hatch-\d\)"', energy)
     assert solid and hatched
-    assert "(estimated)" in energy and "(J)" in energy
+    assert ">estimated<" in energy and ">measured<" in energy and "(J)" in energy
     assert "0.005 J (estimated)" in html and "0.002 J (measured)" in html
 
 
@@ -314,3 +314,35 @@ def test_failed_and_unloaded_runs_render_without_figures(
     assert "1 of 2 runs did not complete" in html
     (cdf,) = [s for s in _svgs(html) if "Latency CDF" in s]
     assert len(re.findall(r'<path d="M', cdf)) == 1  # only the complete run is drawn
+
+
+def test_accuracy_deltas_flag_the_variant_below_the_floor(
+    real_results: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from tippingpoint.reports.schema import AccuracyKind, AccuracyResult
+
+    a, b = (
+        p for p in report_files([real_results]) if "single-stream" in p.name and "mlp" in p.name
+    )
+
+    def scored(variant: str, value: float):
+        def change(r: Report) -> Report:
+            acc = AccuracyResult(
+                kind=AccuracyKind.LABELLED,
+                dataset="digits",
+                samples=360,
+                metric="top1",
+                value=value,
+            )
+            model = r.model.model_copy(update={"variant": variant})
+            return r.model_copy(update={"accuracy": acc, "model": model})
+
+        return change
+
+    rewrite(a, tmp_path, scored("fp32", 0.97))
+    rewrite(b, tmp_path, scored("int8", 0.955))
+    html = render_html(build_document(load_run_data(load_results([tmp_path]))))
+    (acc,) = [s for s in _svgs(html) if "Accuracy change against fp32" in s]
+    assert "int8 .onnx (below floor)" in acc and "99% of fp32" in acc and "(%)" in acc
+    assert "BELOW 99% of fp32" in html and "98.45%" in html

@@ -13,7 +13,12 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from tippingpoint.reports.charts.spec import Figure
-from tippingpoint.reports.compare import ComparisonRefused, compare_runs, scenario_label
+from tippingpoint.reports.compare import (
+    ComparisonRefused,
+    accuracy_check,
+    compare_runs,
+    scenario_label,
+)
 from tippingpoint.reports.compare_table import SHOWN, fmt_value
 from tippingpoint.reports.cost_figures import cost_figures, executive_summary, money
 from tippingpoint.reports.figures import (
@@ -425,17 +430,22 @@ def accuracy_section(runs: Sequence[RunData]) -> list[Block]:
         blocks.append(Para("No accuracy pass ran in these runs.", Tone.NOTE))
         return blocks
     rows = []
+    all_runs = [r.run for r in runs]
     for r in with_acc:
         a = r.report.accuracy
+        check = accuracy_check(r.run, all_runs)
         assert a is not None
+        ref = check.reference_value if check is not None else None
+        rel = check.relative if check is not None else None
+        below = check.below_floor if check is not None else a.below_floor
         rows.append(
             (
                 f"{r.report.model.name} {r.report.model.variant} · {r.label.split(' · ')[1]}",
                 f"{a.kind.value}: {a.dataset} ({a.samples:,})",
                 f"{a.metric} {a.value:.4f}",
-                f"{a.reference_value:.4f}" if a.reference_value is not None else "-",
-                f"{a.relative_to_reference:.2%}" if a.relative_to_reference is not None else "-",
-                "BELOW 99% of fp32" if a.below_floor else "ok",
+                f"{ref:.4f}" if ref is not None else "-",
+                f"{rel:.2%}" if rel is not None else "-",
+                "BELOW 99% of fp32" if below else ("ok" if rel is not None else "-"),
             )
         )
     blocks.append(

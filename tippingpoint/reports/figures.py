@@ -352,34 +352,35 @@ def energy_figure(runs: Sequence[RunData]) -> Figure | None:
 
 
 def accuracy_figure(runs: Sequence[RunData]) -> Figure | None:
-    """Accuracy of each variant relative to fp32 (%), with the 99% floor drawn."""
+    """Accuracy change of each non-fp32 variant against fp32, in percent, with the 99% floor."""
     all_runs = [r.run for r in runs]
     seen: dict[tuple[str, str, str], Bar] = {}
     counts: list[str] = []
     for r in runs:
         check = accuracy_check(r.run, all_runs)
         acc = r.report.accuracy
-        if check is None or check.relative is None or acc is None:
-            continue
         m = r.report.model
+        if check is None or check.relative is None or acc is None or m.variant == "fp32":
+            continue
         key = (m.name, m.variant, m.format)
         if key in seen:
             continue
-        seen[key] = Bar(series=f"{m.name} {m.variant} {m.format}", value=100.0 * check.relative)
+        label = f"{m.name} {m.variant} {m.format}" + (" (below floor)" if check.below_floor else "")
+        seen[key] = Bar(series=label, value=100.0 * (check.relative - 1.0))
         counts.append(f"{m.name} {m.variant}: {acc.samples:,} samples of {acc.dataset}")
     if not seen:
         return None
     return BarFigure(
         id="accuracy",
-        title="Accuracy relative to fp32",
+        title="Accuracy change against fp32",
         caption=(
-            "Measured accuracy of each variant as a percentage of the fp32 reference on the same "
-            "evaluation set, in a separate accuracy pass on the same code path; the dashed line "
-            f"is the 99% floor. {'; '.join(counts)}."
+            "Measured accuracy of each variant relative to the fp32 reference on the same "
+            "evaluation set (percent change; 0 = as accurate as fp32), from a separate accuracy "
+            f"pass on the same code path; the dashed line is the 99% floor. {'; '.join(counts)}."
         ),
-        value_axis=Axis("accuracy relative to fp32", "%"),
+        value_axis=Axis("accuracy change vs fp32", "%"),
         groups=tuple(BarGroup(category=b.series, bars=(b,)) for b in seen.values()),
-        ref_lines=(RefLine("99% of fp32", 99.0),),
+        ref_lines=(RefLine("99% of fp32", -1.0),),
     )
 
 

@@ -75,7 +75,7 @@ def _bars(ax: Any, fig: BarFigure) -> None:
         for bi, b in enumerate(g.bars):
             color = PALETTE[names.index(b.series) % len(PALETTE)]
             est = b.provenance is Provenance.ESTIMATED
-            label = b.series + (" (estimated)" if est else "")
+            label = b.series + (" (estimated)" if est and "estimat" not in b.series else "")
             ax.bar(
                 gi - 0.4 + width * (bi + 0.5),
                 b.value,

@@ -162,7 +162,7 @@ class _Canvas:
         used = 0.0
         avail = WIDTH - 2 * 20.0
         for label, color, est in self.legend:
-            text = label + (" (estimated)" if est else "")
+            text = label + (" (estimated)" if est and "estimat" not in label else "")
             w = min(len(text) * 6.6 + 34, avail)
             if used + w > avail and rows[-1]:
                 rows.append([])
