@@ -35,13 +35,13 @@ from tippingpoint.calculator.inputs import (
     varied_params,
 )
 from tippingpoint.calculator.latency import LatencyCheck, LatencyPart, check, network_parts
-from tippingpoint.calculator.model import Component, Flows, ModelSpec, Placement
+from tippingpoint.calculator.lines import cost_lines, energy_figures
+from tippingpoint.calculator.model import Flows, ModelSpec, Placement
 from tippingpoint.calculator.montecarlo import monte_carlo
 from tippingpoint.calculator.params import Basis, Param, ParamSet
 from tippingpoint.calculator.result import (
     CloudAnalysis,
     Comparison,
-    CostLine,
     CostResult,
     InputRow,
     PlacementResult,
@@ -49,216 +49,11 @@ from tippingpoint.calculator.result import (
 )
 from tippingpoint.calculator.scenarios import scenarios
 from tippingpoint.calculator.sensitivity import tornado
-from tippingpoint.calculator.tco import Summary, evaluate
+from tippingpoint.calculator.tco import evaluate
 from tippingpoint.calculator.tipping import tipping_point
 from tippingpoint.errors import CostInputError
 from tippingpoint.profiles.schema import CloudKind, CloudProfile
 from tippingpoint.reports.schema import Report
-
-EDGE_LINES = (
-    Component.HARDWARE,
-    Component.SALVAGE,
-    Component.ENERGY,
-    Component.OPS,
-    Component.ONE_TIME,
-)
-CLOUD_LINES = (
-    Component.COMPUTE,
-    Component.EGRESS,
-    Component.NETWORK,
-    Component.STORAGE,
-    Component.OPS,
-    Component.ONE_TIME,
-)
-EDGE_PARAMS = frozenset(
-    {
-        Param.DEVICE_PRICE,
-        Param.DEVICE_LIFE,
-        Param.DEVICE_RESIDUAL,
-        Param.EDGE_THROUGHPUT,
-        Param.DEVICE_UTILISATION,
-        Param.EDGE_JOULES,
-        Param.DEVICE_ACTIVE_W,
-        Param.DEVICE_IDLE_W,
-        Param.ELECTRICITY_PRICE,
-        Param.SITE_PUE,
-        Param.MAINTENANCE_SHARE,
-        Param.DEVICE_OPS,
-        Param.EDGE_INTEGRATION,
-    }
-)
-COMPONENT_PARAMS: dict[Component, tuple[Param, ...]] = {
-    Component.HARDWARE: (
-        Param.DEVICE_PRICE,
-        Param.DEVICE_LIFE,
-        Param.DEVICE_RESIDUAL,
-        Param.EDGE_THROUGHPUT,
-        Param.DEVICE_UTILISATION,
-        Param.PEAK_TO_AVERAGE,
-        Param.VOLUME,
-    ),
-    Component.SALVAGE: (Param.DEVICE_PRICE, Param.DEVICE_RESIDUAL, Param.DEVICE_LIFE),
-    Component.ENERGY: (
-        Param.EDGE_JOULES,
-        Param.DEVICE_ACTIVE_W,
-        Param.DEVICE_IDLE_W,
-        Param.ELECTRICITY_PRICE,
-        Param.SITE_PUE,
-        Param.VOLUME,
-    ),
-    Component.COMPUTE: (
-        Param.CLOUD_PRICE_HOUR,
-        Param.CLOUD_CAPACITY,
-        Param.CLOUD_UTILISATION,
-        Param.API_PRICE,
-        Param.TOKEN_PRICE_IN,
-        Param.TOKEN_PRICE_OUT,
-        Param.TOKENS_IN,
-        Param.TOKENS_OUT,
-        Param.PEAK_TO_AVERAGE,
-        Param.VOLUME,
-    ),
-    Component.EGRESS: (Param.RESPONSE_BYTES, Param.EGRESS_SCALE, Param.VOLUME),
-    Component.NETWORK: (
-        Param.REQUEST_BYTES,
-        Param.RESPONSE_BYTES,
-        Param.NETWORK_COST,
-        Param.VOLUME,
-    ),
-    Component.STORAGE: (Param.CLOUD_STORAGE,),
-    Component.OPS: (Param.MAINTENANCE_SHARE, Param.DEVICE_OPS, Param.CLOUD_OPS),
-    Component.ONE_TIME: (Param.EDGE_INTEGRATION, Param.CLOUD_INTEGRATION),
-}
-"""The inputs behind each cost line, for its basis and its list of assumed inputs."""
-
-
-def _line_params(comp: Component, placement: Placement, params: ParamSet) -> list[Param]:
-    out = [p for p in COMPONENT_PARAMS[comp] if p in params]
-    if placement is Placement.EDGE:
-        out = [p for p in out if p in EDGE_PARAMS or p in (Param.VOLUME, Param.PEAK_TO_AVERAGE)]
-    elif placement is Placement.CLOUD:
-        out = [p for p in out if p not in EDGE_PARAMS]
-    return out
-
-
-def _basis(comp: Component, deps: list[Param], params: ParamSet) -> Basis:
-    primary = {
-        Component.ENERGY: Param.EDGE_JOULES,
-        Component.COMPUTE: Param.CLOUD_CAPACITY,
-        Component.HARDWARE: Param.DEVICE_PRICE,
-    }.get(comp)
-    if comp is Component.ENERGY and Param.EDGE_JOULES not in params:
-        return Basis.ESTIMATED
-    if primary is not None and primary in params and primary in deps:
-        return params[primary].basis
-    if any(params[p].assumed for p in deps):
-        return Basis.ASSUMED
-    return params[deps[0]].basis if deps else Basis.ASSUMED
-
-
-def _note(comp: Component, flows: Flows, params: ParamSet, spec: ModelSpec) -> str:
-    v = {p: iv.value for p, iv in params.items()}
-    units = float(flows.units[0, : min(12, spec.months)].mean())
-    inst = float(flows.instances[0, : min(12, spec.months)].mean())
-    if comp is Component.HARDWARE:
-        how = "CRF" if spec.use_crf else "straight-line"
-        return (
-            f"{units:g} unit(s) at {v[Param.DEVICE_PRICE]:g} USD, life "
-            f"{v[Param.DEVICE_LIFE]:g} y, residual {v[Param.DEVICE_RESIDUAL]:g} USD, {how}"
-        )
-    if comp is Component.SALVAGE:
-        return "fleet sold at straight-line book value at the horizon"
-    if comp is Component.ENERGY:
-        if Param.EDGE_JOULES in params:
-            iv = params[Param.EDGE_JOULES]
-            head = f"{iv.basis.value} {iv.value:.4g} J/inference ({iv.origin})"
-        else:
-            j = v[Param.DEVICE_ACTIVE_W] / v[Param.EDGE_THROUGHPUT]
-            head = (
-                f"estimated {j:.4g} J/inference = active {v[Param.DEVICE_ACTIVE_W]:g} W / "
-                f"{v[Param.EDGE_THROUGHPUT]:.4g} inferences/s"
-            )
-        return (
-            f"{head}; idle {v[Param.DEVICE_IDLE_W]:g} W when not busy; "
-            f"{v[Param.ELECTRICITY_PRICE]:g} USD/kWh"
-        )
-    if comp is Component.COMPUTE:
-        if spec.cloud_kind is CloudKind.API:
-            fee = f"{v[Param.API_PRICE]:g} USD per million requests"
-            if not spec.token_priced:
-                return fee
-            return (
-                f"{fee} + {v[Param.TOKENS_IN]:g} input tokens at "
-                f"{v[Param.TOKEN_PRICE_IN]:g} + {v[Param.TOKENS_OUT]:g} output tokens at "
-                f"{v[Param.TOKEN_PRICE_OUT]:g} USD per million tokens"
-            )
-        cap = params[Param.CLOUD_CAPACITY]
-        return (
-            f"{inst:g} instance(s) at {v[Param.CLOUD_PRICE_HOUR]:g} USD/h x 730 h/month; "
-            f"capacity {cap.value:.4g} inferences/s ({cap.basis.value}) at "
-            f"{v[Param.CLOUD_UTILISATION]:g} utilisation"
-        )
-    if comp is Component.EGRESS:
-        gb = float(flows.inferences[0, 0]) * v[Param.RESPONSE_BYTES] / 1e9
-        src = params[Param.RESPONSE_BYTES].basis.value
-        return (
-            f"{gb:.3g} GB/month out in month 1 ({v[Param.RESPONSE_BYTES]:g} B/response, {src}), "
-            "priced by tier"
-        )
-    if comp is Component.NETWORK:
-        return (
-            f"metered link {v[Param.NETWORK_COST]:g} USD/GB on request "
-            f"({v[Param.REQUEST_BYTES]:g} B) + response bytes"
-        )
-    if comp is Component.STORAGE:
-        return "per month while the cloud serves"
-    if comp is Component.OPS:
-        return "device maintenance and ops per unit; cloud ops per year"
-    return "integration, paid upfront"
-
-
-def _lines(
-    placement: Placement, flows: Flows, summary: Summary, params: ParamSet, spec: ModelSpec
-) -> tuple[CostLine, ...]:
-    comps = {
-        Placement.EDGE: EDGE_LINES,
-        Placement.CLOUD: CLOUD_LINES,
-        Placement.HYBRID: tuple(Component),
-    }[placement]
-    out = []
-    for comp in comps:
-        deps = _line_params(comp, placement, params)
-        out.append(
-            CostLine(
-                component=comp,
-                annual_usd=float(summary.annual_by_component[comp][0]),
-                tco_usd=float(summary.tco_by_component[comp][0]),
-                pv_usd=float(summary.pv_by_component[comp][0]),
-                basis=_basis(comp, deps, params),
-                note=_note(comp, flows, params, spec),
-                assumed_inputs=tuple(p for p in deps if params[p].assumed),
-            )
-        )
-    return tuple(out)
-
-
-def _energy(
-    placement: Placement, flows: Flows, params: ParamSet, spec: ModelSpec
-) -> tuple[float | None, Basis | None, float | None]:
-    year = min(12, spec.months)
-    edge_kwh = float(flows.kwh[0, :year].sum())
-    cloud_kwh = float(flows.cloud_kwh[0, :year].sum())
-    edge_basis = params[Param.EDGE_JOULES].basis if Param.EDGE_JOULES in params else Basis.ESTIMATED
-    cloud_known = spec.cloud_kind is CloudKind.INSTANCE and params[Param.CLOUD_WATTS].value > 0
-    if placement is Placement.EDGE:
-        return edge_kwh, edge_basis, edge_kwh * params[Param.EDGE_GRID].value / 1000.0
-    if not cloud_known:
-        return None, None, None
-    co2 = cloud_kwh * params[Param.CLOUD_GRID].value / 1000.0
-    if placement is Placement.CLOUD:
-        return cloud_kwh, Basis.ESTIMATED, co2
-    co2 += edge_kwh * params[Param.EDGE_GRID].value / 1000.0
-    return edge_kwh + cloud_kwh, Basis.ESTIMATED, co2
 
 
 def placement_result(
@@ -276,7 +71,7 @@ def placement_result(
     share = {Placement.EDGE: 1.0, Placement.CLOUD: 0.0}.get(
         placement, params[Param.HYBRID_EDGE_SHARE].value
     )
-    kwh, kwh_basis, co2 = _energy(placement, flows, params, spec)
+    kwh, kwh_basis, co2 = energy_figures(placement, flows, params, spec)
     result = PlacementResult(
         placement=placement,
         label=label,
@@ -298,7 +93,7 @@ def placement_result(
         kwh_per_year=kwh,
         kwh_basis=kwh_basis,
         co2e_kg_per_year=co2,
-        lines=_lines(placement, flows, summary, params, spec),
+        lines=cost_lines(placement, flows, summary, params, spec),
         cumulative_cost=tuple(float(x) for x in np.cumsum(flows.total()[0])),
     )
     return result, flows
