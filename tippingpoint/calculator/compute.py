@@ -38,7 +38,7 @@ from tippingpoint.calculator.latency import LatencyCheck, LatencyPart, check, ne
 from tippingpoint.calculator.lines import cost_lines, energy_figures
 from tippingpoint.calculator.model import Flows, ModelSpec, Placement
 from tippingpoint.calculator.montecarlo import monte_carlo
-from tippingpoint.calculator.params import Basis, Param, ParamSet
+from tippingpoint.calculator.params import Basis, InputValue, Param, ParamSet
 from tippingpoint.calculator.result import (
     CloudAnalysis,
     Comparison,
@@ -171,6 +171,123 @@ def _hybrid_latency(edge: LatencyCheck, cloud: LatencyCheck, slo: float | None) 
     return result
 
 
+def _figure_warnings(
+    profiles: Profiles,
+    clouds: Sequence[CloudProfile],
+    cloud_fig: CloudFigures | None,
+    e_inputs: dict[Param, InputValue],
+) -> list[str]:
+    """Warnings about how far the measured figures can be trusted for this calculation."""
+    warnings: list[str] = []
+    shared = [c.name for c in clouds if c.kind is CloudKind.INSTANCE]
+    if cloud_fig is not None and len(shared) > 1:
+        warnings.append(
+            f"one HTTP report sizes every instance profile ({', '.join(shared)}): measure each "
+            "instance type's endpoint for a fair comparison"
+        )
+    slo = profiles.workload.slo_p99_ms
+    bound = cloud_fig.latency_bound_ms if cloud_fig else None
+    if bound and slo and bound > slo:
+        warnings.append(
+            f"the SLO search bounded server p99 at {bound:g} ms, above the workload's "
+            f"{slo:g} ms end-to-end SLO: the SLO-bound capacity is optimistic"
+        )
+    if Param.EDGE_JOULES not in e_inputs:
+        warnings.append(
+            "no measured energy in the edge reports: J/inference is estimated from the device "
+            "profile's active watts / measured throughput, and labelled estimated"
+        )
+        return warnings
+    busy_watts = e_inputs[Param.EDGE_JOULES].value * e_inputs[Param.EDGE_THROUGHPUT].value
+    idle = e_inputs[Param.DEVICE_IDLE_W].value
+    if busy_watts < idle:
+        warnings.append(
+            f"measured J/inference x throughput is {busy_watts:.3g} W, below the idle "
+            f"{idle:g} W: the energy figures disagree (is the energy scope narrower than the "
+            "device?)"
+        )
+    return warnings
+
+
+def _provenance_warnings(analyses: Sequence[CloudAnalysis]) -> list[str]:
+    """Stale, undated and assumed inputs, each kind listed once."""
+    rows = [r for a in analyses for r in a.inputs]
+    warnings: list[str] = []
+    stale = {r.param.value: r.as_of for r in rows if r.stale and r.as_of is not None}
+    if stale:
+        listed = ", ".join(f"{p} ({d.isoformat()})" for p, d in stale.items())
+        warnings.append(
+            f"{len(stale)} sourced values are over {STALE_AFTER_DAYS} days old, check them "
+            f"before relying on the result: {listed}"
+        )
+    undated = sorted({r.param.value for r in rows if r.basis is Basis.SOURCED and not r.as_of})
+    if undated:
+        warnings.append(
+            f"{len(undated)} sourced values have no as_of date, so their age is unknown: "
+            f"{', '.join(undated)}"
+        )
+    assumed = sorted({r.param.value for r in rows if r.assumed_value})
+    if assumed:
+        warnings.append(
+            f"{len(assumed)} inputs have no source and are assumed: {', '.join(assumed)}"
+        )
+    return warnings
+
+
+def _analyse(
+    cloud: CloudProfile,
+    profiles: Profiles,
+    e_inputs: dict[Param, InputValue],
+    figures: tuple[EdgeFigures, CloudFigures | None],
+    today: date,
+    draws: int,
+    seed: int,
+) -> tuple[CloudAnalysis, PlacementResult]:
+    """Edge against one cloud profile: placements, comparison, tornado, risk, presets."""
+    edge_fig, cloud_fig = figures
+    workload = profiles.workload
+    slo = workload.slo_p99_ms
+    params = freeze({**e_inputs, **cloud_inputs(profiles, cloud, cloud_fig)})
+    spec = model_spec(profiles, cloud, Param.EDGE_JOULES not in e_inputs)
+    edge_latency = _edge_latency(edge_fig, slo, workload.must_stay_on_premises)
+    edge_res, edge_flows = placement_result(
+        Placement.EDGE, f"edge: {profiles.device.name}", None, params, spec, edge_latency
+    )
+    cloud_latency = _cloud_latency(Placement.CLOUD, cloud, cloud_fig, params, profiles)
+    cloud_res, cloud_flows = placement_result(
+        Placement.CLOUD, f"cloud: {cloud.name}", cloud.name, params, spec, cloud_latency
+    )
+    placements = [cloud_res]
+    if workload.hybrid_edge_share is not None:
+        share = workload.hybrid_edge_share.value
+        hybrid, _ = placement_result(
+            Placement.HYBRID,
+            f"hybrid: {share:.0%} {profiles.device.name} + {cloud.name}",
+            cloud.name,
+            params,
+            spec,
+            _hybrid_latency(edge_latency, cloud_latency, slo),
+        )
+        placements.append(hybrid)
+    varied = varied_params(params)
+    sweep = tornado(params, spec, varied)
+    rows = tuple(
+        InputRow(**iv.model_dump(), stale=is_stale(iv, today), assumed_value=iv.assumed)
+        for iv in params.values()
+    )
+    analysis = CloudAnalysis(
+        cloud=cloud.name,
+        cloud_kind=cloud.kind,
+        inputs=rows,
+        placements=tuple(placements),
+        comparison=_comparison(edge_flows, cloud_flows, params, spec),
+        tornado=sweep,
+        monte_carlo=monte_carlo(params, spec, varied, draws, seed) if draws > 0 else None,
+        scenarios=scenarios(params, spec, sweep),
+    )
+    return analysis, edge_res
+
+
 def calculate(
     reports: Sequence[Report],
     *,
@@ -193,102 +310,14 @@ def calculate(
             "pass a report of 'tippingpoint run' on the edge device",
         )
     cloud_fig, w_cloud = cloud_figures(kept)
-    warnings += w_edge + w_cloud
-    shared = [c.name for c in clouds if c.kind is CloudKind.INSTANCE]
-    if cloud_fig is not None and len(shared) > 1:
-        warnings.append(
-            f"one HTTP report sizes every instance profile ({', '.join(shared)}): measure each "
-            "instance type's endpoint for a fair comparison"
-        )
-    workload = profiles.workload
-    slo = workload.slo_p99_ms
-    if cloud_fig and cloud_fig.latency_bound_ms and slo and cloud_fig.latency_bound_ms > slo:
-        warnings.append(
-            f"the SLO search bounded server p99 at {cloud_fig.latency_bound_ms:g} ms, above the "
-            f"workload's {slo:g} ms end-to-end SLO: the SLO-bound capacity is optimistic"
-        )
     e_inputs = edge_inputs(profiles, edge_fig)
-    energy_from_power = Param.EDGE_JOULES not in e_inputs
-    if energy_from_power:
-        warnings.append(
-            "no measured energy in the edge reports: J/inference is estimated from the device "
-            "profile's active watts / measured throughput, and labelled estimated"
-        )
-    else:
-        busy_watts = e_inputs[Param.EDGE_JOULES].value * e_inputs[Param.EDGE_THROUGHPUT].value
-        if busy_watts < e_inputs[Param.DEVICE_IDLE_W].value:
-            warnings.append(
-                f"measured J/inference x throughput is {busy_watts:.3g} W, below the idle "
-                f"{e_inputs[Param.DEVICE_IDLE_W].value:g} W: the energy figures disagree "
-                "(is the energy scope narrower than the device?)"
-            )
-    edge_latency = _edge_latency(edge_fig, slo, workload.must_stay_on_premises)
-    edge_result: PlacementResult | None = None
-    analyses: list[CloudAnalysis] = []
-    stale_seen: dict[tuple[Param, str], date] = {}
-    undated: set[str] = set()
-    for cloud in clouds:
-        params = freeze({**e_inputs, **cloud_inputs(profiles, cloud, cloud_fig)})
-        spec = model_spec(profiles, cloud, energy_from_power)
-        edge_res, edge_flows = placement_result(
-            Placement.EDGE, f"edge: {profiles.device.name}", None, params, spec, edge_latency
-        )
-        edge_result = edge_result or edge_res
-        cloud_latency = _cloud_latency(Placement.CLOUD, cloud, cloud_fig, params, profiles)
-        cloud_res, cloud_flows = placement_result(
-            Placement.CLOUD, f"cloud: {cloud.name}", cloud.name, params, spec, cloud_latency
-        )
-        placements = [cloud_res]
-        if workload.hybrid_edge_share is not None:
-            share = workload.hybrid_edge_share.value
-            hyb, _ = placement_result(
-                Placement.HYBRID,
-                f"hybrid: {share:.0%} {profiles.device.name} + {cloud.name}",
-                cloud.name,
-                params,
-                spec,
-                _hybrid_latency(edge_latency, cloud_latency, slo),
-            )
-            placements.append(hyb)
-        varied = varied_params(params)
-        sweep = tornado(params, spec, varied)
-        rows = []
-        for p, iv in params.items():
-            stale = is_stale(iv, today)
-            if stale and iv.as_of is not None:
-                stale_seen[(p, iv.origin)] = iv.as_of
-            if iv.basis is Basis.SOURCED and iv.as_of is None:
-                undated.add(p.value)
-            rows.append(InputRow(**iv.model_dump(), stale=stale, assumed_value=iv.assumed))
-        analyses.append(
-            CloudAnalysis(
-                cloud=cloud.name,
-                cloud_kind=cloud.kind,
-                inputs=tuple(rows),
-                placements=tuple(placements),
-                comparison=_comparison(edge_flows, cloud_flows, params, spec),
-                tornado=sweep,
-                monte_carlo=monte_carlo(params, spec, varied, draws, seed) if draws > 0 else None,
-                scenarios=scenarios(params, spec, sweep),
-            )
-        )
-    assert edge_result is not None
-    if stale_seen:
-        listed = ", ".join(f"{p.value} ({d.isoformat()})" for (p, _), d in stale_seen.items())
-        warnings.append(
-            f"{len(stale_seen)} sourced values are over {STALE_AFTER_DAYS} days old, check them "
-            f"before relying on the result: {listed}"
-        )
-    if undated:
-        warnings.append(
-            f"{len(undated)} sourced values have no as_of date, so their age is unknown: "
-            f"{', '.join(sorted(undated))}"
-        )
-    assumed = sorted({r.param.value for a in analyses for r in a.inputs if r.assumed_value})
-    if assumed:
-        warnings.append(
-            f"{len(assumed)} inputs have no source and are assumed: {', '.join(assumed)}"
-        )
+    warnings += w_edge + w_cloud + _figure_warnings(profiles, clouds, cloud_fig, e_inputs)
+    results = [
+        _analyse(c, profiles, e_inputs, (edge_fig, cloud_fig), today, draws, seed) for c in clouds
+    ]
+    analyses = [a for a, _ in results]
+    edge = results[0][1]
+    workload = profiles.workload
     return CostResult(
         tool_version=tool_version,
         computed_on=today,
@@ -299,11 +328,11 @@ def calculate(
         workload=workload.name,
         horizon_months=12 * workload.horizon_years,
         amortisation=workload.amortisation,
-        slo_p99_ms=slo,
-        edge=edge_result,
+        slo_p99_ms=workload.slo_p99_ms,
+        edge=edge,
         analyses=tuple(analyses),
-        recommendation=_recommend(edge_result, analyses),
-        warnings=tuple(warnings),
+        recommendation=_recommend(edge, analyses),
+        warnings=tuple(warnings + _provenance_warnings(analyses)),
     )
 
 
