@@ -24,8 +24,10 @@ from tippingpoint.backends.http.protocols import (
 )
 from tippingpoint.harness.loadgen import (
     LATE_NS,
+    WAKE_MARGIN_NS,
     LoadRun,
     arrival_offsets,
+    pause_s,
 )
 from tippingpoint.reports.schema import ArrivalProcess
 
@@ -184,3 +186,14 @@ def test_send_lag_rule_is_more_than_one_percent_over_one_ms() -> None:
     assert not closed.lag_invalid
     # latency counts from the scheduled time: the lag is inside it
     assert np.all(over.latency_ns == over.service_ns + over.send_lag_ns)
+
+
+def test_scheduler_sleeps_whole_milliseconds_ending_before_the_send() -> None:
+    assert pause_s(-5) == 0.0 and pause_s(500_000) == 0.0
+    assert pause_s(1_000_000 + WAKE_MARGIN_NS - 1) == 0.0
+    for delta_ns in (1_300_000, 2_000_000, 5_700_000, 100_000_000):
+        slept = pause_s(delta_ns)
+        # epoll rounds the wait up to whole milliseconds: that rounded wait still ends early
+        waited_ns = -(-round(slept * 1e9) // 1_000_000) * 1_000_000
+        assert 0 < waited_ns <= delta_ns - WAKE_MARGIN_NS
+        assert delta_ns - waited_ns < 1_000_000 + WAKE_MARGIN_NS

@@ -28,9 +28,9 @@ LATE_NS = 1_000_000
 """A request sent more than this after its scheduled time counts as late."""
 LATE_FRACTION_LIMIT = 0.01
 """More late requests than this share invalidates an open-loop run."""
-SPIN_NS = 1_500_000
-"""Below this distance to the next send, the scheduler yields instead of sleeping: the event
-loop's timers have millisecond resolution (epoll), which alone would make sends 1 ms late."""
+WAKE_MARGIN_NS = 200_000
+"""The scheduler wakes at least this long before a send (for the kernel's wake-up slack) and
+yields to the event loop from there."""
 DRAIN_MARGIN_S = 1.0
 """Extra time given to in-flight requests after the last send, beyond the request timeout."""
 CHUNK = 4096
@@ -189,6 +189,17 @@ class _Recorder:
             offered_rate_qps=rate,
             interrupted=interrupted,
         )
+
+
+def pause_s(delta_ns: int) -> float:
+    """How long the scheduler sleeps when the next send is ``delta_ns`` away.
+
+    The event loop's timers wait in whole milliseconds, rounded up (epoll), so a plain sleep
+    would send up to 1 ms late. This sleeps the whole milliseconds that end at least
+    ``WAKE_MARGIN_NS`` before the send, and 0 (a yield to the loop) once less than that is left.
+    """
+    whole_ms = (delta_ns - WAKE_MARGIN_NS) // 1_000_000
+    return whole_ms / 1000 - 0.0001 if whole_ms >= 1 else 0.0
 
 
 def arrival_offsets(
@@ -355,8 +366,7 @@ async def open_loop(
                             phase, n, len(rec.end), (now - start) / 1e9, rule.min_duration_s
                         )
                     )
-            delta = t_next - clock()
-            await asyncio.sleep((delta - SPIN_NS) / 1e9 if delta > SPIN_NS else 0)
+            await asyncio.sleep(pause_s(t_next - clock()))
         if inflight:
             await asyncio.wait(set(inflight), timeout=drain_timeout_s)
     except asyncio.CancelledError:
