@@ -218,6 +218,14 @@ def _done(n: int, now: int, start: int, rule: StopRule) -> bool:
     )
 
 
+@dataclass
+class _LoopState:
+    """Shared by the closed-loop workers: requests started, and whether to stop."""
+
+    sent: int = 0
+    stop: bool = False
+
+
 async def closed_loop(
     send: RequestFn,
     concurrency: int,
@@ -233,15 +241,15 @@ async def closed_loop(
     clock = time.perf_counter_ns
     rec = _Recorder()
     start = clock()
-    state = {"sent": 0, "stop": False}
+    state = _LoopState()
 
     async def worker() -> None:
-        while not state["stop"]:
-            state["sent"] += 1
+        while not state.stop:
+            state.sent += 1
             c = await send()
             rec.add(c.start_ns, c)
             if _done(len(rec.end), c.end_ns, start, rule):
-                state["stop"] = True
+                state.stop = True
 
     workers = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
     interrupted = await _supervise(workers, start, rule, phase, state, rec, progress)
@@ -253,7 +261,7 @@ async def _supervise(
     start: int,
     rule: StopRule,
     phase: str,
-    state: dict[str, int | bool],
+    state: _LoopState,
     rec: _Recorder,
     progress: ProgressFn | None,
 ) -> bool:
@@ -273,7 +281,7 @@ async def _supervise(
                 progress(
                     LoadProgress(
                         phase,
-                        int(state["sent"]),
+                        state.sent,
                         len(rec.end),
                         (now - start) / 1e9,
                         rule.min_duration_s,
