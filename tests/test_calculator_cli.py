@@ -121,3 +121,14 @@ def test_no_cloud_and_no_reports(reports: list[Path], capsys: pytest.CaptureFixt
     _one_error(capsys, 2, rc, "no cloud profile given", "--cloud")
     rc = main(["cost", *BASE, "-w", "fraud-scoring"])
     _one_error(capsys, 2, rc, "no reports given")
+
+
+def test_a_cost_result_beside_the_reports_is_skipped(
+    reports: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = reports[0].parent
+    args = ["cost", "-r", str(folder), *BASE, "-w", "fraud-scoring", "--json"]
+    assert main([*args, "--out", str(folder / "cost.json")]) == 0
+    capsys.readouterr()
+    assert main(args) == 0  # the folder now holds cost.json too
+    assert json.loads(capsys.readouterr().out)["schema_version"] == 1

@@ -8,6 +8,17 @@ from pathlib import Path
 import typer
 
 
+def _is_cost_result(path: Path) -> bool:
+    """Whether a JSON file is a cost result (one may sit beside the reports it came from)."""
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False  # read_report gives the clear error
+    return isinstance(data, dict) and "analyses" in data and "recommendation" in data
+
+
 def cost(
     reports: list[Path] = typer.Option(
         [], "--reports", "-r", help="Report JSON files or folders (a shell glob may follow)."
@@ -53,7 +64,7 @@ def cost(
         raise CostInputError(
             "no cloud profile given", "name one with --cloud, e.g. gpu-t4-ondemand"
         )
-    paths = report_files([*reports, *(more_reports or [])])
+    paths = [p for p in report_files([*reports, *(more_reports or [])]) if not _is_cost_result(p)]
     if not paths:
         raise CostInputError(
             "no reports given", "pass the device's (and endpoint's) reports with --reports"
