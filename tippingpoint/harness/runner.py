@@ -324,8 +324,12 @@ class Runner:
             c.end_window(end_ns, queries=queries, samples=queries * scenario.batch_size)
             for c in self.collectors
         ]
-        if self.energy_summary is not None:
+        if self.energy is not None:
+            ctx.energy = self.energy(ctx.collector_results, queries * scenario.batch_size)
+        elif self.energy_summary is not None:
             ctx.energy = self.energy_summary(ctx.collector_results, queries * scenario.batch_size)
+        if is_throttled(ctx.collector_results):
+            ctx.flags.append(RunFlag.THROTTLED)
         ctx.warmup = net.warmup
         ctx.samples = net.samples
         ctx.http = net.http

@@ -144,13 +144,14 @@ class EnergyCollector:
     def poll(self) -> None:
         """Read every channel once and extend the traces (called by the sampling thread)."""
         with self._lock:
-            t = self.clock()
+            t0 = self.clock()
             try:
                 values = self._read()
             except (OSError, ValueError, CollectorUnavailable) as exc:
                 if self._failure is None:
                     self._failure = f"{self.name}: read failed: {exc}"
                 return
+            t = (t0 + self.clock()) // 2  # slow sources (a meter command) read mid-call
             for ch, trace, v in zip(self.channels, self._traces, values, strict=True):
                 if ch.kind is ChannelKind.COUNTER:
                     trace.add_energy(t, v)
