@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from tippingpoint.backends.base import OptionValue
     from tippingpoint.harness.runner import AccuracyHook, Progress
     from tippingpoint.models.registry import ModelRef
+    from tippingpoint.reports.schema import ArrivalProcess, ScenarioSettings
 
 
 def _coerce(value: str) -> OptionValue:
@@ -382,24 +383,26 @@ def run(
 class _Network:
     """Validated network-scenario flags: rate, arrivals and concurrency levels."""
 
-    def __init__(self, rate: float | None, arrival: object, levels: tuple[int, ...]) -> None:
+    def __init__(
+        self, rate: float | None, arrival: ArrivalProcess, levels: tuple[int, ...]
+    ) -> None:
         self.rate = rate
         self.arrival = arrival
         self.levels = levels
 
-    def apply(self, settings: object, kind: ScenarioKind, level: int | None) -> object:
+    def apply(
+        self, settings: ScenarioSettings, kind: ScenarioKind, level: int | None
+    ) -> ScenarioSettings:
         """The scenario settings with the network fields of ``kind`` filled in."""
         from tippingpoint.errors import InvalidOptionError
 
         if kind is ScenarioKind.CONCURRENCY:
-            return settings.model_copy(update={"concurrency": level})  # type: ignore[attr-defined]
+            return settings.model_copy(update={"concurrency": level})
         if self.rate is None:
             raise InvalidOptionError(
                 "the server scenario needs a target rate", "pass --rate QUERIES_PER_SECOND"
             )
-        return settings.model_copy(  # type: ignore[attr-defined]
-            update={"target_rate_qps": self.rate, "arrival": self.arrival}
-        )
+        return settings.model_copy(update={"target_rate_qps": self.rate, "arrival": self.arrival})
 
 
 def _network_settings(
