@@ -38,7 +38,7 @@ def test_counter_is_the_headline_and_sampled_power_sits_beside_it():
     clock = FakeClock()
     gpu = FakeGpu(clock, 250.0)
     api = FakeNvml([gpu])
-    c = NvmlCollector(api=api, clock=clock, background=False)
+    c = NvmlCollector(api=api, clock=clock, sleep=clock.advance, background=False)
     c.open()
     r = _run(c, clock, 10.0)
     assert r.valid, r.invalid_reason
@@ -57,7 +57,7 @@ def test_without_a_counter_power_is_integrated_by_trapezoid():
     clock = FakeClock()
     # a ramp 100 W -> 200 W over 10 s: the trapezoid gives exactly 1500 J
     gpu = FakeGpu(clock, lambda t: 100.0 + 10.0 * t, counter=False)
-    c = NvmlCollector(api=FakeNvml([gpu]), clock=clock, background=False)
+    c = NvmlCollector(api=FakeNvml([gpu]), clock=clock, sleep=clock.advance, background=False)
     c.open()
     gpu.t0 = clock()
     r = _run(c, clock, 10.0, step=0.1)
@@ -71,7 +71,7 @@ def test_not_supported_everywhere_means_try_the_next_source():
     clock = FakeClock()
     gpu = FakeGpu(clock, 5.0, counter=False, power=False, name="Orin (nvgpu)")
     api = FakeNvml([gpu])
-    c = NvmlCollector(api=api, clock=clock, background=False)
+    c = NvmlCollector(api=api, clock=clock, sleep=clock.advance, background=False)
     with pytest.raises(CollectorUnavailable, match=r"NOT_SUPPORTED.*next source"):
         c.open()
     assert api.initialised == 0
@@ -80,16 +80,24 @@ def test_not_supported_everywhere_means_try_the_next_source():
 def test_no_driver_and_missing_index_are_reasons():
     clock = FakeClock()
     with pytest.raises(CollectorUnavailable, match="Driver Not Loaded"):
-        NvmlCollector(api=FakeNvml([], missing=True), clock=clock, background=False).open()
+        NvmlCollector(
+            api=FakeNvml([], missing=True), clock=clock, sleep=clock.advance, background=False
+        ).open()
     with pytest.raises(CollectorUnavailable, match="GPU 1 not found"):
         NvmlCollector(
-            api=FakeNvml([FakeGpu(clock, 1.0)]), index=1, clock=clock, background=False
+            api=FakeNvml([FakeGpu(clock, 1.0)]),
+            index=1,
+            clock=clock,
+            sleep=clock.advance,
+            background=False,
         ).open()
 
 
 def test_window_shorter_than_two_seconds_is_invalid():
     clock = FakeClock()
-    c = NvmlCollector(api=FakeNvml([FakeGpu(clock, 300.0)]), clock=clock, background=False)
+    c = NvmlCollector(
+        api=FakeNvml([FakeGpu(clock, 300.0)]), clock=clock, sleep=clock.advance, background=False
+    )
     c.open()
     r = _run(c, clock, 1.0)
     assert not r.valid
@@ -100,7 +108,7 @@ def test_a_counter_reading_zero_joules_is_invalid_not_free():
     clock = FakeClock()
     gpu = FakeGpu(clock, 300.0, power=False)
     gpu.frozen = True  # the counter never publishes a new value
-    c = NvmlCollector(api=FakeNvml([gpu]), clock=clock, background=False)
+    c = NvmlCollector(api=FakeNvml([gpu]), clock=clock, sleep=clock.advance, background=False)
     c.open()
     r = _run(c, clock, 3.0)
     assert not r.valid
@@ -109,7 +117,9 @@ def test_a_counter_reading_zero_joules_is_invalid_not_free():
 
 def test_sub_windows_need_two_seconds_each():
     clock = FakeClock()
-    c = NvmlCollector(api=FakeNvml([FakeGpu(clock, 100.0)]), clock=clock, background=False)
+    c = NvmlCollector(
+        api=FakeNvml([FakeGpu(clock, 100.0)]), clock=clock, sleep=clock.advance, background=False
+    )
     c.open()
     r = _run(c, clock, 6.0)  # valid as a whole, but 1.2 s sub-windows are too short
     assert r.valid and r.window_energy_j == ()
@@ -119,7 +129,7 @@ def test_memory_and_throttle_reasons_over_the_window():
     clock = FakeClock()
     gpu = FakeGpu(clock, 200.0)
     gpu.process_memory[os.getpid()] = 512 << 20
-    c = NvmlCollector(api=FakeNvml([gpu]), clock=clock, background=False)
+    c = NvmlCollector(api=FakeNvml([gpu]), clock=clock, sleep=clock.advance, background=False)
     c.open()
     gpu.reasons = HW_THERMAL  # before the window: not counted
     c.poll()
@@ -146,3 +156,15 @@ def test_memory_and_throttle_reasons_over_the_window():
 def test_real_binding_without_a_gpu_explains_itself():
     with pytest.raises(CollectorUnavailable, match="nvml: cannot initialise NVML"):
         PynvmlApi().init()
+
+
+def test_counter_update_period_is_measured_and_sets_the_minimum_window():
+    clock = FakeClock()
+    gpu = FakeGpu(clock, 300.0, period_s=0.15)
+    c = NvmlCollector(api=FakeNvml([gpu]), clock=clock, sleep=clock.advance, background=False)
+    c.open()
+    assert c.update_period_s == pytest.approx(0.15, abs=0.005)
+    assert c.min_window_s == pytest.approx(3.0, abs=0.1)  # 20 updates of 150 ms
+    assert "updated every 150 ms" in (c.resolution or "")
+    r = _run(c, clock, 2.5)
+    assert not r.valid and "shorter than the 3" in (r.invalid_reason or "")

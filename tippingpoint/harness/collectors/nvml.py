@@ -6,13 +6,15 @@ real binding is touched only in :class:`PynvmlApi`. Energy comes from the total-
 power samples integrated by the trapezoidal rule; the power channel is recorded beside the
 counter either way, so both figures of one window can be compared. The counter updates only
 every 20-100 ms and Ampere-and-newer power readings are 1 s averages, so a window must last
-at least :data:`MIN_WINDOW_S`. NOT_SUPPORTED on both (e.g. Jetson) means: try the next source.
+at least max(:data:`MIN_WINDOW_S`, 20 update periods), the period measured when the collector
+opens. NOT_SUPPORTED on both (e.g. Jetson) means: try the next source.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from tippingpoint.harness.collectors.base import CollectorUnavailable
@@ -29,7 +31,7 @@ from tippingpoint.harness.collectors.windowed import (
 from tippingpoint.reports.schema import Measurement
 
 MIN_WINDOW_S = 2.0
-"""max(2 s, 20 counter updates of up to 100 ms)."""
+"""The floor of a window; max(2 s, 20 counter updates) with the update period measured."""
 
 # nvmlClocksEventReason* bits (nvml.h)
 GPU_IDLE = 0x1
@@ -197,6 +199,29 @@ class PynvmlApi:
             self.nv = None
 
 
+def counter_update_period(
+    dev: NvmlDevice,
+    clock: Clock,
+    sleep: Callable[[float], None],
+    budget_s: float = 0.5,
+    step_s: float = 0.002,
+) -> float | None:
+    """Seconds between updates of the energy counter, from a short burst of reads."""
+    changes: list[int] = []
+    last = dev.total_energy_mj()
+    for _ in range(round(budget_s / step_s)):
+        if len(changes) >= 4:
+            break
+        sleep(step_s)
+        value = dev.total_energy_mj()
+        if value != last:
+            changes.append(clock())
+            last = value
+    if len(changes) < 2:
+        return None
+    return (changes[-1] - changes[0]) / 1e9 / (len(changes) - 1)
+
+
 class NvmlCollector(EnergyCollector):
     """GPU board energy (counter, else sampled power), memory, clocks and throttle reasons."""
 
@@ -218,11 +243,14 @@ class NvmlCollector(EnergyCollector):
         index: int = 0,
         pid: int | None = None,
         clock: Clock = time.perf_counter_ns,
+        sleep: Callable[[float], None] = time.sleep,
         background: bool = True,
         windows: int = DEFAULT_WINDOWS,
         interval_s: float | None = None,
     ) -> None:
         super().__init__(clock=clock, background=background, windows=windows, interval_s=interval_s)
+        self.sleep = sleep
+        self.update_period_s: float | None = None
         self.api: NvmlApi = api if api is not None else PynvmlApi()
         self.index = index
         self.pid = os.getpid() if pid is None else pid
@@ -263,7 +291,15 @@ class NvmlCollector(EnergyCollector):
         channels = []
         if self.has_counter:
             channels.append(Channel("total_energy_counter", ChannelKind.COUNTER, True, src))
-            self.resolution = "total-energy counter, 1 mJ units, updated every 20-100 ms"
+            self.update_period_s = counter_update_period(dev, self.clock, self.sleep)
+            if self.update_period_s is None:
+                self.resolution = "total-energy counter, 1 mJ units (update period not seen)"
+            else:
+                self.min_window_s = max(MIN_WINDOW_S, 20 * self.update_period_s)
+                self.resolution = (
+                    "total-energy counter, 1 mJ units, updated every "
+                    f"{1000 * self.update_period_s:.0f} ms (measured at start)"
+                )
         else:
             self.resolution = "power samples in mW (1 s averages on Ampere and newer)"
         if self.has_power:
