@@ -49,7 +49,14 @@ def summary_table(reports: Sequence[Report], title: str = "tippingpoint results"
 
 def _summary_row(r: Report) -> tuple[str, ...]:
     sc = r.scenario
-    scenario = sc.kind.value + (f" b{sc.batch_size}" if sc.kind.value != "single-stream" else "")
+    scenario = sc.kind.value + (f" b{sc.batch_size}" if sc.kind.value == "offline" else "")
+    if sc.kind.value == "concurrency" and sc.concurrency is not None:
+        scenario += f" c{sc.concurrency}"
+    if sc.kind.value == "server" and sc.target_rate_qps is not None:
+        scenario += f" {sc.target_rate_qps:g}/s"
+        if r.http is not None and r.http.latency_bound_ms is not None:
+            peak = r.http.peak_rate_qps
+            scenario += f", peak {peak:.4g}/s" if peak is not None else ", no rate met the bound"
     backend = r.backend.name if r.backend else "-"
     res = r.results
     p50 = p99 = rate = queries = "-"
