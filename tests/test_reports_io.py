@@ -95,3 +95,15 @@ def test_previous_version_fixture_reads(tmp_path: Path, mlp: ModelRef) -> None:
     report = read_report(fixture)
     assert report.schema_version == 1
     assert report.results is not None and report.results.latency.count > 0
+
+
+def test_adding_an_optional_field_keeps_old_files_readable(written: tuple[Path, Report]) -> None:
+    # an older writer did not know a field this reader has: the file lacks it entirely
+    path, _ = written
+    data = json.loads(path.read_text())
+    del data["collectors"]["energy"]
+    from tippingpoint.reports.io import digest_of_data, parse_report
+
+    data["digest"] = digest_of_data(data)
+    report = parse_report(json.dumps(data))
+    assert report.collectors.energy is None

@@ -27,8 +27,17 @@ READERS: dict[int, Callable[[dict[str, Any]], Report]] = {
 
 def canonical_digest(model: BaseModel) -> str:
     """sha256 of the canonical JSON of ``model`` without its ``digest`` field."""
-    data = model.model_dump(mode="json", exclude={"digest"})
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return digest_of_data(model.model_dump(mode="json"))
+
+
+def digest_of_data(data: dict[str, Any]) -> str:
+    """sha256 of canonical JSON (sorted keys, no spaces) of ``data`` without ``digest``.
+
+    Computed on the document as written, not on a re-validated model: a reader that knows
+    newer optional fields must still accept older files unchanged.
+    """
+    body = {k: v for k, v in data.items() if k != "digest"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -130,7 +139,7 @@ def parse_report(text: str, source: str = "<report>") -> Report:
         raise ReportError(
             f"{source} is not a valid report: '{where}': {err['msg']}", "regenerate it"
         ) from None
-    if report.digest is not None and report.digest != canonical_digest(report):
+    if report.digest is not None and report.digest != digest_of_data(data):
         raise ReportError(
             f"{source} was modified after it was written (digest mismatch)",
             "use the original file, or re-run the benchmark",
