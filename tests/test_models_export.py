@@ -81,6 +81,24 @@ def test_committed_fp32_files_match_torch_outputs(fmt: ModelFormat) -> None:
         np.testing.assert_allclose(out, head.references[0], atol=FP32_ATOL, err_msg=entry.name)
 
 
+@pytest.mark.parametrize("variant", list(Variant))
+def test_onnx_files_take_any_batch(variant: Variant) -> None:
+    """ONNX suite files have a dynamic batch: 8 samples at once equal 8 single calls."""
+    for entry in load_manifest().models:
+        art = entry.artifact(variant, ModelFormat.ONNX)
+        assert art.inputs[0].shape[0] is None and art.outputs[0].shape[0] is None
+        eval_set, _ = suite_eval_set(entry.name)
+        batch = [a[:8] for a in eval_set.inputs]
+        with _open(ARTIFACTS_DIR / art.file) as session:
+            together = session.bind(batch)()[0]
+            alone = np.concatenate(
+                [session.bind([a[i : i + 1] for a in batch])()[0] for i in range(8)]
+            )
+        np.testing.assert_allclose(together, alone, atol=1e-5, err_msg=entry.name)
+    tflite = load_manifest().model("digits-cnn").artifact(variant, ModelFormat.TFLITE)
+    assert tflite.inputs[0].shape[0] == 1
+
+
 def test_onnx_export_round_trip_fp32_fp16_int8(tmp_path: Path) -> None:
     torch.manual_seed(1)
     model = suite_model("digits-cnn").build().eval()

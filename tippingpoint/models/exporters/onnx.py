@@ -22,10 +22,11 @@ def export_fp32(
     input_names: Sequence[str],
     output_names: Sequence[str],
 ) -> None:
-    """Export ``model`` (eval mode, static batch 1) to an fp32 ONNX file at ``path``.
+    """Export ``model`` (eval mode) to an fp32 ONNX file at ``path``, batch dimension dynamic.
 
-    The TorchScript exporter (``dynamo=False``) needs no onnxscript and gives byte-identical
-    files for the same weights.
+    The first dimension of every input and output is named ``batch`` so the offline scenario
+    can batch on ONNX Runtime (CPU, CUDA, TensorRT). The TorchScript exporter (``dynamo=False``)
+    needs no onnxscript and gives byte-identical files for the same weights.
     """
     import torch
 
@@ -43,6 +44,7 @@ def export_fp32(
             output_names=list(output_names),
             opset_version=OPSET,
             do_constant_folding=True,
+            dynamic_axes={name: {0: "batch"} for name in (*input_names, *output_names)},
         )
 
 
