@@ -316,6 +316,9 @@ class SweepPoint(Frozen):
     p99_ms: float
     error_rate: float
     meets_bound: bool | None = None
+    send_lag_invalid: bool | None = Field(
+        default=None, description="open loop: over 1% sent over 1 ms late (the probe fails)"
+    )
 
 
 class AccuracyKind(str, Enum):

@@ -176,6 +176,7 @@ def _point(load: LoadRun, bound_ms: float | None, concurrency: int | None) -> Sw
         p99_ms=p99,
         error_rate=err,
         meets_bound=meets,
+        send_lag_invalid=load.lag_invalid if load.open_loop else None,
     )
 
 
