@@ -108,3 +108,30 @@ def test_nothing_leaks_through_a_run(
     texts += [out, errout, caplog.text]
     for text in texts:
         assert SECRET not in text
+
+
+def test_reports_on_disk_hold_no_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tippingpoint.cli import main
+
+    monkeypatch.setenv(VAR, SECRET)
+    cfg = ServerConfig(port=0, token=Secret(SECRET))
+    out = tmp_path / "results"
+    with BackgroundServer(load_repository(["mlp-tiny"]), cfg) as srv:
+        code = main(
+            [
+                "run", "-m", "mlp-tiny", "--endpoint", srv.url, "--opt", f"http.token_env={VAR}",
+                "-s", "single-stream", "-s", "server", "--rate", "50", "--min-queries", "20",
+                "--min-duration", "0.1", "--warmup-duration", "0", "--out", str(out), "--json",
+            ]
+        )  # fmt: skip
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    files = sorted(out.iterdir())
+    assert len([f for f in files if f.suffix == ".json"]) == 2
+    for f in files:
+        assert SECRET.encode() not in f.read_bytes()
+    for f in (f for f in files if f.suffix == ".json"):
+        assert json.loads(f.read_text())["http"]["auth"] == "bearer"
+    assert SECRET not in printed.out + printed.err
