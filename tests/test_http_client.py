@@ -156,3 +156,25 @@ def test_options_are_validated(server: BackgroundServer) -> None:
         HttpBackend().load(Path("add"), {"endpoint": "ftp://x"})
     with pytest.raises(InvalidOptionError, match="'protocol'"):
         HttpBackend().load(Path("add"), {"endpoint": server.url, "protocol": "soap"})
+
+
+def test_serves_litert_models_safely_under_concurrency() -> None:
+    """A LiteRT interpreter is not thread-safe: the server runs one inference at a time on it,
+    even with several pool threads and several requests in flight."""
+    from tippingpoint.backends.registry import get_backend
+    from tippingpoint.harness.inputs import generate_feeds
+    from tippingpoint.models.registry import resolve_model
+
+    ref = resolve_model("ae-anomaly", "fp32", ".tflite")
+    repo = load_repository([str(ref.path)], backend="litert")
+    with BackgroundServer(repo, ServerConfig(port=0, threads=4)) as srv:
+        with HttpBackend().load(ref.path, {"endpoint": srv.url}) as s:
+            feeds = generate_feeds(s.inputs, 1, {}, seed=3)
+            remote = s.bind(feeds)()
+            run = run_http_scenario(
+                s, feeds, short_scenario(ScenarioKind.CONCURRENCY, concurrency=4)
+            )
+    with get_backend("litert")().load(ref.path, {}) as local:
+        expected = local.bind(feeds)()
+    np.testing.assert_allclose(remote[0], expected[0], rtol=1e-6)
+    assert run.http.error_rate == 0 and run.http.successes >= 60

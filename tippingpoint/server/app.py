@@ -255,7 +255,7 @@ class InferenceService:
                 f"model '{model.name}' has no output '{missing[0]}' (outputs: "
                 f"{', '.join(out_names)})",
             )
-        call = model.session.bind(feeds)
+        call = model.runner(feeds)
         t1 = clock()
         loop = asyncio.get_running_loop()
         try:

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tippingpoint.backends.base import OptionValue, Session, TensorSpec
 from tippingpoint.errors import InvalidOptionError
 
-PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "onnxruntime-cuda": "onnxruntime_onnx"}
+if TYPE_CHECKING:
+    import numpy as np
+
+PLATFORMS = {
+    "onnxruntime": "onnxruntime_onnx",
+    "onnxruntime-cuda": "onnxruntime_onnx",
+    "onnxruntime-tensorrt": "onnxruntime_onnx",
+    "litert": "tensorflow_lite",
+    "torch": "pytorch",
+}
 """Backend name -> the platform string Triton uses for the same runtime."""
 SERVING_DEFAULTS: dict[str, dict[str, OptionValue]] = {
     "onnxruntime": {"intra_op_threads": 1, "allow_spinning": False},
@@ -18,6 +29,11 @@ SERVING_DEFAULTS: dict[str, dict[str, OptionValue]] = {
 """Backend options a server uses unless told otherwise: one thread per inference, no spinning
 (requests run in parallel on the server's pool; spinning threads would starve the network)."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+THREAD_SAFE = frozenset({"onnxruntime", "onnxruntime-cuda", "onnxruntime-tensorrt"})
+"""Backends whose sessions may run several inferences at once (ONNX Runtime's ``run`` is
+thread-safe); others (a LiteRT interpreter, a torch module on one stream) run one at a time."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +44,20 @@ class ServedModel:
     version: str
     platform: str
     session: Session
+    lock: threading.Lock | None = None
+    """Held around bind-and-run for sessions that are not safe to share between threads."""
+
+    def runner(self, feeds: Sequence[np.ndarray]) -> Callable[[], Sequence[np.ndarray]]:
+        """A call that binds ``feeds`` and runs one inference (on a pool thread)."""
+        session, lock = self.session, self.lock
+
+        def run() -> Sequence[np.ndarray]:
+            if lock is None:
+                return session.bind(feeds)()
+            with lock:
+                return session.bind(feeds)()
+
+        return run
 
     @property
     def inputs(self) -> Sequence[TensorSpec]:
@@ -110,7 +140,8 @@ def load_repository(
                     f"cannot serve '{served}': not a valid model name", "use --model NAME=PATH"
                 )
             session = impl.load(ref.path, options)
-            repo.add(ServedModel(served, "1", PLATFORMS.get(backend, backend), session))
+            lock = None if backend in THREAD_SAFE else threading.Lock()
+            repo.add(ServedModel(served, "1", PLATFORMS.get(backend, backend), session, lock))
     except BaseException:
         repo.close()
         raise
