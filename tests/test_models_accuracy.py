@@ -14,6 +14,7 @@ from tippingpoint.errors import UnknownModelError
 from tippingpoint.harness.accuracy import (
     accuracy_hook,
     agreement,
+    compare_sessions,
     dequantize_output,
     evaluate,
     prepare_input,
@@ -101,3 +102,30 @@ def test_accuracy_hook_scores_a_session() -> None:
     assert result.value == pytest.approx(art.accuracy.value)
     with pytest.raises(UnknownModelError, match="evaluation set"):
         accuracy_hook("mlp-tiny")
+
+
+def test_compare_sessions_of_a_quantised_pair() -> None:
+    entry = load_manifest().model("digits-cnn")
+    eval_set, _ = suite_eval_set("digits-cnn")
+    samples = [eval_set.sample(i) for i in range(64)]
+    paths = {
+        (v, f): ARTIFACTS_DIR / entry.artifact(v, f).file
+        for v in (Variant.FP32, Variant.INT8)
+        for f in ModelFormat
+    }
+    with (
+        _open(paths[Variant.FP32, ModelFormat.ONNX]) as fp32_onnx,
+        _open(paths[Variant.FP32, ModelFormat.TFLITE]) as fp32_tflite,
+        _open(paths[Variant.INT8, ModelFormat.TFLITE]) as int8_tflite,
+    ):
+        same = compare_sessions(fp32_tflite, fp32_onnx, samples, dataset="digits")
+        quant = compare_sessions(int8_tflite, fp32_onnx, samples, dataset="digits")
+        as_cosine = compare_sessions(
+            int8_tflite, fp32_onnx, samples, dataset="digits", metric=Metric.COSINE
+        )
+    assert same.metric == "top1-agreement" and same.value == 1.0
+    assert same.max_abs_error is not None and same.max_abs_error < 1e-4
+    assert quant.kind is AccuracyKind.AGREEMENT and quant.samples == 64
+    assert quant.value >= 0.98 and not quant.below_floor
+    assert quant.max_abs_error is not None and quant.max_abs_error > same.max_abs_error
+    assert as_cosine.agreement_top1 is None and as_cosine.value == quant.cosine_similarity

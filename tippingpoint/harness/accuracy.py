@@ -7,7 +7,8 @@ pass. Two kinds of accuracy, and the report says which:
   fp32 torch model's accuracy on the same samples;
 * ``agreement``: no real labels exist, so the figure is agreement with the fp32 torch outputs
   (top-1 agreement for classifiers, mean cosine similarity for reconstructions); the reference
-  is 1.0 by definition.
+  is 1.0 by definition. :func:`compare_sessions` scores one file against another the same way
+  (bring-your-own pairs, ``--baseline``).
 
 Every result also carries agreement with fp32 (top-1, max/mean absolute error, cosine). A
 variant whose value is below ``floor`` (MLPerf's 99%) of the reference is flagged.
@@ -15,7 +16,7 @@ variant whose value is below ``floor`` (MLPerf's 99%) of the reference is flagge
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,16 +52,25 @@ def dequantize_output(array: np.ndarray, spec: TensorSpec) -> np.ndarray:
     return np.asarray(array, dtype=np.float32)
 
 
-def run_eval_set(session: Session, eval_set: EvalSet) -> list[np.ndarray]:
-    """Run every sample, batch 1, through ``session``; the outputs stacked and dequantised."""
+def run_samples(session: Session, samples: Iterable[Sequence[np.ndarray]]) -> list[np.ndarray]:
+    """Run each sample (real-valued inputs, in model order) through ``session``.
+
+    Inputs are converted to the session's dtypes (quantised for int8/uint8 inputs); the outputs
+    come back dequantised and stacked along the first axis, one array per model output.
+    """
     in_specs, out_specs = list(session.inputs), list(session.outputs)
     per_output: list[list[np.ndarray]] = [[] for _ in out_specs]
-    for i in range(eval_set.samples):
-        feeds = [prepare_input(a, s) for a, s in zip(eval_set.sample(i), in_specs, strict=True)]
+    for sample in samples:
+        feeds = [prepare_input(a, s) for a, s in zip(sample, in_specs, strict=True)]
         outs = session.bind(feeds)()
         for j, (out, spec) in enumerate(zip(outs, out_specs, strict=True)):
             per_output[j].append(dequantize_output(out, spec))
     return [np.concatenate(chunks, axis=0) for chunks in per_output]
+
+
+def run_eval_set(session: Session, eval_set: EvalSet) -> list[np.ndarray]:
+    """Run every sample of ``eval_set``, batch 1, through ``session``."""
+    return run_samples(session, (eval_set.sample(i) for i in range(eval_set.samples)))
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,46 @@ def evaluate(
 ) -> AccuracyResult:
     """The AccuracyOnly pass of ``session`` on ``eval_set``."""
     return score(run_eval_set(session, eval_set), eval_set, reference_value, floor)
+
+
+def compare_sessions(
+    candidate: Session,
+    baseline: Session,
+    samples: Sequence[Sequence[np.ndarray]],
+    *,
+    dataset: str,
+    metric: Metric | None = None,
+    floor: float = MLPERF_FLOOR,
+) -> AccuracyResult:
+    """Agreement of ``candidate`` with ``baseline`` on the same inputs (``run --baseline``).
+
+    ``samples`` are real-valued inputs (floats, or integer ids), one list per query; each
+    session gets them in its own dtype. The metric defaults to top-1 agreement when the first
+    output has more than one column, cosine similarity otherwise.
+    """
+    reference = run_samples(baseline, samples)[0]
+    outputs = run_samples(candidate, samples)[0]
+    if metric is None:
+        wide = reference.ndim == 2 and reference.shape[1] > 1
+        metric = Metric.TOP1_AGREEMENT if wide else Metric.COSINE
+    agree = agreement(outputs, reference, classifier=metric is not Metric.COSINE)
+    value = agree.top1 if agree.top1 is not None else agree.cosine_similarity
+    return AccuracyResult(
+        kind=AccuracyKind.AGREEMENT,
+        dataset=dataset,
+        samples=len(samples),
+        metric=metric.value,
+        value=value,
+        reference_variant="baseline",
+        reference_value=1.0,
+        relative_to_reference=value,
+        agreement_top1=agree.top1,
+        max_abs_error=agree.max_abs_error,
+        mean_abs_error=agree.mean_abs_error,
+        cosine_similarity=agree.cosine_similarity,
+        floor=floor,
+        below_floor=value < floor,
+    )
 
 
 def suite_eval_set(model: str) -> tuple[EvalSet, float]:
