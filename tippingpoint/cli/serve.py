@@ -32,10 +32,13 @@ def serve(
     ),
     threads: int = typer.Option(1, help="Inference threads (requests run on this pool)."),
     access_log: bool = typer.Option(False, help="Log every request (never its headers)."),
+    tls_cert: Path | None = typer.Option(None, help="Serve HTTPS with this PEM certificate."),
+    tls_key: Path | None = typer.Option(None, help="Private key of --tls-cert (PEM)."),
 ) -> int:
     """Serve models over the KServe v2 protocol (JSON and binary tensors) with Server-Timing."""
     import asyncio
     import logging
+    import ssl
 
     from tippingpoint.backends.http.auth import load_secret
     from tippingpoint.cli.run import parse_backend_options
@@ -48,6 +51,11 @@ def serve(
             "invalid server limits",
             "--max-body-mb and --timeout must be positive, --threads >= 1, --port 0-65535",
         )
+    if tls_key is not None and tls_cert is None:
+        raise InvalidOptionError("--tls-key needs --tls-cert", "pass both, or neither")
+    for path in (tls_cert, tls_key):
+        if path is not None and not path.is_file():
+            raise InvalidOptionError(f"TLS file not found: {path}", "check the path")
     secret = None
     if token_env is not None or token_file is not None:
         secret = load_secret(token_env, token_file)
@@ -61,7 +69,16 @@ def serve(
         threads=threads,
         token=secret,
         access_log=access_log,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
     )
+    try:
+        ssl_context = config.ssl_context()
+    except (OSError, ssl.SSLError) as exc:
+        repo.close()
+        raise InvalidOptionError(
+            f"cannot load the TLS certificate or key: {exc}", "check --tls-cert and --tls-key"
+        ) from None
     if access_log:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     if host not in ("127.0.0.1", "::1", "localhost") and secret is None:
@@ -77,13 +94,13 @@ def serve(
         app = create_app(repo, config)
         runner = web.AppRunner(app) if access_log else web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
         await site.start()
         sock = site._server.sockets[0]  # type: ignore[union-attr]
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         names = ", ".join(m.name for m in repo)
-        print(f"serving {names} on http://{shown}:{bound} (Ctrl-C stops)", flush=True)
+        print(f"serving {names} on {config.scheme}://{shown}:{bound} (Ctrl-C stops)", flush=True)
         try:
             await asyncio.Event().wait()
         finally:

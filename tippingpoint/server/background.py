@@ -38,7 +38,7 @@ class BackgroundServer:
         if self.port is None:
             raise RuntimeError("server not started")
         host = self.config.host
-        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+        return f"{self.config.scheme}://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     async def _start(self) -> int:
         from aiohttp import web
@@ -49,7 +49,9 @@ class BackgroundServer:
         else:
             runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, self.config.host, self.config.port)
+        site = web.TCPSite(
+            runner, self.config.host, self.config.port, ssl_context=self.config.ssl_context()
+        )
         await site.start()
         self._runner = runner
         server = site._server
