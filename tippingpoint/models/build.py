@@ -89,7 +89,15 @@ def deterministic(seed: int) -> Iterator[None]:
 
 
 def train_classifier(
-    model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: float, batch: int, seed: int
+    model: nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    epochs: int,
+    lr: float,
+    batch: int,
+    seed: int,
+    about: str = "",
 ) -> str:
     """Adam on cross-entropy over shuffled minibatches; returns a one-line description."""
     import torch
@@ -109,12 +117,19 @@ def train_classifier(
     model.eval()
     return (
         f"trained from seeded init: Adam lr={lr}, {epochs} epochs, batch {batch}, cross-entropy, "
-        f"on {len(x)} training samples"
+        f"on {about or f'{len(x)} samples'}"
     )
 
 
 def train_autoencoder(
-    model: nn.Module, x: np.ndarray, *, epochs: int, lr: float, batch: int, seed: int
+    model: nn.Module,
+    x: np.ndarray,
+    *,
+    epochs: int,
+    lr: float,
+    batch: int,
+    seed: int,
+    about: str = "",
 ) -> str:
     """Adam on reconstruction MSE over shuffled minibatches; returns a one-line description."""
     import torch
@@ -133,7 +148,7 @@ def train_autoencoder(
     model.eval()
     return (
         f"trained from seeded init: Adam lr={lr}, {epochs} epochs, batch {batch}, "
-        f"reconstruction MSE, on {len(x)} training samples"
+        f"reconstruction MSE, on {about or f'{len(x)} samples'}"
     )
 
 
@@ -217,14 +232,14 @@ def _prepare_model(entry: SuiteModel, data: DataBundle, seed: int) -> tuple[nn.M
     model = entry.build()
     if data.train_inputs and entry.name in _TRAINING:
         epochs, lr, batch = _TRAINING[entry.name]
+        x, about = data.train_inputs[0], data.train_description
         if data.train_labels is None:
             return model, train_autoencoder(
-                model, data.train_inputs[0], epochs=epochs, lr=lr, batch=batch, seed=seed
+                model, x, epochs=epochs, lr=lr, batch=batch, seed=seed, about=about
             )
         return model, train_classifier(
-            model, data.train_inputs[0], data.train_labels, epochs=epochs, lr=lr, batch=batch,
-            seed=seed,
-        )  # fmt: skip
+            model, x, data.train_labels, epochs=epochs, lr=lr, batch=batch, seed=seed, about=about
+        )
     training = recalibrate_batchnorm(model, data.calibration)
     if entry.task is Task.CLASSIFICATION:
         training += standardise_logits(model, data.calibration)

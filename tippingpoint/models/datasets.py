@@ -172,6 +172,7 @@ class DataBundle:
     eval_labels: np.ndarray | None = None
     train_inputs: tuple[np.ndarray, ...] = ()
     train_labels: np.ndarray | None = None
+    train_description: str = ""
 
     @property
     def eval_decoded(self) -> tuple[np.ndarray, ...]:
@@ -206,6 +207,7 @@ def breast_cancer(seed: int) -> DataBundle:
         calibration_description="the first 128 rows of the training split",
         train_inputs=(z_train,),
         train_labels=y_train,
+        train_description=f"the {len(z_train)}-row training split",
     )
 
 
@@ -227,6 +229,7 @@ def digits(seed: int) -> DataBundle:
         calibration_description="the first 128 images of the training split",
         train_inputs=((x_train / 16).astype(np.float32),),
         train_labels=y_train,
+        train_description=f"the {len(x_train)}-image training split",
     )
 
 
@@ -290,6 +293,7 @@ def photos(size: int, eval_count: int, classes: int, seed: int) -> DataBundle:
         f"(seed {seed + 1})",
         train_inputs=((train_raw * scale + offset).astype(np.float32),) if train_count else (),
         train_labels=train_labels if train_count else None,
+        train_description=f"{train_count} further patches (seed {seed + 2}) labelled by {task}",
     )
 
 
@@ -396,7 +400,12 @@ def build_data(dataset: str, seed: int) -> DataBundle:
             seed,
         )
         train, words = synthetic_mfcc(1024, seed + 2)
-        return replace(bundle, train_inputs=(train,), train_labels=words)
+        return replace(
+            bundle,
+            train_inputs=(train,),
+            train_labels=words,
+            train_description=f"1024 further maps (seed {seed + 2}) labelled by keyword",
+        )
     if dataset == "synthetic-machine-sound":
         bundle = _synthetic(
             dataset,
@@ -407,7 +416,11 @@ def build_data(dataset: str, seed: int) -> DataBundle:
             "float32",
             seed,
         )
-        return replace(bundle, train_inputs=(synthetic_machine_sound(1024, seed + 2),))
+        return replace(
+            bundle,
+            train_inputs=(synthetic_machine_sound(1024, seed + 2),),
+            train_description=f"1024 further frames (seed {seed + 2})",
+        )
     if dataset == "synthetic-tokens":
         bundle = _synthetic(
             dataset,
@@ -420,6 +433,9 @@ def build_data(dataset: str, seed: int) -> DataBundle:
         )
         train_ids, train_topics = synthetic_tokens(512, seed + 2)
         return replace(
-            bundle, train_inputs=(train_ids.astype(np.int64),), train_labels=train_topics
+            bundle,
+            train_inputs=(train_ids.astype(np.int64),),
+            train_labels=train_topics,
+            train_description=f"512 further sequences (seed {seed + 2}) labelled by topic",
         )
     raise ValueError(f"unknown dataset {dataset!r}")
