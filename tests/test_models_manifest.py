@@ -144,3 +144,22 @@ def test_runtime_path_needs_neither_torch_nor_sklearn() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
+
+
+def test_write_manifest_merges_by_name_and_checks_the_budget(
+    tmp_path: Path, manifest: Manifest
+) -> None:
+    from tippingpoint.models.build import check_sizes, write_manifest
+
+    digits, tabular = manifest.model("digits-cnn"), manifest.model("tabular-mlp")
+    write_manifest(tmp_path, [digits], seed=1)
+    merged = write_manifest(tmp_path, [tabular, digits], seed=1)
+    assert [m.name for m in merged.models] == ["tabular-mlp", "digits-cnn"]
+    assert load_manifest(tmp_path / "manifest.json") == merged
+    assert check_sizes(tmp_path, merged) == []
+    big = digits.artifacts[0].model_copy(update={"size_bytes": 6 * 2**20})
+    oversized = merged.model_copy(
+        update={"models": (digits.model_copy(update={"artifacts": (big,)}),)}
+    )
+    problems = check_sizes(tmp_path, oversized)
+    assert len(problems) == 1 and "limit 5 MiB" in problems[0]
