@@ -83,6 +83,39 @@ def _accuracy_hooks(refs: list[ModelRef]) -> dict[str, AccuracyHook]:
     return {ref.name: accuracy_hook(ref.name) for ref in refs}
 
 
+def _baseline_hooks(
+    baseline: Path,
+    backends: list[str],
+    backend_options: dict[str, dict[str, OptionValue]],
+    seed: int,
+    overrides: dict[str, tuple[int, ...]],
+    feeds: dict[str, np.ndarray] | None,
+) -> dict[str, AccuracyHook]:
+    """Per backend: compare with ``baseline``, loaded on that backend or one that loads it."""
+    from tippingpoint.backends.registry import backend_names, get_backend
+    from tippingpoint.errors import ModelFileError
+    from tippingpoint.harness.baseline import baseline_hook
+
+    if not baseline.is_file():
+        raise ModelFileError(f"baseline file not found: {baseline}", "check the --baseline path")
+    local = ["onnxruntime", "litert", "torch"]  # a network backend would need an endpoint
+    names = [n for n in local if n in backend_names()]
+    loaders = [n for n in names if baseline.suffix in get_backend(n).formats]
+    hooks: dict[str, AccuracyHook] = {}
+    for b in backends:
+        name = b if baseline.suffix in get_backend(b).formats else (loaders or [None])[0]
+        if name is None:
+            raise ModelFileError(
+                f"no backend loads {baseline.suffix} files for --baseline",
+                "pass an .onnx or .tflite baseline",
+            )
+        options = backend_options.get(name, {}) if name == b else {}
+        hooks[b] = baseline_hook(
+            baseline, get_backend(name)(), options, seed=seed, overrides=overrides, feeds=feeds
+        )
+    return hooks
+
+
 def _split_ints(text: str) -> tuple[int, ...]:
     from tippingpoint.errors import InvalidOptionError
 
@@ -128,6 +161,11 @@ def run(
     seed: int = typer.Option(0, help="Seed of generated inputs and bootstrap."),
     accuracy: bool = typer.Option(
         False, "--accuracy", help="Also score each run on the suite model's evaluation set."
+    ),
+    baseline: Path | None = typer.Option(
+        None,
+        "--baseline",
+        help="Also score each run's outputs against this file's (e.g. int8 vs fp32 agreement).",
     ),
     endpoint: str | None = typer.Option(
         None, help="URL of a remote inference endpoint (runs the http backend against it)."
@@ -229,6 +267,11 @@ def run(
     user_feeds = load_input_file(inputs) if inputs is not None else None
     refs = [resolve_model(m, variant) for m in models]
     hooks = _accuracy_hooks(refs) if accuracy else {}
+    base_hooks = (
+        _baseline_hooks(baseline, backends, backend_options, seed, overrides, user_feeds)
+        if baseline is not None
+        else {}
+    )
     ensure_output_dir(out)
 
     from tippingpoint.harness.config import DEFAULT_STOP, DEFAULT_WARMUP, QUICK_STOP, QUICK_WARMUP
@@ -271,7 +314,7 @@ def run(
                             backend_options=backend_options.get(b, {}),
                             shape_overrides=overrides,
                             feeds=user_feeds,
-                            accuracy=hooks.get(ref.name),
+                            accuracy=hooks.get(ref.name) or base_hooks.get(b),
                         )
                     )
     unsupported = [

@@ -1,0 +1,113 @@
+"""``run --baseline``: agreement of a model file with another (fp32 vs quantised) on one input set.
+
+The comparison runs as the accuracy pass of each run: the baseline file is loaded on the same
+backend, both sessions see the same real-valued samples (each converted to its own dtype,
+quantised for int8/uint8 inputs), and :func:`tippingpoint.harness.accuracy.compare_sessions`
+scores top-1 agreement (or cosine), max/mean absolute error and cosine similarity.
+
+Samples are the rows of ``--inputs`` arrays when given, otherwise generated: token ids for
+integer inputs without quantisation, values spread over the representable range for inputs that
+either file quantises, standard normal floats for the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tippingpoint.backends.base import Backend, OptionValue, Session, TensorSpec
+from tippingpoint.errors import InvalidShapeError
+from tippingpoint.harness.accuracy import MLPERF_FLOOR, compare_sessions
+from tippingpoint.harness.inputs import generate_input, resolve_shape
+from tippingpoint.reports.schema import AccuracyResult
+
+DEFAULT_SAMPLES = 64
+"""Generated samples per comparison."""
+
+
+def _quant_range(spec: TensorSpec) -> tuple[float, float] | None:
+    if spec.quant is None:
+        return None
+    info = np.iinfo(np.dtype(spec.dtype))
+    lo = (info.min - spec.quant.zero_point) * spec.quant.scale
+    hi = (info.max - spec.quant.zero_point) * spec.quant.scale
+    return float(lo), float(hi)
+
+
+def generate_samples(
+    candidate: Sequence[TensorSpec],
+    baseline: Sequence[TensorSpec],
+    count: int,
+    seed: int,
+    overrides: Mapping[str, tuple[int, ...]],
+) -> list[list[np.ndarray]]:
+    """``count`` real-valued samples (batch 1) valid for both files' inputs, seeded."""
+    if len(candidate) != len(baseline):
+        raise InvalidShapeError(
+            f"the model has {len(candidate)} inputs, the baseline {len(baseline)}",
+            "compare two exports of the same model",
+        )
+    rng = np.random.default_rng(seed)
+    samples: list[list[np.ndarray]] = []
+    for _ in range(count):
+        sample = []
+        for cand, base in zip(candidate, baseline, strict=True):
+            shape = resolve_shape(base, 1, overrides)
+            span = _quant_range(cand) or _quant_range(base)
+            if span is not None:
+                sample.append(rng.uniform(*span, size=shape).astype(np.float32))
+            elif np.dtype(base.dtype).kind in "iu":
+                sample.append(generate_input(base, shape, rng))
+            else:
+                sample.append(rng.standard_normal(shape).astype(np.float32))
+        samples.append(sample)
+    return samples
+
+
+def file_samples(
+    feeds: Mapping[str, np.ndarray], specs: Sequence[TensorSpec]
+) -> list[list[np.ndarray]]:
+    """Samples from ``--inputs`` arrays: row i of every input's array is sample i."""
+    missing = [s.name for s in specs if s.name not in feeds]
+    if missing:
+        raise InvalidShapeError(
+            f"--inputs has no array for input '{missing[0]}'",
+            "save one array per model input, named as the input",
+        )
+    counts = {len(feeds[s.name]) for s in specs}
+    if len(counts) != 1:
+        raise InvalidShapeError(
+            "--inputs arrays have different numbers of rows", "give every input the same rows"
+        )
+    rows = counts.pop()
+    return [[feeds[s.name][i : i + 1] for s in specs] for i in range(rows)]
+
+
+def baseline_hook(
+    baseline: Path,
+    backend: Backend,
+    options: Mapping[str, OptionValue],
+    *,
+    seed: int = 0,
+    overrides: Mapping[str, tuple[int, ...]] | None = None,
+    feeds: Mapping[str, np.ndarray] | None = None,
+    count: int = DEFAULT_SAMPLES,
+    floor: float = MLPERF_FLOOR,
+) -> Callable[[Session], AccuracyResult]:
+    """An accuracy hook scoring the run's session against ``baseline`` on ``backend``."""
+
+    def hook(session: Session) -> AccuracyResult:
+        with backend.load(baseline, options) as base:
+            if feeds is not None:
+                samples = file_samples(feeds, base.inputs)
+                dataset = f"--inputs ({len(samples)} rows) vs baseline {baseline.name}"
+            else:
+                samples = generate_samples(
+                    session.inputs, base.inputs, count, seed, overrides or {}
+                )
+                dataset = f"generated (seed {seed}, {count} samples) vs baseline {baseline.name}"
+            return compare_sessions(session, base, samples, dataset=dataset, floor=floor)
+
+    return hook
