@@ -68,3 +68,10 @@ bench-loadgen: venv
 
 clean:
 	rm -rf $(VENV) $(RESULTS) .pytest_cache .ruff_cache
+
+# emulated arm64 Debian (Raspberry Pi OS-like): install with [litert,onnx] only, bench, check
+# accuracy against the manifest; needs root and ../shared/tools/arm64-env; about 3 minutes,
+# plus 3 the first time to build the root filesystem
+.PHONY: arm-check
+arm-check:
+	.ci/arm-check

@@ -66,7 +66,7 @@ def test_missing_gpu_provider_is_a_clear_error(cls: type) -> None:
     with pytest.raises(RuntimeNotInstalledError, match="ExecutionProvider is not in") as info:
         cls().load(MLP, {})
     assert "CPUExecutionProvider" in info.value.message
-    assert "onnxruntime-gpu" in info.value.hint
+    assert "onnx-gpu" in info.value.hint
 
 
 def test_silent_cpu_fallback_is_detected_on_a_real_session() -> None:

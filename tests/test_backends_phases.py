@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from array import array
+
 import numpy as np
 
 from tippingpoint.backends.phases import PhaseSamples, TimedRegion, summarize_phases
@@ -33,7 +35,7 @@ def test_summary_in_milliseconds_per_phase() -> None:
 
 
 def test_no_samples_no_section_and_clear() -> None:
-    samples = PhaseSamples([1], [2], [3])
+    samples = PhaseSamples(array("q", [1]), array("q", [2]), array("q", [3]))
     assert len(samples) == 1
     samples.clear()
     assert len(samples) == 0
@@ -43,7 +45,8 @@ def test_no_samples_no_section_and_clear() -> None:
 def test_report_omits_absent_phases_and_round_trips_present_ones() -> None:
     without = _results(None)
     assert "phases" not in without.model_dump(mode="json")  # old digests stay valid
-    phases = summarize_phases(PhaseSamples([10, 12], [100, 90], [5, 6]), TimedRegion.COMPUTE)
+    samples = PhaseSamples(array("q", [10, 12]), array("q", [100, 90]), array("q", [5, 6]))
+    phases = summarize_phases(samples, TimedRegion.COMPUTE)
     with_phases = _results(phases)
     data = with_phases.model_dump(mode="json")
     assert data["phases"]["compute"]["count"] == 2

@@ -33,10 +33,7 @@ from tippingpoint.errors import (
 )
 
 GPU_DIST = "onnxruntime-gpu"
-INSTALL_HINT = (
-    "pip uninstall -y onnxruntime && pip install 'tippingpoint[onnx-gpu]' "
-    "(onnxruntime-gpu with the CUDA 12 and cuDNN 9 libraries)"
-)
+INSTALL_HINT = "pip install 'tippingpoint[onnx-gpu]' in place of [onnx] (needs CUDA 12, cuDNN 9)"
 CPU_PROVIDER = "CPUExecutionProvider"
 CUDA_PROVIDER = "CUDAExecutionProvider"
 TENSORRT_PROVIDER = "TensorrtExecutionProvider"

@@ -8,6 +8,7 @@ the end-to-end latency (which still spans the whole call).
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol, runtime_checkable
@@ -31,15 +32,14 @@ class TimedRegion(str, Enum):
 class PhaseSamples:
     """Per-query phase durations in nanoseconds, appended by a session's bound call."""
 
-    h2d_ns: list[int] = field(default_factory=list)
-    compute_ns: list[int] = field(default_factory=list)
-    d2h_ns: list[int] = field(default_factory=list)
+    # int64 arrays, not lists: 24 bytes per query over a long GPU run
+    h2d_ns: array[int] = field(default_factory=lambda: array("q"))
+    compute_ns: array[int] = field(default_factory=lambda: array("q"))
+    d2h_ns: array[int] = field(default_factory=lambda: array("q"))
 
     def clear(self) -> None:
         """Forget all samples (before the measured part starts)."""
-        self.h2d_ns.clear()
-        self.compute_ns.clear()
-        self.d2h_ns.clear()
+        del self.h2d_ns[:], self.compute_ns[:], self.d2h_ns[:]
 
     def __len__(self) -> int:
         return len(self.compute_ns)
@@ -57,6 +57,11 @@ class PhaseTimedSession(Protocol):
         """Start collecting afresh."""
         ...
 
+    @property
+    def timed_region(self) -> TimedRegion:
+        """What the session's timed call spans."""
+        ...
+
 
 def summarize_phases(samples: PhaseSamples, region: TimedRegion) -> DevicePhases | None:
     """The report's phase section (milliseconds), or None without samples."""
@@ -65,7 +70,7 @@ def summarize_phases(samples: PhaseSamples, region: TimedRegion) -> DevicePhases
     return DevicePhases(
         timed_region=region.value,
         method="cuda-events",
-        h2d=latency_stats(np.asarray(samples.h2d_ns), with_ci=False),
-        compute=latency_stats(np.asarray(samples.compute_ns), with_ci=False),
-        d2h=latency_stats(np.asarray(samples.d2h_ns), with_ci=False),
+        h2d=latency_stats(np.frombuffer(samples.h2d_ns, dtype=np.int64), with_ci=False),
+        compute=latency_stats(np.frombuffer(samples.compute_ns, dtype=np.int64), with_ci=False),
+        d2h=latency_stats(np.frombuffer(samples.d2h_ns, dtype=np.int64), with_ci=False),
     )

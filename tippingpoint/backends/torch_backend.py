@@ -52,7 +52,7 @@ from tippingpoint.errors import (
 if TYPE_CHECKING:
     import numpy as np
 
-INSTALL_HINT = "pip install 'tippingpoint[torch]' (a CUDA build of torch for device=cuda)"
+INSTALL_HINT = "pip install 'tippingpoint[torch]'"
 
 
 class TorchDeviceKind(str, Enum):
