@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from array import array
+from pathlib import Path
 
 import numpy as np
 
 from tippingpoint.backends.phases import PhaseSamples, TimedRegion, summarize_phases
 from tippingpoint.harness.stats import latency_stats
+from tippingpoint.reports.io import read_report
 from tippingpoint.reports.schema import PerformanceResults, Throughput
+
+from .conftest import TP
 
 
 def _results(phases: object) -> PerformanceResults:
@@ -51,3 +58,116 @@ def test_report_omits_absent_phases_and_round_trips_present_ones() -> None:
     data = with_phases.model_dump(mode="json")
     assert data["phases"]["compute"]["count"] == 2
     assert PerformanceResults.model_validate(data) == with_phases
+
+
+PHASED_PLUGIN = '''
+"""A backend timing copy-in, compute and copy-out apart, as the CUDA sessions do (no GPU here:
+the phases are host copies and a numpy matmul, timed with perf_counter_ns)."""
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tippingpoint.backends.base import Availability, BackendDescription, Device, SessionBase
+from tippingpoint.backends.base import TensorSpec
+from tippingpoint.backends.phases import PhaseSamples, TimedRegion
+
+
+class PhasedSession(SessionBase):
+    inputs = (TensorSpec(name="x", shape=(None, 32), dtype="float32"),)
+    outputs = (TensorSpec(name="y", shape=(None, 10), dtype="float32"),)
+    timed_region = TimedRegion.COPIES_AND_COMPUTE
+
+    def __init__(self):
+        self._samples = PhaseSamples()
+        self._w = np.ones((32, 10), np.float32)
+
+    def phase_samples(self):
+        return self._samples
+
+    def reset_phases(self):
+        self._samples.clear()
+
+    def bind(self, feeds):
+        clock, s, w = time.perf_counter_ns, self._samples, self._w
+
+        def call():
+            t0 = clock()
+            x = feeds[0].copy()
+            t1 = clock()
+            y = x @ w
+            t2 = clock()
+            out = [y.copy()]
+            t3 = clock()
+            s.h2d_ns.append(t1 - t0)
+            s.compute_ns.append(t2 - t1)
+            s.d2h_ns.append(t3 - t2)
+            return out
+
+        return call
+
+    def describe(self):
+        return BackendDescription(
+            name="phased", runtime="tp-phased", runtime_version="0.1", device=Device.CPU
+        )
+
+
+class PhasedBackend:
+    name = "phased"
+    formats = (".onnx",)
+
+    def availability(self):
+        return Availability(installed=True, runtime="tp-phased", version="0.1")
+
+    def load(self, model: Path, options):
+        return PhasedSession()
+'''
+
+
+def test_runner_reports_phases_of_the_measured_part_only(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "tp_phased").mkdir(parents=True)
+    (site / "tp_phased" / "__init__.py").write_text(PHASED_PLUGIN)
+    info = site / "tp_phased-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tp-phased\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[tippingpoint.backends]\nphased = tp_phased:PhasedBackend\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+    }
+    ran = subprocess.run(
+        [
+            *TP,
+            "run",
+            "-b",
+            "phased",
+            "-m",
+            "mlp-tiny",
+            "-s",
+            "single-stream",
+            "--quick",
+            "--min-duration",
+            "0.2",
+            "-o",
+            str(tmp_path / "r"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr
+    (entry,) = json.loads(ran.stdout)
+    report = read_report(Path(entry["path"]))
+    assert report.results is not None and report.results.phases is not None
+    phases = report.results.phases
+    assert phases.timed_region == "h2d+compute+d2h"
+    # warm-up and first-inference samples were dropped: one sample per measured query
+    assert phases.compute.count == phases.h2d.count == report.results.latency.count
+    # the phases lie inside the timed call, query by query, so their means sum below its mean
+    phase_mean = phases.compute.mean + phases.h2d.mean + phases.d2h.mean
+    assert 0 < phase_mean <= report.results.latency.mean + 1e-9

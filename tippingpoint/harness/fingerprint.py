@@ -14,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from tippingpoint import __version__
+from tippingpoint.backends.gpuinfo import gpu_info
 from tippingpoint.reports.schema import ContainerInfo, HostFingerprint, ToolInfo
 
 RUNTIME_PACKAGES = (
@@ -170,6 +171,7 @@ def host_fingerprint() -> HostFingerprint:
         emulator=emulator,
         runtime_versions=runtime_versions(),
         board=(_read("/proc/device-tree/model") or "").rstrip("\x00") or None,
+        gpus=gpu_info(),
     )
 
 

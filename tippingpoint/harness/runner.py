@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tippingpoint.backends.base import OptionValue, Session
+from tippingpoint.backends.phases import PhaseTimedSession, summarize_phases
 from tippingpoint.backends.registry import get_backend
 from tippingpoint.errors import TippingPointError
 from tippingpoint.harness import stats
@@ -33,6 +34,7 @@ from tippingpoint.reports.schema import (
     CollectorResult,
     CollectorSkip,
     CollectorsSection,
+    DevicePhases,
     EnergySummary,
     ErrorRecord,
     HostFingerprint,
@@ -259,6 +261,8 @@ class Runner:
             raise KeyboardInterrupt
 
         ctx.phase = "measure"
+        if isinstance(session, PhaseTimedSession):
+            session.reset_phases()
         t_begin = time.perf_counter_ns()
         for c in self.collectors:
             c.begin_window(t_begin)
@@ -273,6 +277,8 @@ class Runner:
             for c in self.collectors
         ]
         ctx.collector_results = collector_results
+        if isinstance(session, PhaseTimedSession) and session.phase_samples() is not None:
+            ctx.phases = summarize_phases(session.phase_samples(), session.timed_region)
         n_samples = len(meas.latency) * scenario.batch_size
         if self.energy is not None:
             counts = window_sample_counts(
@@ -350,6 +356,8 @@ class Runner:
         results = None
         if ctx.samples is not None and len(ctx.samples.latency_ns):
             results = performance_results(ctx.samples, spec.scenario)
+            if ctx.phases is not None:
+                results = results.model_copy(update={"phases": ctx.phases})
             if results.stability is not None and not results.stability.stable:
                 flags.append(RunFlag.UNSTABLE)
             if results.throughput.queries < spec.scenario.stop.min_queries:
@@ -413,6 +421,7 @@ class _RunContext:
     cold_start: ColdStart | None = None
     warmup: WarmupSummary | None = None
     samples: Samples | None = None
+    phases: DevicePhases | None = None
     accuracy: AccuracyResult | None = None
     energy: EnergySummary | None = None
     collector_results: list[CollectorResult] = field(default_factory=list)
