@@ -217,30 +217,20 @@ def torch_outputs(model: nn.Module, inputs: Sequence[np.ndarray]) -> np.ndarray:
     return np.concatenate(outs, axis=0)
 
 
-_TRAINING = {
-    "tabular-mlp": (300, 1e-2, 512),
-    "digits-cnn": (20, 3e-3, 64),
-    "resnet8": (4, 3e-3, 32),
-    "mobilenetv2-035-96": (3, 3e-3, 32),
-    "ds-cnn-kws": (6, 3e-3, 64),
-    "ae-anomaly": (10, 1e-3, 64),
-    "text-encoder-tiny": (2, 1e-3, 32),
-}
-"""(epochs, learning rate, batch) of the models that have training data."""
-
-
 def _prepare_model(entry: SuiteModel, data: DataBundle, seed: int) -> tuple[nn.Module, str]:
     model = entry.build()
-    if data.train_inputs and entry.name in _TRAINING:
-        epochs, lr, batch = _TRAINING[entry.name]
+    recipe = entry.recipe
+    if data.train_inputs and recipe is not None:
         x, about = data.train_inputs[0], data.train_description
         if data.train_labels is None:
             return model, train_autoencoder(
-                model, x, epochs=epochs, lr=lr, batch=batch, seed=seed, about=about
-            )
+                model, x, epochs=recipe.epochs, lr=recipe.lr, batch=recipe.batch, seed=seed,
+                about=about,
+            )  # fmt: skip
         return model, train_classifier(
-            model, x, data.train_labels, epochs=epochs, lr=lr, batch=batch, seed=seed, about=about
-        )
+            model, x, data.train_labels, epochs=recipe.epochs, lr=recipe.lr, batch=recipe.batch,
+            seed=seed, about=about,
+        )  # fmt: skip
     training = recalibrate_batchnorm(model, data.calibration)
     if entry.task is Task.CLASSIFICATION:
         training += standardise_logits(model, data.calibration)

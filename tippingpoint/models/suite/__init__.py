@@ -3,6 +3,7 @@
 from tippingpoint.models.suite.catalog import (
     SUITE,
     InputDef,
+    Recipe,
     SuiteModel,
     Task,
     Tier,
@@ -10,4 +11,13 @@ from tippingpoint.models.suite.catalog import (
     suite_models,
 )
 
-__all__ = ["SUITE", "InputDef", "SuiteModel", "Task", "Tier", "suite_model", "suite_models"]
+__all__ = [
+    "SUITE",
+    "InputDef",
+    "Recipe",
+    "SuiteModel",
+    "Task",
+    "Tier",
+    "suite_model",
+    "suite_models",
+]

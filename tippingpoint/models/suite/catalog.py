@@ -37,6 +37,15 @@ class InputDef:
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """How ``make models`` trains a model: Adam, this many epochs, learning rate, batch."""
+
+    epochs: int
+    lr: float
+    batch: int
+
+
+@dataclass(frozen=True)
 class SuiteModel:
     """A suite entry: what to build (``factory`` as 'module:Class' plus kwargs) and on what data."""
 
@@ -49,6 +58,8 @@ class SuiteModel:
     output_name: str
     dataset: str
     kwargs: dict[str, float | int] = field(default_factory=dict)
+    recipe: Recipe | None = None
+    """None: not trained (BatchNorm statistics and the last layer fitted to data instead)."""
 
     def build(self) -> nn.Module:
         """Instantiate the torch module (imports torch)."""
@@ -69,6 +80,7 @@ SUITE: tuple[SuiteModel, ...] = (
         inputs=(InputDef("features", (1, 30)),),
         output_name="logits",
         dataset="breast-cancer",
+        recipe=Recipe(epochs=300, lr=1e-2, batch=512),
     ),
     SuiteModel(
         name="digits-cnn",
@@ -79,6 +91,7 @@ SUITE: tuple[SuiteModel, ...] = (
         inputs=(InputDef("image", (1, 1, 8, 8)),),
         output_name="logits",
         dataset="digits",
+        recipe=Recipe(epochs=20, lr=3e-3, batch=64),
     ),
     SuiteModel(
         name="resnet8",
@@ -89,6 +102,7 @@ SUITE: tuple[SuiteModel, ...] = (
         inputs=(InputDef("image", (1, 3, 32, 32)),),
         output_name="logits",
         dataset="photo-patches-32",
+        recipe=Recipe(epochs=4, lr=3e-3, batch=32),
     ),
     SuiteModel(
         name="mobilenetv2-035-96",
@@ -100,6 +114,7 @@ SUITE: tuple[SuiteModel, ...] = (
         output_name="logits",
         dataset="photo-patches-96",
         kwargs={"alpha": 0.35, "classes": 2},
+        recipe=Recipe(epochs=3, lr=3e-3, batch=32),
     ),
     SuiteModel(
         name="ds-cnn-kws",
@@ -110,6 +125,7 @@ SUITE: tuple[SuiteModel, ...] = (
         inputs=(InputDef("mfcc", (1, 1, 49, 10)),),
         output_name="logits",
         dataset="synthetic-mfcc",
+        recipe=Recipe(epochs=6, lr=3e-3, batch=64),
     ),
     SuiteModel(
         name="ae-anomaly",
@@ -120,6 +136,7 @@ SUITE: tuple[SuiteModel, ...] = (
         inputs=(InputDef("frames", (1, 640)),),
         output_name="reconstruction",
         dataset="synthetic-machine-sound",
+        recipe=Recipe(epochs=10, lr=1e-3, batch=64),
     ),
     SuiteModel(
         name="text-encoder-tiny",
@@ -131,6 +148,7 @@ SUITE: tuple[SuiteModel, ...] = (
         inputs=(InputDef("input_ids", (1, 128), "int64"),),
         output_name="logits",
         dataset="synthetic-tokens",
+        recipe=Recipe(epochs=2, lr=1e-3, batch=32),
     ),
     SuiteModel(
         name="resnet50",
