@@ -67,7 +67,7 @@ bench-loadgen: venv
 	$(PY) -m tippingpoint.harness.loadgen_bench
 
 clean:
-	rm -rf $(VENV) $(RESULTS) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(EXPORT_VENV) $(RESULTS) .pytest_cache .ruff_cache
 
 # emulated arm64 Debian (Raspberry Pi OS-like): install with [litert,onnx] only, bench, check
 # accuracy against the manifest; needs root and ../shared/tools/arm64-env; about 3 minutes,
