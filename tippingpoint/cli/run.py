@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -13,10 +14,14 @@ import typer
 from tippingpoint.reports.kinds import ScenarioKind
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
+    from rich.console import Console
 
     from tippingpoint.backends.base import OptionValue
-    from tippingpoint.harness.runner import AccuracyHook, Progress
+    from tippingpoint.harness.collectors.base import Collector
+    from tippingpoint.harness.runner import AccuracyHook, Progress, RunSpec
     from tippingpoint.models.registry import ModelRef
     from tippingpoint.reports.schema import ArrivalProcess, ScenarioSettings
 
@@ -168,7 +173,9 @@ def run(
         help="Also score each run's outputs against this file's (e.g. int8 vs fp32 agreement).",
     ),
     endpoint: str | None = typer.Option(
-        None, help="URL of a remote inference endpoint (runs the http backend against it)."
+        None,
+        help="URL of a remote inference endpoint (runs the http backend against it); 'local' "
+        "starts the reference server on loopback as a stand-in (flagged local-standin).",
     ),
     rate: float | None = typer.Option(
         None, help="Server scenario: target queries per second (open loop)."
@@ -217,7 +224,7 @@ def run(
     from tippingpoint.harness.runner import Runner, RunSpec
     from tippingpoint.models.registry import DEFAULT_SUITE, for_backend, resolve_model
     from tippingpoint.reports.io import ensure_output_dir, write_report
-    from tippingpoint.reports.schema import RunStatus, StopRule, WarmupRule
+    from tippingpoint.reports.schema import RunFlag, RunStatus, StopRule, WarmupRule
     from tippingpoint.reports.table import summary_table
 
     console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 160)
@@ -245,10 +252,12 @@ def run(
         batches = _split_ints(batch_sizes) if batch_sizes else DEFAULT_BATCH_SIZES
     from tippingpoint.backends.registry import get_backend
 
+    local_standin = endpoint == "local"
     if endpoint is not None:
         if not backend:
             backends = ["http"]
-        backend_options.setdefault("http", {}).setdefault("endpoint", endpoint)
+        if not local_standin:
+            backend_options.setdefault("http", {}).setdefault("endpoint", endpoint)
     network = _network_settings(rate, arrival, concurrency, latency_bound)
     if latency_bound is not None:
         backend_options.setdefault("http", {})["latency_bound_ms"] = latency_bound
@@ -349,6 +358,9 @@ def run(
     energy = (
         EnergyAccounting(opened, idle_s) if any(is_energy_collector(c) for c in opened) else None
     )
+    standin = contextlib.ExitStack()
+    if local_standin:
+        cells = _with_local_standin(cells, refs, standin, console, opened)
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     written: list[tuple[Path, object]] = []
     exit_code = 0
@@ -379,9 +391,14 @@ def run(
                         "latency_ns": outcome.samples.latency_ns,
                         "end_ns": outcome.samples.end_ns,
                     }
-                path = write_report(outcome.report, out, samples)
-                written.append((path, outcome.report))
-                status = outcome.report.status
+                report = outcome.report
+                if local_standin and cell.backend == "http":
+                    report = report.model_copy(
+                        update={"flags": (*report.flags, RunFlag.LOCAL_STANDIN)}
+                    )
+                path = write_report(report, out, samples)
+                written.append((path, report))
+                status = report.status
                 if status is RunStatus.FAILED:
                     exit_code = max(exit_code, 1)
                     err = outcome.report.errors[0] if outcome.report.errors else None
@@ -394,6 +411,7 @@ def run(
     finally:
         signal.signal(signal.SIGTERM, previous)
         close_collectors(opened)
+        standin.close()
 
     reports = [r for _, r in written]
     if as_json:
@@ -475,6 +493,35 @@ def _network_settings(
             f"invalid --concurrency '{concurrency}'", "give positive integers, e.g. 1,2,4,8"
         )
     return _Network(rate, process, levels)
+
+
+def _with_local_standin(
+    cells: list[RunSpec],
+    refs: list[ModelRef],
+    stack: contextlib.ExitStack,
+    console: Console,
+    opened: Sequence[Collector],
+) -> list[RunSpec]:
+    """Start the reference server on loopback and point the http cells at it."""
+    from dataclasses import replace
+
+    from tippingpoint.cli.standin import LocalStandIn
+    from tippingpoint.harness.collectors.selection import close_collectors
+    from tippingpoint.models.registry import for_backend
+
+    served = [for_backend(r, (".onnx",)).path for r in refs]
+    try:
+        url = stack.enter_context(LocalStandIn(served))
+    except BaseException:
+        close_collectors(opened)
+        raise
+    console.print(f"local stand-in server (a loopback stand-in, not a cloud endpoint) at {url}")
+    return [
+        replace(c, backend_options={**c.backend_options, "endpoint": url})
+        if c.backend == "http"
+        else c
+        for c in cells
+    ]
 
 
 def _sigterm_as_interrupt(signum: int, frame: object) -> None:
