@@ -70,7 +70,7 @@ clean:
 	rm -rf $(VENV) $(EXPORT_VENV) $(RESULTS) .pytest_cache .ruff_cache
 
 # emulated arm64 Debian (Raspberry Pi OS-like): install with [litert,onnx] only, bench, check
-# accuracy against the manifest; needs root and ../shared/tools/arm64-env; about 3 minutes,
+# accuracy against the manifest; needs root and ../shared/tools/arm64-env; about 5 minutes,
 # plus 3 the first time to build the root filesystem
 .PHONY: arm-check
 arm-check:

@@ -3,6 +3,7 @@
 Every report must be complete, from an aarch64 host marked emulated (flag and fingerprint),
 and every accuracy figure must equal the one the suite manifest recorded on x86 for the same
 file: within one evaluation sample for top-1 metrics, 1e-3 relative for continuous ones.
+Reports under a ``tflite-runtime`` folder must have run on tflite-runtime.
 
     python .ci/arm_reports.py RESULTS_DIR
 """
@@ -32,9 +33,12 @@ def recorded_accuracy(name: str, variant: str, suffix: str) -> tuple[float, int]
     return None
 
 
-def problems(report: Report) -> list[str]:
+def problems(report: Report, expected_runtime: str | None = None) -> list[str]:
     """What is wrong with one report of the emulated run."""
     out = []
+    runtime = report.backend.runtime if report.backend else None
+    if expected_runtime is not None and runtime != expected_runtime:
+        out.append(f"ran on {runtime}, expected {expected_runtime}")
     if report.status is not RunStatus.COMPLETE:
         out.append(f"status {report.status.value}")
     if report.host.machine != "aarch64":
@@ -67,11 +71,13 @@ def main(argv: list[str]) -> int:
     accuracy_checked = 0
     for path in paths:
         report = read_report(path)
-        found = problems(report)
+        # reports under a folder named for a runtime must come from that runtime
+        expected = path.parent.name if path.parent.name == "tflite-runtime" else None
+        found = problems(report, expected)
         m = report.model
-        label = (
-            f"{m.name} {m.variant}{m.format} on {report.backend.name if report.backend else '?'}"
-        )
+        b = report.backend
+        where = f"{b.name} ({b.runtime} {b.runtime_version})" if b else "?"
+        label = f"{m.name} {m.variant}{m.format} on {where}"
         if report.accuracy is not None:
             accuracy_checked += 1
             label += f" {report.accuracy.metric}={report.accuracy.value:.4f}"

@@ -222,3 +222,12 @@ def test_layers_are_torch_linear_layout() -> None:
     # the builder's convention, which the cross-backend consistency test relies on
     layer = Dense(np.eye(3, 2, dtype=np.float32), np.zeros(3, np.float32), relu=False)
     np.testing.assert_array_equal(forward([layer], np.array([[1.0, 2.0]])), [[1.0, 2.0, 0.0]])
+
+
+@pytest.mark.skipif(np.lib.NumpyVersion(np.__version__) < "2.0.0", reason="numpy 1 here")
+def test_tflite_runtime_with_numpy2_is_refused_with_the_fix() -> None:
+    from tippingpoint.backends.litert import _require_numpy1
+
+    with pytest.raises(RuntimeNotInstalledError, match="needs numpy 1") as info:
+        _require_numpy1()
+    assert "tippingpoint[tflite]" in info.value.hint

@@ -138,8 +138,22 @@ def _import_runtime(choice: LiteRuntime) -> _Runtime:
     if kind is None:
         wanted = "ai-edge-litert or tflite-runtime" if choice is LiteRuntime.AUTO else choice.value
         raise RuntimeNotInstalledError(f"{wanted} is not installed", INSTALL_HINT)
+    if kind is LiteRuntime.TFLITE_RUNTIME:
+        _require_numpy1()
     module = importlib.import_module(f"{RUNTIME_MODULES[kind]}.interpreter")
     return _Runtime(kind, module)
+
+
+def _require_numpy1() -> None:
+    """tflite-runtime (last release 2.14) is built against numpy 1 and fails obscurely on 2."""
+    import numpy as np
+
+    if int(np.__version__.split(".")[0]) >= 2:
+        raise RuntimeNotInstalledError(
+            f"tflite-runtime cannot run with numpy {np.__version__} (it needs numpy 1.x)",
+            "pip install 'tippingpoint[tflite]' (pins numpy<2), or use ai-edge-litert: "
+            "pip install 'tippingpoint[litert]'",
+        )
 
 
 def tensor_spec(detail: Mapping[str, Any]) -> TensorSpec:
