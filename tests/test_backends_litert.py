@@ -231,3 +231,19 @@ def test_tflite_runtime_with_numpy2_is_refused_with_the_fix() -> None:
     with pytest.raises(RuntimeNotInstalledError, match="needs numpy 1") as info:
         _require_numpy1()
     assert "tippingpoint[tflite]" in info.value.hint
+
+
+def test_delegated_node_count(models: dict[str, Path]) -> None:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from tippingpoint.backends.litert import delegated_nodes
+
+    on = Interpreter(model_path=str(models["float32"]))
+    on.allocate_tensors()
+    off = Interpreter(
+        model_path=str(models["float32"]),
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    off.allocate_tensors()
+    assert delegated_nodes(on) == 1  # XNNPACK took both FULLY_CONNECTED nodes as one
+    assert delegated_nodes(off) == 0

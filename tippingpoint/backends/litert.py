@@ -296,7 +296,7 @@ class LiteRtBackend:
             device=Device.ACCELERATOR if opts.delegate else Device.CPU,
             device_name=Path(opts.delegate).name if opts.delegate else None,
             threads=opts.threads or None,
-            providers=_delegate_names(opts),
+            providers=_delegate_names(opts, delegated_nodes(interpreter)),
             options=opts.model_dump(mode="json"),
         )
         return LiteRtSession(interpreter, description)
@@ -317,11 +317,25 @@ def _check_loadable(library: str) -> None:
         ) from None
 
 
-def _delegate_names(opts: LiteRtOptions) -> tuple[str, ...]:
+def delegated_nodes(interpreter: Any) -> int | None:
+    """How many nodes of the executed graph a delegate took over; None if the runtime hides it."""
+    try:
+        ops = interpreter._get_ops_details()
+    except (AttributeError, ValueError, RuntimeError):
+        return None
+    return sum(1 for op in ops if op.get("op_name") == "DELEGATE")
+
+
+def _delegate_names(opts: LiteRtOptions, delegated: int | None) -> tuple[str, ...]:
+    """Delegates that run nodes, then the built-in kernels.
+
+    XNNPACK is listed only when it took nodes (it declines graphs it cannot run); with an
+    external delegate as well the two cannot be told apart, and both are listed.
+    """
     names: list[str] = []
     if opts.delegate:
         names.append(Path(opts.delegate).name)
-    if opts.xnnpack:
+    if opts.xnnpack and (delegated is None or delegated > 0 or opts.delegate):
         names.append("xnnpack")
     names.append("builtin")
     return tuple(names)
