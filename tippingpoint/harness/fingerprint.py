@@ -69,11 +69,32 @@ def detect_container(
     return ContainerInfo(detected=False)
 
 
-def detect_emulator(exe: str = "/proc/self/exe", cpuinfo: str | None = None) -> str | None:
+ARCH_FAMILIES = {
+    "x86_64": "x86",
+    "amd64": "x86",
+    "i386": "x86",
+    "i686": "x86",
+    "aarch64": "arm",
+    "arm64": "arm",
+    "armv8l": "arm",
+    "armv7l": "arm",
+    "armv6l": "arm",
+}
+"""Machine names by instruction-set family: a 32-bit Arm userland on a 64-bit Arm kernel is
+native, an aarch64 process on an x86_64 kernel is emulated."""
+
+
+def detect_emulator(
+    exe: str = "/proc/self/exe",
+    cpuinfo: str | None = None,
+    kernel_arch: str | None = None,
+    machine: str | None = None,
+) -> str | None:
     """Name of the emulator running this process, or None when native.
 
-    Under qemu-user the guest sees the host kernel: /proc/cpuinfo describes the host CPU (x86
-    flags on an aarch64 process), and the real executable of the process is qemu itself.
+    Under qemu-user the guest sees the host kernel: ``/proc/sys/kernel/arch`` names the host's
+    architecture while ``uname -m`` (emulated) names the guest's; /proc/cpuinfo describes the
+    host CPU unless qemu fakes it too; and the real executable may be qemu itself.
     """
     try:
         target = os.path.realpath(exe)
@@ -81,8 +102,13 @@ def detect_emulator(exe: str = "/proc/self/exe", cpuinfo: str | None = None) -> 
             return os.path.basename(target)
     except OSError:
         pass
+    machine = (machine or platform.machine()).lower()
+    karch = (
+        kernel_arch if kernel_arch is not None else _read("/proc/sys/kernel/arch") or ""
+    ).lower()
+    if karch and ARCH_FAMILIES.get(karch, karch) != ARCH_FAMILIES.get(machine, machine):
+        return f"qemu-user ({machine} process on a {karch} kernel)"
     info = cpuinfo if cpuinfo is not None else _read("/proc/cpuinfo") or ""
-    machine = platform.machine().lower()
     if machine in ("aarch64", "arm64") and ("vendor_id" in info or "GenuineIntel" in info):
         return "qemu-user (x86 host cpuinfo seen from an aarch64 process)"
     if "QEMU" in info and machine in ("aarch64", "arm64"):
