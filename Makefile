@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 TORCH_PIN := torch==2.13.0
 RESULTS ?= results
 
-.PHONY: venv bench test lint format models bench-overhead bench-calculator bench-loadgen clean
+.PHONY: venv bench test test-export lint format models bench-overhead bench-calculator bench-loadgen clean
 
 venv: $(STAMP)
 
@@ -20,8 +20,26 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q -e '.[all,dev]'
 	touch $(STAMP)
 
+# The main job: the suite on the local backends (fp32, and int8 against it with accuracy),
+# batched throughput, the same model through the HTTP backend against the reference server on
+# loopback (a local stand-in for a cloud endpoint, flagged so in its reports), the cost
+# calculator on the default profiles, and one self-contained HTML report.
+BENCH_DIR := $(RESULTS)/bench-$(shell date -u +%Y%m%dT%H%M%SZ)
+BENCH_MODELS := -m tabular-mlp -m digits-cnn -m ds-cnn-kws
+COST_ARGS := -m digits-cnn --device rpi5 --cloud gpu-t4-ondemand --cloud cpu-c6i-xlarge \
+	--workload camera-analytics
+
 bench: venv
-	$(TP) run --out $(RESULTS)
+	$(TP) run $(BENCH_MODELS) -b onnxruntime -b litert -s single-stream --variant fp32 \
+		--accuracy --out $(BENCH_DIR)
+	$(TP) run -m digits-cnn -b onnxruntime -b litert -s single-stream --variant int8 \
+		--accuracy --out $(BENCH_DIR)
+	$(TP) run -m digits-cnn -b onnxruntime -s offline --batch-sizes 1,8,32 --out $(BENCH_DIR)
+	$(TP) run -m digits-cnn --endpoint local -s single-stream -s server --rate 200 \
+		--latency-bound 25 --min-duration 2 --min-queries 300 --out $(BENCH_DIR)
+	$(TP) cost --reports $(BENCH_DIR) $(COST_ARGS) --brief --out $(BENCH_DIR)/cost.json
+	$(TP) report $(BENCH_DIR) --cost $(BENCH_DIR)/cost.json --out $(BENCH_DIR)/report.html
+	@echo "HTML report: $(BENCH_DIR)/report.html"
 
 test: venv
 	$(VENV)/bin/ruff check tippingpoint tests
@@ -53,6 +71,11 @@ $(EXPORT_STAMP): pyproject.toml
 models: venv $(EXPORT_STAMP)
 	$(PY) -m tippingpoint.models.builtin_build
 	$(EXPORT_PY) -m tippingpoint.models.build --suite $(SUITE)
+
+# the LiteRT export round trip needs litert-torch, which lives in .venv-export (see pyproject)
+test-export: $(EXPORT_STAMP)
+	$(EXPORT_PY) -m pip install -q pytest
+	$(EXPORT_PY) -m pytest -q -p no:cacheprovider -p no:anyio tests/test_models_export.py
 
 bench-overhead: venv
 	$(PY) -m tippingpoint.harness.overhead
