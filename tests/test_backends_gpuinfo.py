@@ -6,6 +6,7 @@ import importlib.util
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -116,3 +117,17 @@ def test_torch_settings_when_torch_is_loaded() -> None:
         assert "cudnn.version" not in gpus[0].settings
     finally:
         torch.backends.cudnn.benchmark = saved
+
+
+def test_cudnn_version_without_torch_comes_from_the_wheel() -> None:
+    code = (
+        "import sys; from tests.test_backends_gpuinfo import FakeNvml;"
+        "from tippingpoint.backends.gpuinfo import gpu_info, cudnn_wheel_version;"
+        "g = gpu_info(FakeNvml());"
+        "print(g[0].cudnn == cudnn_wheel_version(), g[0].settings == {}, 'torch' in sys.modules)"
+    )
+    root = Path(__file__).parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert out.stdout.split() == ["True", "True", "False"]

@@ -1,16 +1,18 @@
 """GPU facts for the host fingerprint: name, driver, CUDA and cuDNN versions, and torch's
 cuDNN/TF32 settings.
 
-NVML (``nvidia-ml-py``) supplies what the driver knows; torch supplies the cuDNN version and
-the settings, but only when torch is already imported in this process (a torch backend ran):
-the fingerprint must not pay for importing torch, and settings of a torch that never ran
-describe nothing.
+NVML (``nvidia-ml-py``) supplies what the driver knows: name, driver, CUDA version, memory.
+The cuDNN version comes from torch when torch is already imported in this process, else from
+the cuDNN wheel's metadata; torch's cuDNN/TF32 settings are recorded only when torch is
+already imported (a torch backend ran): the fingerprint must not pay for importing torch, and
+settings of a torch that never ran describe nothing.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from tippingpoint.backends.base import OptionValue
@@ -43,6 +45,20 @@ def torch_cuda_settings(torch: Any | None = None) -> dict[str, OptionValue]:
     }
 
 
+CUDNN_WHEELS = ("nvidia-cudnn-cu13", "nvidia-cudnn-cu12", "nvidia-cudnn-cu11")
+"""pip distributions of cuDNN (what torch and onnxruntime-gpu load on Linux)."""
+
+
+def cudnn_wheel_version() -> str | None:
+    """The installed cuDNN wheel's version, from package metadata (imports nothing)."""
+    for dist in CUDNN_WHEELS:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            continue
+    return None
+
+
 def _nvml() -> Any | None:
     try:
         if importlib.util.find_spec("pynvml") is None:
@@ -66,7 +82,7 @@ def gpu_info(nvml: Any | None = None) -> tuple[GpuInfo, ...]:
     nvml = nvml if nvml is not None else _nvml()
     torch = sys.modules.get("torch")
     settings = torch_cuda_settings(torch) if torch is not None else {}
-    cudnn = settings.pop("cudnn.version", None)
+    cudnn = settings.pop("cudnn.version", None) or cudnn_wheel_version()
     if nvml is None:
         return ()
     try:
