@@ -247,3 +247,9 @@ def test_delegated_node_count(models: dict[str, Path]) -> None:
     off.allocate_tensors()
     assert delegated_nodes(on) == 1  # XNNPACK took both FULLY_CONNECTED nodes as one
     assert delegated_nodes(off) == 0
+
+
+def test_other_formats_are_a_usage_error() -> None:
+    onnx = Path(__file__).parents[1] / "tippingpoint" / "models" / "builtin" / "mlp-tiny.onnx"
+    with pytest.raises(ModelFileError, match=r"loads \.tflite files, not mlp-tiny\.onnx"):
+        LiteRtBackend().load(onnx, {})

@@ -185,6 +185,13 @@ def test_torchscript_and_pickles_are_refused(tmp_path: Path) -> None:
         TorchBackend().load(tmp_path / "weights.pt", {})
 
 
+def test_other_formats_are_a_usage_error() -> None:
+    onnx = Path(__file__).parents[1] / "tippingpoint" / "models" / "builtin" / "mlp-tiny.onnx"
+    with pytest.raises(ModelFileError, match=r"not mlp-tiny\.onnx") as info:
+        TorchBackend().load(onnx, {})
+    assert "torch.export.save" in info.value.hint
+
+
 def test_corrupt_and_missing_files(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pt2"
     bad.write_bytes(b"\x00garbage" * 100)

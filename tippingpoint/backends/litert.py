@@ -257,6 +257,12 @@ class LiteRtBackend:
         opts: LiteRtOptions = parse_options(LiteRtOptions, options, self.name)
         if not model.is_file():
             raise ModelFileError(f"model file not found: {model}", "check the path")
+        if model.suffix not in self.formats:
+            raise ModelFileError(
+                f"the {self.name} backend loads .tflite files, not {model.name}",
+                f"run this file on a backend for {model.suffix or 'its format'} "
+                "(tippingpoint backends)",
+            )
         rt = _import_runtime(opts.runtime)
         delegates = []
         if opts.delegate:

@@ -147,6 +147,12 @@ class _OrtGpuBackend:
         opts: OrtGpuOptions = parse_options(OrtGpuOptions, options, self.name)
         if not model.is_file():
             raise ModelFileError(f"model file not found: {model}", "check the path")
+        if model.suffix not in self.formats:
+            raise ModelFileError(
+                f"the {self.name} backend loads .onnx files, not {model.name}",
+                f"run this file on a backend for {model.suffix or 'its format'} "
+                "(tippingpoint backends)",
+            )
         try:
             import onnxruntime as ort
         except ImportError:

@@ -350,6 +350,12 @@ class TorchBackend:
         opts: TorchOptions = parse_options(TorchOptions, options, self.name)
         if not model.is_file():
             raise ModelFileError(f"model file not found: {model}", "check the path")
+        if model.suffix not in self.formats:
+            raise ModelFileError(
+                f"the torch backend loads torch.export files (.pt2), not {model.name}",
+                "export the model with torch.export.save(), or run this file on a backend "
+                f"for {model.suffix or 'its format'} (tippingpoint backends)",
+            )
         if not _installed():
             raise RuntimeNotInstalledError("torch is not installed", INSTALL_HINT)
         import torch
