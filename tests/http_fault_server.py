@@ -2,7 +2,8 @@
 ``python tests/http_fault_server.py`` prints its port and serves on 127.0.0.1 until killed.
 
 Routes: ``/ok`` (200, Server-Timing), ``/status/{code}``, ``/slow/{ms}``, ``/reset`` (TCP RST),
-``/flaky`` (503 then 200, alternating), ``/garbage`` (200 with a non-JSON body), ``/echo``
+``/flaky`` (503 then 200, alternating), ``/garbage`` (200 with a non-JSON body), ``/chunked``
+(200 in chunked transfer-encoding, with Server-Timing), ``/echo``
 (a 500 whose body echoes the credentials), and a minimal
 TF Serving model ``double`` (``/v1/models/double[/metadata|:predict]``) that returns 2*x.
 A stall is injected from outside by SIGSTOP/SIGCONT of the whole process.
@@ -84,6 +85,17 @@ async def garbage(request: web.Request) -> web.Response:
     return web.Response(text="<html>not json</html>")
 
 
+async def chunked(request: web.Request) -> web.StreamResponse:
+    await request.read()
+    resp = web.StreamResponse(headers={"Server-Timing": "total;dur=0.070"})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    for part in (b'{"outputs": ', b"[1, 2, ", b"3]}"):
+        await resp.write(part)
+    await resp.write_eof()
+    return resp
+
+
 async def echo(request: web.Request) -> web.Response:
     """A careless server: a 500 whose body echoes the request's credentials."""
     await request.read()
@@ -114,6 +126,7 @@ def make_app() -> web.Application:
         ("/reset", reset),
         ("/flaky", flaky),
         ("/garbage", garbage),
+        ("/chunked", chunked),
         ("/echo", echo),
     ):
         app.router.add_route("*", route, handler)

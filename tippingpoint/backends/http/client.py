@@ -83,6 +83,8 @@ class PreparedRequest:
     head_bytes: int = 0
     target: object = None
     """The parsed URL (``yarl.URL``), built once so the hot path does not parse it again."""
+    wire: bytes = b""
+    """The whole request serialised once (the raw client writes it as is; empty for aiohttp)."""
 
 
 def _head_size(first_line: str, headers: Mapping[str, str]) -> int:
