@@ -334,3 +334,73 @@ def test_open_loop_p99_shows_a_one_second_stall() -> None:
     assert run.http.requests >= RATE * RUN_S * 0.99 and run.http.error_rate == 0.0
     lat = run.results.latency
     assert lat.p99 >= 500.0 and lat.max >= 900.0 and lat.p50 < lat.p99 / 10
+
+
+def test_auto_measures_open_loop_on_plain_http_with_raw(server: BackgroundServer) -> None:
+    sc = short_scenario(
+        ScenarioKind.SERVER,
+        target_rate_qps=200.0,
+        stop=StopRule(min_queries=40, min_duration_s=0.2, max_duration_s=5.0),
+    )
+    with HttpBackend().load(Path("add"), {"endpoint": server.url}) as s:
+        assert s.options.client.value == "auto"
+        single = run_http_scenario(s, add_feeds(), short_scenario())
+        before = s.describe()
+        open_run = run_http_scenario(s, add_feeds(), sc)
+        after = s.describe()
+        assert s.client_for(ScenarioKind.SINGLE_STREAM) is s.client
+        assert isinstance(s.client_for(ScenarioKind.SERVER), RawHttpClient)
+    assert before.options["client"] == "aiohttp" and before.runtime == "aiohttp"
+    assert after.options["client"] == "raw" and after.runtime == "asyncio"
+    assert single.http.error_rate == 0 and open_run.http.error_rate == 0
+    assert open_run.http.requests >= 40
+
+
+def test_auto_keeps_aiohttp_for_https(tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl CLI")
+    from tests.test_http_tls import self_signed
+
+    cert, key = self_signed(tmp_path)
+    model = write_add_model(tmp_path / "add.onnx")
+    cfg = ServerConfig(port=0, tls_cert=cert, tls_key=key)
+    sc = short_scenario(
+        ScenarioKind.SERVER,
+        target_rate_qps=100.0,
+        stop=StopRule(min_queries=20, min_duration_s=0.1, max_duration_s=5.0),
+    )
+    with BackgroundServer(load_repository([str(model)]), cfg) as srv:
+        with HttpBackend().load(model, {"endpoint": srv.url, "tls_verify": False}) as s:
+            run = run_http_scenario(s, add_feeds(), sc)
+            assert s.client_for(ScenarioKind.SERVER) is s.client
+            assert s.describe().options["client"] == "aiohttp"
+        # the raw client speaks TLS too, verification off recorded the same way
+        with raw(srv.url, model=str(model), tls_verify=False) as s:
+            raw_run = run_http_scenario(s, add_feeds(), sc)
+        with pytest.raises(EndpointError, match=r"SSL|Certificate"):
+            raw(srv.url, model=str(model))
+    assert run.http.error_rate == 0 and raw_run.http.error_rate == 0
+    assert raw_run.http.tls_verify is False
+
+
+def test_reports_name_the_client_that_measured(
+    tmp_path: Path, server: BackgroundServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from tippingpoint.cli import main
+
+    out = tmp_path / "results"
+    code = main(
+        [
+            "run", "-m", str(write_add_model(tmp_path / "add.onnx")), "--endpoint", server.url,
+            "-s", "single-stream", "-s", "server", "--rate", "100", "--min-queries", "20",
+            "--min-duration", "0.1", "--warmup-duration", "0", "--out", str(out), "--json",
+        ]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    reports = [json.loads(f.read_text()) for f in sorted(out.glob("*.json"))]
+    clients = {r["scenario"]["kind"]: r["backend"]["options"]["client"] for r in reports}
+    assert clients == {"single-stream": "aiohttp", "server": "raw"}

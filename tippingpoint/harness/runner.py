@@ -324,6 +324,8 @@ class Runner:
 
         net = run_network(feeds, scenario, progress=relay)
         end_ns = time.perf_counter_ns()
+        if ctx.session is not None:  # the description names the client that measured
+            ctx.backend = ctx.session.describe()
         ctx.phase = "collector"
         queries = net.http.successes
         ctx.collector_results = [

@@ -59,16 +59,20 @@ if TYPE_CHECKING:
     from tippingpoint.backends.http.rawclient import RawHttpClient
     from tippingpoint.backends.http.scenarios import HttpRun
     from tippingpoint.harness.loadgen import LoadProgress
-    from tippingpoint.reports.schema import ScenarioSettings
+    from tippingpoint.reports.schema import ScenarioKind, ScenarioSettings
 
 T = TypeVar("T")
 INSTALL_HINT = "pip install 'tippingpoint[http]'"
 SETUP_TIMEOUT_S = 60.0
+RAW_RUNTIME = "asyncio"
+"""The runtime a report names when the raw client measured (Python's asyncio)."""
 
 
 class ClientKind(str, Enum):
     """Which HTTP client sends the requests (both time and classify requests the same way)."""
 
+    AUTO = "auto"
+    """raw for open-loop (server) runs on plain http://, aiohttp for everything else."""
     AIOHTTP = "aiohttp"
     RAW = "raw"
     """HTTP/1.1 written straight on asyncio's transports (rawclient.py): several times
@@ -98,7 +102,9 @@ class HttpOptions(BaseModel):
     )
     server_timing_metric: str = "total"
     client: ClientKind = Field(
-        default=ClientKind.AIOHTTP, description="aiohttp, or raw (asyncio HTTP/1.1, faster)"
+        default=ClientKind.AUTO,
+        description="aiohttp, raw (asyncio HTTP/1.1, faster), or auto: raw for open-loop "
+        "runs on http://, aiohttp otherwise; the report records the one that measured",
     )
     check_ready: bool = True
     path: str = Field(default="/", description="template protocol: request path")
@@ -243,6 +249,7 @@ class HttpSession(SessionBase):
         self._outputs = outputs
         self._description = description
         self._closed = False
+        self._open_loop_client: RawHttpClient | None = None
 
     @property
     def inputs(self) -> Sequence[TensorSpec]:
@@ -259,8 +266,40 @@ class HttpSession(SessionBase):
         """The credential configuration (its secret never prints)."""
         return self.client.auth
 
-    def prepare(self, feeds: Sequence[np.ndarray]) -> PreparedRequest:
-        """Encode one batch into a request sent many times (encoding is not timed)."""
+    def client_for(self, kind: ScenarioKind) -> HttpClient | RawHttpClient:
+        """The client that measures scenario ``kind``: the session's own, or with
+        ``client=auto`` the raw client for open-loop runs on plain HTTP (opened once, on the
+        session's loop). The description records the client that measured."""
+        from tippingpoint.reports.schema import ScenarioKind
+
+        opts = self.options
+        if not (
+            opts.client is ClientKind.AUTO
+            and kind is ScenarioKind.SERVER
+            and opts.endpoint.startswith("http://")
+        ):
+            return self.client
+        if self._open_loop_client is None:
+            from tippingpoint.backends.http.rawclient import RawHttpClient
+
+            raw = RawHttpClient(self.client.settings, self.client.auth)
+            self.run(raw.start(), SETUP_TIMEOUT_S)
+            self._open_loop_client = raw
+        desc = self._description
+        self._description = desc.model_copy(
+            update={
+                "runtime": RAW_RUNTIME,
+                "runtime_version": platform.python_version(),
+                "options": {**desc.options, "client": ClientKind.RAW.value},
+            }
+        )
+        return self._open_loop_client
+
+    def prepare(
+        self, feeds: Sequence[np.ndarray], client: HttpClient | RawHttpClient | None = None
+    ) -> PreparedRequest:
+        """Encode one batch into a request sent many times by ``client`` (default: the
+        session's); encoding is not timed."""
         if len(feeds) != len(self._inputs):
             raise InferenceError(
                 f"expected {len(self._inputs)} input arrays, got {len(feeds)}",
@@ -270,7 +309,7 @@ class HttpSession(SessionBase):
             enc = self.codec.encode(self._inputs, feeds)
         except CodecError as exc:
             raise InferenceError(f"cannot encode the request: {exc}", "check the inputs") from None
-        return self.client.prepare(
+        return (client or self.client).prepare(
             self.codec.method, self.codec.infer_path(), enc.body, enc.headers()
         )
 
@@ -318,7 +357,8 @@ class HttpSession(SessionBase):
         return run_http_scenario(self, feeds, scenario, progress=progress)
 
     def describe(self) -> BackendDescription:
-        """aiohttp version, remote device, and every option in force."""
+        """The client's runtime and version, remote device, and every option in force (after
+        a scenario: the client that measured it)."""
         return self._description
 
     def close(self) -> None:
@@ -327,6 +367,8 @@ class HttpSession(SessionBase):
             return
         self._closed = True
         try:
+            if self._open_loop_client is not None:
+                self.run(self._open_loop_client.close(), 10)
             self.run(self.client.close(), 10)
         finally:
             self.loop_thread.stop()
@@ -382,7 +424,7 @@ class HttpBackend:
             from tippingpoint.backends.http.rawclient import RawHttpClient
 
             client = RawHttpClient(settings, auth)
-            runtime, runtime_version = "asyncio", platform.python_version()
+            runtime, runtime_version = RAW_RUNTIME, platform.python_version()
         else:
             client = HttpClient(settings, auth)
             runtime, runtime_version = self.runtime, aiohttp.__version__
@@ -400,7 +442,11 @@ class HttpBackend:
             runtime_version=runtime_version,
             device=Device.REMOTE,
             device_name=public_url(opts.endpoint),
-            options={**opts.recorded(), "model_name": model_name},
+            options={
+                **opts.recorded(),
+                "model_name": model_name,
+                "client": ClientKind.RAW.value if opts.client is ClientKind.RAW else "aiohttp",
+            },
         )
         return HttpSession(opts, codec, client, loop, inputs, outputs, description)
 

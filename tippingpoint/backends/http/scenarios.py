@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tippingpoint.backends.http.backend import HttpSession
-from tippingpoint.backends.http.client import PreparedRequest
+from tippingpoint.backends.http.client import HttpClient, PreparedRequest
+from tippingpoint.backends.http.rawclient import RawHttpClient
 from tippingpoint.errors import InvalidOptionError
 from tippingpoint.harness import stats
 from tippingpoint.harness.loadgen import (
@@ -68,9 +69,12 @@ class HttpRun:
         return self.load.interrupted
 
 
-def request_fn(session: HttpSession, req: PreparedRequest) -> RequestFn:
-    """The load generator's request function for ``req`` on ``session``'s client."""
-    send = session.client.send
+def request_fn(
+    session: HttpSession, req: PreparedRequest, client: HttpClient | RawHttpClient | None = None
+) -> RequestFn:
+    """The load generator's request function for ``req`` on ``client`` (default: the
+    session's client)."""
+    send = (client or session.client).send
 
     async def fn() -> Completion:
         c, _, _ = await send(req)
@@ -198,14 +202,15 @@ def run_http_scenario(
     """
     if latency_bound_ms is None and scenario.kind is ScenarioKind.SERVER:
         latency_bound_ms = session.options.latency_bound_ms
-    req = session.prepare(feeds)
-    send = request_fn(session, req)
     kind = scenario.kind
     concurrency = scenario.concurrency or 1
     if kind is ScenarioKind.SERVER and not scenario.target_rate_qps:
         raise InvalidOptionError(
             "the server scenario needs a target rate", "pass --rate QUERIES_PER_SECOND"
         )
+    client = session.client_for(kind)
+    req = session.prepare(feeds, client)
+    send = request_fn(session, req, client)
     timeout = session.options.timeout_s * (session.options.retries + 1)
     budget = scenario.stop.max_duration_s + scenario.warmup.min_duration_s + timeout + 60
     warm = session.loop_thread.run_interruptible(
