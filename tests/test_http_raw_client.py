@@ -7,7 +7,9 @@ heads, keep-alive reuse)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -379,6 +381,11 @@ def test_auto_keeps_aiohttp_for_https(tmp_path: Path) -> None:
         # the raw client speaks TLS too, verification off recorded the same way
         with raw(srv.url, model=str(model), tls_verify=False) as s:
             raw_run = run_http_scenario(s, add_feeds(), sc)
+        # closing waits for the TLS shutdowns (or aborts): no socket outlives the session
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gc.collect()
+        assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
         with pytest.raises(EndpointError, match=r"SSL|Certificate"):
             raw(srv.url, model=str(model))
     assert run.http.error_rate == 0 and raw_run.http.error_rate == 0

@@ -24,6 +24,7 @@ from tippingpoint.backends.http.client import (
     EndpointError,
     ErrorKind,
     PreparedRequest,
+    _describe,
     parse_server_timing,
 )
 from tippingpoint.backends.http.protocols import HttpMethod
@@ -34,6 +35,8 @@ MAX_HEAD = 64 * 1024
 MAX_BODY = 1 << 30
 """Largest response body accepted."""
 USER_AGENT = "tippingpoint"
+CLOSE_TIMEOUT_S = 1.0
+"""How long ``close`` waits for connections (TLS shutdowns) to end before aborting them."""
 _NO_BODY = frozenset({204, 304})
 
 
@@ -101,6 +104,7 @@ class _Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[Response] | None = None
         self.closed = False
         self.reusable = True
+        self.lost: asyncio.Future[None] = client.loop.create_future()
         self._reset_response()
 
     def _reset_response(self) -> None:
@@ -110,7 +114,6 @@ class _Connection(asyncio.Protocol):
         self.body_len = -1  # -1: until close; -2: chunked
         self.chunks: list[bytes] = []
         self.chunk_wire = 0
-        self.no_body = False
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -136,6 +139,8 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """The connection closed: finish a body read until close, or fail the request."""
         self.closed = True
+        if not self.lost.done():
+            self.lost.set_result(None)
         waiter = self.waiter
         if waiter is None or waiter.done():
             return
@@ -147,11 +152,10 @@ class _Connection(asyncio.Protocol):
         waiter.set_exception(exc)
 
     # requests
-    def request(self, wire: bytes, head_only: bool) -> asyncio.Future[Response]:
+    def request(self, wire: bytes) -> asyncio.Future[Response]:
         """Write ``wire`` and return the future of its response."""
         assert self.transport is not None
         self._reset_response()
-        self.no_body = head_only
         self.buf.clear()
         self.waiter = self.client.loop.create_future()
         self.transport.write(wire)
@@ -194,7 +198,7 @@ class _Connection(asyncio.Protocol):
             self.reusable = self.reusable and keep
             te = dict.get(headers, "transfer-encoding")
             length = dict.get(headers, "content-length")
-            if self.no_body or status in _NO_BODY:
+            if status in _NO_BODY:
                 self.body_len = 0
             elif te is not None:
                 if te.lower().rsplit(",", 1)[-1].strip() != "chunked":
@@ -293,12 +297,19 @@ class RawHttpClient:
         self._slots = asyncio.Semaphore(self.settings.max_connections)
 
     async def close(self) -> None:
-        """Close every connection."""
-        for conn in list(self._all):
-            if conn.transport is not None:
-                conn.transport.close()
+        """Close every connection: gracefully (TLS close_notify) for up to a second, then by
+        abort, so no socket outlives the event loop."""
+        conns = [c for c in self._all if c.transport is not None]
         self._all.clear()
         self._idle.clear()
+        for conn in conns:
+            conn.transport.close()  # type: ignore[union-attr]
+        if conns:
+            await asyncio.wait([c.lost for c in conns], timeout=CLOSE_TIMEOUT_S)
+        for conn in conns:
+            if not conn.lost.done():
+                conn.transport.abort()  # type: ignore[union-attr]
+        await asyncio.sleep(0)  # let the aborts' connection_lost callbacks close the sockets
 
     def prepare(
         self, method: HttpMethod, path: str, body: bytes, headers: Mapping[str, str]
@@ -346,7 +357,7 @@ class RawHttpClient:
         self._all.add(conn)
         return conn
 
-    async def _exchange(self, wire: bytes, head_only: bool, deadline: float) -> Response:
+    async def _exchange(self, wire: bytes, deadline: float) -> Response:
         """One request on a pooled or new connection; raises on failure."""
         idle = self._idle
         conn = None
@@ -361,7 +372,7 @@ class RawHttpClient:
             if remaining <= 0:
                 raise TimeoutError()
             conn = await asyncio.wait_for(self._connect(), remaining)
-        waiter = conn.request(wire, head_only)
+        waiter = conn.request(wire)
         timer = self.loop.call_at(deadline, conn.timeout)
         try:
             resp = await waiter
@@ -386,13 +397,9 @@ class RawHttpClient:
         assert self._slots is not None, "start() first"
         try:
             async with self._slots:
-                resp = await self._exchange(
-                    req.wire, False, self.loop.time() + self.settings.timeout_s
-                )
+                resp = await self._exchange(req.wire, self.loop.time() + self.settings.timeout_s)
             return resp.status, resp.body, dict(resp.headers)
         except Exception as exc:  # any OS/TLS/parse failure: one line, secret scrubbed
-            from tippingpoint.backends.http.client import _describe
-
             raise EndpointError(
                 self.auth.scrub(
                     f"cannot reach {public_url(self.settings.base_url + path)}: {_describe(exc)}"
@@ -421,7 +428,7 @@ class RawHttpClient:
         error: str | None = None
         server_ns = -1
         try:
-            resp = await self._exchange(wire, False, self.loop.time() + self.settings.timeout_s)
+            resp = await self._exchange(wire, self.loop.time() + self.settings.timeout_s)
         except TimeoutError:
             error = ErrorKind.TIMEOUT.value
         except OSError:  # refused, reset, closed early, TLS failures
