@@ -4,6 +4,7 @@ library's http.client so the server is checked independently of our own client."
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import json
 import socket
 import time
@@ -19,7 +20,7 @@ from tippingpoint.backends.http.auth import Secret
 from tippingpoint.backends.http.kserve import NamedTensor
 from tippingpoint.server.app import ServerConfig
 from tippingpoint.server.background import BackgroundServer
-from tippingpoint.server.repository import load_repository
+from tippingpoint.server.repository import PLATFORMS, load_repository
 
 TOKEN = "s3cr3t-server-token-7f1d"
 
@@ -224,3 +225,50 @@ def test_bearer_token(tmp_path: Path) -> None:
         right = {**headers, "Authorization": f"Bearer {TOKEN}"}
         assert request(srv, "POST", "/v2/models/sum/infer", body, right)[0] == 200
         assert request(srv, "GET", "/v2/models/sum", None, right)[0] == 200
+
+
+def _infer_json(srv: BackgroundServer, model: str, name: str, x: np.ndarray) -> np.ndarray:
+    enc = kserve.encode_request([NamedTensor(name, x)], binary_inputs=False, binary_outputs=False)
+    status, data, _ = request(srv, "POST", f"/v2/models/{model}/infer", enc.body, enc.headers())
+    assert status == 200, data
+    out = json.loads(data)["outputs"][0]
+    return np.asarray(out["data"], dtype=np.float32).reshape(out["shape"])
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("ai_edge_litert") is None, reason="needs ai-edge-litert"
+)
+def test_serves_suite_model_on_litert() -> None:
+    """A suite name on the litert backend serves the suite's .tflite file (not its .onnx)."""
+    from tippingpoint.models.datasets import load_eval_set
+    from tippingpoint.models.registry import resolve_model
+
+    ref = resolve_model("digits-cnn")
+    x = load_eval_set(ref.path.parent / "digits-cnn.eval.npz").sample(0)[0]
+    outputs = {}
+    for backend in ("onnxruntime", "litert"):
+        repo = load_repository(["digits=digits-cnn"], backend=backend)
+        with BackgroundServer(repo, ServerConfig(port=0)) as srv:
+            status, data, _ = request(srv, "GET", "/v2/models/digits")
+            assert status == 200
+            meta = json.loads(data)
+            outputs[backend] = _infer_json(srv, "digits", meta["inputs"][0]["name"], x)
+            assert meta["platform"] == PLATFORMS[backend]
+    np.testing.assert_allclose(outputs["litert"], outputs["onnxruntime"], rtol=0, atol=1e-4)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
+def test_serves_pt2_on_torch(tmp_path: Path) -> None:
+    """A torch.export .pt2 file served on the torch backend computes the MLP it holds."""
+    from tests.tflite_build import forward, random_mlp
+    from tests.torch_build import export_pt2
+
+    layers = random_mlp([8, 16, 3], seed=5)
+    path = export_pt2(tmp_path / "mlp.pt2", layers)
+    x = np.random.default_rng(2).standard_normal((2, 8)).astype(np.float32)
+    with BackgroundServer(
+        load_repository([f"mlp={path}"], backend="torch"), ServerConfig(port=0)
+    ) as srv:
+        meta = json.loads(request(srv, "GET", "/v2/models/mlp")[1])
+        y = _infer_json(srv, "mlp", meta["inputs"][0]["name"], x)
+    np.testing.assert_allclose(y, forward(layers, x), rtol=0, atol=1e-5)

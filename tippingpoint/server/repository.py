@@ -122,7 +122,7 @@ def load_repository(
 ) -> ModelRepository:
     """Load suite models or files (``NAME=MODEL`` renames) on ``backend``."""
     from tippingpoint.backends.registry import get_backend
-    from tippingpoint.models.registry import resolve_model, verify
+    from tippingpoint.models.registry import for_backend, resolve_model, verify
 
     if not specs:
         raise InvalidOptionError("no model to serve", "pass --model NAME or --model PATH")
@@ -132,7 +132,7 @@ def load_repository(
     try:
         for spec in specs:
             name, model = parse_model_arg(spec)
-            ref = resolve_model(model)
+            ref = for_backend(resolve_model(model), impl.formats)
             verify(ref)
             served = name or ref.path.stem  # the http backend defaults to the same name
             if not _NAME.match(served):
