@@ -120,3 +120,79 @@ def test_without_the_distribution_the_name_is_unknown(tmp_path: Path) -> None:
         [*TP, "run", "-b", "echo", "-o", str(tmp_path)], capture_output=True, text=True, timeout=60
     )
     assert p.returncode == 2 and "unknown backend 'echo'" in p.stderr
+
+
+def _install_broken_distribution(site: Path) -> None:
+    """A distribution whose entry points name a module that is not installed."""
+    info = site / "tp_broken_plugin-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tp-broken-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        textwrap.dedent(
+            """\
+            [tippingpoint.backends]
+            broken = tp_missing_module:Backend
+
+            [tippingpoint.collectors]
+            brokencol = tp_missing_module:Collector
+            """
+        )
+    )
+
+
+def _env_with(site: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+    }
+
+
+def test_broken_plugin_is_listed_as_not_installed_with_the_cause(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    _install_broken_distribution(site)
+    env = _env_with(site)
+
+    listed = subprocess.run(
+        [*TP, "backends", "--json"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert listed.returncode == 0, listed.stderr
+    names = {b["name"]: b for b in json.loads(listed.stdout)}
+    broken = names["broken"]
+    assert broken["installed"] is False and broken["formats"] == []
+    assert "No module named 'tp_missing_module'" in broken["install_hint"]
+    assert "tp-broken-plugin" in broken["install_hint"]
+    assert names["onnxruntime"]["installed"] is True  # the others are still listed
+
+    table = subprocess.run([*TP, "backends"], capture_output=True, text=True, env=env, timeout=60)
+    assert table.returncode == 0 and "Traceback" not in table.stderr
+    assert "broken" in table.stdout
+
+    ran = subprocess.run(
+        [*TP, "run", "-b", "broken", "-m", "mlp-tiny", "--quick", "-o", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert ran.returncode == 1, ran.stderr
+    assert "Traceback" not in ran.stderr
+    (line,) = ran.stderr.strip().splitlines()
+    assert line.startswith("error: backend 'broken' (tp_missing_module:Backend)")
+    assert "No module named 'tp_missing_module'" in line and "reinstall or uninstall" in line
+
+
+def test_broken_collector_plugin_is_unavailable_not_a_crash(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    _install_broken_distribution(site)
+    listed = subprocess.run(
+        [*TP, "collectors", "--json"],
+        capture_output=True,
+        text=True,
+        env=_env_with(site),
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    rows = {r["name"]: r for r in json.loads(listed.stdout)}
+    assert rows["brokencol"]["available"] is False
+    assert "No module named 'tp_missing_module'" in rows["brokencol"]["reason"]
+    assert "memory" in rows and rows["memory"]["available"] is True

@@ -1,7 +1,9 @@
 """Backend lookup through the ``tippingpoint.backends`` entry-point group.
 
 Built-in backends are registered in our own ``pyproject.toml`` exactly as a third party would
-register theirs; nothing here imports a runtime.
+register theirs; nothing here imports a runtime. A third-party entry point that fails to load
+(missing module, import error) is listed as not installed with the cause as its hint, and
+asking for it by name is a one-line ``RuntimeNotInstalledError``.
 """
 
 from __future__ import annotations
@@ -9,8 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tippingpoint.backends.base import Availability, Backend
-from tippingpoint.errors import UnknownBackendError
-from tippingpoint.plugins import plugin_entry_points
+from tippingpoint.errors import RuntimeNotInstalledError, UnknownBackendError
+from tippingpoint.plugins import (
+    PluginLoadError,
+    broken_plugin_hint,
+    distribution_name,
+    load_entry_point,
+    plugin_entry_points,
+)
 
 GROUP = "tippingpoint.backends"
 
@@ -31,7 +39,11 @@ def backend_names() -> list[str]:
 
 
 def get_backend(name: str) -> type[Backend]:
-    """The backend class registered as ``name``; an unknown name is a UsageError."""
+    """The backend class registered as ``name``.
+
+    An unknown name is an UnknownBackendError (usage, exit 2); a registered plugin that fails
+    to load is a RuntimeNotInstalledError naming the cause (exit 1).
+    """
     eps = plugin_entry_points(GROUP)
     if name not in eps:
         known = ", ".join(sorted(eps)) or "none"
@@ -39,15 +51,34 @@ def get_backend(name: str) -> type[Backend]:
             f"unknown backend '{name}'",
             f"registered backends: {known}; run 'tippingpoint backends' to list them",
         )
-    cls = eps[name].load()
+    ep = eps[name]
+    try:
+        cls = load_entry_point(ep)
+    except PluginLoadError as exc:
+        raise RuntimeNotInstalledError(
+            f"backend {str(exc).removeprefix('plugin ')}", broken_plugin_hint(ep)
+        ) from exc
     return cls  # type: ignore[no-any-return]
 
 
 def list_backends() -> list[BackendListing]:
-    """Every registered backend with its availability, without importing any runtime."""
+    """Every registered backend with its availability, without importing any runtime.
+
+    A plugin that fails to load, construct or report its availability is listed as not
+    installed, with the error and the fix as its install hint.
+    """
     out: list[BackendListing] = []
     for name, ep in sorted(plugin_entry_points(GROUP).items()):
-        cls = ep.load()
-        backend = cls()
-        out.append(BackendListing(name, ep.value, tuple(backend.formats), backend.availability()))
+        try:
+            backend = load_entry_point(ep)()
+            listing = BackendListing(name, ep.value, tuple(backend.formats), backend.availability())
+        except Exception as exc:  # a broken third-party plugin must not break the listing
+            cause = str(exc) if isinstance(exc, PluginLoadError) else f"{type(exc).__name__}: {exc}"
+            broken = Availability(
+                installed=False,
+                runtime=distribution_name(ep) or ep.value,
+                install_hint=" ".join(f"broken plugin: {cause}; {broken_plugin_hint(ep)}".split()),
+            )
+            listing = BackendListing(name, ep.value, (), broken)
+        out.append(listing)
     return out

@@ -1,10 +1,20 @@
-"""Collector lookup through the ``tippingpoint.collectors`` entry-point group."""
+"""Collector lookup through the ``tippingpoint.collectors`` entry-point group.
+
+A third-party entry point that fails to load is reported as ``CollectorUnavailable`` with the
+cause and the fix, so ``tippingpoint collectors`` lists it as unavailable and a run records it
+as skipped instead of crashing.
+"""
 
 from __future__ import annotations
 
 from tippingpoint.errors import InvalidOptionError
-from tippingpoint.harness.collectors.base import Collector
-from tippingpoint.plugins import plugin_entry_points
+from tippingpoint.harness.collectors.base import Collector, CollectorUnavailable
+from tippingpoint.plugins import (
+    PluginLoadError,
+    broken_plugin_hint,
+    load_entry_point,
+    plugin_entry_points,
+)
 
 GROUP = "tippingpoint.collectors"
 
@@ -15,9 +25,18 @@ def collector_names() -> list[str]:
 
 
 def get_collector(name: str) -> type[Collector]:
-    """The collector class registered as ``name``; an unknown name is a UsageError."""
+    """The collector class registered as ``name``.
+
+    An unknown name is a UsageError; a registered plugin that fails to load raises
+    CollectorUnavailable naming the cause and the fix.
+    """
     eps = plugin_entry_points(GROUP)
     if name not in eps:
         known = ", ".join(sorted(eps)) or "none"
         raise InvalidOptionError(f"unknown collector '{name}'", f"registered collectors: {known}")
-    return eps[name].load()  # type: ignore[no-any-return]
+    ep = eps[name]
+    try:
+        return load_entry_point(ep)  # type: ignore[no-any-return]
+    except PluginLoadError as exc:
+        reason = f"collector {str(exc).removeprefix('plugin ')}; {broken_plugin_hint(ep)}"
+        raise CollectorUnavailable(reason) from exc
