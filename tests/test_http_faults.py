@@ -89,9 +89,19 @@ def test_open_loop_mixed_outcomes_keep_running(faults: str) -> None:
     assert http.requests >= 60
     assert 0.3 < http.error_rate < 0.7
     assert run.results is not None and run.results.latency.count == http.successes
+    # per-request bytes describe the successful exchanges (egress is priced from them): every
+    # 200 here has the same size, and the 503s ("try again") are larger, so a mean over all
+    # requests would be neither
+    per_ok = http.bytes_received_per_request
+    assert per_ok == pytest.approx(round(per_ok)) and per_ok > 0
+    assert http.bytes_received_total / http.requests > per_ok
 
 
 def test_retries_are_off_by_default_and_recorded_when_on(faults: str) -> None:
+    with template(faults, "/flaky") as s:
+        assert s.describe().options["retries"] == 0
+        run = run_http_scenario(s, [], short_scenario(stop=SHORT))
+    assert run.http.retries == 0 and run.http.error_rate > 0.3
     with template(faults, "/flaky", retries=2) as s:
         run = run_http_scenario(s, [], short_scenario(stop=SHORT))
         assert s.describe().options["retries"] == 2

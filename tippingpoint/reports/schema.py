@@ -286,8 +286,12 @@ class HttpResults(Frozen):
         "are in errors_by_kind only)",
     )
     error_rate: float
-    bytes_sent_per_request: float
-    bytes_received_per_request: float
+    bytes_sent_per_request: float = Field(
+        description="mean bytes sent per successful request (the payload egress is priced from)"
+    )
+    bytes_received_per_request: float = Field(
+        description="mean bytes received per successful request"
+    )
     bytes_sent_total: int
     bytes_received_total: int
     server_time: LatencyStats | None = None

@@ -118,6 +118,10 @@ def summarize(
     codes = Counter(int(c) for c in load.status if c > 0)
     sent_total = int(load.bytes_sent.sum())
     recv_total = int(load.bytes_received.sum())
+    # Per *successful* request: the payload an inference costs (egress is priced from these);
+    # failed requests (often 0 bytes received) would understate it. Totals count everything.
+    sent_ok = int(load.bytes_sent[ok].sum())
+    recv_ok = int(load.bytes_received[ok].sum())
     http = HttpResults(
         protocol=session.codec.protocol.value
         + ("+binary" if getattr(session.codec, "binary", False) else ""),
@@ -127,8 +131,8 @@ def summarize(
         errors_by_kind=dict(sorted(errors.items())),
         status_counts={str(k): v for k, v in sorted(codes.items())},
         error_rate=(n - successes) / n if n else 0.0,
-        bytes_sent_per_request=sent_total / n if n else 0.0,
-        bytes_received_per_request=recv_total / n if n else 0.0,
+        bytes_sent_per_request=sent_ok / successes if successes else 0.0,
+        bytes_received_per_request=recv_ok / successes if successes else 0.0,
         bytes_sent_total=sent_total,
         bytes_received_total=recv_total,
         server_time=_stats_or_none(server_ok, scenario.seed),
