@@ -35,6 +35,7 @@ from tippingpoint.reports.schema import (
     LatencyStats,
     MeasurementMethod,
     Report,
+    RunFlag,
     ScenarioKind,
 )
 
@@ -73,6 +74,8 @@ def edge_report(
     model: str = "mlp-tiny",
     method: MeasurementMethod = MeasurementMethod.COUNTER,
     idle_watts: float | None = None,
+    variant: str = "fp32",
+    flags: tuple[RunFlag, ...] | None = None,
 ) -> Report:
     """An on-device report: throughput in inferences/s, p99 in ms, optional J/inference."""
     base = _base()
@@ -103,8 +106,9 @@ def edge_report(
             "results": results,
             "scenario": base.scenario.model_copy(update={"batch_size": batch, "kind": kind}),
             "collectors": base.collectors.model_copy(update={"energy": energy}),
-            "model": base.model.model_copy(update={"name": model}),
-            "run_id": f"edge{throughput:g}b{batch}".ljust(12, "0"),
+            "model": base.model.model_copy(update={"name": model, "variant": variant}),
+            "run_id": f"edge{throughput:g}b{batch}{variant}".ljust(12, "0"),
+            **({"flags": flags} if flags is not None else {}),
         }
     )
 
@@ -119,6 +123,7 @@ def cloud_report(
     bytes_received: float = 500.0,
     bound_ms: float | None = 50.0,
     model: str = "mlp-tiny",
+    variant: str = "fp32",
 ) -> Report:
     """An HTTP-endpoint report with a FindPeakPerformance rate and server-side p99."""
     base = _base()
@@ -155,8 +160,8 @@ def cloud_report(
             "results": results,
             "backend": backend,
             "scenario": base.scenario.model_copy(update={"kind": ScenarioKind.SERVER}),
-            "model": base.model.model_copy(update={"name": model}),
-            "run_id": "cloud0000000",
+            "model": base.model.model_copy(update={"name": model, "variant": variant}),
+            "run_id": f"cloud{variant}".ljust(12, "0"),
         }
     )
 

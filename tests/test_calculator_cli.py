@@ -132,3 +132,19 @@ def test_a_cost_result_beside_the_reports_is_skipped(
     capsys.readouterr()
     assert main(args) == 0  # the folder now holds cost.json too
     assert json.loads(capsys.readouterr().out)["schema_version"] == 1
+
+
+def test_variant_option_picks_the_reports_costed(
+    reports: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_report(edge_report(120, 10, variant="int8"), reports[0].parent)
+    args = ["cost", "-r", str(reports[0].parent), *BASE, "-w", "fraud-scoring", "--json"]
+    assert main(args) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert default["variant"] == "fp32"  # fp32 is measured: the default
+    assert main([*args, "--variant", "int8"]) == 0
+    chosen = json.loads(capsys.readouterr().out)
+    assert chosen["variant"] == "int8" and chosen["cloud_variant"] == "fp32"
+    assert any("mixes variants" in w for w in chosen["warnings"])
+    rc = main([*args, "--variant", "fp16"])
+    _one_error(capsys, 2, rc, "no report of variant 'fp16'", "variants in these reports")

@@ -10,7 +10,7 @@ from tippingpoint.calculator.params import Basis, Param
 from tippingpoint.calculator.result import CostResult
 from tippingpoint.errors import CostInputError
 from tippingpoint.profiles.schema import NetworkProfile, Sourced
-from tippingpoint.reports.schema import MeasurementMethod, Report
+from tippingpoint.reports.schema import MeasurementMethod, Report, RunFlag
 
 from .calculator_factory import (
     cloud_report,
@@ -242,3 +242,44 @@ def test_runs_without_throughput_are_refused_and_a_failed_search_is_named() -> N
     cap = next(r for r in result.analyses[0].inputs if r.param is Param.CLOUD_CAPACITY)
     assert cap.basis is Basis.MEASURED_THROUGHPUT and cap.value == 500
     assert any("no rate met the p99 bound" in w for w in result.warnings)
+
+
+def test_the_variant_costed_is_fp32_by_default_and_int8_runs_do_not_size_the_fleet() -> None:
+    # make bench's mix: fp32 and int8 on the device, the endpoint measured on fp32. The int8
+    # run is faster (400/s) and below the accuracy floor: it must not size the fleet by default.
+    int8 = edge_report(400, 5, variant="int8", flags=(RunFlag.BELOW_ACCURACY_FLOOR,))
+    reports = [edge_report(100, 20, joules=0.05), int8, CLOUD]
+    result = _calc(reports)
+    assert result.variant == "fp32" and result.cloud_variant == "fp32"
+    tp = next(r for r in result.analyses[0].inputs if r.param is Param.EDGE_THROUGHPUT)
+    assert tp.value == 100
+    assert any("1 report(s) of variant int8 not costed" in w for w in result.warnings)
+    assert not any("mixes variants" in w for w in result.warnings)
+
+    # asked for int8: the fleet is sized on 400/s, the flag is a warning, and the endpoint
+    # (fp32 only) makes the comparison mixed, which the result says
+    chosen = _calc(reports, variant="int8")
+    assert chosen.variant == "int8" and chosen.cloud_variant == "fp32"
+    tp = next(r for r in chosen.analyses[0].inputs if r.param is Param.EDGE_THROUGHPUT)
+    assert tp.value == 400
+    assert any("below-accuracy-floor" in w for w in chosen.warnings)
+    assert any("mixes variants" in w and "--variant int8" in w for w in chosen.warnings)
+
+
+def test_variant_selection_errors_and_the_single_variant_default() -> None:
+    only_int8 = [edge_report(400, 5, variant="int8"), CLOUD]
+    assert _calc(only_int8).variant == "int8"  # the only on-device variant
+    two = [edge_report(400, 5, variant="int8"), edge_report(200, 8, variant="fp16"), CLOUD]
+    with pytest.raises(CostInputError, match=r"several variants \(fp16, int8\)") as info:
+        _calc(two)
+    assert info.value.exit_code == 2
+    with pytest.raises(CostInputError, match="no report of variant 'bf16'"):
+        _calc(two, variant="bf16")
+    with pytest.raises(CostInputError, match="no on-device report of variant 'fp32'"):
+        _calc(two, variant="fp32")  # only the endpoint measured fp32
+
+
+def test_send_lag_invalid_endpoint_runs_are_a_caution() -> None:
+    lagged = CLOUD.model_copy(update={"flags": (RunFlag.SEND_LAG_INVALID,)})
+    result = _calc([edge_report(100, 20, joules=0.05), lagged])
+    assert any("send-lag-invalid" in w for w in result.warnings)

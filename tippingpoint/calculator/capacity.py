@@ -56,6 +56,8 @@ CAUTION_FLAGS = (
     RunFlag.THROTTLED,
     RunFlag.MIN_QUERIES_NOT_MET,
     RunFlag.INTERRUPTED,
+    RunFlag.SEND_LAG_INVALID,
+    RunFlag.BELOW_ACCURACY_FLOOR,
 )
 """Report flags that make a cost figure less trustworthy; each becomes a warning."""
 
@@ -74,9 +76,77 @@ def is_cloud(report: Report) -> bool:
     )
 
 
-def usable(reports: Sequence[Report], model: str | None) -> tuple[list[Report], list[str]]:
-    """Complete reports with results, of one model; and warnings about the rest."""
+def _variant_of(reports: Sequence[Report], variant: str | None, model: str) -> str:
+    """The variant to cost: the one asked for, else fp32 when measured, else the only one."""
+    edge = sorted({r.model.variant for r in reports if not is_cloud(r)})
+    every = sorted({r.model.variant for r in reports})
+    if variant is not None:
+        if variant not in every:
+            raise CostInputError(
+                f"no report of variant '{variant}' of model '{model}' among --reports",
+                f"variants in these reports: {', '.join(every) or 'none'}",
+            )
+        if edge and variant not in edge:
+            raise CostInputError(
+                f"no on-device report of variant '{variant}' of model '{model}'",
+                f"on-device variants in these reports: {', '.join(edge)}",
+            )
+        return variant
+    candidates = edge or every
+    if "fp32" in candidates:
+        return "fp32"
+    if len(candidates) == 1:
+        return candidates[0]
+    raise CostInputError(
+        f"the reports of model '{model}' cover several variants ({', '.join(candidates)}) "
+        "and none is fp32",
+        "choose one with --variant NAME",
+    )
+
+
+def _of_variant(
+    reports: Sequence[Report], variant: str | None, model: str
+) -> tuple[list[Report], list[str]]:
+    """The edge reports of one variant, and the cloud reports of the same variant if any.
+
+    When no endpoint report measured that variant, the endpoint's own variant is used (fp32 if
+    measured) and a warning says the comparison mixes variants.
+    """
+    if not reports:
+        return [], []
+    chosen = _variant_of(reports, variant, model)
     warnings: list[str] = []
+    edge = [r for r in reports if not is_cloud(r) and r.model.variant == chosen]
+    cloud_all = [r for r in reports if is_cloud(r)]
+    cloud = [r for r in cloud_all if r.model.variant == chosen]
+    if cloud_all and not cloud:
+        others = sorted({r.model.variant for r in cloud_all})
+        used = "fp32" if "fp32" in others else others[0]
+        cloud = [r for r in cloud_all if r.model.variant == used]
+        warnings.append(
+            f"the edge is costed on variant {chosen} but the endpoint was measured on "
+            f"{used} only: the comparison mixes variants (their speed and accuracy differ); "
+            f"measure the endpoint with --variant {chosen}"
+        )
+    kept = {id(r) for r in (*edge, *cloud)}
+    left = [r for r in reports if id(r) not in kept]
+    if left:
+        warnings.append(
+            f"{len(left)} report(s) of variant {', '.join(sorted({r.model.variant for r in left}))}"
+            f" not costed: this analysis is of {model}-{chosen}; cost another with --variant NAME"
+        )
+    return [r for r in reports if id(r) in kept], warnings
+
+
+def usable(
+    reports: Sequence[Report], model: str | None, variant: str | None = None
+) -> tuple[list[Report], list[str]]:
+    """Complete reports with results, of one model and one variant; and warnings about the rest.
+
+    The variant is ``variant``, else fp32 when an on-device report measured it, else the only
+    variant measured (several, none fp32: an error asking for one). Edge and cloud figures then
+    come from that variant's reports; see :func:`_of_variant` for a cloud measured on another.
+    """
     names = sorted({r.model.name for r in reports})
     if model is None and len(names) > 1:
         raise CostInputError(
@@ -87,10 +157,11 @@ def usable(reports: Sequence[Report], model: str | None) -> tuple[list[Report], 
             f"no report of model '{model}' among --reports",
             f"models in these reports: {', '.join(names) or 'none'}",
         )
+    name = model if model is not None else (names[0] if names else "")
+    of_model = [r for r in reports if r.model.name == name]
+    chosen, warnings = _of_variant(of_model, variant, name)
     out: list[Report] = []
-    for r in reports:
-        if model is not None and r.model.name != model:
-            continue
+    for r in chosen:
         if r.status is not RunStatus.COMPLETE or r.results is None:
             warnings.append(f"{_label(r)} ignored: status {r.status.value}, no results")
             continue

@@ -16,6 +16,7 @@ from tippingpoint.calculator.capacity import (
     EdgeFigures,
     cloud_figures,
     edge_figures,
+    is_cloud,
     usable,
 )
 from tippingpoint.calculator.finance import (
@@ -296,13 +297,14 @@ def calculate(
     today: date,
     tool_version: str,
     model: str | None = None,
+    variant: str | None = None,
     draws: int = 100_000,
     seed: int = 0,
 ) -> CostResult:
     """Cost of the edge device against each cloud profile, with sensitivity and risk."""
     if not clouds:
         raise CostInputError("no cloud profile given", "name one with --cloud")
-    kept, warnings = usable(reports, model)
+    kept, warnings = usable(reports, model, variant)
     edge_fig, w_edge = edge_figures(kept, profiles.workload.slo_p99_ms)
     if edge_fig is None:
         raise CostInputError(
@@ -322,6 +324,8 @@ def calculate(
         tool_version=tool_version,
         computed_on=today,
         model=model or (kept[0].model.name if kept else None),
+        variant=next((r.model.variant for r in kept if not is_cloud(r)), None),
+        cloud_variant=next((r.model.variant for r in kept if is_cloud(r)), None),
         device=profiles.device.name,
         network=profiles.network.name,
         energy=profiles.energy.name,

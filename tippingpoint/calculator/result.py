@@ -215,6 +215,12 @@ class CostResult(Frozen):
     computed_on: date
     currency: Literal["USD"] = "USD"
     model: str | None = None
+    variant: str | None = Field(
+        default=None, description="model variant of the edge reports costed, e.g. fp32"
+    )
+    cloud_variant: str | None = Field(
+        default=None, description="model variant the endpoint was measured on, if any"
+    )
     device: str
     network: str
     energy: str

@@ -191,9 +191,12 @@ def _inputs(a: CloudAnalysis) -> Table:
 
 def cost_tables(result: CostResult, details: bool = True) -> RenderableType:
     """All tables of a result, in reading order."""
+    variant = result.variant or "-"
+    if result.cloud_variant and result.cloud_variant != result.variant:
+        variant += f" (endpoint: {result.cloud_variant})"
     head = Text(
-        f"model {result.model or '-'} | device {result.device} | network {result.network} | "
-        f"energy {result.energy} | workload {result.workload} | horizon "
+        f"model {result.model or '-'} {variant} | device {result.device} | "
+        f"network {result.network} | energy {result.energy} | workload {result.workload} | horizon "
         f"{result.horizon_months} months | SLO p99 "
         f"{'-' if result.slo_p99_ms is None else f'{result.slo_p99_ms:g} ms'} | USD",
         style="bold",

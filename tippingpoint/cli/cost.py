@@ -39,6 +39,11 @@ def cost(
         [], "--profiles", "-p", help="Profile TOML file or folder; overrides by name (repeatable)."
     ),
     model: str | None = typer.Option(None, "--model", "-m", help="Model, if reports hold several."),
+    variant: str | None = typer.Option(
+        None,
+        "--variant",
+        help="Model variant to cost (default: fp32 when measured, else the only one).",
+    ),
     draws: int = typer.Option(100_000, help="Monte Carlo draws (0 to skip)."),
     seed: int = typer.Option(0, help="Monte Carlo seed."),
     brief: bool = typer.Option(False, "--brief", help="Leave out cost lines and inputs tables."),
@@ -86,6 +91,7 @@ def cost(
         today=date.today(),
         tool_version=__version__,
         model=model,
+        variant=variant,
         draws=draws,
         seed=seed,
     )

@@ -262,9 +262,13 @@ def summary_section(runs: Sequence[RunData], cost: CostResult | None) -> list[Bl
         )
     else:
         s = executive_summary(cost)
+        costed = f"{cost.model or '-'} {cost.variant or ''}".strip()
+        if cost.cloud_variant and cost.cloud_variant != cost.variant:
+            costed += f" (endpoint measured on {cost.cloud_variant}: the comparison mixes variants)"
         blocks.append(
             KeyValues(
                 (
+                    ("Model costed", costed),
                     ("Recommended placement", s.recommended),
                     ("Why", s.reason),
                     ("Deciding factor", s.deciding_factor),
@@ -311,6 +315,11 @@ def summary_section(runs: Sequence[RunData], cost: CostResult | None) -> list[Bl
         (RunFlag.LOCAL_STANDIN, "HTTP runs against a local stand-in, not a real cloud endpoint"),
         (RunFlag.THROTTLED, "runs during which clocks throttled"),
         (RunFlag.BELOW_ACCURACY_FLOOR, "runs below 99% of the fp32 accuracy"),
+        (
+            RunFlag.SEND_LAG_INVALID,
+            "open-loop HTTP runs whose sender fell behind schedule (the offered load was "
+            "not achieved, so latency under load is understated)",
+        ),
     ):
         n = sum(flag in r.report.flags for r in runs)
         if n:
