@@ -161,8 +161,10 @@ class _Recorder:
         self.status.append(c.status)
         self.retries += c.retries
 
-    def add_error(self, sched: int, kind: str, now: int) -> None:
-        self.add(sched, Completion(now, now, kind, 0, 0, -1, 0))
+    def add_error(self, sched: int, kind: str, now: int, start: int | None = None) -> None:
+        """A request that failed at ``now``; ``start`` is when it was sent (default ``now``:
+        never sent, e.g. dropped by the generator)."""
+        self.add(sched, Completion(now if start is None else start, now, kind, 0, 0, -1, 0))
 
     def finish(
         self, window_start: int, open_loop: bool, rate: float | None, interrupted: bool
@@ -321,14 +323,16 @@ async def open_loop(
     rec = _Recorder()
     inflight: set[asyncio.Task[None]] = set()
     pending_sched: dict[asyncio.Task[None], int] = {}
+    started: dict[int, int] = {}  # scheduled -> actual send time, while in flight
 
     async def one(sched: int) -> None:
+        started[sched] = clock()
         c = await send()
         rec.add(sched, c)
 
     def finished(task: asyncio.Task[None]) -> None:
         inflight.discard(task)
-        pending_sched.pop(task, None)
+        started.pop(pending_sched.pop(task, -1), None)
 
     gc.collect()
     gc.freeze()  # older objects leave the collector's view: no long gen-2 pauses mid-run
@@ -384,7 +388,8 @@ async def open_loop(
     now = clock()
     for task, sched in list(pending_sched.items()):
         task.cancel()
-        rec.add_error(sched, DRAIN_TIMEOUT, now)
+        # sent on time (or not): a server that never answered must not look like send lag
+        rec.add_error(sched, DRAIN_TIMEOUT, now, started.get(sched))
     if pending_sched:
         await asyncio.gather(*pending_sched, return_exceptions=True)
     return rec.finish(start, True, rate_qps, interrupted)
