@@ -112,3 +112,26 @@ def gpu_info(nvml: Any | None = None) -> tuple[GpuInfo, ...]:
         return tuple(gpus)
     finally:
         nvml.nvmlShutdown()
+
+
+def with_torch_settings(gpus: tuple[GpuInfo, ...], torch: Any | None = None) -> tuple[GpuInfo, ...]:
+    """``gpus`` with torch's cuDNN version and cuDNN/TF32 settings as they are now.
+
+    The host fingerprint is taken before any backend loads, when torch is usually not imported
+    yet; the runner calls this once a session has loaded (a torch backend imported torch and set
+    its flags) so the report says what was in force. Unchanged when torch is not imported or
+    there is no GPU.
+    """
+    settings = torch_cuda_settings(torch)
+    if not gpus or not settings:
+        return gpus
+    cudnn = settings.pop("cudnn.version", None)
+    return tuple(
+        g.model_copy(
+            update={
+                "settings": {**g.settings, **settings},
+                "cudnn": str(cudnn) if cudnn is not None else g.cudnn,
+            }
+        )
+        for g in gpus
+    )

@@ -60,6 +60,33 @@ def energy_of(result: CollectorResult) -> float | None:
     return next((m.value for m in result.measurements if m.quantity == "energy"), None)
 
 
+WINDOW_MARGIN = 1.1
+"""Head-room on a source's minimum window, so sub-windows of a run just long enough still pass."""
+
+
+def min_window_s(collector: Collector) -> float:
+    """The shortest window ``collector`` yields an energy figure over (0 when unknown).
+
+    The largest of its own minimum window, the time to collect its minimum number of power
+    samples, and two polls (a sub-window's energy needs two readings, not an interpolation).
+    """
+    interval = float(getattr(collector, "interval_s", 0.0) or 0.0)
+    return max(
+        float(getattr(collector, "min_window_s", 0.0) or 0.0),
+        int(getattr(collector, "min_samples", 0) or 0) * interval,
+        2 * interval,
+    )
+
+
+def min_measured_s(collectors: Sequence[Collector], windows: int) -> float:
+    """The measured duration that gives every energy collector ``windows`` usable sub-windows:
+    ``windows x max(min window, min samples x interval) x 1.1``; 0 without energy collectors."""
+    needed = [min_window_s(c) for c in collectors if is_energy_collector(c)]
+    if not needed:
+        return 0.0
+    return max(windows, 1) * max(needed) * WINDOW_MARGIN
+
+
 def measure_idle(
     collectors: Sequence[Collector],
     duration_s: float = DEFAULT_IDLE_S,
@@ -204,6 +231,11 @@ def summarise_energy(
             f"whole window: fewer than {MIN_WINDOWS} per-window energies "
             "(each window too short for this source)"
         )
+        warnings.append(
+            f"energy per inference is one whole-window figure, not the median of at least "
+            f"{MIN_WINDOWS} windows: each window was too short for this source; lengthen the "
+            "run (--min-duration)"
+        )
     if idle_w is not None and dynamic is None:
         dynamic = (total - idle_w * duration) / samples
     if dynamic is not None and dynamic <= 0:
@@ -297,7 +329,10 @@ class EnergyAccounting:
         clock: Clock = time.perf_counter_ns,
     ) -> None:
         self.collectors = [c for c in collectors if is_energy_collector(c)]
-        self.idle_s = idle_s
+        self.requested_idle_s = idle_s
+        # the idle period: as asked, raised to what the slowest source needs for one window
+        longest = max((min_window_s(c) for c in self.collectors), default=0.0)
+        self.idle_s = max(idle_s, longest * WINDOW_MARGIN) if idle_s > 0 else idle_s
         self.settle_s = settle_s
         self.sleep = sleep
         self.clock = clock

@@ -7,6 +7,7 @@ callback as a typed :class:`Progress`; rendering happens elsewhere.
 
 from __future__ import annotations
 
+import inspect
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -17,13 +18,19 @@ from typing import Any
 import numpy as np
 
 from tippingpoint.backends.base import OptionValue, Session
+from tippingpoint.backends.gpuinfo import with_torch_settings
 from tippingpoint.backends.phases import PhaseTimedSession, summarize_phases
 from tippingpoint.backends.registry import get_backend
 from tippingpoint.errors import TippingPointError
 from tippingpoint.harness import stats
 from tippingpoint.harness.collectors.base import Collector
 from tippingpoint.harness.collectors.throttle import is_throttled
-from tippingpoint.harness.energy import EnergyAccounting, window_sample_counts
+from tippingpoint.harness.energy import (
+    EnergyAccounting,
+    is_energy_collector,
+    min_measured_s,
+    window_sample_counts,
+)
 from tippingpoint.harness.fingerprint import host_fingerprint, tool_info
 from tippingpoint.harness.inputs import generate_feeds, match_feeds
 from tippingpoint.models.registry import ModelRef, identity, verify
@@ -197,6 +204,7 @@ class Runner:
     def run(self, spec: RunSpec) -> RunOutcome:
         """Execute one run; failures become a FAILED report, Ctrl-C an INTERRUPTED one."""
         ctx = _RunContext(spec=spec, run_id=uuid.uuid4().hex, started_at=_now())
+        ctx.scenario, ctx.lengthened = self._energy_scenario(spec.scenario)
         try:
             return self._run(ctx)
         except TippingPointError as exc:
@@ -215,9 +223,39 @@ class Runner:
                 ctx.session.close()
         return RunOutcome(self._report(ctx), ctx.samples)
 
+    def _energy_scenario(self, scenario: ScenarioSettings) -> tuple[ScenarioSettings, str | None]:
+        """The scenario to run: with an energy collector, its minimum measured duration raised
+        so that each of the ``windows`` sub-windows is long enough for the slowest source (and
+        a note saying so); unchanged otherwise."""
+        need = min_measured_s(self.collectors, scenario.windows)
+        if need <= scenario.stop.min_duration_s:
+            return scenario, None
+        stop = scenario.stop.model_copy(
+            update={
+                "min_duration_s": need,
+                "max_duration_s": max(scenario.stop.max_duration_s, need),
+            }
+        )
+        slowest = max(
+            (c for c in self.collectors if is_energy_collector(c)),
+            key=lambda c: min_measured_s([c], scenario.windows),
+        )
+        note = (
+            f"measured part lengthened from {scenario.stop.min_duration_s:g} s to {need:.3g} s "
+            f"so each of {scenario.windows} windows is long enough for {slowest.name}"
+        )
+        return scenario.model_copy(update={"stop": stop}), note
+
+    def _refresh_host(self, ctx: _RunContext) -> None:
+        """Re-read torch's cuDNN/TF32 settings into the host's GPUs once a session loaded."""
+        host = ctx.host or self.host
+        gpus = with_torch_settings(host.gpus)
+        if gpus != host.gpus:
+            ctx.host = host.model_copy(update={"gpus": gpus})
+
     def _run(self, ctx: _RunContext) -> RunOutcome:
         spec = ctx.spec
-        scenario = spec.scenario
+        scenario = ctx.scenario or spec.scenario
         if self.energy is not None:
             ctx.phase = "idle"
             self.energy.before_run()
@@ -229,6 +267,7 @@ class Runner:
         session = backend.load(spec.model.path, spec.backend_options)
         load_s = (time.perf_counter_ns() - t0) / 1e9
         ctx.session = session
+        self._refresh_host(ctx)
         ctx.backend = session.describe()
         ctx.model = identity(spec.model, digest, tuple(session.inputs), tuple(session.outputs))
 
@@ -247,6 +286,7 @@ class Runner:
         call()
         first_ms = (time.perf_counter_ns() - t0) / 1e6
         ctx.cold_start = ColdStart(load_s=load_s, first_inference_ms=first_ms)
+        self._refresh_host(ctx)  # lazy runtimes set up CUDA/cuDNN on the first call
 
         run_network = getattr(session, "run_scenario", None)
         if callable(run_network):  # a network backend runs its own load generator
@@ -312,18 +352,32 @@ class Runner:
         self, ctx: _RunContext, run_network: Callable[..., Any], feeds: Sequence[np.ndarray]
     ) -> RunOutcome:
         """Warm-up and measurement by the backend's load generator (open or closed loop)."""
-        scenario = ctx.spec.scenario
-        ctx.phase = "measure"
-        for c in self.collectors:
-            c.begin_window(time.perf_counter_ns())
+        scenario = ctx.scenario or ctx.spec.scenario
+        ctx.phase = "warmup"
         progress = self.progress
+        begun: list[int] = []
+
+        def begin(t_ns: int) -> None:
+            """The warm-up is over: open the collectors' window (once)."""
+            if begun:
+                return
+            begun.append(t_ns)
+            ctx.phase = "measure"
+            for c in self.collectors:
+                c.begin_window(t_ns)
 
         def relay(p: Any) -> None:
             if progress is not None:
                 progress(Progress(p.phase, p.completed, p.elapsed_s, p.target_s, None))
 
-        net = run_network(feeds, scenario, progress=relay)
+        if "on_measure_start" in inspect.signature(run_network).parameters:
+            net = run_network(feeds, scenario, progress=relay, on_measure_start=begin)
+        else:  # a plugin without the hook: the window covers its warm-up too
+            begin(time.perf_counter_ns())
+            net = run_network(feeds, scenario, progress=relay)
         end_ns = time.perf_counter_ns()
+        if not begun:
+            begin(end_ns)
         if ctx.session is not None:  # the description names the client that measured
             ctx.backend = ctx.session.describe()
         ctx.phase = "collector"
@@ -333,7 +387,13 @@ class Runner:
             for c in self.collectors
         ]
         if self.energy is not None:
-            ctx.energy = self.energy(ctx.collector_results, queries * scenario.batch_size)
+            counts = None
+            if net.samples is not None:
+                ends = net.samples.end_ns + net.samples.window_start_ns
+                counts = window_sample_counts(
+                    ends.tolist(), begun[0], end_ns, scenario.windows, scenario.batch_size
+                )
+            ctx.energy = self.energy(ctx.collector_results, queries * scenario.batch_size, counts)
         elif self.energy_summary is not None:
             ctx.energy = self.energy_summary(ctx.collector_results, queries * scenario.batch_size)
         if is_throttled(ctx.collector_results):
@@ -346,27 +406,30 @@ class Runner:
             ctx.status = RunStatus.INTERRUPTED
             ctx.flags.append(RunFlag.INTERRUPTED)
             return RunOutcome(self._report(ctx), ctx.samples)
-        if self.accuracy is not None:
+        hook = ctx.spec.accuracy or self.accuracy
+        if hook is not None and ctx.session is not None:
             ctx.phase = "accuracy"
-            ctx.accuracy = self.accuracy(ctx.session)  # type: ignore[arg-type]
+            ctx.accuracy = hook(ctx.session)
         ctx.status = RunStatus.COMPLETE
         return RunOutcome(self._report(ctx), ctx.samples)
 
     def _report(self, ctx: _RunContext) -> Report:
         spec = ctx.spec
+        scenario = ctx.scenario or spec.scenario
+        host = ctx.host or self.host
         flags = list(ctx.flags)
         results = None
         if ctx.samples is not None and len(ctx.samples.latency_ns):
-            results = performance_results(ctx.samples, spec.scenario)
+            results = performance_results(ctx.samples, scenario)
             if ctx.phases is not None:
                 results = results.model_copy(update={"phases": ctx.phases})
             if results.stability is not None and not results.stability.stable:
                 flags.append(RunFlag.UNSTABLE)
-            if results.throughput.queries < spec.scenario.stop.min_queries:
+            if results.throughput.queries < scenario.stop.min_queries:
                 flags.append(RunFlag.MIN_QUERIES_NOT_MET)
-        if spec.scenario.quick:
+        if scenario.quick:
             flags.append(RunFlag.QUICK)
-        if self.host.emulated:
+        if host.emulated:
             flags.append(RunFlag.EMULATED)
         if ctx.accuracy is not None and ctx.accuracy.below_floor:
             flags.append(RunFlag.BELOW_ACCURACY_FLOOR)
@@ -377,8 +440,12 @@ class Runner:
                 flags.append(RunFlag.ENERGY_ESTIMATED)
         if ctx.status is RunStatus.INTERRUPTED and RunFlag.INTERRUPTED not in flags:
             flags.append(RunFlag.INTERRUPTED)
+        energy = ctx.energy
+        if energy is not None and ctx.lengthened is not None:
+            note = "; ".join(x for x in (ctx.lengthened, energy.note) if x)
+            energy = energy.model_copy(update={"note": note})
         warnings: list[str] = []
-        if self.host.emulated:
+        if host.emulated:
             warnings.append("run under emulation: timings are not representative of the target CPU")
         if ctx.energy is not None:
             warnings.extend(ctx.energy.warnings)
@@ -388,10 +455,10 @@ class Runner:
             started_at=ctx.started_at,
             finished_at=_now(),
             tool=self.tool,
-            host=self.host,
+            host=host,
             model=ctx.model or _unloaded_identity(spec.model),
             backend=ctx.backend,
-            scenario=spec.scenario,
+            scenario=scenario,
             cold_start=ctx.cold_start,
             warmup=ctx.warmup,
             results=results,
@@ -402,7 +469,7 @@ class Runner:
                 ran=tuple(c.name for c in self.collectors),
                 skipped=self.collectors_skipped,
                 results=tuple(ctx.collector_results),
-                energy=ctx.energy,
+                energy=energy,
             ),
             errors=tuple(ctx.errors),
             warnings=tuple(warnings),
@@ -417,6 +484,11 @@ class _RunContext:
     started_at: datetime
     phase: str = "start"
     status: RunStatus = RunStatus.FAILED
+    scenario: ScenarioSettings | None = None
+    """The scenario as run (the spec's, with the measured part lengthened for energy)."""
+    lengthened: str | None = None
+    host: HostFingerprint | None = None
+    """The host with GPU settings re-read after the session loaded."""
     session: Session | None = None
     model: ModelIdentity | None = None
     backend: BackendDescription | None = None

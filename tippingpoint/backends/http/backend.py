@@ -350,11 +350,15 @@ class HttpSession(SessionBase):
         scenario: ScenarioSettings,
         *,
         progress: Callable[[LoadProgress], None] | None = None,
+        on_measure_start: Callable[[int], None] | None = None,
     ) -> HttpRun:
-        """Warm up and measure ``scenario`` with the load generator (the runner's hook)."""
+        """Warm up and measure ``scenario`` with the load generator (the runner's hook);
+        ``on_measure_start(t_ns)`` is called when the warm-up is over and measuring begins."""
         from tippingpoint.backends.http.scenarios import run_http_scenario
 
-        return run_http_scenario(self, feeds, scenario, progress=progress)
+        return run_http_scenario(
+            self, feeds, scenario, progress=progress, on_measure_start=on_measure_start
+        )
 
     def describe(self) -> BackendDescription:
         """The client's runtime and version, remote device, and every option in force (after

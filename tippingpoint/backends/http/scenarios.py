@@ -9,6 +9,7 @@ the runner's raw samples (successes only), the performance figures and the repor
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -195,8 +196,13 @@ def run_http_scenario(
     *,
     latency_bound_ms: float | None = None,
     progress: Callable[[LoadProgress], None] | None = None,
+    on_measure_start: Callable[[int], None] | None = None,
 ) -> HttpRun:
     """Warm up, then run ``scenario`` against the session's endpoint.
+
+    ``on_measure_start(t_ns)`` (``perf_counter_ns``) is called once the warm-up is over and
+    right before the measured part starts: the runner opens its collectors' window there, so
+    energy never includes the warm-up.
 
     * single-stream and offline: one request in flight at a time;
     * concurrency: ``scenario.concurrency`` requests in flight (closed loop);
@@ -232,6 +238,8 @@ def run_http_scenario(
     warmup = WarmupSummary(
         queries=len(warm.errors), duration_s=(warm.window_end_ns - warm.window_start_ns) / 1e9
     )
+    if on_measure_start is not None:
+        on_measure_start(time.perf_counter_ns())
     sweep: tuple[SweepPoint, ...] = ()
     peak: float | None = None
     if kind is ScenarioKind.SERVER:
