@@ -46,9 +46,11 @@ def test_labelled_score_and_floor_flag() -> None:
     es = _eval_set(AccuracyKind.LABELLED, Metric.TOP1, refs, labels)
     same = score([refs], es, reference_value=0.75)
     assert (same.value, same.relative_to_reference, same.below_floor) == (0.75, 1.0, False)
+    assert same.delta == 0.0 and same.reference_variant == "fp32"
     worse = score([np.eye(4, dtype=np.float32)[[0, 1, 3, 3]]], es, reference_value=0.75)
     assert worse.value == 0.5 and worse.agreement_top1 == 0.75
     assert worse.below_floor and worse.relative_to_reference == pytest.approx(2 / 3)
+    assert worse.delta == pytest.approx(-0.25)  # accuracy change against fp32: 0.5 - 0.75
 
 
 def test_agreement_metrics() -> None:
@@ -90,6 +92,8 @@ def test_digits_variants_reproduce_manifest_figures(fmt: ModelFormat) -> None:
     assert values[Variant.FP32].value == pytest.approx(reference)
     assert values[Variant.FP32].max_abs_error < 1e-4
     assert values[Variant.INT8].value >= values[Variant.FP32].value - INT8_TOP1_BOUND
+    for result in values.values():  # delta is against the fp32 torch reference, not fp32 files
+        assert result.delta == pytest.approx(result.value - reference, abs=1e-15)
     assert not values[Variant.INT8].below_floor
 
 
@@ -127,5 +131,6 @@ def test_compare_sessions_of_a_quantised_pair() -> None:
     assert same.max_abs_error is not None and same.max_abs_error < 1e-4
     assert quant.kind is AccuracyKind.AGREEMENT and quant.samples == 64
     assert quant.value >= 0.98 and not quant.below_floor
+    assert same.delta == 0.0 and quant.delta == pytest.approx(quant.value - 1.0)
     assert quant.max_abs_error is not None and quant.max_abs_error > same.max_abs_error
     assert as_cosine.agreement_top1 is None and as_cosine.value == quant.cosine_similarity

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.console import Console
 
 from tippingpoint.errors import ReportError
 from tippingpoint.reports.compare import (
@@ -16,6 +17,7 @@ from tippingpoint.reports.compare import (
     Metric,
     compare_paths,
 )
+from tippingpoint.reports.compare_table import group_table
 from tippingpoint.reports.io import read_report, report_files
 from tippingpoint.reports.schema import AccuracyKind, AccuracyResult, Report
 from tippingpoint.reports.significance import (
@@ -25,6 +27,7 @@ from tippingpoint.reports.significance import (
     mann_whitney_u,
     ratio_of_medians_ci,
 )
+from tippingpoint.reports.table import summary_table
 
 from .conftest import TP
 from .reports_fixtures import cost_json, real_results, rewrite  # noqa: F401
@@ -192,6 +195,32 @@ def test_quantized_variant_below_99_percent_of_fp32_is_flagged(
     assert int8_row.accuracy.relative == pytest.approx(0.95 / 0.97)
     assert int8_row.accuracy.below_floor
     assert result.accuracy_flags == (int8_row.run,)
+    console = Console(width=300, record=True)
+    console.print(group_table(result, group))
+    assert "Δ -0.0200" in console.export_text()  # accuracy change against the fp32 run
+
+
+def test_summary_table_shows_the_accuracy_delta(real_results: Path, tmp_path: Path) -> None:  # noqa: F811
+    a, _ = _mlp_single(real_results)
+    acc = AccuracyResult(
+        kind=AccuracyKind.LABELLED,
+        dataset="digits",
+        samples=360,
+        metric="top1",
+        value=0.95,
+        reference_variant="fp32",
+        reference_value=0.97,
+        relative_to_reference=0.95 / 0.97,
+        delta=0.95 - 0.97,
+        below_floor=True,
+    )
+    changed = rewrite(a, tmp_path, lambda r: r.model_copy(update={"accuracy": acc}))
+    report = read_report(changed)
+    assert report.accuracy is not None and report.accuracy.delta == pytest.approx(-0.02)
+    console = Console(width=300, record=True)
+    console.print(summary_table([report]))
+    text = console.export_text()
+    assert "top1 0.9500" in text and "Δ -0.0200" in text and "< 99% fp32" in text
 
 
 def test_cli_compare_json_and_table(real_results: Path) -> None:  # noqa: F811

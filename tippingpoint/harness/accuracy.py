@@ -10,8 +10,11 @@ pass. Two kinds of accuracy, and the report says which:
   is 1.0 by definition. :func:`compare_sessions` scores one file against another the same way
   (bring-your-own pairs, ``--baseline``).
 
-Every result also carries agreement with fp32 (top-1, max/mean absolute error, cosine). A
-variant whose value is below ``floor`` (MLPerf's 99%) of the reference is flagged.
+The fp32 reference is the PyTorch model, not an exported fp32 file: its outputs on every sample
+are stored in the evaluation set (``EvalSet.references``) when the suite is built, so agreement
+needs no second session. Every result carries agreement with those outputs (top-1, max/mean
+absolute error, cosine), the accuracy delta (value - reference value) and the ratio to the
+reference; a variant whose value is below ``floor`` (MLPerf's 99%) of the reference is flagged.
 """
 
 from __future__ import annotations
@@ -102,7 +105,11 @@ def score(
     reference_value: float,
     floor: float = MLPERF_FLOOR,
 ) -> AccuracyResult:
-    """Score stacked outputs (first output) against labels or the fp32 references."""
+    """Score stacked outputs (first output) against labels or the fp32 torch reference outputs.
+
+    ``reference_value`` is the fp32 torch model's value of the metric on the same samples
+    (1.0 for agreement sets, whose references are those outputs themselves).
+    """
     classifier = eval_set.metric is not Metric.COSINE
     agree = agreement(outputs[0], eval_set.references[0], classifier)
     if eval_set.kind is AccuracyKind.LABELLED:
@@ -124,6 +131,7 @@ def score(
         reference_variant="fp32",
         reference_value=reference_value,
         relative_to_reference=relative,
+        delta=value - reference_value,
         agreement_top1=agree.top1,
         max_abs_error=agree.max_abs_error,
         mean_abs_error=agree.mean_abs_error,
@@ -171,6 +179,7 @@ def compare_sessions(
         reference_variant="baseline",
         reference_value=1.0,
         relative_to_reference=value,
+        delta=value - 1.0,
         agreement_top1=agree.top1,
         max_abs_error=agree.max_abs_error,
         mean_abs_error=agree.mean_abs_error,

@@ -70,7 +70,8 @@ def _accuracy(row: RunComparison) -> str:
         return "-"
     text = f"{a.metric} {a.value:.4f}"
     if a.relative is not None:
-        text += f" ({a.relative:.2%} of fp32)"
+        delta = f"Δ {a.value - a.reference_value:+.4f}, " if a.reference_value is not None else ""
+        text += f" ({delta}{a.relative:.2%} of fp32)"
     if a.below_floor:
         text += f" [red]< {a.floor:.0%} fp32[/red]"
     return text

@@ -333,20 +333,50 @@ class AccuracyKind(str, Enum):
 
 
 class AccuracyResult(Frozen):
-    """An AccuracyOnly pass over the evaluation set, on the same code path."""
+    """An AccuracyOnly pass over the evaluation set, on the same code path.
+
+    The reference is the fp32 PyTorch model: for ``labelled`` results its accuracy on the same
+    samples (from the suite manifest); for ``agreement`` results, and for every agreement
+    figure here (top-1 agreement, absolute errors, cosine), the fp32 torch model's outputs
+    stored in the evaluation set next to its inputs. ``run --baseline`` compares against the
+    baseline file's outputs on the same inputs instead (``reference_variant`` "baseline").
+    """
 
     kind: AccuracyKind
     dataset: str
     samples: int
     metric: str = Field(description="e.g. top1, auc, reconstruction-mse")
     value: float
-    reference_variant: str | None = None
-    reference_value: float | None = None
-    relative_to_reference: float | None = None
-    agreement_top1: float | None = None
-    max_abs_error: float | None = None
-    mean_abs_error: float | None = None
-    cosine_similarity: float | None = None
+    reference_variant: str | None = Field(
+        default=None,
+        description="'fp32': the fp32 torch model (its outputs are stored in the evaluation "
+        "set); 'baseline': the --baseline file run on the same inputs",
+    )
+    reference_value: float | None = Field(
+        default=None,
+        description="the reference's value of the metric: fp32 torch accuracy for labelled "
+        "results, 1.0 for agreement results",
+    )
+    relative_to_reference: float | None = Field(
+        default=None, description="value / reference_value (compared with floor)"
+    )
+    delta: float | None = Field(
+        default=None,
+        description="value - reference_value: the accuracy change against the reference "
+        "(negative when worse); absent in reports written before it was added",
+    )
+    agreement_top1: float | None = Field(
+        default=None, description="share of samples whose top-1 matches the reference outputs"
+    )
+    max_abs_error: float | None = Field(
+        default=None, description="largest absolute difference from the reference outputs"
+    )
+    mean_abs_error: float | None = Field(
+        default=None, description="mean absolute difference from the reference outputs"
+    )
+    cosine_similarity: float | None = Field(
+        default=None, description="mean per-sample cosine similarity with the reference outputs"
+    )
     floor: float = 0.99
     below_floor: bool = False
 

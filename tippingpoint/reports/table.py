@@ -79,6 +79,8 @@ def _summary_row(r: Report) -> tuple[str, ...]:
     acc = "-"
     if r.accuracy is not None:
         acc = f"{r.accuracy.metric} {r.accuracy.value:.4f}"
+        if r.accuracy.delta is not None:
+            acc += f" [dim](Δ {r.accuracy.delta:+.4f})[/dim]"
         if r.accuracy.below_floor:
             acc += " [red]< 99% fp32[/red]"
     status = r.status.value if r.status is not RunStatus.COMPLETE else "ok"
