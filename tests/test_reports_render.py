@@ -346,3 +346,56 @@ def test_accuracy_deltas_flag_the_variant_below_the_floor(
     (acc,) = [s for s in _svgs(html) if "Accuracy change against fp32" in s]
     assert "int8 .onnx (below floor)" in acc and "99% of fp32" in acc and "(%)" in acc
     assert "BELOW 99% of fp32" in html and "98.45%" in html
+
+
+def _table(doc: object, first_header: str):
+    from tippingpoint.reports.document import TableBlock
+
+    return next(b for b in doc.blocks if isinstance(b, TableBlock) and b.headers[0] == first_header)  # type: ignore[attr-defined]
+
+
+def test_deciding_factor_is_feasibility_when_a_cheaper_placement_was_ruled_out() -> None:
+    from datetime import date
+
+    from tippingpoint.calculator.compute import calculate
+    from tippingpoint.reports.cost_figures import executive_summary
+
+    from .calculator_factory import cloud_report, edge_report, hand_api, hand_profiles
+
+    def calc(server_p99: float, **workload: object):
+        reports = [
+            edge_report(100, 20, joules=0.05),
+            cloud_report(peak_rate_qps=None, server_p99_ms=server_p99),
+        ]
+        return calculate(
+            reports,
+            profiles=hand_profiles(**workload),
+            clouds=[hand_api(0.01)],  # 0.01 USD per million requests: far cheaper than edge
+            today=date(2026, 11, 23),
+            tool_version="test",
+            draws=0,
+        )
+
+    # data must stay on premises: the cheap API is ruled out by that rule, not by cost
+    on_prem = calc(10, must_stay_on_premises=True)
+    cloud = on_prem.analyses[0].placements[0]
+    assert cloud.pv < on_prem.edge.pv and on_prem.recommendation.label == on_prem.edge.label
+    factor = executive_summary(on_prem).deciding_factor
+    assert factor.startswith("feasibility: cloud: api would cost less")
+    assert "ruled out: the workload's data must stay on premises" in factor
+    row = next(
+        r for r in _table(build_document([], on_prem), "placement").rows if r[0] == cloud.label
+    )
+    assert row[1] == "NO (the workload's data must stay on premises)"
+
+    # server p99 150 ms alone breaks the 100 ms SLO: the SLO decided, and the table says so
+    slow = calc(150)
+    factor = executive_summary(slow).deciding_factor
+    assert "ruled out: p99" in factor and "exceeds the 100 ms SLO" in factor
+    rows = _table(build_document([], slow), "placement").rows
+    assert next(r for r in rows if r[0] == cloud.label)[1].startswith("NO (p99 ")
+
+    # both feasible and the API cheapest: the cost difference decides
+    fast = calc(10)
+    assert fast.recommendation.label == cloud.label
+    assert executive_summary(fast).deciding_factor.startswith("hardware cost:")

@@ -96,7 +96,7 @@ def money(v: float, currency: str = "USD") -> str:
     return f"{sign}${a:,.2f}"
 
 
-def _deciding_factor(edge: PlacementResult, cloud: PlacementResult) -> str:
+def _cost_factor(edge: PlacementResult, cloud: PlacementResult) -> str:
     by_e = {ln.component: ln.pv_usd for ln in edge.lines}
     by_c = {ln.component: ln.pv_usd for ln in cloud.lines}
     diffs = {c: by_c.get(c, 0.0) - by_e.get(c, 0.0) for c in set(by_e) | set(by_c)}
@@ -108,6 +108,35 @@ def _deciding_factor(edge: PlacementResult, cloud: PlacementResult) -> str:
         f"{comp.value} cost: {money(abs(diff))} more on {side} ({cloud.label} vs {edge.label}), "
         "present value over the horizon"
     )
+
+
+def _why_infeasible(p: PlacementResult) -> str:
+    return p.latency.reason or "infeasible"
+
+
+def _deciding_factor(cost: CostResult, cloud: PlacementResult) -> str:
+    """What decided the recommendation: feasibility (SLO, on-premises) when it ruled out a
+    cheaper placement, else the largest cost difference between edge and the cloud."""
+    candidates = [cost.edge, *(p for a in cost.analyses for p in a.placements)]
+    rec = cost.recommendation
+    if rec.label is None or rec.pv is None:
+        out = [p for p in candidates if not p.feasible]
+        return (
+            "feasibility: no placement is feasible ("
+            + "; ".join(f"{p.label}: {_why_infeasible(p)}" for p in out)
+            + ")"
+        )
+    cheaper = sorted(
+        (p for p in candidates if not p.feasible and p.pv < rec.pv), key=lambda p: p.pv
+    )
+    if cheaper:
+        c = cheaper[0]
+        more = f" (and {len(cheaper) - 1} more cheaper infeasible)" if len(cheaper) > 1 else ""
+        return (
+            f"feasibility: {c.label} would cost less ({money(c.pv)} vs {money(rec.pv)} present "
+            f"value) but is ruled out: {_why_infeasible(c)}{more}"
+        )
+    return _cost_factor(cost.edge, cloud)
 
 
 def executive_summary(cost: CostResult) -> ExecutiveSummary:
@@ -136,9 +165,9 @@ def executive_summary(cost: CostResult) -> ExecutiveSummary:
     top = a.tornado.rows[0] if a.tornado.rows else None
     mc = a.monte_carlo
     return ExecutiveSummary(
-        recommended=rec.label or "no placement meets the SLO",
+        recommended=rec.label or "none: no placement is feasible",
         reason=rec.reason,
-        deciding_factor=_deciding_factor(cost.edge, cloud),
+        deciding_factor=_deciding_factor(cost, cloud),
         tipping_point=tipping,
         break_even=(
             f"month {be} of {cost.horizon_months}: from then on edge's cumulative cost stays lower"

@@ -480,7 +480,7 @@ def cost_section(cost: CostResult | None) -> list[Block]:
     rows = tuple(
         (
             p.label,
-            "yes" if p.feasible else "NO (misses the SLO)",
+            "yes" if p.feasible else f"NO ({p.latency.reason or 'infeasible'})",
             f"{p.latency.p99_ms:.3g} ms" if p.latency.p99_ms is not None else "-",
             money(p.cost_per_million),
             money(p.annual_cost),
