@@ -248,7 +248,7 @@ def test_cost_sections_come_from_the_calculators_result(
     html = write_report_file([real_results], tmp_path / "r.html", "html", cost_json).read_text()
     assert "No cost analysis was supplied" not in html
     assert "Recommended placement" in html and "Tipping point" in html
-    assert (cost.recommendation.label or "no placement meets the SLO") in html
+    assert (cost.recommendation.label or "none: no placement is feasible") in html
     svgs = {
         m.group(1): m.group(0)
         for m in re.finditer(r'<svg[^>]*data-figure="([^"]+)".*?</svg>', html, re.S)
