@@ -207,3 +207,52 @@ def test_measure_idle_with_the_same_source(tmp_path):
     assert idle.duration_s == pytest.approx(5.0)
     assert idle.watts("rapl") == pytest.approx(6.5)
     assert idle.watts("nvml") is None
+
+
+def test_poller_keeps_fixed_deadlines_however_long_a_read_takes():
+    from tippingpoint.harness.collectors.sampling import Poller
+
+    now = {"t": 100.0}
+    calls: list[float] = []
+
+    def read() -> None:  # each read takes 30 ms of a 100 ms interval
+        calls.append(now["t"])
+        now["t"] += 0.03
+
+    def wait(timeout: float) -> bool:
+        now["t"] += timeout
+        return len(calls) >= 10
+
+    p = Poller("fake", 0.1, read, clock=lambda: now["t"], wait=wait)
+    p.run_until_stopped()
+    # polls at start + k * interval, not drifting by the read time (which would give 0.13 s)
+    assert calls == pytest.approx([100.0 + 0.1 * k for k in range(1, 11)])
+    assert p.polls == 10 and p.skipped == 0
+    assert p.achieved_hz() == pytest.approx(10 / (now["t"] - 100.0))
+
+
+def test_poller_skips_deadlines_a_slow_read_overran():
+    from tippingpoint.harness.collectors.sampling import Poller
+
+    now = {"t": 0.0}
+    calls: list[float] = []
+
+    def read() -> None:
+        calls.append(now["t"])
+        now["t"] += 0.25 if len(calls) == 2 else 0.01  # the second read overruns two deadlines
+
+    def wait(timeout: float) -> bool:
+        now["t"] += timeout
+        return len(calls) >= 4
+
+    p = Poller("fake", 0.1, read, clock=lambda: now["t"], wait=wait)
+    p.run_until_stopped()
+    assert calls == pytest.approx([0.1, 0.2, 0.5, 0.6])  # no burst at 0.3 and 0.4
+    assert p.skipped == 2
+
+
+def test_too_short_windows_warn_that_the_figure_is_not_a_median():
+    r = _result("rapl", "cpu-package", 10.0, windows=())
+    s = summarise_energy([r], 100)
+    assert s is not None and s.windows == 1 and s.valid
+    assert any("not the median of at least 5 windows" in w for w in s.warnings)

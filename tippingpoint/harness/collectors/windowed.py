@@ -279,10 +279,24 @@ class EnergyCollector:
         n = self._min_samples_in(start_ns, end_ns)
         if n is not None:
             measurements.append(Measurement(quantity="power_samples", value=n, unit="count"))
-            if duration > 0 and n > 1:
-                rate = (n - 1) / duration
+        reads = [
+            tr.count_between(start_ns, end_ns)
+            for ch, tr in zip(self.channels, self._traces, strict=True)
+            if ch.headline
+        ]
+        if reads and duration > 0 and min(reads) > 1:  # the rate achieved, not the one asked
+            rate = (min(reads) - 1) / duration
         if rate is None and self.interval_s > 0:
             rate = 1.0 / self.interval_s
+        if self._poller is not None and self._poller.skipped:
+            measurements.append(
+                Measurement(
+                    quantity="missed_polls",
+                    value=self._poller.skipped,
+                    unit="count",
+                    note="reads that overran the next poll deadline (since open)",
+                )
+            )
         measurements.extend(self.extra_measurements(start_ns, end_ns))
         return CollectorResult(
             name=self.name,
