@@ -399,3 +399,24 @@ def test_deciding_factor_is_feasibility_when_a_cheaper_placement_was_ruled_out()
     fast = calc(10)
     assert fast.recommendation.label == cloud.label
     assert executive_summary(fast).deciding_factor.startswith("hardware cost:")
+
+
+def test_cost_curves_are_drawn_as_derived_estimates(cost_json: Path) -> None:  # noqa: F811
+    from tippingpoint.calculator.params import Basis
+    from tippingpoint.reports.charts.svg import DASH
+    from tippingpoint.reports.cost_figures import read_cost_result, tco_figure, tipping_figure
+
+    cost = read_cost_result(cost_json)
+    a = cost.analyses[0]
+    for fig in (tco_figure(cost, a), tipping_figure(cost, a)):
+        assert fig.series and all(s.provenance is Provenance.ESTIMATED for s in fig.series)
+        assert "Lines are dashed: derived estimates" in fig.caption
+        svg = figure_svg(fig)
+        assert svg.count(f'stroke-width="2" stroke-dasharray="{DASH}"') == len(fig.series)
+        assert "(edge) (estimated)" in svg  # the legend says so
+    # were every input measured, the lines would be solid
+    measured = a.model_copy(
+        update={"inputs": tuple(i.model_copy(update={"basis": Basis.MEASURED}) for i in a.inputs)}
+    )
+    fig = tco_figure(cost, measured)
+    assert all(s.provenance is Provenance.MEASURED for s in fig.series)

@@ -183,18 +183,40 @@ def executive_summary(cost: CostResult) -> ExecutiveSummary:
     )
 
 
+MEASURED_BASES = frozenset({"measured", "slo-bound", "measured-throughput"})
+"""Input bases that come from the reports themselves."""
+
+
+def derived_provenance(a: CloudAnalysis) -> tuple[Provenance, str]:
+    """How lines computed from an analysis's inputs are drawn, and the caption's words.
+
+    Cost curves are derived from profiles (prices, lives, tariffs) as well as measurements, so
+    they are estimated (dashed) unless every input behind them was measured.
+    """
+    other = sum(i.basis.value not in MEASURED_BASES for i in a.inputs)
+    if a.inputs and not other:
+        return Provenance.MEASURED, "Every input is measured, so the lines are solid."
+    return (
+        Provenance.ESTIMATED,
+        f"Lines are dashed: derived estimates, {other} of {len(a.inputs)} inputs come from "
+        "profiles (sourced or assumed), not measurements.",
+    )
+
+
 def tco_figure(cost: CostResult, a: CloudAnalysis) -> Figure:
     """Cumulative cost of edge and each cloud placement by month, break-even marked."""
     months = len(cost.edge.cumulative_cost)
+    prov, prov_note = derived_provenance(a)
     series = [
         Series(
             f"{cost.edge.label} (edge)",
             tuple((float(t), v) for t, v in enumerate(cost.edge.cumulative_cost)),
+            prov,
         )
     ]
     for p in a.placements:
         series.append(
-            Series(p.label, tuple((float(t), v) for t, v in enumerate(p.cumulative_cost)))
+            Series(p.label, tuple((float(t), v) for t, v in enumerate(p.cumulative_cost)), prov)
         )
     markers: tuple[Marker, ...] = ()
     be = a.comparison.break_even_month
@@ -210,10 +232,11 @@ def tco_figure(cost: CostResult, a: CloudAnalysis) -> Figure:
             f"profiles ({cost.device}, {a.cloud}, {cost.network}, {cost.energy}, "
             f"{cost.workload}) and the measured reports; edge energy basis: {energy_basis}. "
             + (
-                f"Edge breaks even in month {be}."
+                f"Edge breaks even in month {be}. "
                 if be is not None
-                else "Edge does not break even within the horizon."
+                else "Edge does not break even within the horizon. "
             )
+            + prov_note
         ),
         x=Axis("month", "months"),
         y=Axis("cumulative cost", cost.currency),
@@ -226,6 +249,7 @@ def tipping_figure(cost: CostResult, a: CloudAnalysis) -> Figure:
     """Annual cost of edge and cloud over daily volume, the tipping point marked."""
     tp = a.comparison.tipping
     vols = tp.curve_volume_per_day
+    prov, prov_note = derived_provenance(a)
     log = len(vols) > 1 and min(vols) > 0 and max(vols) / min(vols) > 50
     markers: tuple[Marker, ...] = ()
     if tp.volume_per_day is not None and vols:
@@ -243,15 +267,17 @@ def tipping_figure(cost: CostResult, a: CloudAnalysis) -> Figure:
         caption=(
             f"Estimated year-one annual cost in {cost.currency} (capital annualised) against "
             f"inferences per day{' (log scale)' if log else ''}, {len(vols)} volumes computed; "
-            f"the dashed line is the workload's {tp.base_volume_per_day:,.0f}/day."
+            f"the vertical line is the workload's {tp.base_volume_per_day:,.0f}/day. " + prov_note
         ),
         x=Axis("volume", "inferences/day", log=log),
         y=Axis("annual cost", cost.currency),
         series=(
             Series(
-                f"{cost.edge.label} (edge)", tuple(zip(vols, tp.curve_edge_annual, strict=False))
+                f"{cost.edge.label} (edge)",
+                tuple(zip(vols, tp.curve_edge_annual, strict=False)),
+                prov,
             ),
-            Series(a.cloud, tuple(zip(vols, tp.curve_cloud_annual, strict=False))),
+            Series(a.cloud, tuple(zip(vols, tp.curve_cloud_annual, strict=False)), prov),
         ),
         markers=markers,
         ref_lines=(RefLine("workload", tp.base_volume_per_day, vertical=True),),
