@@ -144,9 +144,14 @@ def run(
     scenario: list[ScenarioKind] = typer.Option(
         [], "--scenario", "-s", help="Scenario (repeatable); default single-stream and offline."
     ),
-    batch_sizes: str = typer.Option("1,8,32", help="Batch sizes of the offline scenario."),
+    batch_sizes: str | None = typer.Option(
+        None, help="Batch sizes of the offline scenario (default 1,8,32)."
+    ),
     variant: str | None = typer.Option(None, help="Suite variant, e.g. fp32, fp16, int8."),
-    suite: Path | None = typer.Option(None, help="TOML suite file with a [run] table."),
+    suite: Path | None = typer.Option(
+        None,
+        help="TOML suite file with a \\[run] table; flags given on the command line override it.",
+    ),
     out: Path = typer.Option(Path("results"), "--out", "-o", help="Directory for the reports."),
     quick: bool = typer.Option(False, help="Short smoke-test run (recorded as quick)."),
     min_queries: int | None = typer.Option(None, help="Minimum measured queries (default 662)."),
@@ -158,19 +163,28 @@ def run(
         [], "--opt", help="Backend option KEY=VALUE or BACKEND.KEY=VALUE."
     ),
     shape: list[str] = typer.Option(
-        [], "--shape", help="Input shape NAME=1x3x224x224 (dynamic dims)."
+        [],
+        "--shape",
+        help="Input shape NAME=1x3x224x224 for dynamic dimensions; a dynamic first dimension is "
+        "the batch and always takes the scenario's batch size.",
     ),
     inputs: Path | None = typer.Option(
-        None, "--inputs", help="An .npz of input arrays (by input name) instead of random data."
+        None,
+        "--inputs",
+        help="An .npz of input arrays (by input name) instead of random data; rows are samples, "
+        "a query takes batch-size rows (cycled), floats are quantised for int8/uint8 inputs.",
     ),
-    seed: int = typer.Option(0, help="Seed of generated inputs and bootstrap."),
+    seed: int | None = typer.Option(
+        None, help="Seed of generated inputs and bootstrap (default 0)."
+    ),
     accuracy: bool = typer.Option(
         False, "--accuracy", help="Also score each run on the suite model's evaluation set."
     ),
     baseline: Path | None = typer.Option(
         None,
         "--baseline",
-        help="Also score each run's outputs against this file's (e.g. int8 vs fp32 agreement).",
+        help="Also score each run's outputs against this file's (e.g. int8 vs fp32 agreement); "
+        "not with --accuracy.",
     ),
     endpoint: str | None = typer.Option(
         None,
@@ -209,6 +223,18 @@ def run(
     meter_csv: Path | None = typer.Option(
         None, help="An external meter's timestamped CSV log (--collect meter-csv)."
     ),
+    meter_rate: float = typer.Option(
+        5.0, "--meter-rate", min=0.1, help="Polls per second of --meter-command."
+    ),
+    device: str | None = typer.Option(
+        None,
+        "--device",
+        help="Device profile (e.g. rpi5) whose idle/active watts feed --collect estimate.",
+    ),
+    hwmon_device: str | None = typer.Option(
+        None, "--hwmon-device", help="hwmon device name to read (--collect hwmon; auto tries it)."
+    ),
+    gpu_index: int = typer.Option(0, "--gpu-index", min=0, help="GPU to measure (nvml)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary instead of tables."),
 ) -> int:
     """Run the benchmark matrix and write one JSON report per run under --out."""
@@ -234,7 +260,7 @@ def run(
         models = list(model) or list(sf.run.models)
         backends = list(backend) or list(sf.run.backends)
         scenarios = list(scenario) or list(sf.run.scenarios)
-        batches = sf.run.batch_sizes
+        batches = _split_ints(batch_sizes) if batch_sizes is not None else sf.run.batch_sizes
         variant = variant or sf.run.variant
         quick = quick or sf.run.quick
         min_queries = min_queries or sf.run.min_queries
@@ -242,14 +268,24 @@ def run(
         max_duration = max_duration or sf.run.max_duration_s
         warmup_queries = warmup_queries if warmup_queries is not None else sf.run.warmup_queries
         warmup_duration = warmup_duration if warmup_duration is not None else sf.run.warmup_s
-        seed = seed or sf.run.seed
+        seed = seed if seed is not None else sf.run.seed
+        accuracy = accuracy or (sf.run.accuracy and baseline is None)  # --baseline wins
         collect = list(collect) or list(sf.run.collectors)
         backend_options = {k: dict(v) for k, v in sf.backend_options.items()}
     else:
         models = list(model) or list(DEFAULT_SUITE)
         backends = list(backend) or ["onnxruntime"]
         scenarios = list(scenario) or [ScenarioKind.SINGLE_STREAM, ScenarioKind.OFFLINE]
-        batches = _split_ints(batch_sizes) if batch_sizes else DEFAULT_BATCH_SIZES
+        batches = _split_ints(batch_sizes) if batch_sizes is not None else DEFAULT_BATCH_SIZES
+    seed = seed if seed is not None else 0
+    if accuracy and baseline is not None:
+        from tippingpoint.errors import InvalidOptionError
+
+        raise InvalidOptionError(
+            "--accuracy and --baseline both score the run's outputs, and a report holds one "
+            "accuracy result",
+            "pass one of them (run twice for both)",
+        )
     from tippingpoint.backends.registry import get_backend
 
     local_standin = endpoint == "local"
@@ -339,18 +375,38 @@ def run(
             f"scenario '{unsupported[0].scenario.kind.value}' needs a network backend",
             "use single-stream or offline with local backends",
         )
+    from tippingpoint.harness.preflight import preflight
+
+    not_run = preflight(cells).skipped
+    for i in not_run:
+        console.print(
+            f"[yellow]skipped[/yellow] {escape(_cell_label(cells[i]))}: "
+            + escape(not_run[i].one_line())
+        )
+    skipped_cells = [(cells[i], not_run[i]) for i in sorted(not_run)]
+    cells = [c for i, c in enumerate(cells) if i not in not_run]
 
     from tippingpoint.harness.collectors.options import CollectorOptions
     from tippingpoint.harness.collectors.selection import close_collectors, open_collectors
     from tippingpoint.harness.energy import EnergyAccounting, is_energy_collector
 
+    if device is not None:
+        from tippingpoint.profiles.loader import load_catalog, user_dir
+
+        prof = load_catalog([user_dir()] if user_dir().is_dir() else []).device(device)
+        idle_watts = idle_watts if idle_watts is not None else prof.idle_watts.value
+        peak_watts = peak_watts if peak_watts is not None else prof.active_watts.value
     opened, skipped = open_collectors(
         collect,
         CollectorOptions(
             idle_watts=idle_watts,
             peak_watts=peak_watts,
+            profile=device,
             meter_command=meter_command,
+            meter_rate_hz=meter_rate,
             meter_csv=meter_csv,
+            hwmon_device=hwmon_device,
+            gpu_index=gpu_index,
         ),
     )
     for s in skipped:
@@ -374,16 +430,7 @@ def run(
                 energy=energy,
             )
             for i, cell in enumerate(cells, 1):
-                label = (
-                    f"[{i}/{len(cells)}] {cell.model.name} · {cell.backend} · "
-                    f"{cell.scenario.kind.value}"
-                    + (
-                        f" b{cell.scenario.batch_size}"
-                        if cell.scenario.kind is ScenarioKind.OFFLINE
-                        else ""
-                    )
-                )
-                bar(label)
+                bar(f"[{i}/{len(cells)}] {_cell_label(cell)}")
                 outcome = runner.run(cell)
                 samples = None
                 if outcome.samples is not None:
@@ -396,7 +443,17 @@ def run(
                     report = report.model_copy(
                         update={"flags": (*report.flags, RunFlag.LOCAL_STANDIN)}
                     )
-                path = write_report(report, out, samples)
+                try:
+                    path = write_report(report, out, samples)
+                except OSError as exc:
+                    from tippingpoint.errors import OutputDirError
+
+                    raise OutputDirError(
+                        f"cannot write the report of {_cell_label(cell)} to {out}: "
+                        f"{exc.strerror or exc}",
+                        f"free space or choose another directory with --out; the {len(written)} "
+                        "report(s) written before are kept",
+                    ) from None
                 written.append((path, report))
                 status = report.status
                 if status is RunStatus.FAILED:
@@ -427,18 +484,38 @@ def run(
                         "p99_ms": r.results.latency.p99 if r.results else None,  # type: ignore[attr-defined]
                     }
                     for p, r in written
+                ]
+                + [
+                    {
+                        "path": None,
+                        "status": "skipped",
+                        "model": c.model.name,
+                        "scenario": c.scenario.kind.value,
+                        "batch_size": c.scenario.batch_size,
+                        "reason": exc.one_line(),
+                    }
+                    for c, exc in skipped_cells
                 ],
                 indent=2,
             )
         )
     else:
         console.print(summary_table(reports))  # type: ignore[arg-type]
-        console.print(f"{len(written)} report(s) written to {out}/")
+        console.print(
+            f"{len(written)} report(s) written to {out}/"
+            + (f", {len(skipped_cells)} run(s) skipped (see above)" if skipped_cells else "")
+        )
     if exit_code == 130:
         console.print(
             "[yellow]interrupted[/yellow]: finished runs and the interrupted one are on disk"
         )
     return exit_code
+
+
+def _cell_label(cell: RunSpec) -> str:
+    """'model · backend · scenario' (and the batch of an offline cell), for progress and notes."""
+    batch = f" b{cell.scenario.batch_size}" if cell.scenario.kind is ScenarioKind.OFFLINE else ""
+    return f"{cell.model.name} · {cell.backend} · {cell.scenario.kind.value}{batch}"
 
 
 class _Network:
