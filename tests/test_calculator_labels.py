@@ -283,3 +283,28 @@ def test_send_lag_invalid_endpoint_runs_are_a_caution() -> None:
     lagged = CLOUD.model_copy(update={"flags": (RunFlag.SEND_LAG_INVALID,)})
     result = _calc([edge_report(100, 20, joules=0.05), lagged])
     assert any("send-lag-invalid" in w for w in result.warnings)
+
+
+def test_egress_is_sourced_unless_the_traffic_reaches_a_tier_without_a_source() -> None:
+    from tippingpoint.profiles.schema import EgressTier
+
+    tiers = (
+        EgressTier(up_to_gb=10, price_per_gb=sourced(0.0)),
+        EgressTier(up_to_gb=1000, price_per_gb=sourced(0.10)),
+        EgressTier(price_per_gb=Sourced(value=0.10)),  # beyond the source: assumed
+    )
+    cloud = hand_cloud(egress_tiers=tiers)
+    reports = [edge_report(100, 20, joules=0.05), CLOUD]
+
+    def egress(result: CostResult):
+        return next(r for r in result.analyses[0].inputs if r.param is Param.EGRESS_SCALE)
+
+    # 1e6 a day x 365/12 x 1,000 B = 30.4 GB in the busiest month: tiers 1 and 2, both sourced
+    low = egress(_calc(reports, cloud=cloud))
+    assert low.basis is Basis.SOURCED and "busiest month 30.42 GB" in low.origin
+    assert "below the tiers that have no source" in low.origin
+    # 1e8 a day: 3,042 GB a month reaches the tier above 1,000 GB, which has no source
+    busy = _calc(reports, cloud=cloud, profiles=hand_profiles(inferences_per_day=sourced(1e8)))
+    high = egress(busy)
+    assert high.basis is Basis.ASSUMED and "tier above 1000 GB/month" in high.origin
+    assert "egress_price_scale" in " ".join(busy.warnings)  # listed among the assumed inputs

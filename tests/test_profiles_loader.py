@@ -197,3 +197,29 @@ def test_token_prices_come_in_pairs_on_api_profiles(tmp_path: Path) -> None:
     )
     (api,) = parse_profile_file(path)
     assert isinstance(api, CloudProfile) and api.price_per_million_requests is None
+
+
+def test_egress_tier_sources_match_their_bounds() -> None:
+    # COST-REFERENCE gives AWS prices up to 50 TB/month and Azure's up to 10 TB; a tier above
+    # a stated range is an assumption (no source), never labelled with a narrower range's text
+    catalog = load_catalog()
+    checked = 0
+    for name in catalog.names(ProfileKind.CLOUD):
+        tiers = catalog.cloud(name).egress_tiers
+        for t in tiers:
+            src = t.price_per_gb.source or ""
+            if "10-50 TB" in src:
+                assert t.up_to_gb == 51200, name
+            if "first 10 TB" in src:
+                assert t.up_to_gb == 10240, name
+        if (
+            tiers
+            and tiers[-1].up_to_gb is None
+            and "10+ TiB" not in (tiers[-1].price_per_gb.source or "")
+        ):
+            assert tiers[-1].price_per_gb.assumed, name
+            checked += 1
+    assert checked >= 7
+    t4 = catalog.cloud("gpu-t4-ondemand").egress_tiers
+    assert [t.up_to_gb for t in t4] == [100, 10240, 51200, None]
+    assert [t.price_per_gb.assumed for t in t4] == [False, False, False, True]

@@ -154,13 +154,7 @@ def cloud_inputs(
         (Param.CLOUD_INTEGRATION, cloud.integration_cost),
     ):
         out[param] = _src(param, sv, "cloud", cloud.name)
-    tiers_sourced = all(not t.price_per_gb.assumed for t in cloud.egress_tiers)
-    out[Param.EGRESS_SCALE] = make_input(
-        Param.EGRESS_SCALE,
-        1.0,
-        Basis.SOURCED if tiers_sourced and cloud.egress_tiers else Basis.ASSUMED,
-        f"cloud profile '{cloud.name}' egress tiers",
-    )
+    out[Param.EGRESS_SCALE] = _egress_input(w, cloud, out[Param.RESPONSE_BYTES].value)
     if cloud.kind is CloudKind.API:
         fee = cloud.price_per_million_requests or Sourced(
             value=0.0, source="no per-request fee: token-priced", distribution=Distribution.FIXED
@@ -195,6 +189,38 @@ def cloud_inputs(
             "pass a server-scenario report of the endpoint in --reports, or set capacity_qps",
         )
     return out
+
+
+def _egress_input(w: WorkloadProfile, cloud: CloudProfile, response_bytes: float) -> InputValue:
+    """The egress price scale, sourced when every tier the traffic reaches names a source.
+
+    The traffic is the workload's busiest month: the base daily volume grown to the horizon's
+    last month (or the first, if it shrinks) times 365/12 days times the response bytes. A
+    tier above that volume does not price it, so its provenance does not label the line.
+    """
+    origin = f"cloud profile '{cloud.name}' egress tiers"
+    if not cloud.egress_tiers:
+        return make_input(Param.EGRESS_SCALE, 1.0, Basis.ASSUMED, origin + " (none given)")
+    growth = max(1.0, (1.0 + w.growth_per_year.value) ** ((12 * w.horizon_years - 1) / 12.0))
+    gb = w.inferences_per_day.value * growth * 365.0 / 12.0 * response_bytes / 1e9
+    lower, reached = 0.0, []
+    for t in cloud.egress_tiers:
+        if lower < gb or not reached:  # the first tier prices even a month of 0 GB
+            reached.append((lower, t))
+        lower = t.up_to_gb if t.up_to_gb is not None else math.inf
+    unsourced = [lo for lo, t in reached if t.price_per_gb.assumed]
+    if unsourced:
+        return make_input(
+            Param.EGRESS_SCALE,
+            1.0,
+            Basis.ASSUMED,
+            f"{origin}: the busiest month's {gb:.4g} GB reaches the tier above "
+            f"{unsourced[0]:g} GB/month, which has no source",
+        )
+    note = f"{origin}: busiest month {gb:.4g} GB"
+    if any(t.price_per_gb.assumed for t in cloud.egress_tiers[len(reached) :]):
+        note += ", below the tiers that have no source"
+    return make_input(Param.EGRESS_SCALE, 1.0, Basis.SOURCED, note)
 
 
 def _token_inputs(w: WorkloadProfile, cloud: CloudProfile) -> dict[Param, InputValue]:
