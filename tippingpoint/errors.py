@@ -10,6 +10,7 @@ Every error a user can cause or meet carries a one-line message naming the probl
     │   ├── UnknownModelError                 no suite model of that name
     │   ├── ModelFileError                    model file missing or not readable
     │   ├── InvalidShapeError                 input shape missing, dynamic or wrong
+    │   │   └── FixedBatchError               the model's fixed batch cannot run this batch size
     │   ├── InvalidOptionError                a backend or scenario option is invalid
     │   ├── SuiteFileError                    a suite TOML file is invalid
     │   ├── ReportError                       a report is invalid, tampered, or of another version
@@ -62,6 +63,10 @@ class ModelFileError(UsageError):
 
 class InvalidShapeError(UsageError):
     """An input shape is missing for a dynamic dimension, or does not match the model."""
+
+
+class FixedBatchError(InvalidShapeError):
+    """The model has a fixed batch (of 1) and the runtime cannot run the requested batch size."""
 
 
 class InvalidOptionError(UsageError):

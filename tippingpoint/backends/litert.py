@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import Enum
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -36,6 +36,7 @@ from tippingpoint.backends.base import (
 )
 from tippingpoint.backends.onnxruntime_cpu import parse_options
 from tippingpoint.errors import (
+    FixedBatchError,
     InvalidOptionError,
     ModelFileError,
     ModelLoadError,
@@ -187,6 +188,7 @@ class LiteRtSession(SessionBase):
         self._description = description
         self._in = list(interpreter.get_input_details())
         self._out = list(interpreter.get_output_details())
+        self._loaded_shapes = [[int(x) for x in d["shape"]] for d in self._in]
         self._inputs = tuple(tensor_spec(d) for d in self._in)
         self._outputs = tuple(tensor_spec(d) for d in self._out)
 
@@ -200,20 +202,54 @@ class LiteRtSession(SessionBase):
         """Model outputs in interpreter order."""
         return self._outputs
 
+    resizes_fixed_batch = True
+    """``bind`` tries to resize a fixed batch of 1 (see :meth:`bind`); input generation may ask
+    for larger batches."""
+
     def bind(self, feeds: Sequence[np.ndarray]) -> Callable[[], Sequence[np.ndarray]]:
-        """Resize for these shapes if needed; the callable sets inputs, invokes, reads outputs."""
+        """Resize for these shapes if needed; the callable sets inputs, invokes, reads outputs.
+
+        Dynamic dimensions resize strictly. A fixed batch of 1 is resized non-strictly, as
+        LiteRT allows when the graph does not bake the batch in; when the runtime refuses (or an
+        output does not follow the batch) the interpreter goes back to its original shapes and
+        :class:`FixedBatchError` says the model needs a re-export with a dynamic batch.
+        """
         if len(feeds) != len(self._in):
             raise ValueError(f"expected {len(self._in)} inputs, got {len(feeds)}")
         interp = self._interp
         resized = False
-        for detail, feed in zip(self._in, feeds, strict=True):
-            if tuple(detail["shape"]) != tuple(feed.shape):
-                interp.resize_tensor_input(detail["index"], list(feed.shape), strict=True)
-                resized = True
+        batch: int | None = None
+        for spec, detail, feed in zip(self._inputs, self._in, feeds, strict=True):
+            shape = tuple(feed.shape)
+            if tuple(detail["shape"]) == shape:
+                continue
+            fixed_batch = bool(spec.shape) and spec.shape[0] == 1 and len(shape) == len(spec.shape)
+            if fixed_batch and shape[0] != 1:
+                batch = shape[0]
+            try:
+                interp.resize_tensor_input(detail["index"], list(shape), strict=not fixed_batch)
+            except (ValueError, RuntimeError) as exc:
+                if batch is None:
+                    raise
+                self._refuse_batch(spec.name, batch, exc)
+            resized = True
         if resized:
-            interp.allocate_tensors()
+            try:
+                interp.allocate_tensors()
+            except (ValueError, RuntimeError) as exc:
+                if batch is None:
+                    raise
+                self._refuse_batch(self._inputs[0].name, batch, exc)
             self._in = list(interp.get_input_details())
             self._out = list(interp.get_output_details())
+            if batch is not None:
+                follows = all(
+                    len(d["shape"]) and int(d["shape"][0]) == batch
+                    for spec, d in zip(self._outputs, self._out, strict=True)
+                    if spec.shape and spec.shape[0] == 1
+                )
+                if not follows:
+                    self._refuse_batch(self._inputs[0].name, batch, None)
         pairs = [(d["index"], feed) for d, feed in zip(self._in, feeds, strict=True)]
         out_idx = [d["index"] for d in self._out]
         set_tensor, invoke, get_tensor = interp.set_tensor, interp.invoke, interp.get_tensor
@@ -225,6 +261,29 @@ class LiteRtSession(SessionBase):
             return [get_tensor(i) for i in out_idx]
 
         return call
+
+    def _refuse_batch(self, name: str, batch: int, exc: BaseException | None) -> NoReturn:
+        """Back to the model's own shapes, then the one-line FixedBatchError."""
+        interp = self._interp
+        try:
+            for detail, shape in zip(self._in, self._loaded_shapes, strict=True):
+                interp.resize_tensor_input(detail["index"], shape, strict=False)
+            interp.allocate_tensors()
+        except (ValueError, RuntimeError):
+            pass
+        self._in = list(interp.get_input_details())
+        self._out = list(interp.get_output_details())
+        why = "an output keeps batch 1"
+        if exc is not None:
+            lines = str(exc).strip().splitlines()
+            why = lines[0] if lines else type(exc).__name__
+            cut = why.find("failed to prepare")  # the runtime repeats earlier errors after it
+            why = (why[: cut + len("failed to prepare")] if cut >= 0 else why)[:160]
+        raise FixedBatchError(
+            f"model input '{name}' has a fixed batch of 1 and LiteRT cannot resize it to "
+            f"{batch} ({why})",
+            "re-export the model with a dynamic batch dimension, or use --batch-sizes 1",
+        )
 
     def describe(self) -> BackendDescription:
         """Runtime (ai-edge-litert or tflite-runtime), version, threads, delegates, options."""

@@ -20,7 +20,7 @@ import numpy as np
 from tippingpoint.backends.base import Backend, OptionValue, Session, TensorSpec
 from tippingpoint.errors import InvalidShapeError
 from tippingpoint.harness.accuracy import MLPERF_FLOOR, compare_sessions
-from tippingpoint.harness.inputs import generate_input, resolve_shape
+from tippingpoint.harness.inputs import check_input_array, generate_input, resolve_shape
 from tippingpoint.reports.schema import AccuracyResult
 
 DEFAULT_SAMPLES = 64
@@ -69,7 +69,8 @@ def generate_samples(
 def file_samples(
     feeds: Mapping[str, np.ndarray], specs: Sequence[TensorSpec]
 ) -> list[list[np.ndarray]]:
-    """Samples from ``--inputs`` arrays: row i of every input's array is sample i."""
+    """Samples from ``--inputs`` arrays: row i of every input's array is sample i (checked as the
+    performance run checks them, :func:`tippingpoint.harness.inputs.check_input_array`)."""
     missing = [s.name for s in specs if s.name not in feeds]
     if missing:
         raise InvalidShapeError(
@@ -81,6 +82,8 @@ def file_samples(
         raise InvalidShapeError(
             "--inputs arrays have different numbers of rows", "give every input the same rows"
         )
+    for s in specs:
+        check_input_array(np.asarray(feeds[s.name]), s)
     rows = counts.pop()
     return [[feeds[s.name][i : i + 1] for s in specs] for i in range(rows)]
 

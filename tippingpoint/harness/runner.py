@@ -32,7 +32,7 @@ from tippingpoint.harness.energy import (
     window_sample_counts,
 )
 from tippingpoint.harness.fingerprint import host_fingerprint, tool_info
-from tippingpoint.harness.inputs import generate_feeds, match_feeds
+from tippingpoint.harness.inputs import query_feeds
 from tippingpoint.models.registry import ModelRef, identity, verify
 from tippingpoint.reports.schema import (
     AccuracyResult,
@@ -88,7 +88,8 @@ class RunSpec:
     backend_options: Mapping[str, OptionValue] = field(default_factory=dict)
     shape_overrides: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     feeds: Mapping[str, np.ndarray] | None = None
-    """User-supplied inputs by name (from --inputs); generated from the input specs when None."""
+    """User-supplied inputs by name (from --inputs), rows are samples (a query takes
+    ``batch_size`` rows); generated from the input specs when None."""
     accuracy: AccuracyHook | None = None
     """This cell's AccuracyOnly pass (--accuracy); overrides the runner-wide hook."""
 
@@ -272,12 +273,13 @@ class Runner:
         ctx.model = identity(spec.model, digest, tuple(session.inputs), tuple(session.outputs))
 
         ctx.phase = "inputs"
-        feeds = (
-            match_feeds(session.inputs, spec.feeds)
-            if spec.feeds is not None
-            else generate_feeds(
-                session.inputs, scenario.batch_size, spec.shape_overrides, scenario.seed
-            )
+        feeds = query_feeds(
+            session.inputs,
+            scenario.batch_size,
+            spec.shape_overrides,
+            scenario.seed,
+            spec.feeds,
+            resizable=getattr(session, "resizes_fixed_batch", False),
         )
         call = session.bind(feeds)
 

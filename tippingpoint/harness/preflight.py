@@ -1,0 +1,98 @@
+"""Checks of a run matrix before anything is measured: options, formats, shapes and feeds.
+
+A mistake in the invocation (a bad backend option, a ``--shape`` that does not fit, ``--inputs``
+arrays of the wrong shape or dtype, a file the backend cannot load) is found here once, as a
+:class:`~tippingpoint.errors.UsageError`, instead of as a failed report per cell. Each model is
+loaded once per backend and its options; every cell's inputs are built and bound on that
+session, as the run will do. A cell whose batch the model cannot run (a fixed batch of 1 the
+runtime cannot resize) is returned as skipped, with the reason. Anything else that goes wrong
+here (a runtime rejecting the file, a crash) is left to the run, which records it in a FAILED
+report and lets the rest of the matrix go on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from tippingpoint.backends.base import OptionValue
+from tippingpoint.backends.registry import get_backend
+from tippingpoint.errors import FixedBatchError, ModelFileError, UsageError
+from tippingpoint.harness.inputs import check_unknown_overrides, query_feeds
+from tippingpoint.harness.runner import RunSpec
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What the checks found: cells that cannot run (by index), and why."""
+
+    skipped: Mapping[int, FixedBatchError]
+
+
+def check_network_options(backend: str, options: Mapping[str, OptionValue]) -> None:
+    """Parse a network backend's options without connecting (the endpoint may come later)."""
+    if backend != "http":
+        return
+    from tippingpoint.backends.http.backend import HttpOptions
+    from tippingpoint.backends.onnxruntime_cpu import parse_options
+
+    parse_options(HttpOptions, {"endpoint": "http://127.0.0.1:1", **options}, backend)
+
+
+def preflight(cells: Sequence[RunSpec]) -> Preflight:
+    """Check every cell once; raises the first usage error, returns the cells to skip."""
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    for i, cell in enumerate(cells):
+        opts = json.dumps(dict(cell.backend_options), sort_keys=True, default=str)
+        groups.setdefault((str(cell.model.path), cell.backend, opts), []).append(i)
+    skipped: dict[int, FixedBatchError] = {}
+    names: dict[str, list[str] | None] = {str(c.model.path): None for c in cells}
+    for (path, backend, _), indices in groups.items():
+        first = cells[indices[0]]
+        cls = get_backend(backend)
+        if getattr(cls, "network", False):
+            check_network_options(backend, first.backend_options)
+            continue
+        if first.model.path.suffix not in cls.formats:
+            raise ModelFileError(
+                f"the {backend} backend loads {', '.join(cls.formats)} files, not "
+                f"{first.model.path.name}",
+                "run this file on a backend for its format (tippingpoint backends)",
+            )
+        try:
+            session = cls().load(first.model.path, first.backend_options)
+        except UsageError:
+            raise
+        except Exception:  # the runtime rejects the file: the run records it
+            continue
+        try:
+            names[path] = [s.name for s in session.inputs]
+            resizable = bool(getattr(session, "resizes_fixed_batch", False))
+            for i in indices:
+                cell = cells[i]
+                try:
+                    feeds = query_feeds(
+                        session.inputs,
+                        cell.scenario.batch_size,
+                        cell.shape_overrides,
+                        cell.scenario.seed,
+                        cell.feeds,
+                        resizable=resizable,
+                    )
+                    session.bind(feeds)
+                except FixedBatchError as exc:
+                    skipped[i] = exc
+                except UsageError:
+                    raise
+                except Exception:  # a runtime failure: the run records it
+                    continue
+        finally:
+            session.close()
+    overrides = cells[0].shape_overrides if cells else {}
+    known = list(names.values())
+    if overrides and all(n is not None for n in known):
+        check_unknown_overrides(overrides, [name for n in known for name in n or ()])
+    if cells and len(skipped) == len(cells):
+        raise next(iter(skipped.values()))
+    return Preflight(skipped=skipped)
