@@ -18,7 +18,7 @@ from tippingpoint.reports.compare import (
     compare_paths,
 )
 from tippingpoint.reports.compare_table import group_table
-from tippingpoint.reports.io import read_report, report_files
+from tippingpoint.reports.io import cost_result_files, read_report, report_files
 from tippingpoint.reports.schema import AccuracyKind, AccuracyResult, Report
 from tippingpoint.reports.significance import (
     SignificanceMethod,
@@ -281,3 +281,36 @@ def test_cost_results_are_set_side_by_side_with_ratios(
     )
     assert p.returncode == 0, p.stderr
     assert "cost (USD" in p.stdout and "edge: rpi5" in p.stdout
+
+
+def test_a_cost_result_in_the_results_folder_is_not_read_as_a_run(
+    real_results: Path,  # noqa: F811
+    cost_json: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    folder = shutil.copytree(real_results, tmp_path / "bench")
+    cost = Path(shutil.copy(cost_json, folder / "cost.json"))
+    files = report_files([folder])
+    assert cost not in files and len(files) == len(report_files([real_results]))
+    assert cost_result_files([folder]) == [cost]
+
+    compared = subprocess.run(
+        [*TP, "compare", str(folder), "--json"], capture_output=True, text=True
+    )
+    assert compared.returncode == 0, compared.stderr
+    assert len(json.loads(compared.stdout)["groups"][0]["rows"]) == 2
+
+    html = tmp_path / "report.html"
+    rendered = subprocess.run(
+        [*TP, "report", str(folder), "--out", str(html)], capture_output=True, text=True
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    assert f"using cost result {cost}" in rendered.stderr  # picked up as --cost
+    assert "edge: rpi5" in html.read_text()
+
+    # named explicitly, a cost result is still refused as a run report, with the fix
+    with pytest.raises(ReportError, match="is a cost result of 'tippingpoint cost'") as err:
+        read_report(cost)
+    assert "pass it with --cost" in err.value.one_line()
+    explicit = subprocess.run([*TP, "compare", str(cost)], capture_output=True, text=True)
+    assert explicit.returncode == 2 and "is a cost result" in explicit.stderr

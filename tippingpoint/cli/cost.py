@@ -8,17 +8,6 @@ from pathlib import Path
 import typer
 
 
-def _is_cost_result(path: Path) -> bool:
-    """Whether a JSON file is a cost result (one may sit beside the reports it came from)."""
-    import json
-
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False  # read_report gives the clear error
-    return isinstance(data, dict) and "analyses" in data and "recommendation" in data
-
-
 def cost(
     reports: list[Path] = typer.Option(
         [], "--reports", "-r", help="Report JSON files or folders (a shell glob may follow)."
@@ -61,7 +50,12 @@ def cost(
     from tippingpoint.calculator.table import cost_tables
     from tippingpoint.errors import CostInputError, InvalidOptionError
     from tippingpoint.profiles.loader import load_catalog, load_workload, user_dir
-    from tippingpoint.reports.io import atomic_write_bytes, read_report, report_files
+    from tippingpoint.reports.io import (
+        atomic_write_bytes,
+        is_cost_result,
+        read_report,
+        report_files,
+    )
 
     if draws < 0:
         raise InvalidOptionError(f"--draws {draws} is negative", "give 0 or more draws")
@@ -69,7 +63,7 @@ def cost(
         raise CostInputError(
             "no cloud profile given", "name one with --cloud, e.g. gpu-t4-ondemand"
         )
-    paths = [p for p in report_files([*reports, *(more_reports or [])]) if not _is_cost_result(p)]
+    paths = [p for p in report_files([*reports, *(more_reports or [])]) if not is_cost_result(p)]
     if not paths:
         raise CostInputError(
             "no reports given", "pass the device's (and endpoint's) reports with --reports"

@@ -13,13 +13,29 @@ def show(
     reports: list[Path] = typer.Argument(..., help="Report JSON files or directories."),
     as_json: bool = typer.Option(False, "--json", help="Print the validated reports as JSON."),
 ) -> None:
-    """Validate reports and print their summary table."""
+    """Validate reports (digest and raw-samples sha256) and print their summary table.
+
+    A samples sidecar that does not match its report's sha256 is an error; a missing one is a
+    warning on stderr (the summary does not need it, compare's significance tests do).
+    """
     from rich.console import Console
 
-    from tippingpoint.reports.io import read_report, report_files
+    from tippingpoint.reports.io import (
+        MissingSamplesError,
+        read_report,
+        report_files,
+        verify_samples,
+    )
     from tippingpoint.reports.table import summary_table
 
-    loaded = [read_report(p) for p in report_files(reports)]
+    loaded = []
+    for p in report_files(reports):
+        report = read_report(p)
+        try:
+            verify_samples(report, p)
+        except MissingSamplesError as exc:
+            typer.echo(f"warning: {exc.one_line()}", err=True)
+        loaded.append(report)
     if as_json:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in loaded], indent=2))
         return

@@ -18,14 +18,29 @@ class ReportFormat(str, Enum):
 def report(
     results: list[Path] = typer.Argument(..., help="Report JSON files, or directories of them."),
     cost: Path | None = typer.Option(
-        None, "--cost", help="Cost result JSON from 'tippingpoint cost'."
+        None,
+        "--cost",
+        help="Cost result JSON from 'tippingpoint cost' (default: the one cost result in a "
+        "results directory given, if there is exactly one).",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Output file, e.g. report.html."),
     fmt: ReportFormat = typer.Option(ReportFormat.HTML, "--format", help="html or md."),
 ) -> int:
     """Render a decision report: summary, environment, latency, energy, accuracy, cost."""
+    from tippingpoint.reports.io import cost_result_files
     from tippingpoint.reports.render_report import write_report_file
 
+    if cost is None:
+        found = cost_result_files(list(results))
+        if len(found) == 1:
+            cost = found[0]
+            typer.echo(f"using cost result {cost} (pass --cost to choose another)", err=True)
+        elif found:
+            names = ", ".join(str(p) for p in found)
+            typer.echo(
+                f"note: several cost results ({names}); none used (choose one with --cost)",
+                err=True,
+            )
     path = write_report_file(list(results), out, fmt.value, cost)
     typer.echo(f"report written to {path}")
     return 0

@@ -24,6 +24,13 @@ READERS: dict[int, Callable[[dict[str, Any]], Report]] = {
 }
 """One reader per supported schema version; add the previous one here when bumping."""
 
+UNDIGESTED_VERSIONS: frozenset[int] = frozenset()
+"""Schema versions written before reports carried a ``digest``; only these may lack one.
+
+Every version so far (1, see tests/fixtures/report_v1.json) has one, so a report without a
+digest has had it removed and is refused.
+"""
+
 
 def canonical_digest(model: BaseModel) -> str:
     """sha256 of the canonical JSON of ``model`` without its ``digest`` field."""
@@ -119,6 +126,11 @@ def parse_report(text: str, source: str = "<report>") -> Report:
             f"{source} is not valid JSON ({exc.msg} at line {exc.lineno})",
             "pass a report written by 'tippingpoint run'",
         ) from None
+    if is_cost_data(data):
+        raise ReportError(
+            f"{source} is a cost result of 'tippingpoint cost', not a run report",
+            "pass it with --cost, and the run reports (or their directory) as arguments",
+        )
     if not isinstance(data, dict) or "schema_version" not in data:
         raise ReportError(
             f"{source} has no schema_version", "pass a report written by 'tippingpoint run'"
@@ -139,6 +151,11 @@ def parse_report(text: str, source: str = "<report>") -> Report:
         raise ReportError(
             f"{source} is not a valid report: '{where}': {err['msg']}", "regenerate it"
         ) from None
+    if report.digest is None and version not in UNDIGESTED_VERSIONS:
+        raise ReportError(
+            f"{source} has no digest, so it cannot be checked for changes",
+            "use the original file written by 'tippingpoint run', or re-run the benchmark",
+        )
     if report.digest is not None and report.digest != digest_of_data(data):
         raise ReportError(
             f"{source} was modified after it was written (digest mismatch)",
@@ -158,8 +175,12 @@ def read_report(path: Path) -> Report:
     return parse_report(text, str(path))
 
 
-def load_samples(report: Report, report_path: Path) -> dict[str, np.ndarray]:
-    """Load a report's raw samples, checking the sidecar's sha256."""
+class MissingSamplesError(ReportError):
+    """A report names a raw-samples sidecar that is not beside it."""
+
+
+def _sidecar_bytes(report: Report, report_path: Path) -> tuple[Path, bytes]:
+    """The sidecar's path and bytes, its sha256 checked against the report's."""
     if report.results is None or report.results.raw is None:
         raise ReportError(f"{report_path} has no raw samples", "re-run to record them")
     raw = report.results.raw
@@ -167,23 +188,71 @@ def load_samples(report: Report, report_path: Path) -> dict[str, np.ndarray]:
     try:
         data = sidecar.read_bytes()
     except OSError:
-        raise ReportError(
+        raise MissingSamplesError(
             f"raw samples {sidecar} are missing", "keep the .samples.npz file beside the report"
         ) from None
     if hashlib.sha256(data).hexdigest() != raw.sha256:
         raise ReportError(
             f"raw samples {sidecar} do not match the report's sha256", "restore the original file"
         )
-    with np.load(sidecar) as npz:
+    return sidecar, data
+
+
+def verify_samples(report: Report, report_path: Path) -> bool:
+    """Check the raw-samples sidecar's sha256; False when the report records no samples.
+
+    Raises ``MissingSamplesError`` when the sidecar is missing and ``ReportError`` when its
+    bytes do not match the sha256 in the report.
+    """
+    if report.results is None or report.results.raw is None:
+        return False
+    _sidecar_bytes(report, report_path)
+    return True
+
+
+def load_samples(report: Report, report_path: Path) -> dict[str, np.ndarray]:
+    """Load a report's raw samples, checking the sidecar's sha256."""
+    _, data = _sidecar_bytes(report, report_path)
+    with np.load(io.BytesIO(data)) as npz:
         return {k: npz[k] for k in npz.files}
 
 
+def is_cost_data(data: object) -> bool:
+    """Whether parsed JSON is a cost result of ``tippingpoint cost`` rather than a run report."""
+    return isinstance(data, dict) and "analyses" in data and "recommendation" in data
+
+
+def is_cost_result(path: Path) -> bool:
+    """Whether a JSON file is a cost result (one may sit beside the reports it came from).
+
+    An unreadable or invalid file is not: reading it as a report gives the clear error.
+    """
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return is_cost_data(data)
+
+
+def _json_in(folder: Path) -> list[Path]:
+    return sorted(q for q in folder.glob("*.json") if not q.name.startswith("."))
+
+
 def report_files(paths: list[Path]) -> list[Path]:
-    """Expand directories into the report JSON files they hold, sorted."""
+    """Expand directories into the report JSON files they hold, sorted.
+
+    Cost results (``tippingpoint cost --out DIR/cost.json``) found in a directory are not run
+    reports and are left out; a file named explicitly is kept, so reading it gives the error.
+    """
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out.extend(sorted(q for q in p.glob("*.json") if not q.name.startswith(".")))
+            out.extend(q for q in _json_in(p) if not is_cost_result(q))
         else:
             out.append(p)
     return out
+
+
+def cost_result_files(paths: list[Path]) -> list[Path]:
+    """The cost results held by the directories among ``paths``, sorted."""
+    return [q for p in paths if p.is_dir() for q in _json_in(p) if is_cost_result(q)]
