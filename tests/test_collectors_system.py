@@ -143,3 +143,86 @@ def test_thermal_raspberry_pi_get_throttled_bits(tmp_path):
 def test_thermal_with_nothing_visible_says_why(tmp_path):
     with pytest.raises(CollectorUnavailable, match="no thermal zones, cpufreq or throttle"):
         ThermalCollector(root=tmp_path, background=False).open()
+
+
+def test_thermal_arm_cpufreq_cooling_device_flags_throttling(tmp_path):
+    # an ARM board: cpu-thermal zone, cpufreq, and the cpufreq cooling device the thermal
+    # framework raises when hot (no x86 throttle counters, no firmware bits)
+    tree = FakeTree(tmp_path)
+    freq = {"khz": 2_400_000}
+    state = {"n": 0}
+    add_thermal_zone(tree, 0, "cpu-thermal", 60_000)
+    add_cpu(tree, 0, lambda: freq["khz"])
+    add_cpu(tree, 1, lambda: freq["khz"])
+    tree.write("/sys/class/thermal/cooling_device0/type", "cpufreq-cpu0\n")
+    tree.live("/sys/class/thermal/cooling_device0/cur_state", lambda: state["n"])
+    tree.write("/sys/class/thermal/cooling_device0/max_state", 9)
+    tree.write("/sys/class/thermal/cooling_device1/type", "pwm-fan\n")  # a fan: not a clock cap
+    tree.write("/sys/class/thermal/cooling_device1/cur_state", 3)
+    c = ThermalCollector(root=tree.root, opener=tree.opener, background=False)
+    c.open()
+    assert [d.label for d in c.cooling] == ["cpufreq-cpu0"]
+    c.begin_window(0)
+    c.poll()
+    r = c.end_window(1, queries=1, samples=1)
+    assert _value(r, "cooling_state_max[cpufreq-cpu0]") == 0
+    assert _value(r, "cpu_freq_before") == 2400.0 and _value(r, "cpu_freq_after") == 2400.0
+    assert not is_throttled([r])
+    assert "cooling_device" in r.source
+
+    c.begin_window(2)
+    state["n"] = 2  # the governor capped the clocks mid-run ...
+    freq["khz"] = 1_500_000
+    c.poll()
+    state["n"] = 0  # ... and released them before the end
+    r2 = c.end_window(3, queries=1, samples=1)
+    assert _value(r2, "cooling_state_max[cpufreq-cpu0]") == 2
+    assert _value(r2, "cpu_freq_before") == 2400.0
+    assert _value(r2, "cpu_freq_after") == 1500.0
+    assert _value(r2, "cpu_freq_min") == 1500.0
+    assert is_throttled([r2])
+    flag = next(m for m in r2.measurements if m.quantity == "throttled")
+    assert "cooling device cpufreq-cpu0 at state 2" in (flag.note or "")
+
+
+class _FakeCuda:
+    """torch.cuda of a process that has CUDA initialised (no GPU here)."""
+
+    def __init__(self) -> None:
+        self.peak = 5 << 30
+        self.resets = 0
+
+    def is_available(self) -> bool:
+        return True
+
+    def is_initialized(self) -> bool:
+        return True
+
+    def max_memory_allocated(self) -> int:
+        return self.peak
+
+    def reset_peak_memory_stats(self) -> None:
+        self.resets += 1
+        self.peak = 0
+
+
+class _FakeTorch:
+    def __init__(self) -> None:
+        self.cuda = _FakeCuda()
+
+
+def test_memory_collector_resets_torch_cuda_peak_at_each_window(tmp_path):
+    tree = FakeTree(tmp_path)
+    tree.write("/proc/self/status", STATUS.format(hwm=1000, rss=900))
+    torch = _FakeTorch()
+    c = MemoryCollector(root=tree.root, opener=tree.opener, background=False, torch=torch)
+    c.open()
+    c.begin_window(0)
+    assert torch.cuda.resets == 1
+    torch.cuda.peak = 123 << 20  # allocated during the window
+    r = c.end_window(1, queries=1, samples=1)
+    assert _value(r, "framework_gpu_peak_allocated") == 123 << 20  # not the 5 GiB from before
+    note = next(m.note for m in r.measurements if m.quantity == "framework_gpu_peak_allocated")
+    assert note is not None and "reset at the window's start" in note
+    c.begin_window(2)
+    assert torch.cuda.resets == 2

@@ -4,9 +4,11 @@
   fraction of the machine, plus the machine's utilisation from ``/proc/stat``.
 * ``memory``: peak resident set size of this process in the window (sampled ``VmRSS``), its
   lifetime peak (``VmHWM``), and the framework's own peak GPU allocation where torch is in use.
-* ``thermal``: thermal-zone temperatures, cpufreq clocks and throttle counters before, during
-  and after the window, and on a Raspberry Pi the firmware's ``get_throttled`` bits; a window
-  whose clocks throttled reports ``throttled`` = 1.
+* ``thermal``: thermal-zone temperatures, cpufreq clocks (before, range, after), x86
+  throttle counters, the state of CPU cooling devices (``cooling_deviceN`` of type
+  ``cpufreq-*``/``Processor``: state > 0 caps the clocks, which is how ARM boards throttle),
+  and on a Raspberry Pi the firmware's ``get_throttled`` bits; a window whose clocks throttled
+  reports ``throttled`` = 1.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tippingpoint.harness.collectors.base import CollectorUnavailable
 from tippingpoint.harness.collectors.options import CollectorOptions
@@ -173,17 +176,41 @@ class CpuCollector(_Simple):
         )
 
 
-def torch_peak_allocated() -> int | None:
-    """torch's own peak CUDA allocation, only when torch is already imported and using CUDA."""
-    torch = sys.modules.get("torch")
+def _torch_cuda(torch: Any | None = None) -> Any | None:
+    """``torch.cuda`` when torch is already imported and has initialised CUDA, else None."""
+    torch = torch if torch is not None else sys.modules.get("torch")
     if torch is None:
         return None
     try:
         if torch.cuda.is_available() and torch.cuda.is_initialized():
-            return int(torch.cuda.max_memory_allocated())
+            return torch.cuda
     except (RuntimeError, AttributeError):
         return None
     return None
+
+
+def torch_peak_allocated(torch: Any | None = None) -> int | None:
+    """torch's own peak CUDA allocation, only when torch is already imported and using CUDA."""
+    cuda = _torch_cuda(torch)
+    if cuda is None:
+        return None
+    try:
+        return int(cuda.max_memory_allocated())
+    except (RuntimeError, AttributeError):
+        return None
+
+
+def reset_torch_peak(torch: Any | None = None) -> bool:
+    """Reset torch's CUDA peak-allocation statistic so it covers the next window only; True
+    when torch with CUDA is in use and the reset happened."""
+    cuda = _torch_cuda(torch)
+    if cuda is None:
+        return False
+    try:
+        cuda.reset_peak_memory_stats()
+    except (RuntimeError, AttributeError):
+        return False
+    return True
 
 
 class MemoryCollector(_Simple):
@@ -205,6 +232,7 @@ class MemoryCollector(_Simple):
         clock: Clock = time.perf_counter_ns,
         background: bool = True,
         interval_s: float | None = None,
+        torch: Any | None = None,
     ) -> None:
         super().__init__(
             root=root, opener=opener, clock=clock, background=background, interval_s=interval_s
@@ -212,6 +240,9 @@ class MemoryCollector(_Simple):
         self._status = self.reader.path("/proc/self/status")
         self._peak: int | None = None
         self._samples = 0
+        self._torch = torch
+        """The torch module (tests pass a stand-in); by default the imported one, if any."""
+        self._torch_reset = False
 
     def _read(self) -> str:
         return self.reader.read(self._status)
@@ -240,7 +271,8 @@ class MemoryCollector(_Simple):
                 self._samples += 1
 
     def begin_window(self, t_ns: int) -> None:
-        """Reset the window peak and sample once."""
+        """Reset the window peaks (ours and torch's CUDA one) and sample once."""
+        self._torch_reset = reset_torch_peak(self._torch)
         with self._lock:
             self._start_ns = t_ns
             self._peak = None
@@ -270,14 +302,16 @@ class MemoryCollector(_Simple):
             hwm = None
         if hwm is not None:
             out.append(Measurement(quantity="peak_rss_process", value=hwm, unit="B", note="VmHWM"))
-        torch_peak = torch_peak_allocated()
+        torch_peak = torch_peak_allocated(self._torch)
         if torch_peak is not None:
             out.append(
                 Measurement(
                     quantity="framework_gpu_peak_allocated",
                     value=torch_peak,
                     unit="B",
-                    note="torch.cuda.max_memory_allocated",
+                    note="torch.cuda.max_memory_allocated, reset at the window's start"
+                    if self._torch_reset
+                    else "torch.cuda.max_memory_allocated since CUDA initialised in this process",
                 )
             )
         return CollectorResult(
@@ -298,6 +332,13 @@ class MemoryCollector(_Simple):
 class _Zone:
     label: str
     path: Path
+
+
+def _is_cpu_cooling(kind: str) -> bool:
+    """Cooling devices that cap CPU clocks: ``cpufreq-cpu0``/``thermal-cpufreq-0`` (cpufreq
+    cooling, as on ARM boards) and ``Processor`` (ACPI processor throttling)."""
+    k = kind.lower()
+    return "cpufreq" in k or k == "processor"
 
 
 class ThermalCollector(_Simple):
@@ -328,6 +369,8 @@ class ThermalCollector(_Simple):
         self.zones: list[_Zone] = []
         self.freqs: list[Path] = []
         self.counters: list[Path] = []
+        self.cooling: list[_Zone] = []
+        """CPU cooling devices (cpufreq/processor): their ``cur_state`` > 0 caps the clocks."""
         self._reset()
 
     def _reset(self) -> None:
@@ -338,6 +381,9 @@ class ThermalCollector(_Simple):
         self._counts_before = 0
         self._rpi_bits = 0
         self._rpi_before = 0
+        self._freq_before: list[float] = []
+        self._cooling_before: list[int | None] = []
+        self._cooling_max: list[int | None] = []
 
     def open(self) -> None:
         """Find thermal zones, cpufreq, throttle counters and (on a Pi) the firmware."""
@@ -355,6 +401,10 @@ class ThermalCollector(_Simple):
                 c = cpu / "thermal_throttle" / name
                 if r.try_int(c) is not None:
                     self.counters.append(c)
+        for dev in r.children("/sys/class/thermal", "cooling_device"):
+            kind = (r.try_read(dev / "type") or "").strip()
+            if _is_cpu_cooling(kind) and r.try_int(dev / "cur_state") is not None:
+                self.cooling.append(_Zone(kind, dev / "cur_state"))
         model = r.try_read(r.path("/proc/device-tree/model")) or ""
         if self.gencmd is None and "Raspberry Pi" in model:
             try:
@@ -366,7 +416,7 @@ class ThermalCollector(_Simple):
                 parse_throttled(self.gencmd("get_throttled"))
             except (OSError, ValueError):
                 self.gencmd = None
-        if not (self.zones or self.freqs or self.counters or self.gencmd):
+        if not (self.zones or self.freqs or self.counters or self.cooling or self.gencmd):
             raise CollectorUnavailable(
                 "thermal: no thermal zones, cpufreq or throttle counters are visible "
                 "(VMs and containers often hide them)"
@@ -383,6 +433,12 @@ class ThermalCollector(_Simple):
     def _counts(self) -> int:
         return sum(self.reader.try_int(c) or 0 for c in self.counters)
 
+    def _freqs(self) -> list[float]:
+        return [v / 1000 for f in self.freqs if (v := self.reader.try_int(f)) is not None]
+
+    def _cooling_states(self) -> list[int | None]:
+        return [self.reader.try_int(d.path) for d in self.cooling]
+
     def _rpi(self) -> int:
         if self.gencmd is None:
             return 0
@@ -394,11 +450,16 @@ class ThermalCollector(_Simple):
     def poll(self) -> None:
         """Sample temperatures, clocks and the firmware bits."""
         temps = self._temps()
-        freqs = [v / 1000 for f in self.freqs if (v := self.reader.try_int(f)) is not None]
+        freqs = self._freqs()
+        states = self._cooling_states()
         bits = self._rpi()
         with self._lock:
             if not self._in_window:
                 return
+            self._cooling_max = [
+                s if m is None else (m if s is None else max(m, s))
+                for m, s in zip(self._cooling_max, states, strict=True)
+            ]
             self._temps_max = [
                 t if m is None else (m if t is None else max(m, t))
                 for m, t in zip(self._temps_max, temps, strict=True)
@@ -418,6 +479,9 @@ class ThermalCollector(_Simple):
             self._temps_max = list(self._temps_before)
             self._counts_before = self._counts()
             self._rpi_before = self._rpi()
+            self._freq_before = self._freqs()
+            self._cooling_before = self._cooling_states()
+            self._cooling_max = list(self._cooling_before)
             self._in_window = True
         self.poll()
 
@@ -438,10 +502,39 @@ class ThermalCollector(_Simple):
                                 quantity=f"temperature_{what}[{z.label}]", value=v, unit="C"
                             )
                         )
+            freq_after = self._freqs()
+            for what, fs in (("before", self._freq_before), ("after", freq_after)):
+                if fs:
+                    out.append(
+                        Measurement(
+                            quantity=f"cpu_freq_{what}",
+                            value=sum(fs) / len(fs),
+                            unit="MHz",
+                            note=f"mean scaling_cur_freq of {len(fs)} CPUs",
+                        )
+                    )
             if self._freq_min is not None and self._freq_max is not None:
                 out.append(Measurement(quantity="cpu_freq_min", value=self._freq_min, unit="MHz"))
                 out.append(Measurement(quantity="cpu_freq_max", value=self._freq_max, unit="MHz"))
             reasons = []
+            cooling_after = self._cooling_states()
+            for dev, b, m, a in zip(
+                self.cooling, self._cooling_before, self._cooling_max, cooling_after, strict=True
+            ):
+                top = max((v for v in (m, a) if v is not None), default=None)
+                if top is None:
+                    continue
+                out.append(
+                    Measurement(
+                        quantity=f"cooling_state_max[{dev.label}]",
+                        value=top,
+                        unit="state",
+                        note=f"cur_state before {b if b is not None else '?'}, after "
+                        f"{a if a is not None else '?'}",
+                    )
+                )
+                if top > 0:
+                    reasons.append(f"cooling device {dev.label} at state {top}")
             if self.counters:
                 events = self._counts() - self._counts_before
                 out.append(
@@ -466,7 +559,7 @@ class ThermalCollector(_Simple):
                     reasons.append(f"get_throttled 0x{bits:x}")
                 elif (end_bits & ~self._rpi_before) & RPI_OCCURRED:
                     reasons.append(f"get_throttled sticky bits set during the run 0x{end_bits:x}")
-            if self.counters or self.gencmd is not None:
+            if self.counters or self.cooling or self.gencmd is not None:
                 out.append(throttled_measurement(bool(reasons), "; ".join(reasons) or "none seen"))
         return CollectorResult(
             name=self.name,
@@ -476,6 +569,7 @@ class ThermalCollector(_Simple):
                     ("/sys/class/thermal", self.zones),
                     ("cpufreq", self.freqs),
                     ("thermal_throttle", self.counters),
+                    ("cooling_device", self.cooling),
                     ("get_throttled", self.gencmd is not None),
                 )
                 if present
