@@ -55,7 +55,22 @@ def test_latency_stats_against_numpy() -> None:
     assert s.max == pytest.approx(ms.max())
     assert s.mean == pytest.approx(ms.mean())
     assert s.std == pytest.approx(ms.std(ddof=1))
-    assert s.p99 == pytest.approx(np.percentile(ms, 99, method="inverted_cdf"))
+    quantiles = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p999": Fraction(999, 10)}
+    for field, q in quantiles.items():
+        # nearest rank in exact arithmetic: the smallest value with at least q% at or below it
+        exact = np.sort(ms)[math.ceil(Fraction(q) / 100 * len(ms)) - 1]
+        assert getattr(s, field) == pytest.approx(exact), field
+        # numpy's inverted_cdf is the same definition, except where q/100*n lands on an integer
+        # and floating point pushes it up a rank: 99.9/100*2000 = 1998.0000000000002
+        if field != "p999":
+            numpy = np.percentile(ms, float(q), method="inverted_cdf")
+            assert getattr(s, field) == pytest.approx(numpy), field
+    assert np.percentile(ms, 99.9, method="inverted_cdf") > s.p999  # numpy's FP error, above
+    odd = rng.integers(1_000, 1_000_000, size=1237)  # no percentile falls on a rank boundary
+    t = latency_stats(odd)
+    for field, q in quantiles.items():
+        numpy = np.percentile(odd / 1e6, float(q), method="inverted_cdf")
+        assert getattr(t, field) == pytest.approx(numpy), field
     assert s.ci["p50"].low <= s.p50 <= s.ci["p50"].high
     assert s.ci["p99"].low <= s.p99 <= s.ci["p99"].high
 
