@@ -168,3 +168,30 @@ def test_counter_update_period_is_measured_and_sets_the_minimum_window():
     assert "updated every 150 ms" in (c.resolution or "")
     r = _run(c, clock, 2.5)
     assert not r.valid and "shorter than the 3" in (r.invalid_reason or "")
+
+
+class _SlowProcessQueryGpu(FakeGpu):
+    """The per-process memory query takes 40 ms (it walks every process on the GPU)."""
+
+    def process_memory_bytes(self, pid: int) -> int | None:
+        self.clock.advance(0.04)
+        return super().process_memory_bytes(pid)
+
+
+def test_slow_extra_queries_do_not_shift_the_power_timestamps():
+    clock = FakeClock()
+    gpu = _SlowProcessQueryGpu(clock, lambda t: 100.0 + 10.0 * t, counter=False)
+    gpu.process_memory[os.getpid()] = 1 << 30
+    c = NvmlCollector(api=FakeNvml([gpu]), clock=clock, sleep=clock.advance, background=False)
+    c.open()
+    c.begin_window(clock())
+    read_at = []
+    for _ in range(5):
+        clock.advance(0.1)
+        read_at.append(clock())  # the power is read now; the extras take 40 ms after it
+        c.poll()
+    (trace,) = c._traces
+    placed = list(trace.t_ns[1:])
+    r = c.end_window(clock(), queries=1, samples=1)
+    assert placed == read_at  # not read_at + 20 ms (the midpoint of a 40 ms poll)
+    assert _value(r, "gpu_memory_process_peak") == 1 << 30

@@ -313,9 +313,12 @@ class NvmlCollector(EnergyCollector):
             out.append(self.device.total_energy_mj() / 1e3)
         if self.has_power:
             out.append(self.device.power_mw() / 1e3)
-        if self._in_window:
-            self._sample_extras(self.device)
         return tuple(out)
+
+    def sample_extras(self) -> None:
+        """Memory, temperature, clocks and throttle reasons (after the energy timestamp)."""
+        if self.device is not None:
+            self._sample_extras(self.device)
 
     def reset_extras(self) -> None:
         """Forget peaks and reasons before a new window."""

@@ -127,6 +127,13 @@ class EnergyCollector:
     def reset_extras(self) -> None:
         """Forget what :meth:`extra_measurements` tracked before a new window."""
 
+    def sample_extras(self) -> None:
+        """Sample anything besides the energy channels (memory, clocks), once per poll.
+
+        Called after the poll's timestamp is taken, so slow extra queries never shift the
+        time the energy and power readings are placed at.
+        """
+
     # -- Collector protocol ---------------------------------------------------------------
     def open(self) -> None:
         """Discover the channels, take a first reading, and start the sampling thread."""
@@ -159,6 +166,8 @@ class EnergyCollector:
                     trace.add_power(t, v)
                 if not self._in_window:
                     trace.keep_last()
+            if self._in_window:
+                self.sample_extras()
 
     def begin_window(self, t_ns: int) -> None:
         """Start recording: forget older points and take a reading now."""
