@@ -44,7 +44,7 @@ bench: venv
 test: venv
 	$(VENV)/bin/ruff check tippingpoint tests
 	$(VENV)/bin/ruff format --check tippingpoint tests
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q || { rc=$$?; if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc; }
 
 lint: venv
 	$(VENV)/bin/ruff check tippingpoint tests
