@@ -124,3 +124,23 @@ def test_cuda_session_matches_cpu() -> None:
     assert desc.providers[0] == CUDA_PROVIDER
     assert desc.device is Device.CUDA
     assert desc.options["timed_region"] == "h2d+compute+d2h"
+
+
+@pytest.mark.skipif(
+    HAS_CUDA_EP, reason="needs a CPU-only onnxruntime, where the session falls back"
+)
+def test_load_refuses_a_session_that_fell_back_to_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    # onnxruntime-gpu whose CUDA libraries are missing: the provider is listed as available,
+    # but the session it creates runs on the CPU; load() itself must refuse it
+    monkeypatch.setattr(
+        ort, "get_available_providers", lambda: [CUDA_PROVIDER, "CPUExecutionProvider"]
+    )
+    with pytest.raises(ProviderFallbackError) as info:
+        OnnxRuntimeCudaBackend().load(MLP, {})
+    err = info.value
+    assert err.message.startswith(
+        f"onnxruntime fell back to CPUExecutionProvider instead of {CUDA_PROVIDER}"
+    )
+    assert "onnxruntime said:" in err.message  # the reason onnxruntime gave is quoted
+    assert "CPU figures as GPU figures" in err.hint and err.exit_code == 1
+    assert "\n" not in err.one_line()

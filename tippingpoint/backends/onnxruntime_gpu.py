@@ -179,7 +179,7 @@ class _OrtGpuBackend:
             GraphOptimization.EXTENDED: ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
             GraphOptimization.ALL: ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
         }[opts.graph_optimization]
-        so.log_severity_level = 3
+        so.log_severity_level = 2  # warnings: why a GPU provider failed to load reaches stderr
         providers = self._providers(opts)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
