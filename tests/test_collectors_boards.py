@@ -282,3 +282,61 @@ def test_vcio_mailbox_buffer_follows_vcgencmd_layout():
     assert seen["command"] == b"pmic_read_adc"
     assert len(parse_pmic(text)) == 12
     assert len(PMIC_LOAD) < MAX_STRING
+
+
+def test_jetson_rail_readable_by_root_only_says_how_to_fix(tmp_path):
+    tree = FakeTree(tmp_path)
+    _orin(tree)
+    tree.deny("/sys/class/hwmon/hwmon2/curr1_input")
+    with pytest.raises(CollectorUnavailable) as info:
+        JetsonCollector(root=tree.root, opener=tree.opener, background=False).open()
+    assert str(info.value) == (
+        "jetson: /sys/class/hwmon/hwmon2/curr1_input is not readable; run as root or grant "
+        "read access"
+    )
+
+
+def _fake_vcgencmd(tmp_path: Path) -> Path:
+    """A ``vcgencmd`` executable answering ``version`` and ``pmic_read_adc`` like a Pi 5."""
+    (tmp_path / "pmic.txt").write_text(PMIC_IDLE)
+    exe = tmp_path / "vcgencmd"
+    exe.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in\n'
+        '  version) echo "Nov 27 2026 12:00:00 version fake (release)" ;;\n'
+        f'  pmic_read_adc) cat "{tmp_path / "pmic.txt"}" ;;\n'
+        '  *) echo "error=1 error_msg=\\"Command not registered\\"" ; exit 1 ;;\n'
+        "esac\n"
+    )
+    exe.chmod(0o755)
+    return exe
+
+
+def test_pi_without_vcio_access_falls_back_to_vcgencmd(tmp_path):
+    from tippingpoint.harness.collectors.rpi import VcgencmdCli, open_gencmd
+
+    def no_access(path: str, flags: int) -> int:
+        raise PermissionError(13, "Permission denied", path)  # not in the 'video' group
+
+    cli = VcgencmdCli(str(_fake_vcgencmd(tmp_path)))
+    gencmd = open_gencmd(VcioGencmd(opener=no_access), cli)
+    assert gencmd is cli
+    clock = FakeClock()
+    c = RpiPmicCollector(gencmd=gencmd, clock=clock, background=False)
+    c.open()
+    assert c.transport == "vcgencmd"
+    assert c.source() == "pmic_read_adc via vcgencmd (12 rails)"
+    r = _run(c, clock, 6.0, 0.1)
+    assert r.valid, r.invalid_reason
+    assert _value(r, "average_power") == pytest.approx(1.7667065, rel=1e-6)
+
+
+def test_pi_with_neither_vcio_nor_vcgencmd_says_why(tmp_path):
+    from tippingpoint.harness.collectors.rpi import VcgencmdCli, open_gencmd
+
+    missing = VcioGencmd(path=str(tmp_path / "vcio"))  # a real open() of a missing device
+    with pytest.raises(CollectorUnavailable) as info:
+        open_gencmd(missing, VcgencmdCli(str(tmp_path / "no-vcgencmd")))
+    msg = str(info.value)
+    assert msg.startswith(f"cannot open {tmp_path / 'vcio'} (No such file or directory)")
+    assert "add the user to the 'video' group" in msg

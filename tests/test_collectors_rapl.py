@@ -81,7 +81,8 @@ def test_two_packages_are_summed(tree, clock):
 
 
 def test_wrapping_counter_is_unwrapped(tree, clock):
-    # a 500 J range at 120 W wraps every ~4.2 s: twice in 10 s
+    # a 500 J range at 120 W, starting 50 J below the top: wraps after ~0.4 s, then every
+    # ~4.2 s: three times in 10 s
     counter = RaplCounter(clock, watts=120.0, max_range_uj=500_000_000, start_uj=450_000_000)
     add_rapl_zone(tree, "intel-rapl:0", "package-0", counter, max_range_uj=500_000_000)
     c = RaplCollector(root=tree.root, opener=tree.opener, clock=clock, background=False)
@@ -215,3 +216,22 @@ def test_an_unexpected_error_in_the_sampling_thread_invalidates_the_window(tree)
         c.close()
     assert not r.valid
     assert "sampling thread failed: RuntimeError('driver bug')" in (r.invalid_reason or "")
+
+
+def test_permission_lost_after_open_invalidates_the_window_with_the_fix(tree, clock):
+    add_rapl_zone(tree, "intel-rapl:0", "package-0", RaplCounter(clock, 10.0, 10**12))
+    c = RaplCollector(root=tree.root, opener=tree.opener, clock=clock, background=False)
+    c.open()
+    c.begin_window(clock())
+    clock.advance(1.0)
+    c.poll()
+    # e.g. a udev rule reloaded, or the kernel updated: energy_uj became root-only mid-run
+    tree.deny("/sys/class/powercap/intel-rapl:0/energy_uj")
+    clock.advance(1.0)
+    c.poll()
+    r = c.end_window(clock(), queries=10, samples=10)
+    assert not r.valid
+    reason = r.invalid_reason or ""
+    assert reason.startswith("rapl: read failed: /sys/class/powercap/intel-rapl:0/energy_uj is ")
+    assert "readable by root only" in reason and "sudo chmod o+r" in reason
+    assert not any(m.quantity == "energy" for m in r.measurements)  # never 0 J

@@ -140,20 +140,24 @@ class VcgencmdCli:
         return out.stdout
 
 
-def open_gencmd() -> Gencmd:
-    """The mailbox where it can be opened, else ``vcgencmd``; CollectorUnavailable if neither."""
-    vcio = VcioGencmd()
+def open_gencmd(vcio: VcioGencmd | None = None, cli: Gencmd | None = None) -> Gencmd:
+    """The mailbox where it can be opened, else ``vcgencmd``; CollectorUnavailable if neither.
+
+    ``vcio`` and ``cli`` default to ``/dev/vcio`` and the ``vcgencmd`` on PATH (tests pass
+    others).
+    """
+    vcio = vcio if vcio is not None else VcioGencmd()
     try:
         vcio.open()
         return vcio
     except OSError as vcio_err:
-        cli = VcgencmdCli()
+        cli = cli if cli is not None else VcgencmdCli()
         try:
             cli("version")
             return cli
         except OSError:
             raise CollectorUnavailable(
-                f"cannot open {VCIO} ({vcio_err.strerror or vcio_err}) and no vcgencmd; "
+                f"cannot open {vcio.path} ({vcio_err.strerror or vcio_err}) and no vcgencmd; "
                 "not a Raspberry Pi, or add the user to the 'video' group"
             ) from None
 
