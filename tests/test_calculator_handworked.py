@@ -237,3 +237,73 @@ def test_token_priced_api() -> None:
             tool_version="test",
             draws=0,
         )
+
+
+def _autoscaled(granularity_s: float, minimum_s: float, draws: int = 0) -> CostResult:
+    cloud = hand_cloud(
+        scaling="autoscale",
+        billing_granularity_s=sourced(granularity_s),
+        minimum_billed_s=sourced(minimum_s),
+    )
+    reports = [edge_report(100, 20, joules=0.05), cloud_report(peak_rate_qps=50, server_p99_ms=10)]
+    return calculate(
+        reports,
+        profiles=hand_profiles(peak_to_average=sourced(3.5)),
+        clouds=[cloud],
+        today=TODAY,
+        tool_version="test",
+        draws=draws,
+    )
+
+
+def _compute(result: CostResult):
+    cloud = result.analyses[0].placements[0]
+    return cloud, next(line for line in cloud.lines if line.component is Component.COMPUTE)
+
+
+def test_autoscaled_instances_billed_by_granularity() -> None:
+    # Peak-to-average k = 3.5 on the hand example: average A = 1e6 / 86,400 = 11.574/s.
+    # The autoscale day: 24 / (k + 1) = 24 / 4.5 = 5.3333 h (19,200 s) at the peak rate
+    # k * A = 40.509/s, and 18.6667 h off-peak at A / k = 3.3069/s. Day's volume check:
+    # (5.3333 * 40.509 + 18.6667 * 3.3069) * 3600 = (216.05 + 61.73) * 3600 = 1e6.
+    # Capacity per instance 50 * 0.5 = 25/s: peak ceil(40.509 / 25) = 2, off-peak 1.
+    # Always on, 2 instances run 730 h: 2 * 730 * 1.00 USD * 12 = 17,520 USD a year.
+    always = _run(peak_to_average=sourced(3.5))
+    assert _compute(always)[1].annual_usd == pytest.approx(17_520.0)
+    assert "always on" in _compute(always)[1].note
+
+    # Hourly billing: the second instance runs 5.3333 h a day, billed ceil(5.3333) = 6 h.
+    # Hours a month: 1 * 730 + 1 * 6 * 365/12 = 730 + 182.5 = 912.5; a year 10,950 USD.
+    cloud, compute = _compute(_autoscaled(3600, 0))
+    assert compute.annual_usd == pytest.approx(10_950.0)
+    # the average billed fleet: 912.5 / 730 = 1.25 instances
+    assert cloud.cloud_instances_year1 == pytest.approx(1.25)
+    assert "5.33 h at the peak" in compute.note and "billed 6 h a day" in compute.note
+    # energy follows the billed fleet: 1.25 * 70 W * 1.1 * 8,760 h = 843.15 kWh
+    assert cloud.kwh_per_year == pytest.approx(843.15)
+
+    # Per-second billing with a 60 s minimum: 19,200 s is billed as is (5.3333 h).
+    # 730 + 5.3333 * 30.41667 = 730 + 162.2222 = 892.2222 h a month; a year 10,706.667 USD.
+    assert _compute(_autoscaled(1, 60))[1].annual_usd == pytest.approx(10_706.667, rel=1e-6)
+
+    # A minimum of 8 h (28,800 s) per start outweighs the 5.3333 h peak:
+    # 730 + 8 * 30.41667 = 973.3333 h a month; a year 11,680 USD.
+    assert _compute(_autoscaled(1, 28_800))[1].annual_usd == pytest.approx(11_680.0)
+
+    # A minimum above a day is capped at 24 h: the peak instance is then always on,
+    # 2 * 730 h = the always-on cost again.
+    assert _compute(_autoscaled(3600, 100_000))[1].annual_usd == pytest.approx(17_520.0)
+
+
+def test_autoscale_inputs_are_shown_fixed_and_the_risk_analysis_runs() -> None:
+    result = _autoscaled(3600, 0, draws=5000)
+    a = result.analyses[0]
+    rows = {r.param.value: r for r in a.inputs}
+    assert rows["billing_granularity_s"].value == 3600
+    assert rows["billing_granularity_s"].low == rows["billing_granularity_s"].high == 3600
+    assert rows["minimum_billed_s"].basis is Basis.SOURCED
+    # contract terms are not swept: not in the tornado
+    assert "billing_granularity_s" not in {r.param.value for r in a.tornado.rows}
+    assert a.monte_carlo is not None and 0.0 <= a.monte_carlo.p_edge_cheaper <= 1.0
+    # the tipping curve is computed with the autoscaled cloud too
+    assert a.comparison.tipping.curve_cloud_annual

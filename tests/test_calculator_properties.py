@@ -121,3 +121,29 @@ def test_costs_are_never_negative_and_salvage_never_exceeds_purchases(
         flows, summary = evaluate(placement, one, SPEC)
         assert float(summary.pv[0]) >= -1e-9 and float(summary.tco[0]) >= -1e-9
         assert -float(flows.salvage.sum()) <= float(flows.hardware.sum()) + 1e-9
+
+
+@SETTINGS
+@given(
+    inputs(),
+    st.sampled_from([1.0, 60.0, 3600.0]),
+    st.floats(0.0, 200_000.0),
+    st.floats(1.0, 10.0),
+)
+def test_autoscaling_never_costs_more_than_always_on_and_grows_with_volume(
+    v: dict[Param, float], granularity: float, minimum: float, volume_scale: float
+) -> None:
+    import dataclasses
+
+    values = dict(v)
+    values[Param.BILLING_GRANULARITY] = granularity
+    values[Param.MINIMUM_BILLED] = minimum
+    scaled = dataclasses.replace(SPEC, autoscale=True)
+    pair = {p: np.full(2, x) for p, x in values.items()}
+    always_pv, auto_pv = (
+        float(evaluate(Placement.CLOUD, pair, spec)[1].pv[0]) for spec in (SPEC, scaled)
+    )
+    assert _leq(auto_pv, always_pv)
+    more = _pair(values, Param.VOLUME, values[Param.VOLUME], values[Param.VOLUME] * volume_scale)
+    pv = evaluate(Placement.CLOUD, more, scaled)[1].pv
+    assert _leq(float(pv[0]), float(pv[1]))

@@ -9,6 +9,7 @@ from tippingpoint.profiles.schema import (
     CloudProfile,
     DeviceProfile,
     ProfileKind,
+    ScalingMode,
     Sourced,
 )
 
@@ -223,3 +224,30 @@ def test_egress_tier_sources_match_their_bounds() -> None:
     t4 = catalog.cloud("gpu-t4-ondemand").egress_tiers
     assert [t.up_to_gb for t in t4] == [100, 10240, 51200, None]
     assert [t.price_per_gb.assumed for t in t4] == [False, False, False, True]
+
+
+def test_scaling_mode_and_billing_terms(tmp_path: Path) -> None:
+    catalog = load_catalog()
+    auto = catalog.cloud("gpu-t4-autoscale")
+    assert auto.scaling is ScalingMode.AUTOSCALE
+    # COST-REFERENCE states no billing terms: per-second with a 60 s minimum, assumed
+    assert auto.billing_granularity_s.value == 1 and auto.billing_granularity_s.assumed
+    assert auto.minimum_billed_s.value == 60 and auto.minimum_billed_s.assumed
+    assert catalog.cloud("gpu-t4-ondemand").scaling is ScalingMode.ALWAYS_ON
+    assert catalog.cloud("gpu-t4-reserved").billing_granularity_s.value == 3600
+    # a user profile without the fields: always-on, hourly, no minimum, all assumed
+    bare = CloudProfile(name="x", kind=CloudKind.INSTANCE, price_per_hour=Sourced(value=1.0))
+    assert bare.scaling is ScalingMode.ALWAYS_ON
+    assert bare.billing_granularity_s.value == 3600 and bare.minimum_billed_s.value == 0
+    for body, match in (
+        ('kind = "api"\nprice_per_million_requests = 1\nscaling = "autoscale"\n', "instance"),
+        (
+            'kind = "instance"\nprice_per_hour = 1\npricing = "reserved"\nscaling = "autoscale"\n',
+            "reservation is billed every hour",
+        ),
+        ('kind = "instance"\nprice_per_hour = 1\nbilling_granularity_s = 0\n', "must be > 0"),
+    ):
+        f = tmp_path / "c.toml"
+        f.write_text("[cloud.x]\n" + body)
+        with pytest.raises(ProfileError, match=match):
+            load_catalog([f]).cloud("x")

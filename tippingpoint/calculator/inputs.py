@@ -32,6 +32,7 @@ from tippingpoint.profiles.schema import (
     Distribution,
     EnergyProfile,
     NetworkProfile,
+    ScalingMode,
     Sourced,
     WorkloadProfile,
 )
@@ -43,6 +44,9 @@ NO_COST_EFFECT = frozenset(
     {Param.EDGE_GRID, Param.CLOUD_GRID, Param.CLOUD_WATTS, Param.CLOUD_PUE, Param.HYBRID_EDGE_SHARE}
 )
 """Inputs that change energy or carbon figures, or the hybrid only, not edge-vs-cloud cost."""
+
+NOT_VARIED = frozenset({Param.BILLING_GRANULARITY, Param.MINIMUM_BILLED})
+"""Contract terms, not uncertain quantities: the sensitivity analysis holds them fixed."""
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,13 @@ def cloud_inputs(
     out[Param.CLOUD_PUE] = _src(Param.CLOUD_PUE, cloud.pue, "cloud", cloud.name)
     grid = cloud.grid_gco2_per_kwh or Sourced(value=0.0, distribution=Distribution.FIXED)
     out[Param.CLOUD_GRID] = _src(Param.CLOUD_GRID, grid, "cloud", cloud.name)
+    if cloud.scaling is ScalingMode.AUTOSCALE:
+        for param, sv in (
+            (Param.BILLING_GRANULARITY, cloud.billing_granularity_s),
+            (Param.MINIMUM_BILLED, cloud.minimum_billed_s),
+        ):
+            fixed = sv.model_copy(update={"distribution": Distribution.FIXED})
+            out[param] = _src(param, fixed, "cloud", cloud.name)
     if figures is not None:
         out[Param.CLOUD_CAPACITY] = make_input(
             Param.CLOUD_CAPACITY, figures.capacity_qps, figures.capacity_basis, origin
@@ -255,6 +266,7 @@ def model_spec(profiles: Profiles, cloud: CloudProfile, energy_from_power: bool)
         egress_bounds_gb=bounds,
         egress_prices=tuple(t.price_per_gb.value for t in cloud.egress_tiers),
         min_instances=cloud.min_instances,
+        autoscale=cloud.kind is CloudKind.INSTANCE and cloud.scaling is ScalingMode.AUTOSCALE,
         energy_from_power=energy_from_power,
         token_priced=cloud.price_per_million_input_tokens is not None,
     )
@@ -268,7 +280,7 @@ def is_stale(iv: InputValue, today: date) -> bool:
 def varied_params(params: ParamSet) -> list[Param]:
     """The inputs the tornado and the Monte Carlo move: those that change a cost."""
     unused = {Param.DEVICE_ACTIVE_W} if Param.EDGE_JOULES in params else set()
-    return [p for p in params if p not in NO_COST_EFFECT and p not in unused]
+    return [p for p in params if p not in NO_COST_EFFECT | NOT_VARIED and p not in unused]
 
 
 def freeze(params: dict[Param, InputValue]) -> ParamSet:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from tippingpoint.calculator.model import Component, Flows, ModelSpec, Placement
+import numpy as np
+
+from tippingpoint.calculator.model import (
+    Component,
+    Flows,
+    ModelSpec,
+    Placement,
+    billed_peak_hours,
+    peak_hours,
+)
 from tippingpoint.calculator.params import Basis, Param, ParamSet
 from tippingpoint.calculator.result import CostLine
 from tippingpoint.calculator.tco import Summary
@@ -63,6 +72,8 @@ COMPONENT_PARAMS: dict[Component, tuple[Param, ...]] = {
         Param.CLOUD_PRICE_HOUR,
         Param.CLOUD_CAPACITY,
         Param.CLOUD_UTILISATION,
+        Param.BILLING_GRANULARITY,
+        Param.MINIMUM_BILLED,
         Param.API_PRICE,
         Param.TOKEN_PRICE_IN,
         Param.TOKEN_PRICE_OUT,
@@ -146,10 +157,25 @@ def _note(comp: Component, flows: Flows, params: ParamSet, spec: ModelSpec) -> s
                 f"{v[Param.TOKEN_PRICE_OUT]:g} USD per million tokens"
             )
         cap = params[Param.CLOUD_CAPACITY]
-        return (
-            f"{inst:g} instance(s) at {v[Param.CLOUD_PRICE_HOUR]:g} USD/h x 730 h/month; "
+        sized = (
             f"capacity {cap.value:.4g} inferences/s ({cap.basis.value}) at "
             f"{v[Param.CLOUD_UTILISATION]:g} utilisation"
+        )
+        if not spec.autoscale:
+            return (
+                f"{inst:g} instance(s) always on at {v[Param.CLOUD_PRICE_HOUR]:g} USD/h x 730 "
+                f"h/month; {sized}"
+            )
+        k = v[Param.PEAK_TO_AVERAGE]
+        one = {p: np.array([x]) for p, x in v.items()}
+        peak_h = float(peak_hours(one)[0, 0])
+        billed_h = float(billed_peak_hours(one)[0, 0])
+        return (
+            f"autoscaled: a day of {peak_h:.3g} h at the peak (24/(k+1), k = {k:g}) and "
+            f"{24 - peak_h:.3g} h off-peak at 1/k of the average; peak instances billed "
+            f"{billed_h:.3g} h a day (granularity {v[Param.BILLING_GRANULARITY]:g} s, minimum "
+            f"{v[Param.MINIMUM_BILLED]:g} s); {inst:.3g} instance(s) on average at "
+            f"{v[Param.CLOUD_PRICE_HOUR]:g} USD/h; {sized}"
         )
     if comp is Component.EGRESS:
         gb = float(flows.inferences[0, 0]) * v[Param.RESPONSE_BYTES] / 1e9

@@ -15,9 +15,18 @@ The rules, in the order the code applies them:
 * Edge energy: inferences · J/inference + idle watts · idle seconds (device-seconds not busy),
   times the site PUE, priced per kWh. J/inference is measured, or active watts / throughput.
 * Edge upkeep: units · (maintenance share · price + ops per year) / 12 per month.
-* Cloud instances: ceil(cloud share · peak / (capacity · utilisation)), at least
-  ``min_instances``, always on: instances · price/hour · 730 per month. An API is billed per
-  request instead.
+* Cloud instances, always on (the default): ceil(cloud share · peak / (capacity ·
+  utilisation)), at least ``min_instances``, running 730 h a month: instances · price/hour ·
+  730. Billing granularity does not matter to a fleet that never stops.
+* Cloud instances, autoscale: the day is two periods. With peak-to-average ratio k and average
+  rate A, the peak lasts 24/(k+1) hours at rate k·A and the off-peak the other 24·k/(k+1) hours
+  at A/k (the trough as far below the average as the peak is above it, by ratio), which keeps
+  the day's volume at 24·A; k = 1 is a flat day. Instances per period: ceil(cloud share ·
+  rate / (capacity · utilisation)), at least ``min_instances``. The off-peak fleet runs all
+  month (730 h); each instance added for the peak starts once a day and is billed for the peak
+  hours rounded up to the billing granularity, at least the minimum billed time, at most 24 h:
+  hours = N_off · 730 + (N_peak - N_off) · billed peak hours · 365/12. ``instances`` is then
+  the average billed fleet, hours / 730. An API is billed per request instead.
 * Egress: response bytes of the cloud's share of inferences, priced by the monthly tiers,
   times a scale factor (the sensitivity input). Metered link: request + response bytes · USD/GB.
 * One-time integration costs fall at index 0.
@@ -79,6 +88,7 @@ class ModelSpec:
     egress_bounds_gb: tuple[float, ...] = ()
     egress_prices: tuple[float, ...] = ()
     min_instances: int = 1
+    autoscale: bool = False
     energy_from_power: bool = False
     token_priced: bool = False
 
@@ -216,6 +226,38 @@ def _count(
     return need
 
 
+def peak_hours(values: Values) -> FloatArray:
+    """Hours a day at the peak rate in the autoscale model: 24 / (k + 1), shape (n, 1)."""
+    return 24.0 / (column(values, Param.PEAK_TO_AVERAGE) + 1.0)
+
+
+def billed_peak_hours(values: Values) -> FloatArray:
+    """Billed hours a day of an instance started for the peak: the peak hours rounded up to
+    the billing granularity, at least the minimum billed time, at most 24 h; shape (n, 1)."""
+    g = column(values, Param.BILLING_GRANULARITY)
+    steps = peak_hours(values) * 3600.0 / g
+    steps -= 1e-9  # a peak of exactly whole steps bills no extra step despite float noise
+    np.ceil(steps, out=steps)
+    billed = np.maximum(steps * g, column(values, Param.MINIMUM_BILLED))
+    return np.minimum(billed / 3600.0, 24.0)
+
+
+def _autoscaled(
+    values: Values,
+    peak: FloatArray,
+    per_instance: FloatArray,
+    minimum: float,
+    on: NDArray[np.bool_],
+) -> FloatArray:
+    """The average billed fleet of the autoscale model (see the module notes), (n, months)."""
+    k = column(values, Param.PEAK_TO_AVERAGE)
+    n_peak = _count(peak, per_instance, minimum, on)
+    n_off = _count(peak / (k * k), per_instance, minimum, on)
+    extra = n_peak - n_off
+    extra *= billed_peak_hours(values) * (DAYS_PER_MONTH / HOURS_PER_MONTH)
+    return n_off + extra
+
+
 def _edge(
     values: Values, spec: ModelSpec, share: FloatArray, vol: FloatArray, peak: FloatArray
 ) -> _Part:
@@ -284,7 +326,10 @@ def _cloud(
     cloud_kw = np.zeros((1, 1))
     if spec.cloud_kind is CloudKind.INSTANCE:
         cap = column(values, Param.CLOUD_CAPACITY) * column(values, Param.CLOUD_UTILISATION)
-        instances = _count(peak, share / cap, float(spec.min_instances), on)
+        if spec.autoscale:
+            instances = _autoscaled(values, peak, share / cap, float(spec.min_instances), on)
+        else:
+            instances = _count(peak, share / cap, float(spec.min_instances), on)
         price = column(values, Param.CLOUD_PRICE_HOUR) * HOURS_PER_MONTH
         monthly[Component.COMPUTE] = instances * price
         cloud_kw = column(values, Param.CLOUD_WATTS) * column(values, Param.CLOUD_PUE) / 1000.0

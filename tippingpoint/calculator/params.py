@@ -56,6 +56,8 @@ class Param(str, Enum):
     CLOUD_PRICE_HOUR = "cloud_price_per_hour"
     CLOUD_UTILISATION = "cloud_target_utilisation"
     CLOUD_CAPACITY = "cloud_capacity"
+    BILLING_GRANULARITY = "billing_granularity_s"
+    MINIMUM_BILLED = "minimum_billed_s"
     API_PRICE = "api_price_per_million"
     TOKEN_PRICE_IN = "api_price_per_million_input_tokens"
     TOKEN_PRICE_OUT = "api_price_per_million_output_tokens"
@@ -96,6 +98,8 @@ UNITS: dict[Param, str] = {
     Param.CLOUD_PRICE_HOUR: "USD/hour",
     Param.CLOUD_UTILISATION: "share",
     Param.CLOUD_CAPACITY: "inferences/s/instance",
+    Param.BILLING_GRANULARITY: "s",
+    Param.MINIMUM_BILLED: "s",
     Param.API_PRICE: "USD/million requests",
     Param.TOKEN_PRICE_IN: "USD/million tokens",
     Param.TOKEN_PRICE_OUT: "USD/million tokens",
@@ -124,6 +128,7 @@ LIMITS: dict[Param, tuple[float, float]] = {
     Param.CLOUD_PUE: (1.0, float("inf")),
     Param.EDGE_THROUGHPUT: (1e-9, float("inf")),
     Param.CLOUD_CAPACITY: (1e-9, float("inf")),
+    Param.BILLING_GRANULARITY: (1e-3, float("inf")),
     Param.VOLUME: (1e-9, float("inf")),
 }
 """Physical limits a default spread is clipped to; anything not listed is at least zero."""

@@ -157,6 +157,19 @@ class PricingModel(str, Enum):
     SPOT = "spot"
 
 
+class ScalingMode(str, Enum):
+    """How an instance fleet follows the load over the day.
+
+    ``always-on``: the fleet sized for the peak runs around the clock (730 h a month).
+    ``autoscale``: the day is modelled as peak hours and off-peak hours (see
+    :mod:`tippingpoint.calculator.model`); instances added for the peak are billed for the
+    peak hours rounded up to the billing granularity, at least the minimum billed time.
+    """
+
+    ALWAYS_ON = "always-on"
+    AUTOSCALE = "autoscale"
+
+
 class EgressTier(Frozen):
     """Price per GB of the traffic a month up to ``up_to_gb`` (None: no upper bound)."""
 
@@ -175,6 +188,18 @@ class CloudProfile(ProfileBase):
     price_per_hour: NonNegative | None = None
     target_utilisation: Fraction = Field(default_factory=lambda: assumed(0.7))
     min_instances: int = Field(default=1, ge=0)
+    scaling: ScalingMode = Field(
+        default=ScalingMode.ALWAYS_ON,
+        description="always-on: the peak fleet runs 24 h; autoscale: peak and off-peak fleets",
+    )
+    billing_granularity_s: Positive = Field(
+        default_factory=lambda: assumed(3600.0),
+        description="instance time is billed in whole steps of this many seconds (autoscale)",
+    )
+    minimum_billed_s: NonNegative = Field(
+        default_factory=lambda: assumed(0.0),
+        description="each start of an instance is billed for at least this long (autoscale)",
+    )
     capacity_qps: Positive | None = Field(
         default=None, description="inferences/s per instance; used only without an HTTP report"
     )
@@ -210,6 +235,12 @@ class CloudProfile(ProfileBase):
                 raise ValueError("an api profile needs price_per_million_requests or token prices")
         if self.kind is CloudKind.INSTANCE and tokens[0] is not None:
             raise ValueError("token prices apply to api profiles only")
+        if self.kind is CloudKind.API and self.scaling is ScalingMode.AUTOSCALE:
+            raise ValueError("scaling = 'autoscale' applies to instance profiles only")
+        if self.pricing is PricingModel.RESERVED and self.scaling is ScalingMode.AUTOSCALE:
+            raise ValueError(
+                "a reservation is billed every hour of its term: use scaling = 'always-on'"
+            )
         bounds = [t.up_to_gb for t in self.egress_tiers]
         if any(b is None for b in bounds[:-1]):
             raise ValueError("only the last egress tier may omit up_to_gb")
