@@ -1,10 +1,12 @@
 """PyTorch: ``torch.export`` programs (``.pt2``) in eager mode or through ``torch.compile``, on
 the CPU or a CUDA GPU, in fp32, fp16 or bf16.
 
-The model file is an ExportedProgram written by ``torch.export.save`` (the suite's exporters
-write one next to the ``.onnx`` and ``.tflite`` files), so this backend is file-based like the
-others and needs no Python class of the model. TorchScript files carry no input shapes and are
-refused with a hint to re-export.
+The model file is an ExportedProgram written by ``torch.export.save``, so this backend is
+file-based like the others and needs no Python class of the model. The suite's small models
+(``pt2=True`` in the catalogue) have a committed fp32 ``.pt2`` next to their ``.onnx`` and
+``.tflite`` files (``tippingpoint.models.exporters.torch_export``); fp16 and bf16 are this
+backend's ``dtype`` option applied to it, not separate files. TorchScript files carry no
+input shapes and are refused with a hint to re-export.
 
 On CUDA the bound call copies the inputs to the GPU, runs the forward pass, copies the outputs
 back and returns only when the GPU has finished, so the wall-clock latency is the true one.

@@ -5,10 +5,16 @@ Usage::
     python -m tippingpoint.models.build                 # core suite -> models/artifacts/
     python -m tippingpoint.models.build --suite full    # also resnet50, mobilenetv2-100-224
     python -m tippingpoint.models.build --only digits-cnn,resnet8
+    python -m tippingpoint.models.build --all-pt2       # a .pt2 for every model (not committed)
 
 Needs the ``export`` extra (torch, onnx, onnxruntime, scikit-learn, litert-torch,
 ai-edge-quantizer). Each model is built under a fixed seed, single-threaded, with torch's
 deterministic algorithms, so the same commit and package versions reproduce the same files.
+
+Every model gets six files (fp32/fp16/int8 x ONNX/LiteRT). The models whose catalogue entry
+has ``pt2=True`` (the small ones) also get an fp32 ``.pt2`` for the torch backend; the larger
+ones have none committed because their ``.pt2`` would push the committed suite past its 25 MiB
+budget, and ``--all-pt2`` writes them on demand.
 """
 
 from __future__ import annotations
@@ -58,7 +64,9 @@ REPRODUCIBILITY = (
     "times). Other package versions or CPUs may round differently in training and conversion; "
     "not bit-exact then. The tests bound what matters: every fp32 file within 1e-4 of the torch "
     "outputs stored in its eval set, and a rebuilt tabular-mlp within 1e-4 of the committed "
-    "outputs with identical predictions."
+    "outputs with identical predictions. The .pt2 files (torch.export) are byte-identical "
+    "across exports of the same weights under the same file name (fixed zip timestamps, "
+    "content-derived serialization id; checked by exporting twice in separate processes)."
 )
 _PACKAGES = (
     "torch",
@@ -243,13 +251,17 @@ def open_session(path: Path) -> Session:
         from tippingpoint.backends.onnxruntime_cpu import OnnxRuntimeCpuBackend
 
         return OnnxRuntimeCpuBackend().load(path, {"intra_op_threads": 1})
+    if path.suffix == ".pt2":
+        from tippingpoint.backends.torch_backend import TorchBackend
+
+        return TorchBackend().load(path, {"threads": 1})
     from tippingpoint.backends.litert import LiteRtBackend
 
     return LiteRtBackend().load(path, {"threads": 1})
 
 
 def _runtime(fmt: ModelFormat) -> str:
-    pkg = "onnxruntime" if fmt is ModelFormat.ONNX else "ai-edge-litert"
+    pkg = {ModelFormat.ONNX: "onnxruntime", ModelFormat.PT2: "torch"}.get(fmt, "ai-edge-litert")
     return f"{pkg} {version(pkg)}"
 
 
@@ -261,13 +273,14 @@ class _Exported:
 
 
 def export_all(
-    model: nn.Module, entry: SuiteModel, data: DataBundle, out_dir: Path
+    model: nn.Module, entry: SuiteModel, data: DataBundle, out_dir: Path, *, pt2: bool = False
 ) -> list[_Exported]:
-    """Write the six files (fp32/fp16/int8 x ONNX/LiteRT) of one model into ``out_dir``."""
+    """Write the six files (fp32/fp16/int8 x ONNX/LiteRT) of one model into ``out_dir``,
+    and its fp32 ``.pt2`` when ``pt2``."""
     import torch
 
     from tippingpoint.models import quantization
-    from tippingpoint.models.exporters import litert, onnx
+    from tippingpoint.models.exporters import litert, onnx, torch_export
 
     names = [i.name for i in entry.inputs]
     example = [torch.from_numpy(a[:1]) for a in data.eval_decoded]
@@ -285,7 +298,16 @@ def export_all(
     litert.export_fp32(model, example, names, tfl_fp32)
     quantization.tflite_fp16_weights(tfl_fp32, p(Variant.FP16, ModelFormat.TFLITE))
     quantization.tflite_int8_static(tfl_fp32, p(Variant.INT8, ModelFormat.TFLITE), data.calibration)
-    exported = [_Exported(v, f, p(v, f)) for f in ModelFormat for v in Variant]
+    exported = [
+        _Exported(v, f, p(v, f)) for f in (ModelFormat.ONNX, ModelFormat.TFLITE) for v in Variant
+    ]
+    if pt2:
+        pt2_fp32 = p(Variant.FP32, ModelFormat.PT2)
+        # a batch of two, so the batch dimension is exported as dynamic (not specialised to 1)
+        torch_export.export_fp32(
+            model, [torch.from_numpy(a[:2]) for a in data.eval_decoded], pt2_fp32
+        )
+        exported.append(_Exported(Variant.FP32, ModelFormat.PT2, pt2_fp32))
     for e in exported:
         e.path.chmod(0o644)  # the LiteRT writer creates executable files
     return exported
@@ -322,8 +344,11 @@ def _measure(exp: _Exported, eval_set: EvalSet, reference_value: float, folder: 
     )
 
 
-def build_model(entry: SuiteModel, folder: Path, seed: int) -> SuiteEntry:
-    """Build, export and measure one suite model into ``folder``; return its manifest entry."""
+def build_model(entry: SuiteModel, folder: Path, seed: int, *, all_pt2: bool = False) -> SuiteEntry:
+    """Build, export and measure one suite model into ``folder``; return its manifest entry.
+
+    The ``.pt2`` is written when the catalogue says so (``entry.pt2``) or ``all_pt2``.
+    """
     import torch
 
     from tippingpoint.models.suite.profile import count_macs, count_parameters
@@ -352,7 +377,7 @@ def build_model(entry: SuiteModel, folder: Path, seed: int) -> SuiteEntry:
         ref_value = 1.0
         if data.kind is AccuracyKind.LABELLED and data.eval_labels is not None:
             ref_value = float(np.mean(reference.argmax(axis=1) == data.eval_labels))
-        exported = export_all(model, entry, data, folder)
+        exported = export_all(model, entry, data, folder, pt2=entry.pt2 or all_pt2)
     artifacts = tuple(_measure(e, eval_set, ref_value, folder) for e in exported)
     return SuiteEntry(
         name=entry.name,
@@ -431,6 +456,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated model names")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--out", type=Path, default=ARTIFACTS_DIR)
+    parser.add_argument(
+        "--all-pt2",
+        action="store_true",
+        help="write a .pt2 for every built model, not only the catalogue's small ones "
+        "(the larger ones exceed the committed size budget: do not commit them)",
+    )
     args = parser.parse_args(argv)
     tier = Tier(args.suite)
     chosen = (
@@ -447,7 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         entries = []
         for m in todo:
             start = time.perf_counter()
-            entry = build_model(m, folder, args.seed)
+            entry = build_model(m, folder, args.seed, all_pt2=args.all_pt2)
             entries.append(entry)
             figures = ", ".join(
                 f"{a.variant.value}{a.format.suffix}={a.accuracy.value:.4f}"

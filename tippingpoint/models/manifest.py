@@ -4,7 +4,8 @@
 also writes ``models/artifacts/full/manifest.json`` (not committed). Loading needs only pydantic
 and the standard library. Format history (``schema_version``):
 
-* 1: first version.
+* 1: first version; the ``pt2`` format was added later without a bump (older manifests
+  simply have no ``.pt2`` artifacts).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class ModelFormat(str, Enum):
 
     ONNX = "onnx"
     TFLITE = "tflite"
+    PT2 = "pt2"
+    """A ``torch.export`` program for the torch backend; fp32 only (fp16/bf16 are its options)."""
 
     @property
     def suffix(self) -> str:
