@@ -131,13 +131,21 @@ def test_mismatched_schema_versions_are_refused(real_results: Path, tmp_path: Pa
     with pytest.raises(ComparisonRefused, match="different schema versions") as exc:
         compare_paths([a, future])
     assert "schema_version 1" in exc.value.message and "schema_version 2" in exc.value.message
-    assert "--force" in exc.value.hint
-    # forced, the comparison still cannot read a version this tippingpoint does not know
-    with pytest.raises(ReportError, match="schema_version 2"):
+    assert "--force covers different models or files only, not schema versions" in exc.value.hint
+    assert "convert the older reports" in exc.value.hint
+    # --force does not override a schema-version mismatch
+    with pytest.raises(ComparisonRefused, match="different schema versions"):
         compare_paths([a, future], force=True)
-    cli = subprocess.run([*TP, "compare", str(a), str(future)], capture_output=True, text=True)
-    assert cli.returncode == 2
-    assert cli.stderr.count("\n") == 1 and "different schema versions" in cli.stderr
+    for extra in ([], ["--force"]):
+        cli = subprocess.run(
+            [*TP, "compare", str(a), str(future), *extra], capture_output=True, text=True
+        )
+        assert cli.returncode == 2
+        assert cli.stderr.count("\n") == 1 and "different schema versions" in cli.stderr
+        assert "not schema versions" in cli.stderr
+    helped = subprocess.run([*TP, "compare", "--help"], capture_output=True, text=True)
+    help_text = " ".join(helped.stdout.replace("│", " ").split())
+    assert "Does not cover different schema versions" in help_text
 
 
 def test_different_models_are_refused_unless_forced(real_results: Path) -> None:  # noqa: F811

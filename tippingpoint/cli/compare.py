@@ -10,7 +10,11 @@ import typer
 def compare(
     paths: list[Path] = typer.Argument(..., help="Report JSON files, or directories of them."),
     force: bool = typer.Option(
-        False, "--force", help="Compare despite different schema versions or models."
+        False,
+        "--force",
+        help="Compare despite different models, or different files under one model name. "
+        "Does not cover different schema versions: convert older reports with their "
+        "version's reader first.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
     cost: list[Path] = typer.Option(

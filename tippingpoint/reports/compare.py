@@ -2,8 +2,10 @@
 
 Latency differences are called only when significant (see
 :mod:`tippingpoint.reports.significance`); quantized variants below 99% of the fp32 accuracy
-are flagged. Runs of different schema versions, different models, or different files under
-one model name are refused unless forced, and the refusal says why. The result is a typed
+are flagged. Runs of different models, or different files under one model name, are refused
+unless forced; runs of different schema versions are always refused (``--force`` does not
+cover them: convert the older reports with their version's reader first). Every refusal says
+why. The result is a typed
 :class:`ComparisonResult`; nothing here prints.
 
 Within a group the baseline is the first fp32 run given when the group mixes variants,
@@ -186,8 +188,15 @@ def declared_schema_version(path: Path) -> object:
     return data.get("schema_version") if isinstance(data, dict) else None
 
 
-def check_schema_versions(versions: Sequence[tuple[Path, object]], force: bool) -> str | None:
-    """Refuse mixed schema versions unless forced; return the overridden reason when forced."""
+SCHEMA_VERSION_HINT = (
+    "--force covers different models or files only, not schema versions: convert the older "
+    "reports with this tippingpoint's reader for their version first, or re-run all of them "
+    "with one tippingpoint version"
+)
+
+
+def check_schema_versions(versions: Sequence[tuple[Path, object]]) -> None:
+    """Refuse mixed schema versions, forced or not: figures of two versions may not agree."""
     distinct = sorted({repr(v) for _, v in versions})
     if len(distinct) <= 1:
         return None
@@ -196,22 +205,17 @@ def check_schema_versions(versions: Sequence[tuple[Path, object]], force: bool) 
         by_version.setdefault(repr(v), path.name)
     detail = ", ".join(f"{name} has schema_version {v}" for v, name in sorted(by_version.items()))
     reason = f"reports of different schema versions are not comparable: {detail}"
-    if not force:
-        raise ComparisonRefused(
-            reason, "re-run all of them with one tippingpoint version, or pass --force"
-        )
-    return reason
+    raise ComparisonRefused(reason, SCHEMA_VERSION_HINT)
 
 
-def load_runs(paths: Sequence[Path], force: bool = False) -> tuple[list[LoadedRun], list[str]]:
+def load_runs(paths: Sequence[Path]) -> list[LoadedRun]:
     """Read reports for comparison, checking their declared schema versions first."""
     versions = [(p, declared_schema_version(p)) for p in paths]
-    forced = check_schema_versions(versions, force)
-    runs = [
+    check_schema_versions(versions)
+    return [
         LoadedRun(path=p, report=parse_report(p.read_text(), str(p)), schema_version=int(v))  # type: ignore[arg-type]
         for p, v in versions
     ]
-    return runs, [forced] if forced else []
 
 
 def check_model_files(runs: Sequence[LoadedRun], force: bool) -> list[str]:
@@ -536,8 +540,8 @@ def compare_paths(
     Placements of the cost results at ``cost_paths`` are set side by side as well.
     """
     skip = {p.resolve() for p in cost_paths}
-    runs, forced = load_runs([p for p in paths if p.resolve() not in skip], force)
-    result = compare_runs(runs, force=force, forced=forced)
+    runs = load_runs([p for p in paths if p.resolve() not in skip])
+    result = compare_runs(runs, force=force)
     if cost_paths:
         result = result.model_copy(update={"costs": cost_rows(cost_paths)})
     return result
