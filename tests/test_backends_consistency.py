@@ -4,6 +4,9 @@ latency comparison across these backends compares the same computation.
 Stated tolerance (fp32 files of one model): every output element agrees with ONNX Runtime's
 within ``RELATIVE_TOLERANCE`` x max(1, max |output|). Differences come only from float
 summation order and fused kernels; the committed suite measures below 1e-6.
+
+Every fp32 file the manifest lists takes part: a listed file that is missing fails the test, and
+so does a listed ``.pt2`` when torch is installed (only an absent runtime skips a leg).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from tippingpoint.backends.litert import LiteRtBackend
 from tippingpoint.backends.onnxruntime_cpu import OnnxRuntimeCpuBackend
 from tippingpoint.harness.accuracy import dequantize_output, prepare_input
 from tippingpoint.models.datasets import load_eval_set
-from tippingpoint.models.manifest import suite_manifests
+from tippingpoint.models.manifest import ModelFormat, SuiteEntry, Variant, suite_manifests
 
 RELATIVE_TOLERANCE = 1e-5
 SAMPLES = 16
@@ -28,12 +31,8 @@ HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_LITERT = importlib.util.find_spec("ai_edge_litert") is not None
 
 
-def _suite_models() -> list[tuple[Path, str, str]]:
-    return [
-        (folder, entry.name, entry.dataset.eval.file)
-        for folder, manifest in suite_manifests()
-        for entry in manifest.models
-    ]
+def _suite_models() -> list[tuple[Path, SuiteEntry]]:
+    return [(folder, entry) for folder, manifest in suite_manifests() for entry in manifest.models]
 
 
 def _outputs(session: Session, samples: list[list[np.ndarray]]) -> list[np.ndarray]:
@@ -50,31 +49,33 @@ def _assert_agree(reference: np.ndarray, other: np.ndarray, label: str) -> None:
     np.testing.assert_allclose(other, reference, rtol=0, atol=atol, err_msg=label)
 
 
-def _backends_for(folder: Path, name: str) -> list[tuple[str, Backend, Path]]:
+def _backends_for(folder: Path, entry: SuiteEntry) -> list[tuple[str, Backend, Path]]:
+    """(label, backend, file) for every fp32 file the manifest lists whose runtime is here."""
+    files = {a.format: folder / a.file for a in entry.artifacts if a.variant is Variant.FP32}
     found: list[tuple[str, Backend, Path]] = [
-        ("onnxruntime", OnnxRuntimeCpuBackend(), folder / f"{name}.fp32.onnx")
+        ("onnxruntime", OnnxRuntimeCpuBackend(), files[ModelFormat.ONNX])
     ]
-    if HAS_LITERT:
-        found.append(("litert", LiteRtBackend(), folder / f"{name}.fp32.tflite"))
-    pt2 = folder / f"{name}.fp32.pt2"
-    if HAS_TORCH and pt2.is_file():
+    if HAS_LITERT and ModelFormat.TFLITE in files:
+        found.append(("litert", LiteRtBackend(), files[ModelFormat.TFLITE]))
+    if HAS_TORCH and ModelFormat.PT2 in files:
         from tippingpoint.backends.torch_backend import TorchBackend
 
-        found.append(("torch", TorchBackend(), pt2))
+        found.append(("torch", TorchBackend(), files[ModelFormat.PT2]))
     return found
 
 
 @pytest.mark.parametrize(
-    ("folder", "name", "eval_file"),
-    _suite_models(),
-    ids=[name for _, name, _ in _suite_models()],
+    ("folder", "entry"), _suite_models(), ids=[e.name for _, e in _suite_models()]
 )
-def test_suite_model_agrees_across_backends(folder: Path, name: str, eval_file: str) -> None:
-    eval_set = load_eval_set(folder / eval_file)
+def test_suite_model_agrees_across_backends(folder: Path, entry: SuiteEntry) -> None:
+    name = entry.name
+    eval_set = load_eval_set(folder / entry.dataset.eval.file)
     samples = [eval_set.sample(i) for i in range(min(SAMPLES, eval_set.samples))]
-    backends = [b for b in _backends_for(folder, name) if b[2].is_file()]
+    backends = _backends_for(folder, entry)
+    missing = [str(path) for _, _, path in backends if not path.is_file()]
+    assert not missing, f"{name}: the manifest lists fp32 files that are missing: {missing}"
     if len(backends) < 2:
-        pytest.skip(f"{name}: fewer than two of .onnx/.tflite/.pt2 fp32 files or runtimes here")
+        pytest.skip(f"{name}: only ONNX Runtime of its fp32 runtimes is installed here")
     results = {}
     for label, backend, path in backends:
         with backend.load(path, {}) as session:

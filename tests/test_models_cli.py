@@ -100,3 +100,29 @@ def test_suite_files_run_as_bring_your_own_paths(tmp_path: Path) -> None:
     assert done[".tflite"].model.inputs[0].dtype == "int32"
     assert done[".tflite"].model.outputs[0].quant is not None
     assert done[".onnx"].model.inputs[0].dtype == "int64"
+
+
+def test_run_suite_model_on_torch_uses_its_pt2(tmp_path: Path) -> None:
+    p = tp(
+        "run", "-m", "digits-cnn", "-b", "torch", "-s", "single-stream", "--accuracy",
+        "-o", str(tmp_path), "--json", *QUICK,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    (summary,) = json.loads(p.stdout)
+    report = read_report(Path(summary["path"]))
+    art = load_manifest().model("digits-cnn").artifact(Variant.FP32, ModelFormat.PT2)
+    assert report.status is RunStatus.COMPLETE
+    assert report.backend is not None and report.backend.name == "torch"
+    assert report.model.format == ".pt2" and report.model.sha256_verified
+    assert report.model.sha256 == art.sha256
+    assert report.accuracy is not None
+    assert report.accuracy.value == pytest.approx(art.accuracy.value)
+
+
+def test_torch_without_a_pt2_names_what_the_suite_model_has(tmp_path: Path) -> None:
+    p = tp("run", "-m", "mobilenetv2-035-96", "-b", "torch", "-o", str(tmp_path), *QUICK)
+    assert_one_line(p, 2, "torch backend loads", "fp32.onnx", "pick a backend or --variant")
+    p = tp(
+        "run", "-m", "digits-cnn", "--variant", "int8", "-b", "torch", "-o", str(tmp_path), *QUICK
+    )
+    assert_one_line(p, 2, "no int8 file for this backend", "fp32.pt2")

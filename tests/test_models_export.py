@@ -1,6 +1,6 @@
 """Suite definitions and exporters: shapes, costs, round trips through real runtimes, determinism.
 
-Tolerances: fp32 ONNX/LiteRT vs torch within 1e-4 absolute (observed <= 2e-5); fp16 within
+Tolerances: fp32 ONNX/LiteRT/.pt2 vs torch within 1e-4 absolute (observed <= 2e-5); fp16 within
 3e-2 on logits of magnitude <= 30; int8 QDQ cosine similarity >= 0.99 against fp32.
 """
 
@@ -16,11 +16,13 @@ import torch
 from tippingpoint.backends.base import Session
 from tippingpoint.backends.litert import LiteRtBackend
 from tippingpoint.backends.onnxruntime_cpu import OnnxRuntimeCpuBackend
+from tippingpoint.backends.torch_backend import TorchBackend
 from tippingpoint.errors import ModelFileError
 from tippingpoint.harness.accuracy import prepare_input, run_eval_set, suite_eval_set
 from tippingpoint.models import build, datasets
 from tippingpoint.models.datasets import Encoded, EvalSet, Metric, load_eval_set, save_eval_set
 from tippingpoint.models.exporters import onnx as onnx_export
+from tippingpoint.models.exporters import torch_export
 from tippingpoint.models.manifest import ARTIFACTS_DIR, ModelFormat, Variant, load_manifest
 from tippingpoint.models.quantization import onnx_int8_static
 from tippingpoint.models.suite import Tier, suite_model, suite_models
@@ -33,6 +35,8 @@ FP32_ATOL = 1e-4
 def _open(path: Path) -> Session:
     if path.suffix == ".onnx":
         return OnnxRuntimeCpuBackend().load(path, {"intra_op_threads": 1})
+    if path.suffix == ".pt2":
+        return TorchBackend().load(path, {"threads": 1})
     return LiteRtBackend().load(path, {"threads": 1})
 
 
@@ -67,6 +71,8 @@ def test_committed_fp32_files_match_torch_outputs(fmt: ModelFormat) -> None:
     """Every committed fp32 file reproduces the fp32 torch outputs stored in its eval set."""
     manifest = load_manifest()
     for entry in manifest.models:
+        if fmt is ModelFormat.PT2 and not suite_model(entry.name).pt2:
+            continue  # only the small models have a committed .pt2
         eval_set, _ = suite_eval_set(entry.name)
         head = EvalSet(
             eval_set.dataset,
@@ -122,6 +128,44 @@ def test_onnx_export_round_trip_fp32_fp16_int8(tmp_path: Path) -> None:
     )
     assert cos.min() >= 0.99
     assert int8.stat().st_size < fp32.stat().st_size / 2
+
+
+def test_pt2_export_round_trip_is_byte_reproducible(tmp_path: Path) -> None:
+    """Exporting the same weights twice gives the same bytes; the file runs on the torch
+    backend with a dynamic batch and matches the torch module."""
+    torch.manual_seed(1)
+    model = suite_model("digits-cnn").build().eval()
+    x = np.random.default_rng(0).uniform(0, 1, size=(8, 1, 8, 8)).astype(np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    first, second = tmp_path / "a" / "d.fp32.pt2", tmp_path / "b" / "d.fp32.pt2"
+    for path in (first, second):
+        torch_export.export_fp32(model, [torch.from_numpy(x[:2])], path)
+    assert first.read_bytes() == second.read_bytes()
+    with _open(first) as session:
+        assert session.inputs[0].shape == (None, 1, 8, 8)
+        assert session.outputs[0].shape == (None, 10)
+        together = session.bind([x])()[0]
+        alone = np.concatenate([session.bind([x[i : i + 1]])()[0] for i in range(8)])
+    np.testing.assert_allclose(together, expected, atol=FP32_ATOL)
+    np.testing.assert_allclose(alone, expected, atol=FP32_ATOL)
+    with pytest.raises(ValueError, match="batch of at least 2"):
+        torch_export.export_fp32(model, [torch.from_numpy(x[:1])], tmp_path / "one.pt2")
+
+
+def test_committed_pt2_files_take_any_batch() -> None:
+    for entry in load_manifest().models:
+        if not suite_model(entry.name).pt2:
+            continue
+        art = entry.artifact(Variant.FP32, ModelFormat.PT2)
+        assert art.inputs[0].shape[0] is None and art.outputs[0].shape[0] is None
+        eval_set, _ = suite_eval_set(entry.name)
+        batch = [a[:8] for a in eval_set.inputs]
+        with _open(ARTIFACTS_DIR / art.file) as session:
+            together = session.bind(batch)()[0]
+        np.testing.assert_allclose(
+            together, eval_set.references[0][:8], atol=FP32_ATOL, err_msg=entry.name
+        )
 
 
 @pytest.mark.skipif(

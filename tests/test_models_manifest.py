@@ -6,11 +6,13 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tippingpoint.errors import ModelFileError, UnknownModelError
+from tippingpoint.harness.accuracy import evaluate, suite_eval_set
 from tippingpoint.models.manifest import (
     ARTIFACTS_DIR,
     Manifest,
@@ -20,8 +22,8 @@ from tippingpoint.models.manifest import (
     sha256_file,
     verify_file,
 )
-from tippingpoint.models.registry import resolve_model, verify
-from tippingpoint.models.suite import Tier, suite_models
+from tippingpoint.models.registry import for_backend, resolve_model, verify
+from tippingpoint.models.suite import Tier, suite_model, suite_models
 from tippingpoint.reports.schema import AccuracyKind, ModelSource
 
 
@@ -31,11 +33,16 @@ def manifest() -> Manifest:
 
 
 def test_every_core_model_has_six_variants(manifest: Manifest) -> None:
+    """Six ONNX/LiteRT files each, plus an fp32 .pt2 exactly for the catalogue's pt2 models."""
     assert [m.name for m in manifest.models] == [m.name for m in suite_models(Tier.CORE)]
+    six = {(v, f) for v in Variant for f in (ModelFormat.ONNX, ModelFormat.TFLITE)}
     for entry in manifest.models:
         pairs = {(a.variant, a.format) for a in entry.artifacts}
-        assert pairs == {(v, f) for v in Variant for f in ModelFormat}, entry.name
+        pt2 = {(Variant.FP32, ModelFormat.PT2)} if suite_model(entry.name).pt2 else set()
+        assert pairs == six | pt2, entry.name
         assert entry.parameters > 0 and entry.macs > 0
+    with_pt2 = {m.name for m in manifest.models if suite_model(m.name).pt2}
+    assert with_pt2 == {"tabular-mlp", "digits-cnn", "ds-cnn-kws", "resnet8"}
 
 
 def test_hashes_and_sizes_match_committed_files(manifest: Manifest) -> None:
@@ -82,8 +89,10 @@ def test_labelled_only_where_real_labels_exist(manifest: Manifest) -> None:
 
 def test_fp32_exports_match_torch_reference_figures(manifest: Manifest) -> None:
     for entry in manifest.models:
-        for fmt in ModelFormat:
-            acc = entry.artifact(Variant.FP32, fmt).accuracy
+        for art in entry.artifacts:
+            if art.variant is not Variant.FP32:
+                continue
+            acc = art.accuracy
             assert acc.value == pytest.approx(entry.dataset.reference_value)
             assert acc.cosine_similarity is not None and acc.cosine_similarity > 0.99999
 
@@ -104,6 +113,31 @@ def test_registry_resolves_suite_files_with_checked_hash() -> None:
     assert verify(ref) == ref.expected_sha256
     default = resolve_model("resnet8")
     assert (default.variant, default.format) == ("fp32", ".onnx")
+
+
+def test_torch_backend_gets_the_pt2_with_checked_hash(tmp_path: Path, manifest: Manifest) -> None:
+    from tippingpoint.backends.torch_backend import TorchBackend
+
+    art = manifest.model("digits-cnn").artifact(Variant.FP32, ModelFormat.PT2)
+    assert art.accuracy.runtime.startswith("torch ")
+    ref = for_backend(resolve_model("digits-cnn"), TorchBackend.formats)
+    assert (ref.path, ref.source) == (ARTIFACTS_DIR / art.file, ModelSource.SUITE)
+    assert ref.expected_sha256 == art.sha256 and verify(ref) == art.sha256
+    assert resolve_model("digits-cnn", "fp32", ".pt2") == ref
+    changed = tmp_path / ref.path.name
+    data = bytearray(ref.path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    changed.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="the manifest says"):
+        verify(replace(ref, path=changed))
+    eval_set, reference = suite_eval_set("digits-cnn")
+    with TorchBackend().load(ref.path, {"threads": 1}) as session:
+        result = evaluate(session, eval_set, reference)
+    assert result.value == pytest.approx(art.accuracy.value, abs=1e-12)
+    assert result.max_abs_error == pytest.approx(art.accuracy.max_abs_error, rel=1e-4)
+    # a model without a committed .pt2 stays on its .onnx (the torch backend then says so)
+    no_pt2 = for_backend(resolve_model("mobilenetv2-035-96"), TorchBackend.formats)
+    assert no_pt2.format == ".onnx"
 
 
 def test_changed_file_is_refused(tmp_path: Path, manifest: Manifest) -> None:

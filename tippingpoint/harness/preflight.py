@@ -40,6 +40,20 @@ def check_network_options(backend: str, options: Mapping[str, OptionValue]) -> N
     parse_options(HttpOptions, {"endpoint": "http://127.0.0.1:1", **options}, backend)
 
 
+def _format_hint(cell: RunSpec) -> str:
+    """The fix when a backend cannot load a cell's file: for a suite model, what it has."""
+    from tippingpoint.models.registry import list_models
+    from tippingpoint.reports.schema import ModelSource
+
+    if cell.model.source is not ModelSource.SUITE:
+        return "run this file on a backend for its format (tippingpoint backends)"
+    have = ", ".join(f"{r.variant}{r.format}" for r in list_models() if r.name == cell.model.name)
+    return (
+        f"suite model '{cell.model.name}' has no {cell.model.variant} file for this backend "
+        f"(it has {have}); pick a backend or --variant that matches one"
+    )
+
+
 def preflight(cells: Sequence[RunSpec]) -> Preflight:
     """Check every cell once; raises the first usage error, returns the cells to skip."""
     groups: dict[tuple[str, str, str], list[int]] = {}
@@ -58,7 +72,7 @@ def preflight(cells: Sequence[RunSpec]) -> Preflight:
             raise ModelFileError(
                 f"the {backend} backend loads {', '.join(cls.formats)} files, not "
                 f"{first.model.path.name}",
-                "run this file on a backend for its format (tippingpoint backends)",
+                _format_hint(first),
             )
         try:
             session = cls().load(first.model.path, first.backend_options)
