@@ -33,10 +33,15 @@ def test_matrix_writes_one_report_per_run(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     summary = json.loads(p.stdout)
     assert [s["scenario"] for s in summary] == ["single-stream", "offline", "offline"]
-    for s in summary:
-        r = read_report(Path(s["path"]))
+    reports = [read_report(Path(s["path"])) for s in summary]
+    for s, r in zip(summary, reports, strict=True):
         assert r.status is RunStatus.COMPLETE
         assert r.results is not None and r.results.latency.p50 == s["p50_ms"]
+    # the pre-run check loaded the model first: its time is kept in the first run's cold start
+    colds = [r.cold_start for r in reports]
+    assert all(c is not None and c.load_s > 0 for c in colds)
+    assert colds[0] is not None and (colds[0].first_load_in_process_s or 0) > 0
+    assert [c.first_load_in_process_s for c in colds[1:] if c is not None] == [None, None]
     show = tp("show", str(tmp_path))
     assert show.returncode == 0 and "mlp-tiny" in show.stdout
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import signal
 import sys
@@ -377,7 +378,13 @@ def run(
         )
     from tippingpoint.harness.preflight import preflight
 
-    not_run = preflight(cells).skipped
+    checked = preflight(cells)
+    not_run = checked.skipped
+    # the check loaded each model once: the first cell's report keeps that first load's time
+    cells = [
+        dataclasses.replace(c, first_load_in_process_s=checked.first_load_s.get(i))
+        for i, c in enumerate(cells)
+    ]
     for i in not_run:
         console.print(
             f"[yellow]skipped[/yellow] {escape(_cell_label(cells[i]))}: "

@@ -13,8 +13,9 @@ report and lets the rest of the matrix go on.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tippingpoint.backends.base import OptionValue
 from tippingpoint.backends.registry import get_backend
@@ -25,9 +26,11 @@ from tippingpoint.harness.runner import RunSpec
 
 @dataclass(frozen=True)
 class Preflight:
-    """What the checks found: cells that cannot run (by index), and why."""
+    """What the checks found: cells that cannot run (by index), and why; and, for the first
+    cell of each model/backend/options group, how long the process's first load took."""
 
     skipped: Mapping[int, FixedBatchError]
+    first_load_s: Mapping[int, float] = field(default_factory=dict)
 
 
 def check_network_options(backend: str, options: Mapping[str, OptionValue]) -> None:
@@ -61,6 +64,7 @@ def preflight(cells: Sequence[RunSpec]) -> Preflight:
         opts = json.dumps(dict(cell.backend_options), sort_keys=True, default=str)
         groups.setdefault((str(cell.model.path), cell.backend, opts), []).append(i)
     skipped: dict[int, FixedBatchError] = {}
+    first_load_s: dict[int, float] = {}
     names: dict[str, list[str] | None] = {str(c.model.path): None for c in cells}
     for (path, backend, _), indices in groups.items():
         first = cells[indices[0]]
@@ -75,7 +79,9 @@ def preflight(cells: Sequence[RunSpec]) -> Preflight:
                 _format_hint(first),
             )
         try:
+            t0 = time.perf_counter_ns()
             session = cls().load(first.model.path, first.backend_options)
+            first_load_s[indices[0]] = (time.perf_counter_ns() - t0) / 1e9
         except UsageError:
             raise
         except Exception:  # the runtime rejects the file: the run records it
@@ -109,4 +115,4 @@ def preflight(cells: Sequence[RunSpec]) -> Preflight:
         check_unknown_overrides(overrides, [name for n in known for name in n or ()])
     if cells and len(skipped) == len(cells):
         raise next(iter(skipped.values()))
-    return Preflight(skipped=skipped)
+    return Preflight(skipped=skipped, first_load_s=first_load_s)

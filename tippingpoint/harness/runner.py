@@ -92,6 +92,9 @@ class RunSpec:
     ``batch_size`` rows); generated from the input specs when None."""
     accuracy: AccuracyHook | None = None
     """This cell's AccuracyOnly pass (--accuracy); overrides the runner-wide hook."""
+    first_load_in_process_s: float | None = None
+    """Load time of this model on this backend when the process first loaded it (the
+    preflight check), reported beside this cell's own (repeat) load time."""
 
 
 @dataclass
@@ -287,7 +290,11 @@ class Runner:
         t0 = time.perf_counter_ns()
         call()
         first_ms = (time.perf_counter_ns() - t0) / 1e6
-        ctx.cold_start = ColdStart(load_s=load_s, first_inference_ms=first_ms)
+        ctx.cold_start = ColdStart(
+            load_s=load_s,
+            first_inference_ms=first_ms,
+            first_load_in_process_s=spec.first_load_in_process_s,
+        )
         self._refresh_host(ctx)  # lazy runtimes set up CUDA/cuDNN on the first call
 
         run_network = getattr(session, "run_scenario", None)

@@ -173,6 +173,12 @@ class ColdStart(Frozen):
 
     load_s: float = Field(description="model load and session creation, seconds")
     first_inference_ms: float | None = None
+    first_load_in_process_s: float | None = Field(
+        default=None,
+        description="the first load of this model on this backend in this process (the "
+        "pre-run check of the matrix), seconds, including the runtime's one-time set-up; when "
+        "set, load_s is a repeat load in a process that has loaded the model before",
+    )
 
 
 class WarmupSummary(Frozen):
