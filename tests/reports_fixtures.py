@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from tippingpoint.models.registry import resolve_model
 from tippingpoint.reports.io import write_report
 from tippingpoint.reports.schema import Report, ScenarioKind
 
-from .conftest import tiny_scenario
+from .conftest import TP, tiny_scenario
 
 
 def run_and_write(
@@ -51,6 +53,76 @@ def real_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_and_write(out, "mlp-tiny")
     run_and_write(out, "mlp-tiny", ScenarioKind.OFFLINE, 4)
     run_and_write(out, "conv-small")
+    return out
+
+
+SHORT = ("--min-queries", "40", "--min-duration", "0.3", "--warmup-duration", "0")
+"""Flags of a short real run from the CLI."""
+
+
+def run_cli(out: Path, *args: str) -> None:
+    """``tippingpoint run ARGS --out OUT`` (single-stream unless ARGS name scenarios); fails
+    the test on a non-zero exit."""
+    scenarios = () if "-s" in args else ("-s", "single-stream")
+    p = subprocess.run(
+        [*TP, "run", *args, *scenarios, *SHORT, "--warmup-queries", "3", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr[-2000:]
+
+
+@pytest.fixture(scope="session")
+def full_results(real_results: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``real_results`` plus the runs that draw the other charts, all real:
+
+    * digits-cnn fp32 and int8 with ``--accuracy`` (accuracy deltas against fp32);
+    * mlp-tiny with the estimate energy collector (joules per inference, estimated);
+    * conv-small through the HTTP backend against the reference server on loopback, in the
+      server scenario with a latency bound (latency vs offered load) and the concurrency
+      scenario at 1, 2 and 4 (throughput vs concurrency).
+    """
+    from .http_helpers import serve_process
+
+    out = tmp_path_factory.mktemp("full-results")
+    for f in real_results.iterdir():
+        shutil.copy2(f, out / f.name)
+    for variant in ("fp32", "int8"):
+        run_cli(out, "-m", "digits-cnn", "--variant", variant, "-b", "onnxruntime", "--accuracy")
+    run_cli(
+        out,
+        "-m",
+        "mlp-tiny",
+        "-b",
+        "onnxruntime",
+        "-c",
+        "estimate",
+        "--idle-watts",
+        "3",
+        "--peak-watts",
+        "12",
+        "--idle-s",
+        "0.5",
+    )
+    with serve_process("--model", "conv-small") as (url, _):
+        run_cli(
+            out,
+            "-m",
+            "conv-small",
+            "--endpoint",
+            url,
+            "-s",
+            "server",
+            "-s",
+            "concurrency",
+            "--rate",
+            "100",
+            "--latency-bound",
+            "50",
+            "--concurrency",
+            "1,2,4",
+        )
     return out
 
 

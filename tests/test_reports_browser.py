@@ -19,7 +19,7 @@ import pytest
 
 from tippingpoint.reports.render_report import write_report_file
 
-from .reports_fixtures import cost_json, real_results  # noqa: F401
+from .reports_fixtures import cost_json, full_results, real_results  # noqa: F401
 
 FLAGS = (
     "--headless",
@@ -101,8 +101,8 @@ def test_the_console_check_catches_errors(chromium: str, tmp_path: Path) -> None
     assert any("nope is not defined" in line for line in lines), p.stderr[-2000:]
 
 
-def _check_loads_and_draws(chromium: str, report: Path, tmp_path: Path) -> list[str]:
-    p = browse(chromium, tmp_path, report.as_uri(), "--dump-dom")
+def _check_loads_and_draws(chromium: str, report: Path, tmp_path: Path, *extra: str) -> list[str]:
+    p = browse(chromium, tmp_path, report.as_uri(), *extra, "--dump-dom")
     assert p.returncode == 0, p.stderr[-2000:]
     assert console_lines(p.stderr) == []
     counter = ChartCounter()
@@ -114,14 +114,25 @@ def _check_loads_and_draws(chromium: str, report: Path, tmp_path: Path) -> list[
     return [str(c["id"]) for c in counter.charts]
 
 
+EVERY_KIND = ("cdf-", "pct-", "conc-", "load-", "energy", "accuracy")
+"""Figure id prefixes of every run chart: latency CDF and percentiles, throughput vs
+concurrency and latency vs offered load (HTTP), joules per inference, accuracy deltas."""
+
+
+def _kinds(ids: list[str]) -> set[str]:
+    return {k for k in EVERY_KIND if any(i.startswith(k) for i in ids)}
+
+
 def test_report_loads_without_console_errors_and_draws_every_chart(
     chromium: str,
-    real_results: Path,  # noqa: F811
+    full_results: Path,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    report = write_report_file([real_results], tmp_path / "report.html")
+    report = write_report_file([full_results], tmp_path / "report.html")
     ids = _check_loads_and_draws(chromium, report, tmp_path)
     assert {"cdf-mlp-tiny", "pct-mlp-tiny", "cdf-conv-small", "pct-conv-small"} <= set(ids)
+    assert {"cdf-digits-cnn", "energy", "accuracy"} <= set(ids)
+    assert _kinds(ids) == set(EVERY_KIND), ids
 
 
 def test_report_with_cost_draws_tco_tornado_and_monte_carlo(
@@ -143,12 +154,15 @@ def test_report_with_cost_draws_tco_tornado_and_monte_carlo(
 @pytest.mark.parametrize(("name", "size"), [("desktop", "1280,2400"), ("phone", "390,844")])
 def test_report_screenshots_at_desktop_and_phone_width(
     chromium: str,
-    real_results: Path,  # noqa: F811
+    full_results: Path,  # noqa: F811
     tmp_path: Path,
     name: str,
     size: str,
 ) -> None:
-    report = write_report_file([real_results], tmp_path / "report.html")
+    report = write_report_file([full_results], tmp_path / "report.html")
+    # at this width too, every chart is in the page and drawn
+    ids = _check_loads_and_draws(chromium, report, tmp_path, f"--window-size={size}")
+    assert _kinds(ids) == set(EVERY_KIND), ids
     shot = tmp_path / f"report-{name}.png"
     p = browse(chromium, tmp_path, report.as_uri(), f"--window-size={size}", f"--screenshot={shot}")
     assert p.returncode == 0, p.stderr[-2000:]
