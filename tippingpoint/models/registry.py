@@ -17,7 +17,9 @@ from tippingpoint.reports.schema import ModelIdentity, ModelSource
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 KNOWN_SUFFIXES = (".onnx", ".tflite", ".pt2", ".pt")
-DEFAULT_SUITE = ("mlp-tiny", "conv-small")
+DEFAULT_SUITE = ("tabular-mlp", "digits-cnn", "ds-cnn-kws")
+"""What ``tippingpoint run`` measures without ``--model``: the three smallest suite models
+(committed ONNX/LiteRT files and evaluation sets, so no torch is needed), as ``make bench``."""
 
 
 @dataclass(frozen=True)
