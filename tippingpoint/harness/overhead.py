@@ -4,8 +4,9 @@ Run with ``make bench-overhead``. For each model, one process alternates rounds 
 ``perf_counter_ns`` loop around ``InferenceSession.run`` with full harness runs on the same
 session options, and prints the ratio of medians of p50 (targets: <= 1.05 on the smallest
 model, <= 1.01 on a ~100 µs model). Where collectors are available it also runs the harness
-with all of them on and prints that ratio (target: within 3% of the bare loop, <= 1.03) and
-the on/off ratio. This is a benchmark: it prints, it asserts nothing.
+with all of them on and prints that ratio against the bare loop (same targets) and the cost of
+measuring, harness-on over harness-off (target <= 1.03: collectors sample in threads, never in
+the timed call, so they may add at most 3%). This is a benchmark: it prints, it asserts nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from tippingpoint.reports.schema import ScenarioKind, StopRule, WarmupRule
 TARGETS = {"mlp-tiny": 1.05, "conv-small": 1.01}
 """Ratio targets of the core harness (collectors off) to the bare loop."""
 COLLECTORS_TARGET = 1.03
-"""With every available collector on, the harness stays within 3% of the bare loop."""
+"""With every available collector on, the harness's p50 is within 3% of its p50 with them off
+(and the collectors-on ratio to the bare loop still meets the model's core target)."""
 
 
 def bare_p50_ns(model: str, queries: int, threads: int) -> float:
@@ -125,10 +127,12 @@ def main() -> None:
             print(_line("collectors off", model, b, hf, target))
             if names:
                 hn = statistics.median(h_on)
-                print(_line(label_on, model, b, hn, COLLECTORS_TARGET))
+                print(_line(label_on, model, b, hn, target))
+                cost = hn / hf
+                verdict = "ok" if cost <= COLLECTORS_TARGET else "OVER TARGET"
                 print(
-                    f"{'on vs off':>24} {model:>11}: h_on/h_off {hn / hf:.3f} "
-                    f"(off ratio {hf / b:.3f}, on ratio {hn / b:.3f})"
+                    f"{'on vs off':>24} {model:>11}: h_on/h_off {cost:.3f} "
+                    f"(target <= {COLLECTORS_TARGET}) {verdict}"
                 )
     finally:
         for c in on.collectors:
