@@ -7,6 +7,7 @@ import pytest
 from tippingpoint.harness.stats import (
     bootstrap_percentile_ci,
     latency_stats,
+    longest_agreeing_run,
     nearest_rank_index,
     percentile_nearest_rank,
     window_stability,
@@ -114,3 +115,38 @@ def test_window_stability_flags_a_slow_window() -> None:
     s = window_stability(ends, 0, 1_000_000_000, 5, 0.10)
     assert s is not None and not s.stable
     assert s.windows[2] == pytest.approx(500.0)
+
+
+def test_longest_agreeing_run_of_windows() -> None:
+    rates = np.array([100.0, 104.0, 97.0, 50.0, 101.0])
+    assert longest_agreeing_run(rates, 0.10) == 3
+    assert longest_agreeing_run(np.array([100.0, 50.0, 100.0, 50.0]), 0.10) == 1
+    assert longest_agreeing_run(np.array([100.0] * 5), 0.10) == 5
+    assert longest_agreeing_run(np.zeros(3), 0.10) == 0
+
+
+def test_network_rule_needs_three_consecutive_agreeing_windows() -> None:
+    """perf_analyzer's rule for a load level: 3 consecutive windows within 10%."""
+    # windows 0-2 at 1000/s, window 3 at half speed, window 4 at 1000/s
+    ends = np.concatenate(
+        [
+            np.arange(0, 600_000_000, 1_000_000),
+            np.arange(600_000_000, 800_000_000, 2_000_000),
+            np.arange(800_000_000, 1_000_000_000, 1_000_000),
+        ]
+    )
+    local = window_stability(ends, 0, 1_000_000_000, 5, 0.10)
+    network = window_stability(ends, 0, 1_000_000_000, 5, 0.10, consecutive=3)
+    assert local is not None and not local.stable and local.rule is not None
+    assert network is not None and network.stable and network.longest_agreeing_run == 3
+    assert network.rule == "3 consecutive windows within 10% of their mean"
+    # a slow window in the middle leaves no 3 consecutive agreeing windows
+    mid = np.concatenate(
+        [
+            np.arange(0, 400_000_000, 1_000_000),
+            np.arange(400_000_000, 600_000_000, 2_000_000),
+            np.arange(600_000_000, 1_000_000_000, 1_000_000),
+        ]
+    )
+    s = window_stability(mid, 0, 1_000_000_000, 5, 0.10, consecutive=3)
+    assert s is not None and not s.stable and s.longest_agreeing_run == 2

@@ -526,8 +526,11 @@ def _unloaded_identity(ref: ModelRef) -> ModelIdentity:
     )
 
 
-def performance_results(samples: Samples, scenario: ScenarioSettings) -> PerformanceResults:
-    """Latency statistics, throughput and window stability from raw samples."""
+def performance_results(
+    samples: Samples, scenario: ScenarioSettings, consecutive: int | None = None
+) -> PerformanceResults:
+    """Latency statistics, throughput and window stability from raw samples (``consecutive``:
+    the number of agreeing consecutive windows that makes a network load stable)."""
     n = len(samples.latency_ns)
     duration_s = (samples.window_end_ns - samples.window_start_ns) / 1e9
     latency = stats.latency_stats(samples.latency_ns, seed=scenario.seed, with_ci=n >= 2)
@@ -544,5 +547,6 @@ def performance_results(samples: Samples, scenario: ScenarioSettings) -> Perform
         samples.window_end_ns - samples.window_start_ns,
         scenario.windows,
         scenario.stability_threshold,
+        consecutive,
     )
     return PerformanceResults(latency=latency, throughput=throughput, stability=stability)

@@ -88,14 +88,35 @@ def latency_stats(latency_ns: np.ndarray, *, seed: int = 0, with_ci: bool = True
     )
 
 
+def longest_agreeing_run(rates: np.ndarray, threshold: float) -> int:
+    """The most consecutive windows whose rates all lie within ``threshold`` (relative) of
+    the mean of those windows; 0 when every window is empty."""
+    best = 0
+    n = len(rates)
+    for i in range(n):
+        for j in range(i + 1, n + 1):
+            run = rates[i:j]
+            mean = float(run.mean())
+            if mean > 0 and float(np.max(np.abs(run - mean))) <= threshold * mean:
+                best = max(best, j - i)
+    return best
+
+
 def window_stability(
-    end_ns: np.ndarray, window_start_ns: int, window_end_ns: int, windows: int, threshold: float
+    end_ns: np.ndarray,
+    window_start_ns: int,
+    window_end_ns: int,
+    windows: int,
+    threshold: float,
+    consecutive: int | None = None,
 ) -> Stability | None:
     """Queries per second in ``windows`` equal time slices of the measured part, and agreement.
 
     ``end_ns`` holds each query's completion time; a query counts in the slice it completed in.
     A run is stable when no window deviates from the mean window throughput by more than
-    ``threshold`` (relative). Returns None when there are fewer queries than windows.
+    ``threshold`` (relative); with ``consecutive`` (network load, as perf_analyzer's stability
+    rule), when that many consecutive windows agree within ``threshold`` of their own mean.
+    Returns None when there are fewer queries than windows.
     """
     duration = window_end_ns - window_start_ns
     if windows < 1 or len(end_ns) < windows or duration <= 0:
@@ -109,10 +130,20 @@ def window_stability(
         return None
     max_dev = float(np.max(np.abs(rates - mean)) / mean)
     cv = float(rates.std(ddof=1) / mean) if windows > 1 else 0.0
+    run = longest_agreeing_run(rates, threshold)
+    if consecutive is None:
+        stable = max_dev <= threshold
+        rule = f"every window within {threshold:.0%} of the mean"
+    else:
+        need = min(consecutive, windows)
+        stable = run >= need
+        rule = f"{need} consecutive windows within {threshold:.0%} of their mean"
     return Stability(
         windows=tuple(float(r) for r in rates),
         cv=cv,
         max_relative_deviation=max_dev,
         threshold=threshold,
-        stable=max_dev <= threshold,
+        stable=stable,
+        longest_agreeing_run=run,
+        rule=rule,
     )

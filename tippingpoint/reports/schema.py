@@ -236,6 +236,16 @@ class Stability(Frozen):
     max_relative_deviation: float
     threshold: float
     stable: bool
+    longest_agreeing_run: int | None = Field(
+        default=None,
+        description="most consecutive windows whose throughputs all lie within threshold of "
+        "that run's mean",
+    )
+    rule: str | None = Field(
+        default=None,
+        description="what 'stable' required: every window within threshold of the mean (local "
+        "runs), or N consecutive agreeing windows (network load, as perf_analyzer)",
+    )
 
 
 class RawSamples(Frozen):

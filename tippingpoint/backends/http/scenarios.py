@@ -51,6 +51,9 @@ MIN_RATE_FRACTION = 1 / 16
 """When no probe passes, the search halves the rate down to this share of the start rate."""
 MAX_ERROR_RATE = 0.01
 """A probe with more failed requests than this share fails the search."""
+STABLE_WINDOWS = 3
+"""A network load is stable when this many consecutive windows agree within the scenario's
+threshold (perf_analyzer's rule: 3 measurement windows within 10%)."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ def summarize(
             window_start_ns=load.window_start_ns,
             window_end_ns=window_end,
         )
-        results = performance_results(samples, scenario)
+        results = performance_results(samples, scenario, STABLE_WINDOWS)
     server = load.server_ns[ok]
     has_server = server >= 0
     server_ok = server[has_server]
