@@ -191,7 +191,13 @@ def test_send_lag_rule_is_more_than_one_percent_over_one_ms() -> None:
 def test_scheduler_sleeps_whole_milliseconds_ending_before_the_send() -> None:
     assert pause_s(-5) == 0.0 and pause_s(500_000) == 0.0
     assert pause_s(1_000_000 + WAKE_MARGIN_NS - 1) == 0.0
-    for delta_ns in (1_300_000, 2_000_000, 5_700_000, 100_000_000):
+    assert pause_s(WAKE_MARGIN_NS // 2) == 0.0  # inside the margin: spin (yield) until due
+    for delta_ns in (
+        WAKE_MARGIN_NS + 1_300_000,
+        WAKE_MARGIN_NS + 2_000_000,
+        WAKE_MARGIN_NS + 5_700_000,
+        100_000_000,
+    ):
         slept = pause_s(delta_ns)
         # epoll rounds the wait up to whole milliseconds: that rounded wait still ends early
         waited_ns = -(-round(slept * 1e9) // 1_000_000) * 1_000_000
