@@ -38,6 +38,10 @@ def test_runner_report_has_http_section(tmp_path: Path) -> None:
     assert report.http.successes == report.results.latency.count >= 30
     assert report.http.offered_rate_qps == 100.0 and report.http.send_lag is not None
     assert report.cold_start is not None and report.warmup is not None
+    # network load is judged by perf_analyzer's rule, in the report as in the HTTP figures
+    stability = report.results.stability
+    assert stability is not None and stability.rule is not None
+    assert stability.rule.startswith("3 consecutive windows")
     assert outcome.samples is not None
     path = write_report(
         report,

@@ -409,6 +409,7 @@ class Runner:
             ctx.flags.append(RunFlag.THROTTLED)
         ctx.warmup = net.warmup
         ctx.samples = net.samples
+        ctx.results = net.results  # computed by the backend under the network stability rule
         ctx.http = net.http
         ctx.flags.extend(net.flags)
         if net.interrupted:
@@ -429,7 +430,7 @@ class Runner:
         flags = list(ctx.flags)
         results = None
         if ctx.samples is not None and len(ctx.samples.latency_ns):
-            results = performance_results(ctx.samples, scenario)
+            results = ctx.results or performance_results(ctx.samples, scenario)
             if ctx.phases is not None:
                 results = results.model_copy(update={"phases": ctx.phases})
             if results.stability is not None and not results.stability.stable:
@@ -496,6 +497,8 @@ class _RunContext:
     scenario: ScenarioSettings | None = None
     """The scenario as run (the spec's, with the measured part lengthened for energy)."""
     lengthened: str | None = None
+    results: PerformanceResults | None = None
+    """Figures a network backend computed from its samples (local runs compute them here)."""
     host: HostFingerprint | None = None
     """The host with GPU settings re-read after the session loaded."""
     session: Session | None = None
