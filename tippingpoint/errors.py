@@ -69,6 +69,10 @@ class FixedBatchError(InvalidShapeError):
     """The model has a fixed batch (of 1) and the runtime cannot run the requested batch size."""
 
 
+FIXED_BATCH_HINT = "re-export the model with a dynamic batch dimension, or use --batch-sizes 1"
+"""The fix named by every :class:`FixedBatchError`."""
+
+
 class InvalidOptionError(UsageError):
     """A backend or scenario option is unknown or has an invalid value."""
 

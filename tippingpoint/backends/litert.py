@@ -36,6 +36,7 @@ from tippingpoint.backends.base import (
 )
 from tippingpoint.backends.onnxruntime_cpu import parse_options
 from tippingpoint.errors import (
+    FIXED_BATCH_HINT,
     FixedBatchError,
     InvalidOptionError,
     ModelFileError,
@@ -282,7 +283,7 @@ class LiteRtSession(SessionBase):
         raise FixedBatchError(
             f"model input '{name}' has a fixed batch of 1 and LiteRT cannot resize it to "
             f"{batch} ({why})",
-            "re-export the model with a dynamic batch dimension, or use --batch-sizes 1",
+            FIXED_BATCH_HINT,
         )
 
     def describe(self) -> BackendDescription:

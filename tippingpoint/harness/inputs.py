@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from tippingpoint.backends.base import TensorSpec
-from tippingpoint.errors import FixedBatchError, InvalidShapeError
+from tippingpoint.errors import FIXED_BATCH_HINT, FixedBatchError, InvalidShapeError
 
 TOKEN_ID_RANGE = (0, 1000)
 """Integer inputs that are not quantised activations are treated as token ids in this range."""
@@ -31,9 +31,6 @@ def parse_shape_overrides(items: Sequence[str]) -> dict[str, tuple[int, ...]]:
             ) from None
         out[name] = shape
     return out
-
-
-FIXED_BATCH_HINT = "re-export the model with a dynamic batch dimension, or use --batch-sizes 1"
 
 
 def _batch_dim(spec: TensorSpec, batch_size: int, resizable: bool) -> int | None:
