@@ -29,34 +29,18 @@ def test_run_with_collectors_writes_them_into_the_report(tmp_path):
     from tippingpoint.reports.io import read_report, report_files
     from tippingpoint.reports.schema import MeasurementMethod, RunFlag
 
-    out = subprocess.run(
-        [
-            *TP,
-            "run",
-            "-m",
-            "mlp-tiny",
-            "-s",
-            "single-stream",
-            "--quick",
-            "--min-duration",
-            "0.3",
-            "--collect",
-            "cpu",
-            "--collect",
-            "estimate",
-            "--collect",
-            "meter-command",
-            "--idle-watts",
-            "2",
-            "--peak-watts",
-            "8",
-            "--idle-s",
-            "0.2",
-            "-o",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
+    out = _run(
+        tmp_path,
+        "--collect",
+        "cpu",
+        "--collect",
+        "estimate",
+        "--collect",
+        "meter-command",
+        "--idle-watts",
+        "2",
+        "--peak-watts",
+        "8",
     )
     assert out.returncode == 0, out.stderr
     assert "collector skipped" in out.stdout + out.stderr
