@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from tippingpoint.models.manifest import ModelFormat, Variant, suite_manifests
-from tippingpoint.reports.io import read_report
-from tippingpoint.reports.schema import Report, RunFlag, RunStatus
+from tippingpoint.core.io import read_report
+from tippingpoint.core.schema import Report, RunFlag, RunStatus
 
 
 def recorded_accuracy(name: str, variant: str, suffix: str) -> tuple[float, int] | None:

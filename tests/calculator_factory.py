@@ -6,7 +6,6 @@ import json
 from datetime import date
 from pathlib import Path
 
-from tippingpoint.backends.base import BackendDescription, Device
 from tippingpoint.calculator.capacity import cloud_figures, edge_figures
 from tippingpoint.calculator.inputs import (
     Profiles,
@@ -17,6 +16,16 @@ from tippingpoint.calculator.inputs import (
 )
 from tippingpoint.calculator.model import ModelSpec
 from tippingpoint.calculator.params import Param, ParamSet
+from tippingpoint.core.schema import (
+    EnergySummary,
+    HttpResults,
+    LatencyStats,
+    MeasurementMethod,
+    Report,
+    RunFlag,
+    ScenarioKind,
+)
+from tippingpoint.core.types import BackendDescription, Device
 from tippingpoint.profiles.schema import (
     Amortisation,
     CloudKind,
@@ -28,15 +37,6 @@ from tippingpoint.profiles.schema import (
     NetworkProfile,
     Sourced,
     WorkloadProfile,
-)
-from tippingpoint.reports.schema import (
-    EnergySummary,
-    HttpResults,
-    LatencyStats,
-    MeasurementMethod,
-    Report,
-    RunFlag,
-    ScenarioKind,
 )
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report_v1.json"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tippingpoint.core.schema import ScenarioKind, ScenarioSettings, StopRule, WarmupRule
 from tippingpoint.harness.config import scenario_settings
 from tippingpoint.models.registry import ModelRef, resolve_model
-from tippingpoint.reports.schema import ScenarioKind, ScenarioSettings, StopRule, WarmupRule
 
 TINY_WARMUP = WarmupRule(min_queries=3, min_duration_s=0.02)
 TINY_STOP = StopRule(min_queries=50, min_duration_s=0.1, max_duration_s=5.0)

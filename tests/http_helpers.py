@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tippingpoint.reports.schema import ScenarioKind, ScenarioSettings, StopRule, WarmupRule
+from tippingpoint.core.schema import ScenarioKind, ScenarioSettings, StopRule, WarmupRule
 
 FAULT_SERVER = Path(__file__).with_name("http_fault_server.py")
 SHORT_WARMUP = WarmupRule(min_queries=3, min_duration_s=0.0)

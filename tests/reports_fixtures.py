@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tippingpoint.core.io import write_report
+from tippingpoint.core.schema import Report, ScenarioKind
 from tippingpoint.harness.runner import Runner, RunSpec
 from tippingpoint.models.registry import resolve_model
-from tippingpoint.reports.io import write_report
-from tippingpoint.reports.schema import Report, ScenarioKind
 
 from .conftest import TP, tiny_scenario
 
@@ -37,7 +37,7 @@ def run_and_write(
 
 def rewrite(path: Path, out: Path, change: Callable[[Report], Report]) -> Path:
     """A copy of the report at ``path`` with ``change`` applied, written like a real one."""
-    from tippingpoint.reports.io import load_samples, read_report
+    from tippingpoint.core.io import load_samples, read_report
 
     report = read_report(path)
     samples = load_samples(report, path) if report.results and report.results.raw else None

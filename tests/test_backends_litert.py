@@ -12,14 +12,15 @@ import numpy as np
 import pytest
 
 from tests.tflite_build import Dense, forward, random_mlp, write_mlp
-from tippingpoint.backends.base import Backend, Device, Session
+from tippingpoint.backends.base import Backend, Session
 from tippingpoint.backends.litert import LiteRtBackend, parse_delegate_options
-from tippingpoint.errors import (
+from tippingpoint.core.errors import (
     InvalidOptionError,
     ModelFileError,
     ModelLoadError,
     RuntimeNotInstalledError,
 )
+from tippingpoint.core.types import Device
 from tippingpoint.harness.inputs import generate_feeds
 
 pytestmark = pytest.mark.skipif(

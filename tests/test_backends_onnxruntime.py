@@ -5,9 +5,10 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from tippingpoint.backends.base import Backend, Device, Session
+from tippingpoint.backends.base import Backend, Session
 from tippingpoint.backends.registry import get_backend
-from tippingpoint.errors import InvalidOptionError, ModelFileError, ModelLoadError
+from tippingpoint.core.errors import InvalidOptionError, ModelFileError, ModelLoadError
+from tippingpoint.core.types import Device
 from tippingpoint.models.registry import ModelRef
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tippingpoint.backends.base import Backend, Device
+from tippingpoint.backends.base import Backend
 from tippingpoint.backends.onnxruntime_gpu import (
     CUDA_PROVIDER,
     TENSORRT_PROVIDER,
@@ -22,7 +22,8 @@ from tippingpoint.backends.onnxruntime_gpu import (
     ensure_provider,
     provider_options,
 )
-from tippingpoint.errors import InvalidOptionError, RuntimeFailure, RuntimeNotInstalledError
+from tippingpoint.core.errors import InvalidOptionError, RuntimeFailure, RuntimeNotInstalledError
+from tippingpoint.core.types import Device
 from tippingpoint.harness.inputs import generate_feeds
 
 ort = pytest.importorskip("onnxruntime")

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from tippingpoint.backends.phases import PhaseSamples, TimedRegion, summarize_phases
-from tippingpoint.harness.stats import latency_stats
-from tippingpoint.reports.io import read_report
-from tippingpoint.reports.schema import PerformanceResults, Throughput
+from tippingpoint.core.io import read_report
+from tippingpoint.core.schema import PerformanceResults, Throughput
+from tippingpoint.core.stats import latency_stats
 
 from .conftest import TP
 

@@ -12,14 +12,15 @@ import numpy as np
 import pytest
 
 from tests.tflite_build import forward, random_mlp
-from tippingpoint.backends.base import Backend, Device, Session
+from tippingpoint.backends.base import Backend, Session
 from tippingpoint.backends.phases import PhaseTimedSession, TimedRegion, summarize_phases
-from tippingpoint.errors import (
+from tippingpoint.core.errors import (
     InvalidOptionError,
     ModelFileError,
     ModelLoadError,
     RuntimeNotInstalledError,
 )
+from tippingpoint.core.types import Device
 from tippingpoint.harness.inputs import generate_feeds
 
 torch = pytest.importorskip("torch")

@@ -8,7 +8,7 @@ import pytest
 
 from tippingpoint.calculator.result import COST_SCHEMA_VERSION, CostResult
 from tippingpoint.cli import main
-from tippingpoint.reports.io import write_report
+from tippingpoint.core.io import write_report
 
 from .calculator_factory import cloud_report, edge_report
 from .conftest import TP

@@ -32,7 +32,7 @@ from tippingpoint.calculator.finance import (
 from tippingpoint.calculator.model import Component, Placement
 from tippingpoint.calculator.params import Basis
 from tippingpoint.calculator.result import CostResult
-from tippingpoint.errors import CostInputError
+from tippingpoint.core.errors import CostInputError
 from tippingpoint.profiles.schema import CloudKind, CloudProfile
 
 from .calculator_factory import (

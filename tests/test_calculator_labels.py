@@ -8,9 +8,9 @@ from tippingpoint.calculator.compute import calculate
 from tippingpoint.calculator.model import Component, Placement
 from tippingpoint.calculator.params import Basis, Param
 from tippingpoint.calculator.result import CostResult
-from tippingpoint.errors import CostInputError
+from tippingpoint.core.errors import CostInputError
+from tippingpoint.core.schema import MeasurementMethod, Report, RunFlag
 from tippingpoint.profiles.schema import NetworkProfile, Sourced
-from tippingpoint.reports.schema import MeasurementMethod, Report, RunFlag
 
 from .calculator_factory import (
     cloud_report,

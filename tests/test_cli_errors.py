@@ -52,7 +52,7 @@ def test_corrupt_onnx_fails_the_run_not_the_matrix(corrupt_onnx: Path, tmp_path:
     assert "could not load broken.onnx" in p.stdout + p.stderr
     reports = sorted(out.glob("*.json"))
     assert len(reports) == 2  # the failed run is recorded, and the matrix went on
-    from tippingpoint.reports.io import read_report
+    from tippingpoint.core.io import read_report
 
     statuses = sorted(read_report(r).status.value for r in reports)
     assert statuses == ["complete", "failed"]

@@ -7,8 +7,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from tippingpoint.reports.io import read_report
-from tippingpoint.reports.schema import RunFlag, RunStatus
+from tippingpoint.core.io import read_report
+from tippingpoint.core.schema import RunFlag, RunStatus
 
 from .conftest import TP
 from .test_cli_errors import QUICK, assert_one_line, tp

@@ -14,12 +14,12 @@ import pytest
 from tests.tflite_build import forward, random_mlp, write_mlp
 from tippingpoint.backends.litert import LiteRtBackend
 from tippingpoint.backends.onnxruntime_cpu import OnnxRuntimeCpuBackend
-from tippingpoint.errors import FixedBatchError, InvalidShapeError
+from tippingpoint.core.errors import FixedBatchError, InvalidShapeError
+from tippingpoint.core.io import read_report
+from tippingpoint.core.schema import AccuracyKind, RunStatus
 from tippingpoint.harness.accuracy import suite_eval_set
 from tippingpoint.harness.inputs import match_feeds, query_feeds, resolve_shape
 from tippingpoint.models.registry import resolve_model
-from tippingpoint.reports.io import read_report
-from tippingpoint.reports.schema import AccuracyKind, RunStatus
 
 from .test_cli_errors import QUICK, assert_one_line, tp
 
@@ -145,7 +145,7 @@ def test_wrong_inputs_are_usage_errors_before_any_run(tmp_path: Path) -> None:
 
 
 def test_shape_override_keeps_the_scenario_batch() -> None:
-    from tippingpoint.backends.base import TensorSpec
+    from tippingpoint.core.types import TensorSpec
 
     seq = TensorSpec(name="x", shape=(None, None), dtype="float32")
     assert resolve_shape(seq, 8, {"x": (1, 16)}) == (8, 16)
@@ -291,7 +291,7 @@ def test_report_write_failure_is_one_line_and_keeps_written_reports(
 ) -> None:
     """The second report meets a full disk (an OSError from the file system, faked: a test
     cannot fill a real disk); the first stays on disk, the error is one line."""
-    import tippingpoint.reports.io as io_mod
+    import tippingpoint.core.io as io_mod
     from tippingpoint.cli import main
 
     real = io_mod.write_report

@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from tippingpoint.reports.io import read_report
-from tippingpoint.reports.schema import RunFlag, RunStatus
+from tippingpoint.core.io import read_report
+from tippingpoint.core.schema import RunFlag, RunStatus
 
 from .test_cli_errors import QUICK, tp
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tippingpoint.core.schema import MeasurementMethod
 from tippingpoint.harness.collectors.base import CollectorUnavailable
 from tippingpoint.harness.collectors.hwmon import HwmonCollector
 from tippingpoint.harness.collectors.jetson import JetsonCollector
@@ -20,7 +21,6 @@ from tippingpoint.harness.collectors.rpi import (
     parse_pmic,
     parse_throttled,
 )
-from tippingpoint.reports.schema import MeasurementMethod
 
 from .fakes.sysfs import FakeClock, FakeTree, add_hwmon
 

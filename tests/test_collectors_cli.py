@@ -26,8 +26,8 @@ def test_collectors_command_lists_availability_and_reasons():
 
 
 def test_run_with_collectors_writes_them_into_the_report(tmp_path):
-    from tippingpoint.reports.io import read_report, report_files
-    from tippingpoint.reports.schema import MeasurementMethod, RunFlag
+    from tippingpoint.core.io import read_report, report_files
+    from tippingpoint.core.schema import MeasurementMethod, RunFlag
 
     out = _run(
         tmp_path,
@@ -79,7 +79,7 @@ def _run(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_run_takes_the_estimates_watts_from_a_device_profile(tmp_path):
-    from tippingpoint.reports.io import read_report, report_files
+    from tippingpoint.core.io import read_report, report_files
 
     out = _run(tmp_path, "--collect", "estimate", "--device", "rpi5")
     assert out.returncode == 0, out.stderr
@@ -100,7 +100,7 @@ def test_run_rejects_an_unknown_device_profile(tmp_path):
 
 
 def test_run_passes_the_hwmon_device_meter_rate_and_gpu_index(tmp_path):
-    from tippingpoint.reports.io import read_report, report_files
+    from tippingpoint.core.io import read_report, report_files
 
     out = _run(
         tmp_path,

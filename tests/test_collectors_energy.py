@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tippingpoint.core.schema import CollectorResult, Measurement, MeasurementMethod
 from tippingpoint.harness.collectors.rapl import RaplCollector
 from tippingpoint.harness.energy import (
     IdleBaseline,
@@ -11,7 +12,6 @@ from tippingpoint.harness.energy import (
     measure_idle,
     summarise_energy,
 )
-from tippingpoint.reports.schema import CollectorResult, Measurement, MeasurementMethod
 
 from .fakes.sysfs import FakeClock, FakeTree, RaplCounter, add_rapl_zone
 

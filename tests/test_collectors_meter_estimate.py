@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tippingpoint.core.schema import MeasurementMethod
 from tippingpoint.harness.collectors.base import CollectorUnavailable
 from tippingpoint.harness.collectors.estimate import EstimateCollector, estimate_watts
 from tippingpoint.harness.collectors.meter import (
@@ -14,7 +15,6 @@ from tippingpoint.harness.collectors.meter import (
     parse_watts,
     read_meter_csv,
 )
-from tippingpoint.reports.schema import MeasurementMethod
 
 from .fakes.sysfs import FakeClock
 

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from tippingpoint.core.schema import MeasurementMethod
 from tippingpoint.harness.collectors.base import CollectorUnavailable
 from tippingpoint.harness.collectors.nvml import (
     HW_THERMAL,
@@ -14,7 +15,6 @@ from tippingpoint.harness.collectors.nvml import (
     NvmlCollector,
     PynvmlApi,
 )
-from tippingpoint.reports.schema import MeasurementMethod
 
 from .fakes.nvml import FakeGpu, FakeNvml
 from .fakes.sysfs import FakeClock

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tippingpoint.core.schema import MeasurementMethod
 from tippingpoint.harness.collectors.base import CollectorUnavailable
 from tippingpoint.harness.collectors.rapl import RaplCollector
-from tippingpoint.reports.schema import MeasurementMethod
 
 from .fakes.sysfs import FakeClock, FakeTree, RaplCounter, add_rapl_zone
 

@@ -6,12 +6,12 @@ import time
 
 import pytest
 
+from tippingpoint.core.schema import MeasurementMethod, RunFlag, RunStatus
 from tippingpoint.harness.collectors.options import CollectorOptions
 from tippingpoint.harness.collectors.rapl import RaplCollector
 from tippingpoint.harness.collectors.selection import close_collectors, open_collectors
 from tippingpoint.harness.energy import EnergyAccounting, window_sample_counts
 from tippingpoint.harness.runner import Runner, RunSpec
-from tippingpoint.reports.schema import MeasurementMethod, RunFlag, RunStatus
 
 from .conftest import tiny_scenario
 from .fakes.sysfs import FakeTree, RaplCounter, add_rapl_zone
@@ -24,7 +24,7 @@ def test_window_sample_counts():
 
 
 def test_unknown_and_unavailable_collectors(tmp_path):
-    from tippingpoint.errors import InvalidOptionError
+    from tippingpoint.core.errors import InvalidOptionError
 
     with pytest.raises(InvalidOptionError, match="unknown collector 'joulemeter'"):
         open_collectors(["joulemeter"])

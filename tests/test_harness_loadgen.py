@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 
+from tippingpoint.core.schema import ArrivalProcess, StopRule
 from tippingpoint.harness.loadgen import DRAIN_TIMEOUT, Completion, open_loop
-from tippingpoint.reports.schema import ArrivalProcess, StopRule
 
 
 def test_unanswered_requests_time_out_without_counting_as_send_lag() -> None:

@@ -1,9 +1,7 @@
 import numpy as np
 import pytest
 
-from tippingpoint.harness.runner import Runner, RunSpec
-from tippingpoint.models.registry import ModelRef
-from tippingpoint.reports.schema import (
+from tippingpoint.core.schema import (
     AccuracyKind,
     AccuracyResult,
     CollectorResult,
@@ -13,6 +11,8 @@ from tippingpoint.reports.schema import (
     StopRule,
     WarmupRule,
 )
+from tippingpoint.harness.runner import Runner, RunSpec
+from tippingpoint.models.registry import ModelRef
 
 from .conftest import TINY_WARMUP, tiny_scenario
 
@@ -210,8 +210,8 @@ def test_without_energy_collectors_the_scenario_is_unchanged(mlp: ModelRef) -> N
 
 def test_host_gpu_settings_are_refreshed_once_torch_is_loaded(mlp: ModelRef) -> None:
     from tippingpoint.backends.gpuinfo import with_torch_settings
+    from tippingpoint.core.schema import GpuInfo
     from tippingpoint.harness.fingerprint import host_fingerprint
-    from tippingpoint.reports.schema import GpuInfo
 
     torch = pytest.importorskip("torch")
     gpu = GpuInfo(name="stand-in GPU", driver="1.0", cudnn=None)

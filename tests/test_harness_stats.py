@@ -4,7 +4,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from tippingpoint.harness.stats import (
+from tippingpoint.core.stats import (
     bootstrap_percentile_ci,
     latency_stats,
     longest_agreeing_run,

@@ -19,8 +19,8 @@ from tippingpoint.backends.http.scenarios import (
     run_http_scenario,
 )
 from tippingpoint.backends.registry import get_backend
-from tippingpoint.errors import InvalidOptionError
-from tippingpoint.reports.schema import ArrivalProcess, RunFlag, ScenarioKind, StopRule
+from tippingpoint.core.errors import InvalidOptionError
+from tippingpoint.core.schema import ArrivalProcess, RunFlag, ScenarioKind, StopRule
 from tippingpoint.server.app import ServerConfig
 from tippingpoint.server.background import BackgroundServer
 from tippingpoint.server.repository import load_repository

@@ -15,8 +15,8 @@ from tests.http_helpers import fault_server, short_scenario
 from tippingpoint.backends.http import HttpBackend, HttpSession
 from tippingpoint.backends.http.client import EndpointError
 from tippingpoint.backends.http.scenarios import run_http_scenario
-from tippingpoint.errors import InferenceError
-from tippingpoint.reports.schema import ScenarioKind, StopRule
+from tippingpoint.core.errors import InferenceError
+from tippingpoint.core.schema import ScenarioKind, StopRule
 
 SHORT = StopRule(min_queries=20, min_duration_s=0.0, max_duration_s=5.0)
 

@@ -22,6 +22,7 @@ from tippingpoint.backends.http.protocols import (
     TfServingCodec,
     parse_input_specs,
 )
+from tippingpoint.core.schema import ArrivalProcess
 from tippingpoint.harness.loadgen import (
     LATE_NS,
     WAKE_MARGIN_NS,
@@ -29,7 +30,6 @@ from tippingpoint.harness.loadgen import (
     arrival_offsets,
     pause_s,
 )
-from tippingpoint.reports.schema import ArrivalProcess
 
 DTYPES = sorted(kserve.V2_TYPES)
 
@@ -76,7 +76,7 @@ def test_kserve_rejects_unknown_types_and_surplus_bytes() -> None:
 
 
 def test_metadata_document_round_trip() -> None:
-    from tippingpoint.backends.base import TensorSpec
+    from tippingpoint.core.types import TensorSpec
 
     specs = (TensorSpec(name="a", shape=(None, 3), dtype="float16"),)
     doc = kserve.metadata_document("m", ["1"], "onnxruntime_onnx", specs, specs)
@@ -85,7 +85,7 @@ def test_metadata_document_round_trip() -> None:
 
 
 def test_tfserving_bodies_and_metadata() -> None:
-    from tippingpoint.backends.base import TensorSpec
+    from tippingpoint.core.types import TensorSpec
 
     codec = TfServingCodec("m", version="3")
     assert codec.infer_path() == "/v1/models/m/versions/3:predict"
@@ -101,7 +101,7 @@ def test_tfserving_bodies_and_metadata() -> None:
 
 
 def test_template_substitution_and_errors() -> None:
-    from tippingpoint.backends.base import TensorSpec
+    from tippingpoint.core.types import TensorSpec
 
     spec = TensorSpec(name="x", shape=(1, 2), dtype="int64")
     codec = TemplateCodec("/p", '{"data": "{{x}}", "first": "{{0}}", "k": 1}', "out.0")

@@ -23,8 +23,8 @@ from tippingpoint.backends.http.client import ClientSettings, EndpointError
 from tippingpoint.backends.http.protocols import HttpMethod
 from tippingpoint.backends.http.rawclient import RawHttpClient
 from tippingpoint.backends.http.scenarios import run_http_scenario
-from tippingpoint.errors import InferenceError
-from tippingpoint.reports.schema import ArrivalProcess, ScenarioKind, StopRule
+from tippingpoint.core.errors import InferenceError
+from tippingpoint.core.schema import ArrivalProcess, ScenarioKind, StopRule
 from tippingpoint.server.app import ServerConfig
 from tippingpoint.server.background import BackgroundServer
 from tippingpoint.server.repository import load_repository

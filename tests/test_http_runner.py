@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.http_helpers import serve_process, short_scenario
+from tippingpoint.core.io import read_report, write_report
+from tippingpoint.core.schema import ArrivalProcess, RunStatus, ScenarioKind, StopRule
 from tippingpoint.harness.runner import Runner, RunSpec
 from tippingpoint.models.registry import resolve_model
-from tippingpoint.reports.io import read_report, write_report
-from tippingpoint.reports.schema import ArrivalProcess, RunStatus, ScenarioKind, StopRule
 
 TP = [sys.executable, "-m", "tippingpoint"]
 

@@ -14,7 +14,7 @@ from tippingpoint.backends.http import HttpBackend
 from tippingpoint.backends.http.auth import AuthConfig, AuthKind, Secret, load_secret, public_url
 from tippingpoint.backends.http.client import EndpointError
 from tippingpoint.backends.http.scenarios import run_http_scenario
-from tippingpoint.errors import InferenceError, InvalidOptionError
+from tippingpoint.core.errors import InferenceError, InvalidOptionError
 from tippingpoint.server.app import ServerConfig
 from tippingpoint.server.background import BackgroundServer
 from tippingpoint.server.repository import load_repository

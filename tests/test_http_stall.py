@@ -16,7 +16,7 @@ import pytest
 from tests.http_helpers import fault_server, short_scenario
 from tippingpoint.backends.http import HttpBackend
 from tippingpoint.backends.http.scenarios import HttpRun, run_http_scenario
-from tippingpoint.reports.schema import ArrivalProcess, ScenarioKind, StopRule
+from tippingpoint.core.schema import ArrivalProcess, ScenarioKind, StopRule
 
 RATE = 200.0
 RUN_S = 10.0

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tippingpoint.backends.base import QuantParams, TensorSpec
-from tippingpoint.errors import InvalidShapeError
+from tippingpoint.core.errors import InvalidShapeError
+from tippingpoint.core.io import read_report
+from tippingpoint.core.schema import AccuracyKind, RunStatus
+from tippingpoint.core.types import QuantParams, TensorSpec
 from tippingpoint.harness.accuracy import suite_eval_set
 from tippingpoint.harness.baseline import file_samples, generate_samples
 from tippingpoint.models.registry import resolve_model
-from tippingpoint.reports.io import read_report
-from tippingpoint.reports.schema import AccuracyKind, RunStatus
 
 from .test_cli_errors import QUICK, assert_one_line, tp
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tippingpoint.errors import ModelFileError
+from tippingpoint.core.errors import ModelFileError
 from tippingpoint.models import builtin_build
 from tippingpoint.models.registry import BUILTIN_DIR, ModelRef, resolve_model, verify
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from tippingpoint.core.io import read_report
+from tippingpoint.core.schema import RunFlag, RunStatus
 from tippingpoint.harness.accuracy import evaluate, suite_eval_set
 from tippingpoint.harness.runner import Runner, RunSpec
 from tippingpoint.models.manifest import ModelFormat, Variant, load_manifest
 from tippingpoint.models.registry import resolve_model
-from tippingpoint.reports.io import read_report
-from tippingpoint.reports.schema import RunFlag, RunStatus
 
 from .conftest import tiny_scenario
 from .test_cli_errors import QUICK, assert_one_line, tp

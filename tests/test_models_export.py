@@ -17,7 +17,8 @@ from tippingpoint.backends.base import Session
 from tippingpoint.backends.litert import LiteRtBackend
 from tippingpoint.backends.onnxruntime_cpu import OnnxRuntimeCpuBackend
 from tippingpoint.backends.torch_backend import TorchBackend
-from tippingpoint.errors import ModelFileError
+from tippingpoint.core.errors import ModelFileError
+from tippingpoint.core.schema import AccuracyKind
 from tippingpoint.harness.accuracy import (
     dequantize_output,
     prepare_input,
@@ -32,7 +33,6 @@ from tippingpoint.models.manifest import ARTIFACTS_DIR, ModelFormat, Variant, lo
 from tippingpoint.models.quantization import onnx_int8_static
 from tippingpoint.models.suite import Tier, suite_model, suite_models
 from tippingpoint.models.suite.profile import count_macs, count_parameters
-from tippingpoint.reports.schema import AccuracyKind
 
 FP32_ATOL = 1e-4
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tippingpoint.errors import ModelFileError, UnknownModelError
+from tippingpoint.core.errors import ModelFileError, UnknownModelError
+from tippingpoint.core.schema import AccuracyKind, ModelSource
 from tippingpoint.harness.accuracy import evaluate, suite_eval_set
 from tippingpoint.models.manifest import (
     ARTIFACTS_DIR,
@@ -24,7 +25,6 @@ from tippingpoint.models.manifest import (
 )
 from tippingpoint.models.registry import for_backend, resolve_model, verify
 from tippingpoint.models.suite import Tier, suite_model, suite_models
-from tippingpoint.reports.schema import AccuracyKind, ModelSource
 
 
 @pytest.fixture(scope="module")

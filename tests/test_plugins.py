@@ -6,8 +6,8 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-from tippingpoint.reports.io import read_report
-from tippingpoint.reports.schema import RunStatus
+from tippingpoint.core.io import read_report
+from tippingpoint.core.schema import RunStatus
 
 from .conftest import TP
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from tippingpoint.errors import ProfileError, UnknownProfileError, UsageError
+from tippingpoint.core.errors import ProfileError, UnknownProfileError, UsageError
 from tippingpoint.profiles.loader import load_catalog, load_workload, parse_profile_file
 from tippingpoint.profiles.schema import (
     CloudKind,

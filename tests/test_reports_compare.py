@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from tippingpoint.errors import ReportError
+from tippingpoint.core.errors import ReportError
+from tippingpoint.core.io import cost_result_files, read_report, report_files
+from tippingpoint.core.schema import AccuracyKind, AccuracyResult, Report
 from tippingpoint.reports.compare import (
     ComparisonRefused,
     Metric,
     compare_paths,
 )
 from tippingpoint.reports.compare_table import group_table
-from tippingpoint.reports.io import cost_result_files, read_report, report_files
-from tippingpoint.reports.schema import AccuracyKind, AccuracyResult, Report
 from tippingpoint.reports.significance import (
     SignificanceMethod,
     Verdict,
@@ -248,7 +248,7 @@ def test_network_runs_pair_only_at_the_same_concurrency(
     real_results: Path,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    from tippingpoint.reports.schema import ScenarioKind
+    from tippingpoint.core.schema import ScenarioKind
 
     a, b = _mlp_single(real_results)
 

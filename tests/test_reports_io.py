@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tippingpoint.errors import ReportError
+from tippingpoint.core.errors import ReportError
+from tippingpoint.core.io import load_samples, read_report, write_report
+from tippingpoint.core.schema import Report, RunStatus
 from tippingpoint.harness.runner import Runner, RunSpec
 from tippingpoint.models.registry import ModelRef
-from tippingpoint.reports.io import load_samples, read_report, write_report
-from tippingpoint.reports.schema import Report, RunStatus
 
 from .conftest import TP, tiny_scenario
 
@@ -140,7 +140,7 @@ def test_adding_an_optional_field_keeps_old_files_readable(written: tuple[Path, 
     path, _ = written
     data = json.loads(path.read_text())
     del data["collectors"]["energy"]
-    from tippingpoint.reports.io import digest_of_data, parse_report
+    from tippingpoint.core.io import digest_of_data, parse_report
 
     data["digest"] = digest_of_data(data)
     report = parse_report(json.dumps(data))

@@ -8,6 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from tippingpoint.core.io import report_files
+from tippingpoint.core.schema import (
+    EnergySummary,
+    HttpResults,
+    MeasurementMethod,
+    Report,
+    RunFlag,
+    SweepPoint,
+)
 from tippingpoint.reports.charts.spec import (
     Axis,
     Bar,
@@ -26,16 +35,7 @@ from tippingpoint.reports.charts.svg import figure_svg, log_ticks, nice_ticks
 from tippingpoint.reports.document import build_document
 from tippingpoint.reports.figures import load_run_data
 from tippingpoint.reports.html import render_html
-from tippingpoint.reports.io import report_files
 from tippingpoint.reports.render_report import load_results, write_report_file
-from tippingpoint.reports.schema import (
-    EnergySummary,
-    HttpResults,
-    MeasurementMethod,
-    Report,
-    RunFlag,
-    SweepPoint,
-)
 
 from .conftest import TP
 from .reports_fixtures import cost_json, real_results, rewrite  # noqa: F401
@@ -297,7 +297,7 @@ def test_failed_and_unloaded_runs_render_without_figures(
     real_results: Path,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    from tippingpoint.reports.schema import ErrorRecord, RunStatus
+    from tippingpoint.core.schema import ErrorRecord, RunStatus
 
     src = next(p for p in report_files([real_results]) if "conv-small" in p.name)
 
@@ -320,7 +320,7 @@ def test_accuracy_deltas_flag_the_variant_below_the_floor(
     real_results: Path,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    from tippingpoint.reports.schema import AccuracyKind, AccuracyResult
+    from tippingpoint.core.schema import AccuracyKind, AccuracyResult
 
     a, b = (
         p for p in report_files([real_results]) if "single-stream" in p.name and "mlp" in p.name

@@ -19,80 +19,34 @@ Usage::
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from tippingpoint.core.types import (
+    Availability,
+    BackendDescription,
+    Device,
+    Frozen,
+    OptionValue,
+    QuantParams,
+    TensorSpec,
+)
 
 if TYPE_CHECKING:
     import numpy as np
 
-OptionValue = str | int | float | bool | None
-"""A backend option value as recorded in the report."""
-
-
-class Frozen(BaseModel):
-    """Base for immutable, validated value objects that reject unknown fields."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class QuantParams(Frozen):
-    """Affine quantisation of an integer tensor: real = scale * (q - zero_point)."""
-
-    scale: float
-    zero_point: int
-
-
-class TensorSpec(Frozen):
-    """Name, shape, dtype and quantisation of one model input or output.
-
-    ``shape`` holds ``None`` for a dynamic dimension; ``dtype`` is a numpy dtype name.
-    """
-
-    name: str
-    shape: tuple[int | None, ...]
-    dtype: str
-    quant: QuantParams | None = None
-
-    @property
-    def is_dynamic(self) -> bool:
-        """Whether any dimension is unknown until run time."""
-        return any(d is None for d in self.shape)
-
-
-class Device(str, Enum):
-    """Where a session runs its computation."""
-
-    CPU = "cpu"
-    CUDA = "cuda"
-    REMOTE = "remote"
-    ACCELERATOR = "accelerator"
-
-
-class BackendDescription(Frozen):
-    """What a session says of itself: runtime, version, device and every option in force."""
-
-    name: str = Field(description="registered backend name, e.g. 'onnxruntime'")
-    runtime: str = Field(description="the runtime package that executes, e.g. 'onnxruntime'")
-    runtime_version: str
-    device: Device
-    device_name: str | None = None
-    threads: int | None = Field(default=None, description="intra-op threads in force, if known")
-    providers: tuple[str, ...] = Field(default=(), description="execution providers actually used")
-    options: dict[str, OptionValue] = Field(
-        default_factory=dict, description="every option, default or not, as in force"
-    )
-
-
-class Availability(Frozen):
-    """Whether a backend's runtime is installed, without importing it."""
-
-    installed: bool
-    runtime: str
-    version: str | None = None
-    install_hint: str = ""
+__all__ = [
+    "Availability",
+    "Backend",
+    "BackendDescription",
+    "Device",
+    "Frozen",
+    "OptionValue",
+    "QuantParams",
+    "Session",
+    "SessionBase",
+    "TensorSpec",
+]
 
 
 @runtime_checkable
@@ -117,6 +71,12 @@ class Session(Protocol):
         """Runtime, version, device, threads, providers and every option in force."""
         ...
 
+    @property
+    def resizes_fixed_batch(self) -> bool:
+        """Whether the session runs batches other than a fixed batch dimension of 1 (by
+        resizing the model's inputs); False when a fixed batch is fixed."""
+        ...
+
     def close(self) -> None:
         """Release the runtime's resources."""
         ...
@@ -134,9 +94,18 @@ class Backend(Protocol):
     """The name users select it by (the entry-point name)."""
     formats: tuple[str, ...]
     """File suffixes it loads, e.g. ('.onnx',)."""
+    network: bool
+    """True when its sessions reach a model over a network (they are
+    :class:`~tippingpoint.backends.network.NetworkSession`): the model file is optional and the
+    pre-run check validates options without loading."""
 
     def availability(self) -> Availability:
         """Whether the runtime is installed; must not import it."""
+        ...
+
+    def validate_options(self, options: Mapping[str, OptionValue]) -> None:
+        """Check ``options`` without loading anything (the pre-run check calls it once per
+        matrix group); raise ``InvalidOptionError`` naming the option and the valid ones."""
         ...
 
     def load(self, model: Path, options: Mapping[str, OptionValue]) -> Session:
@@ -150,6 +119,11 @@ class Backend(Protocol):
 
 class SessionBase:
     """Context-manager plumbing for sessions; subclasses implement the protocol's methods."""
+
+    @property
+    def resizes_fixed_batch(self) -> bool:
+        """A fixed batch dimension stays fixed unless a subclass says otherwise."""
+        return False
 
     def close(self) -> None:
         """Release resources; the default does nothing."""

@@ -15,8 +15,8 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from tippingpoint.backends.base import OptionValue
-from tippingpoint.reports.schema import GpuInfo
+from tippingpoint.core.schema import GpuInfo
+from tippingpoint.core.types import OptionValue
 
 
 def _cuda_version_text(code: int) -> str:

@@ -25,23 +25,23 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tippingpoint.backends.base import (
-    Availability,
-    BackendDescription,
-    Device,
-    OptionValue,
-    QuantParams,
-    SessionBase,
-    TensorSpec,
-)
+from tippingpoint.backends.base import SessionBase
 from tippingpoint.backends.onnxruntime_cpu import parse_options
-from tippingpoint.errors import (
+from tippingpoint.core.errors import (
     FIXED_BATCH_HINT,
     FixedBatchError,
     InvalidOptionError,
     ModelFileError,
     ModelLoadError,
     RuntimeNotInstalledError,
+)
+from tippingpoint.core.types import (
+    Availability,
+    BackendDescription,
+    Device,
+    OptionValue,
+    QuantParams,
+    TensorSpec,
 )
 
 if TYPE_CHECKING:

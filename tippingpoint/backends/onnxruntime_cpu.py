@@ -11,19 +11,19 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tippingpoint.backends.base import (
-    Availability,
-    BackendDescription,
-    Device,
-    OptionValue,
-    SessionBase,
-    TensorSpec,
-)
-from tippingpoint.errors import (
+from tippingpoint.backends.base import SessionBase
+from tippingpoint.core.errors import (
     InvalidOptionError,
     ModelFileError,
     ModelLoadError,
     RuntimeNotInstalledError,
+)
+from tippingpoint.core.types import (
+    Availability,
+    BackendDescription,
+    Device,
+    OptionValue,
+    TensorSpec,
 )
 
 if TYPE_CHECKING:

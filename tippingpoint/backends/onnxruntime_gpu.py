@@ -22,15 +22,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tippingpoint.backends.base import Availability, BackendDescription, Device, OptionValue
 from tippingpoint.backends.onnxruntime_cpu import GraphOptimization, OrtSession, parse_options
 from tippingpoint.backends.phases import TimedRegion
-from tippingpoint.errors import (
+from tippingpoint.core.errors import (
     ModelFileError,
     ModelLoadError,
     RuntimeFailure,
     RuntimeNotInstalledError,
 )
+from tippingpoint.core.types import Availability, BackendDescription, Device, OptionValue
 
 GPU_DIST = "onnxruntime-gpu"
 INSTALL_HINT = "pip install 'tippingpoint[onnx-gpu]' in place of [onnx] (needs CUDA 12, cuDNN 9)"

@@ -15,8 +15,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from tippingpoint.harness.stats import latency_stats
-from tippingpoint.reports.schema import DevicePhases
+from tippingpoint.core.schema import DevicePhases
+from tippingpoint.core.stats import latency_stats
 
 
 class TimedRegion(str, Enum):

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tippingpoint.backends.base import Availability, Backend
-from tippingpoint.errors import RuntimeNotInstalledError, UnknownBackendError
-from tippingpoint.plugins import (
+from tippingpoint.backends.base import Backend
+from tippingpoint.core.errors import RuntimeNotInstalledError, UnknownBackendError
+from tippingpoint.core.plugins import (
     PluginLoadError,
     broken_plugin_hint,
     distribution_name,
     load_entry_point,
     plugin_entry_points,
 )
+from tippingpoint.core.types import Availability
 
 GROUP = "tippingpoint.backends"
 

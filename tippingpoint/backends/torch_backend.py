@@ -34,21 +34,21 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tippingpoint.backends.base import (
-    Availability,
-    BackendDescription,
-    Device,
-    OptionValue,
-    SessionBase,
-    TensorSpec,
-)
+from tippingpoint.backends.base import SessionBase
 from tippingpoint.backends.onnxruntime_cpu import parse_options
 from tippingpoint.backends.phases import PhaseSamples, TimedRegion
-from tippingpoint.errors import (
+from tippingpoint.core.errors import (
     InvalidOptionError,
     ModelFileError,
     ModelLoadError,
     RuntimeNotInstalledError,
+)
+from tippingpoint.core.types import (
+    Availability,
+    BackendDescription,
+    Device,
+    OptionValue,
+    TensorSpec,
 )
 
 if TYPE_CHECKING:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from tippingpoint.backends.base import Device, Frozen
 from tippingpoint.calculator.params import Basis
-from tippingpoint.errors import CostInputError
-from tippingpoint.reports.schema import MeasurementMethod, Report, RunFlag, RunStatus
+from tippingpoint.core.errors import CostInputError
+from tippingpoint.core.schema import MeasurementMethod, Report, RunFlag, RunStatus
+from tippingpoint.core.types import Device, Frozen
 
 
 class EdgeFigures(Frozen):

@@ -52,9 +52,9 @@ from tippingpoint.calculator.scenarios import scenarios
 from tippingpoint.calculator.sensitivity import tornado
 from tippingpoint.calculator.tco import evaluate
 from tippingpoint.calculator.tipping import tipping_point
-from tippingpoint.errors import CostInputError
+from tippingpoint.core.errors import CostInputError
+from tippingpoint.core.schema import Report
 from tippingpoint.profiles.schema import CloudKind, CloudProfile
-from tippingpoint.reports.schema import Report
 
 
 def placement_result(

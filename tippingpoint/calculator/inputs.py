@@ -23,7 +23,7 @@ from tippingpoint.calculator.params import (
     from_sourced,
     make_input,
 )
-from tippingpoint.errors import CostInputError
+from tippingpoint.core.errors import CostInputError
 from tippingpoint.profiles.schema import (
     Amortisation,
     CloudKind,

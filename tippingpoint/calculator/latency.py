@@ -12,9 +12,9 @@ import math
 
 from pydantic import Field
 
-from tippingpoint.backends.base import Frozen
 from tippingpoint.calculator.model import Placement
 from tippingpoint.calculator.params import Basis
+from tippingpoint.core.types import Frozen
 from tippingpoint.profiles.schema import NetworkProfile
 
 MSS_BYTES = 1448

@@ -14,7 +14,7 @@ from enum import Enum
 
 from pydantic import Field
 
-from tippingpoint.backends.base import Frozen
+from tippingpoint.core.types import Frozen
 from tippingpoint.profiles.schema import Distribution, Sourced
 
 

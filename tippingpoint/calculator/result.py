@@ -15,10 +15,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from tippingpoint.backends.base import Frozen
 from tippingpoint.calculator.latency import LatencyCheck
 from tippingpoint.calculator.model import Component, Placement
 from tippingpoint.calculator.params import Basis, InputValue, Param
+from tippingpoint.core.types import Frozen
 from tippingpoint.profiles.schema import Amortisation, CloudKind
 
 COST_SCHEMA_VERSION = 1

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns (and exits with) the exit code."""
     from typer.exceptions import TyperException
 
-    from tippingpoint.errors import TippingPointError
+    from tippingpoint.core.errors import TippingPointError
 
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args

@@ -29,9 +29,9 @@ def compare(
     from rich.console import Console
     from rich.markup import escape
 
+    from tippingpoint.core.io import report_files
     from tippingpoint.reports.compare import compare_paths
     from tippingpoint.reports.compare_table import comparison_tables
-    from tippingpoint.reports.io import report_files
 
     result = compare_paths(report_files(list(paths)), force=force, cost_paths=list(cost))
     if as_json:

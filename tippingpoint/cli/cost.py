@@ -48,14 +48,14 @@ def cost(
     from tippingpoint.calculator.compute import calculate
     from tippingpoint.calculator.inputs import Profiles
     from tippingpoint.calculator.table import cost_tables
-    from tippingpoint.errors import CostInputError, InvalidOptionError
-    from tippingpoint.profiles.loader import load_catalog, load_workload, user_dir
-    from tippingpoint.reports.io import (
+    from tippingpoint.core.errors import CostInputError, InvalidOptionError
+    from tippingpoint.core.io import (
         atomic_write_bytes,
         is_cost_result,
         read_report,
         report_files,
     )
+    from tippingpoint.profiles.loader import load_catalog, load_workload, user_dir
 
     if draws < 0:
         raise InvalidOptionError(f"--draws {draws} is negative", "give 0 or more draws")
@@ -91,7 +91,7 @@ def cost(
     )
     text = result.model_dump_json(indent=2) + "\n"
     if out is not None:
-        from tippingpoint.errors import OutputDirError
+        from tippingpoint.core.errors import OutputDirError
 
         try:
             out.parent.mkdir(parents=True, exist_ok=True)

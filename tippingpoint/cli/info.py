@@ -20,7 +20,7 @@ def show(
     """
     from rich.console import Console
 
-    from tippingpoint.reports.io import (
+    from tippingpoint.core.io import (
         MissingSamplesError,
         read_report,
         report_files,
@@ -104,6 +104,6 @@ def models(
 
 def schema() -> None:
     """Print the JSON Schema of the run report."""
-    from tippingpoint.reports.schema import Report
+    from tippingpoint.core.schema import Report
 
     typer.echo(json.dumps(Report.model_json_schema(), indent=2))

@@ -27,7 +27,7 @@ def report(
     fmt: ReportFormat = typer.Option(ReportFormat.HTML, "--format", help="html or md."),
 ) -> int:
     """Render a decision report: summary, environment, latency, energy, accuracy, cost."""
-    from tippingpoint.reports.io import cost_result_files
+    from tippingpoint.core.io import cost_result_files
     from tippingpoint.reports.render_report import write_report_file
 
     if cost is None:

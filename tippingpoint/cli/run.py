@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from tippingpoint.reports.kinds import ScenarioKind
+from tippingpoint.core.kinds import ScenarioKind
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -20,11 +20,11 @@ if TYPE_CHECKING:
     import numpy as np
     from rich.console import Console
 
-    from tippingpoint.backends.base import OptionValue
+    from tippingpoint.core.schema import ArrivalProcess, ScenarioSettings
+    from tippingpoint.core.types import OptionValue
     from tippingpoint.harness.collectors.base import Collector
     from tippingpoint.harness.runner import AccuracyHook, Progress, RunSpec
     from tippingpoint.models.registry import ModelRef
-    from tippingpoint.reports.schema import ArrivalProcess, ScenarioSettings
 
 
 def _coerce(value: str) -> OptionValue:
@@ -43,7 +43,7 @@ def parse_backend_options(
     items: list[str], backends: list[str]
 ) -> dict[str, dict[str, OptionValue]]:
     """``--opt KEY=VALUE`` applies to every backend; ``--opt BACKEND.KEY=VALUE`` to one."""
-    from tippingpoint.errors import InvalidOptionError
+    from tippingpoint.core.errors import InvalidOptionError
 
     out: dict[str, dict[str, OptionValue]] = {b: {} for b in backends}
     for item in items:
@@ -68,7 +68,7 @@ def load_input_file(path: Path) -> dict[str, np.ndarray]:
     """Arrays of an ``--inputs`` .npz file, by name; problems are one-line usage errors."""
     import numpy as np
 
-    from tippingpoint.errors import InvalidShapeError
+    from tippingpoint.core.errors import InvalidShapeError
 
     try:
         with np.load(path, allow_pickle=False) as npz:
@@ -99,7 +99,7 @@ def _baseline_hooks(
 ) -> dict[str, AccuracyHook]:
     """Per backend: compare with ``baseline``, loaded on that backend or one that loads it."""
     from tippingpoint.backends.registry import backend_names, get_backend
-    from tippingpoint.errors import ModelFileError
+    from tippingpoint.core.errors import ModelFileError
     from tippingpoint.harness.baseline import baseline_hook
 
     if not baseline.is_file():
@@ -123,7 +123,7 @@ def _baseline_hooks(
 
 
 def _split_ints(text: str) -> tuple[int, ...]:
-    from tippingpoint.errors import InvalidOptionError
+    from tippingpoint.core.errors import InvalidOptionError
 
     try:
         values = tuple(int(x) for x in text.split(",") if x.strip())
@@ -242,6 +242,8 @@ def run(
     from rich.console import Console
     from rich.markup import escape
 
+    from tippingpoint.core.io import ensure_output_dir, write_report
+    from tippingpoint.core.schema import RunFlag, RunStatus, StopRule, WarmupRule
     from tippingpoint.harness.config import (
         DEFAULT_BATCH_SIZES,
         load_suite_file,
@@ -250,8 +252,6 @@ def run(
     from tippingpoint.harness.inputs import parse_shape_overrides
     from tippingpoint.harness.runner import Runner, RunSpec
     from tippingpoint.models.registry import DEFAULT_SUITE, for_backend, resolve_model
-    from tippingpoint.reports.io import ensure_output_dir, write_report
-    from tippingpoint.reports.schema import RunFlag, RunStatus, StopRule, WarmupRule
     from tippingpoint.reports.table import summary_table
 
     console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 160)
@@ -280,7 +280,7 @@ def run(
         batches = _split_ints(batch_sizes) if batch_sizes is not None else DEFAULT_BATCH_SIZES
     seed = seed if seed is not None else 0
     if accuracy and baseline is not None:
-        from tippingpoint.errors import InvalidOptionError
+        from tippingpoint.core.errors import InvalidOptionError
 
         raise InvalidOptionError(
             "--accuracy and --baseline both score the run's outputs, and a report holds one "
@@ -302,7 +302,7 @@ def run(
         found = get_backend(b)()  # unknown names fail before anything runs
         avail = found.availability()
         if not avail.installed:
-            from tippingpoint.errors import RuntimeNotInstalledError
+            from tippingpoint.core.errors import RuntimeNotInstalledError
 
             raise RuntimeNotInstalledError(
                 f"backend '{b}' needs {avail.runtime}, which is not installed", avail.install_hint
@@ -370,7 +370,7 @@ def run(
         and not getattr(get_backend(c.backend), "network", False)
     ]
     if unsupported:
-        from tippingpoint.errors import InvalidOptionError
+        from tippingpoint.core.errors import InvalidOptionError
 
         raise InvalidOptionError(
             f"scenario '{unsupported[0].scenario.kind.value}' needs a network backend",
@@ -453,7 +453,7 @@ def run(
                 try:
                     path = write_report(report, out, samples)
                 except OSError as exc:
-                    from tippingpoint.errors import OutputDirError
+                    from tippingpoint.core.errors import OutputDirError
 
                     raise OutputDirError(
                         f"cannot write the report of {_cell_label(cell)} to {out}: "
@@ -539,7 +539,7 @@ class _Network:
         self, settings: ScenarioSettings, kind: ScenarioKind, level: int | None
     ) -> ScenarioSettings:
         """The scenario settings with the network fields of ``kind`` filled in."""
-        from tippingpoint.errors import InvalidOptionError
+        from tippingpoint.core.errors import InvalidOptionError
 
         if kind is ScenarioKind.CONCURRENCY:
             return settings.model_copy(update={"concurrency": level})
@@ -553,8 +553,8 @@ class _Network:
 def _network_settings(
     rate: float | None, arrival: str, concurrency: str, bound: float | None
 ) -> _Network:
-    from tippingpoint.errors import InvalidOptionError
-    from tippingpoint.reports.schema import ArrivalProcess
+    from tippingpoint.core.errors import InvalidOptionError
+    from tippingpoint.core.schema import ArrivalProcess
 
     try:
         process = ArrivalProcess(arrival)

@@ -42,7 +42,7 @@ def serve(
 
     from tippingpoint.backends.http.auth import load_secret
     from tippingpoint.cli.run import parse_backend_options
-    from tippingpoint.errors import InvalidOptionError
+    from tippingpoint.core.errors import InvalidOptionError
     from tippingpoint.server.app import ServerConfig, create_app
     from tippingpoint.server.repository import load_repository
 

@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from tippingpoint.errors import RuntimeFailure
+from tippingpoint.core.errors import RuntimeFailure
 
 READY_TIMEOUT_S = 60.0
 _SERVING = re.compile(r"serving .* on (https?://\S+)")

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tippingpoint.backends.base import Session, TensorSpec
-from tippingpoint.errors import UnknownModelError
+from tippingpoint.backends.base import Session
+from tippingpoint.core.errors import UnknownModelError
+from tippingpoint.core.schema import AccuracyKind, AccuracyResult
+from tippingpoint.core.types import TensorSpec
 from tippingpoint.models.datasets import EvalSet, Metric, load_eval_set
 from tippingpoint.models.manifest import suite_manifests, verify_file
-from tippingpoint.reports.schema import AccuracyKind, AccuracyResult
 
 MLPERF_FLOOR = 0.99
 """MLPerf's accuracy target: at least 99% of the fp32 reference."""

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tippingpoint.backends.base import Backend, OptionValue, Session, TensorSpec
-from tippingpoint.errors import InvalidShapeError
+from tippingpoint.backends.base import Backend, Session
+from tippingpoint.core.errors import InvalidShapeError
+from tippingpoint.core.schema import AccuracyResult
+from tippingpoint.core.types import OptionValue, TensorSpec
 from tippingpoint.harness.accuracy import MLPERF_FLOOR, compare_sessions
 from tippingpoint.harness.inputs import check_input_array, generate_input, resolve_shape
-from tippingpoint.reports.schema import AccuracyResult
 
 DEFAULT_SAMPLES = 64
 """Generated samples per comparison."""

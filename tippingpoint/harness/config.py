@@ -6,9 +6,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tippingpoint.backends.base import OptionValue
-from tippingpoint.errors import SuiteFileError
-from tippingpoint.reports.schema import ScenarioKind, ScenarioSettings, StopRule, WarmupRule
+from tippingpoint.core.errors import SuiteFileError
+from tippingpoint.core.schema import ScenarioKind, ScenarioSettings, StopRule, WarmupRule
+from tippingpoint.core.types import OptionValue
 
 DEFAULT_WARMUP = WarmupRule(min_queries=10, min_duration_s=2.0)
 DEFAULT_STOP = StopRule(min_queries=662, min_duration_s=10.0, max_duration_s=120.0)

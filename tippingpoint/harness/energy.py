@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from tippingpoint.core.schema import CollectorResult, EnergySummary, MeasurementMethod
 from tippingpoint.harness.collectors.base import Collector
 from tippingpoint.harness.collectors.sysfs import Clock
 from tippingpoint.harness.collectors.windowed import PART_SCOPES, WHOLE_SCOPES, EnergyScope
-from tippingpoint.reports.schema import CollectorResult, EnergySummary, MeasurementMethod
 
 DEFAULT_IDLE_S = 5.0
 MIN_WINDOWS = 5

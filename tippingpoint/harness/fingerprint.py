@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tippingpoint import __version__
 from tippingpoint.backends.gpuinfo import gpu_info
-from tippingpoint.reports.schema import ContainerInfo, HostFingerprint, ToolInfo
+from tippingpoint.core.schema import ContainerInfo, HostFingerprint, ToolInfo
 
 RUNTIME_PACKAGES = (
     "numpy",

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from tippingpoint.backends.base import TensorSpec
-from tippingpoint.errors import FIXED_BATCH_HINT, FixedBatchError, InvalidShapeError
+from tippingpoint.core.errors import FIXED_BATCH_HINT, FixedBatchError, InvalidShapeError
+from tippingpoint.core.types import TensorSpec
 
 TOKEN_ID_RANGE = (0, 1000)
 """Integer inputs that are not quantised activations are treated as token ids in this range."""

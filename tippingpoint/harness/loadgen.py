@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tippingpoint.reports.schema import ArrivalProcess, StopRule
+from tippingpoint.core.schema import ArrivalProcess, StopRule
 
 LATE_NS = 1_000_000
 """A request sent more than this after its scheduled time counts as late."""

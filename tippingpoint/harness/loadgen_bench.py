@@ -105,8 +105,8 @@ def measure(url: str, client: str, seconds: float, fast_rate: float) -> tuple[Lo
     """Closed loop, open loop at ``fast_rate`` and at 1,000/s against ``url`` with ``client``."""
     from tippingpoint.backends.http import HttpBackend
     from tippingpoint.backends.http.scenarios import request_fn
+    from tippingpoint.core.schema import ArrivalProcess, StopRule
     from tippingpoint.harness.loadgen import closed_loop, open_loop
-    from tippingpoint.reports.schema import ArrivalProcess, StopRule
 
     opts = {
         "endpoint": url,

@@ -17,10 +17,10 @@ import time
 
 import numpy as np
 
+from tippingpoint.core.schema import ScenarioKind, StopRule, WarmupRule
 from tippingpoint.harness.config import scenario_settings
 from tippingpoint.harness.runner import Runner, RunSpec
 from tippingpoint.models.registry import resolve_model
-from tippingpoint.reports.schema import ScenarioKind, StopRule, WarmupRule
 
 TARGETS = {"mlp-tiny": 1.05, "conv-small": 1.01}
 """Ratio targets of the core harness (collectors off) to the bare loop."""

@@ -2,7 +2,7 @@
 
 A mistake in the invocation (a bad backend option, a ``--shape`` that does not fit, ``--inputs``
 arrays of the wrong shape or dtype, a file the backend cannot load) is found here once, as a
-:class:`~tippingpoint.errors.UsageError`, instead of as a failed report per cell. Each model is
+:class:`~tippingpoint.core.errors.UsageError`, instead of as a failed report per cell. Each model is
 loaded once per backend and its options; every cell's inputs are built and bound on that
 session, as the run will do. A cell whose batch the model cannot run (a fixed batch of 1 the
 runtime cannot resize) is returned as skipped, with the reason. Anything else that goes wrong
@@ -17,9 +17,9 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from tippingpoint.backends.base import OptionValue
 from tippingpoint.backends.registry import get_backend
-from tippingpoint.errors import FixedBatchError, ModelFileError, UsageError
+from tippingpoint.core.errors import FixedBatchError, ModelFileError, UsageError
+from tippingpoint.core.types import OptionValue
 from tippingpoint.harness.inputs import check_unknown_overrides, query_feeds
 from tippingpoint.harness.runner import RunSpec
 
@@ -45,8 +45,8 @@ def check_network_options(backend: str, options: Mapping[str, OptionValue]) -> N
 
 def _format_hint(cell: RunSpec) -> str:
     """The fix when a backend cannot load a cell's file: for a suite model, what it has."""
+    from tippingpoint.core.schema import ModelSource
     from tippingpoint.models.registry import list_models
-    from tippingpoint.reports.schema import ModelSource
 
     if cell.model.source is not ModelSource.SUITE:
         return "run this file on a backend for its format (tippingpoint backends)"

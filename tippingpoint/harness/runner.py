@@ -17,24 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from tippingpoint.backends.base import OptionValue, Session
+from tippingpoint.backends.base import Session
 from tippingpoint.backends.gpuinfo import with_torch_settings
 from tippingpoint.backends.phases import PhaseTimedSession, summarize_phases
 from tippingpoint.backends.registry import get_backend
-from tippingpoint.errors import TippingPointError
-from tippingpoint.harness import stats
-from tippingpoint.harness.collectors.base import Collector
-from tippingpoint.harness.collectors.throttle import is_throttled
-from tippingpoint.harness.energy import (
-    EnergyAccounting,
-    is_energy_collector,
-    min_measured_s,
-    window_sample_counts,
-)
-from tippingpoint.harness.fingerprint import host_fingerprint, tool_info
-from tippingpoint.harness.inputs import query_feeds
-from tippingpoint.models.registry import ModelRef, identity, verify
-from tippingpoint.reports.schema import (
+from tippingpoint.core import stats
+from tippingpoint.core.errors import TippingPointError
+from tippingpoint.core.schema import (
     AccuracyResult,
     BackendDescription,
     ColdStart,
@@ -58,6 +47,18 @@ from tippingpoint.reports.schema import (
     WarmupRule,
     WarmupSummary,
 )
+from tippingpoint.core.types import OptionValue
+from tippingpoint.harness.collectors.base import Collector
+from tippingpoint.harness.collectors.throttle import is_throttled
+from tippingpoint.harness.energy import (
+    EnergyAccounting,
+    is_energy_collector,
+    min_measured_s,
+    window_sample_counts,
+)
+from tippingpoint.harness.fingerprint import host_fingerprint, tool_info
+from tippingpoint.harness.inputs import query_feeds
+from tippingpoint.models.registry import ModelRef, identity, verify
 
 TICK_NS = 250_000_000
 """How often the loops hand progress to the callback."""

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tippingpoint.backends.base import Session
+from tippingpoint.core.schema import AccuracyKind
 from tippingpoint.harness.accuracy import evaluate
 from tippingpoint.models.datasets import DataBundle, EvalSet, Metric, build_data, save_eval_set
 from tippingpoint.models.manifest import (
@@ -49,7 +50,6 @@ from tippingpoint.models.manifest import (
     sha256_file,
 )
 from tippingpoint.models.suite.catalog import SuiteModel, Task, Tier, suite_model, suite_models
-from tippingpoint.reports.schema import AccuracyKind
 
 if TYPE_CHECKING:
     import torch

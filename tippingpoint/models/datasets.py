@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tippingpoint.errors import ModelFileError
-from tippingpoint.reports.schema import AccuracyKind
+from tippingpoint.core.errors import ModelFileError
+from tippingpoint.core.schema import AccuracyKind
 
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 

@@ -18,11 +18,11 @@ from typing import Literal
 
 from pydantic import Field, ValidationError
 
-from tippingpoint.backends.base import Frozen, TensorSpec
-from tippingpoint.errors import ModelFileError, UnknownModelError
+from tippingpoint.core.errors import ModelFileError, UnknownModelError
+from tippingpoint.core.schema import AccuracyKind
+from tippingpoint.core.types import Frozen, TensorSpec
 from tippingpoint.models.datasets import Metric
 from tippingpoint.models.suite.catalog import Task, Tier
-from tippingpoint.reports.schema import AccuracyKind
 
 MANIFEST_VERSION = 1
 ARTIFACTS_DIR = Path(__file__).parent / "artifacts"

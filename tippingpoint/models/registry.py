@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tippingpoint.errors import ModelFileError, UnknownModelError
-from tippingpoint.reports.schema import ModelIdentity, ModelSource
+from tippingpoint.core.errors import ModelFileError, UnknownModelError
+from tippingpoint.core.schema import ModelIdentity, ModelSource
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 KNOWN_SUFFIXES = (".onnx", ".tflite", ".pt2", ".pt")

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from tippingpoint.errors import ProfileError, UnknownProfileError
+from tippingpoint.core.errors import ProfileError, UnknownProfileError
 from tippingpoint.profiles.schema import (
     PROFILE_TYPES,
     CloudProfile,

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from tippingpoint.backends.base import Frozen
+from tippingpoint.core.types import Frozen
 
 
 class Distribution(str, Enum):

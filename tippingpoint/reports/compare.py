@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from tippingpoint.backends.base import Frozen
-from tippingpoint.errors import ReportError
-from tippingpoint.reports.io import load_samples, parse_report
-from tippingpoint.reports.kinds import ScenarioKind
-from tippingpoint.reports.schema import MeasurementMethod, Report, RunFlag, RunStatus
+from tippingpoint.core.errors import ReportError
+from tippingpoint.core.io import load_samples, parse_report
+from tippingpoint.core.kinds import ScenarioKind
+from tippingpoint.core.schema import MeasurementMethod, Report, RunFlag, RunStatus
+from tippingpoint.core.types import Frozen
 from tippingpoint.reports.significance import (
     DEFAULT_ALPHA,
     DEFAULT_MIN_EFFECT,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tippingpoint.errors import ReportError
+from tippingpoint.core.errors import ReportError
 from tippingpoint.reports.charts.spec import (
     Axis,
     Figure,

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from tippingpoint.core.schema import MeasurementMethod, RunFlag, RunStatus
 from tippingpoint.reports.charts.spec import Figure
 from tippingpoint.reports.compare import (
     ComparisonRefused,
@@ -28,7 +29,6 @@ from tippingpoint.reports.figures import (
     http_figures,
     latency_figures,
 )
-from tippingpoint.reports.schema import MeasurementMethod, RunFlag, RunStatus
 from tippingpoint.reports.significance import SignificanceMethod, fmt_p
 
 if TYPE_CHECKING:

@@ -11,7 +11,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from tippingpoint.errors import ReportError
+from tippingpoint.core.errors import ReportError
+from tippingpoint.core.io import load_samples
+from tippingpoint.core.schema import MeasurementMethod, Report, RunFlag, ScenarioKind
 from tippingpoint.reports.charts.spec import (
     Axis,
     Bar,
@@ -25,8 +27,6 @@ from tippingpoint.reports.charts.spec import (
     Series,
 )
 from tippingpoint.reports.compare import LoadedRun, accuracy_check, run_label
-from tippingpoint.reports.io import load_samples
-from tippingpoint.reports.schema import MeasurementMethod, Report, RunFlag, ScenarioKind
 
 CDF_POINTS = 400
 TAIL_LEVELS = (0.99, 0.995, 0.999, 0.9995, 0.9999)

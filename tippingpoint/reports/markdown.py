@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tippingpoint.core.io import atomic_write_bytes
 from tippingpoint.reports.document import (
     Block,
     Bullets,
@@ -15,7 +16,6 @@ from tippingpoint.reports.document import (
     TableBlock,
     Tone,
 )
-from tippingpoint.reports.io import atomic_write_bytes
 
 
 def _cell(text: str) -> str:

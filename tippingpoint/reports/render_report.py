@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from tippingpoint.errors import ReportError
+from tippingpoint.core.errors import ReportError
+from tippingpoint.core.io import atomic_write_bytes, ensure_output_dir, read_report, report_files
 from tippingpoint.reports.compare import LoadedRun, declared_schema_version
 from tippingpoint.reports.document import Document, build_document
 from tippingpoint.reports.figures import load_run_data
-from tippingpoint.reports.io import atomic_write_bytes, ensure_output_dir, read_report, report_files
 
 
 def load_results(paths: Sequence[Path], exclude: Sequence[Path] = ()) -> list[LoadedRun]:

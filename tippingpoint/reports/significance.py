@@ -3,7 +3,7 @@
 Two tests on the raw per-query samples, both of which must agree before a difference is called:
 
 * a bootstrap confidence interval of the ratio of medians (B / A), drawn with the exact
-  order-statistic bootstrap of :mod:`tippingpoint.harness.stats` (O(1) per resample, so it stays
+  order-statistic bootstrap of :mod:`tippingpoint.core.stats` (O(1) per resample, so it stays
   cheap for millions of samples);
 * the Mann-Whitney U test (normal approximation with tie correction and continuity correction).
 
@@ -19,8 +19,8 @@ from enum import Enum
 import numpy as np
 from pydantic import Field
 
-from tippingpoint.backends.base import Frozen
-from tippingpoint.harness.stats import nearest_rank_index
+from tippingpoint.core.stats import nearest_rank_index
+from tippingpoint.core.types import Frozen
 
 DEFAULT_LEVEL = 0.99
 DEFAULT_ALPHA = 0.01

@@ -8,8 +8,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from tippingpoint.backends.registry import BackendListing
+from tippingpoint.core.schema import Report, RunFlag, RunStatus
 from tippingpoint.models.registry import ModelRef
-from tippingpoint.reports.schema import Report, RunFlag, RunStatus
 
 
 def _fmt_ms(v: float | None) -> str:

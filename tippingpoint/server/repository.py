@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tippingpoint.backends.base import OptionValue, Session, TensorSpec
-from tippingpoint.errors import InvalidOptionError
+from tippingpoint.backends.base import Session
+from tippingpoint.core.errors import InvalidOptionError
+from tippingpoint.core.types import OptionValue, TensorSpec
 
 if TYPE_CHECKING:
     import numpy as np

@@ -14,7 +14,7 @@ from enum import Enum
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from tippingpoint.errors import InvalidOptionError
+from tippingpoint.core.errors import InvalidOptionError
 
 REDACTED = "***"
 

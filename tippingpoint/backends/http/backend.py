@@ -28,14 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tippingpoint.backends.base import (
-    Availability,
-    BackendDescription,
-    Device,
-    OptionValue,
-    SessionBase,
-    TensorSpec,
-)
+from tippingpoint.backends.base import SessionBase
 from tippingpoint.backends.http.auth import AuthConfig, AuthKind, load_secret, public_url
 from tippingpoint.backends.http.client import (
     ClientSettings,
@@ -53,13 +46,20 @@ from tippingpoint.backends.http.protocols import (
     WireProtocol,
     parse_input_specs,
 )
-from tippingpoint.errors import InferenceError, InvalidOptionError, RuntimeNotInstalledError
+from tippingpoint.core.errors import InferenceError, InvalidOptionError, RuntimeNotInstalledError
+from tippingpoint.core.types import (
+    Availability,
+    BackendDescription,
+    Device,
+    OptionValue,
+    TensorSpec,
+)
 
 if TYPE_CHECKING:
     from tippingpoint.backends.http.rawclient import RawHttpClient
     from tippingpoint.backends.http.scenarios import HttpRun
+    from tippingpoint.core.schema import ScenarioKind, ScenarioSettings
     from tippingpoint.harness.loadgen import LoadProgress
-    from tippingpoint.reports.schema import ScenarioKind, ScenarioSettings
 
 T = TypeVar("T")
 INSTALL_HINT = "pip install 'tippingpoint[http]'"
@@ -270,7 +270,7 @@ class HttpSession(SessionBase):
         """The client that measures scenario ``kind``: the session's own, or with
         ``client=auto`` the raw client for open-loop runs on plain HTTP (opened once, on the
         session's loop). The description records the client that measured."""
-        from tippingpoint.reports.schema import ScenarioKind
+        from tippingpoint.core.schema import ScenarioKind
 
         opts = self.options
         if not (

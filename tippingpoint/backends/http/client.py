@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from tippingpoint.backends.http.auth import AuthConfig
 from tippingpoint.backends.http.protocols import HttpMethod
-from tippingpoint.errors import RuntimeFailure
+from tippingpoint.core.errors import RuntimeFailure
 from tippingpoint.harness.loadgen import Completion
 
 if TYPE_CHECKING:

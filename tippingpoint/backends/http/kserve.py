@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tippingpoint.backends.base import TensorSpec
+from tippingpoint.core.types import TensorSpec
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 JSON_TYPE = "application/json"

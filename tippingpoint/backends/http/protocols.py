@@ -16,9 +16,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from tippingpoint.backends.base import TensorSpec
 from tippingpoint.backends.http import kserve
 from tippingpoint.backends.http.kserve import CodecError, Encoded, NamedTensor
+from tippingpoint.core.types import TensorSpec
 
 
 class WireProtocol(str, Enum):

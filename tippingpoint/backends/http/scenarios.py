@@ -19,18 +19,9 @@ import numpy as np
 from tippingpoint.backends.http.backend import HttpSession
 from tippingpoint.backends.http.client import HttpClient, PreparedRequest
 from tippingpoint.backends.http.rawclient import RawHttpClient
-from tippingpoint.errors import InvalidOptionError
-from tippingpoint.harness import stats
-from tippingpoint.harness.loadgen import (
-    Completion,
-    LoadProgress,
-    LoadRun,
-    RequestFn,
-    closed_loop,
-    open_loop,
-)
-from tippingpoint.harness.runner import Samples, performance_results
-from tippingpoint.reports.schema import (
+from tippingpoint.core import stats
+from tippingpoint.core.errors import InvalidOptionError
+from tippingpoint.core.schema import (
     ArrivalProcess,
     HttpResults,
     LatencyStats,
@@ -42,6 +33,15 @@ from tippingpoint.reports.schema import (
     SweepPoint,
     WarmupSummary,
 )
+from tippingpoint.harness.loadgen import (
+    Completion,
+    LoadProgress,
+    LoadRun,
+    RequestFn,
+    closed_loop,
+    open_loop,
+)
+from tippingpoint.harness.runner import Samples, performance_results
 
 MAX_PROBES = 12
 """Cap on the open-loop runs of one peak search."""

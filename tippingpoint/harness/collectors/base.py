@@ -18,9 +18,12 @@ Usage::
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from tippingpoint.reports.schema import CollectorResult
+from tippingpoint.core.schema import CollectorResult
+
+if TYPE_CHECKING:
+    from tippingpoint.harness.collectors.options import CollectorOptions
 
 
 class CollectorUnavailable(Exception):
@@ -29,9 +32,22 @@ class CollectorUnavailable(Exception):
 
 @runtime_checkable
 class Collector(Protocol):
-    """Measures over a window bracketed by the runner."""
+    """Measures over a window bracketed by the runner.
+
+    Its capabilities are declared attributes, read by the runner and the energy accounting
+    (never probed): whether it measures energy, its sampling interval, and the shortest window
+    over which its figure means something.
+    """
 
     name: str
+    is_energy: bool
+    """True when its result carries joules (it can be the run's energy source)."""
+    interval_s: float
+    """Sampling interval of its thread; 0 for a counter read only at window edges."""
+    min_window_s: float
+    """Shortest window the source can resolve (e.g. NVML's energy counter update period)."""
+    min_samples: int
+    """Samples a window needs; with ``interval_s`` it sets a lower bound on the window."""
 
     def open(self) -> None:
         """Find the source and start any sampling thread; raise CollectorUnavailable if none."""
@@ -47,4 +63,12 @@ class Collector(Protocol):
 
     def close(self) -> None:
         """Stop sampling threads and release files."""
+        ...
+
+
+class CollectorFactory(Protocol):
+    """What the registry holds: a collector class built from the run's options."""
+
+    def from_options(self, options: CollectorOptions) -> Collector:
+        """A collector configured from ``options`` (unused fields are ignored)."""
         ...

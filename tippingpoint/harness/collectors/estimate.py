@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 
+from tippingpoint.core.schema import Measurement, MeasurementMethod
 from tippingpoint.harness.collectors.base import CollectorUnavailable
 from tippingpoint.harness.collectors.options import CollectorOptions
 from tippingpoint.harness.collectors.sysfs import Clock
@@ -25,7 +26,6 @@ from tippingpoint.harness.collectors.windowed import (
     EnergyCollector,
     EnergyScope,
 )
-from tippingpoint.reports.schema import Measurement, MeasurementMethod
 
 
 def estimate_watts(idle_w: float, peak_w: float, utilisation: float) -> float:

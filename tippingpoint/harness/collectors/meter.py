@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from tippingpoint.core.schema import CollectorResult, Measurement
 from tippingpoint.harness.collectors.base import CollectorUnavailable
 from tippingpoint.harness.collectors.options import CollectorOptions
 from tippingpoint.harness.collectors.sysfs import Clock
@@ -29,7 +30,6 @@ from tippingpoint.harness.collectors.windowed import (
     EnergyCollector,
     EnergyScope,
 )
-from tippingpoint.reports.schema import CollectorResult, Measurement
 
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 TIME_COLUMNS = ("timestamp", "time", "unix", "epoch", "t")

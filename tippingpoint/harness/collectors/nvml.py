@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from tippingpoint.core.schema import Measurement
 from tippingpoint.harness.collectors.base import CollectorUnavailable
 from tippingpoint.harness.collectors.options import CollectorOptions
 from tippingpoint.harness.collectors.sysfs import Clock
@@ -28,7 +29,6 @@ from tippingpoint.harness.collectors.windowed import (
     EnergyCollector,
     EnergyScope,
 )
-from tippingpoint.reports.schema import Measurement
 
 MIN_WINDOW_S = 2.0
 """The floor of a window; max(2 s, 20 counter updates) with the update period measured."""

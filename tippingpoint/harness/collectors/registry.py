@@ -7,14 +7,14 @@ as skipped instead of crashing.
 
 from __future__ import annotations
 
-from tippingpoint.errors import InvalidOptionError
-from tippingpoint.harness.collectors.base import Collector, CollectorUnavailable
-from tippingpoint.plugins import (
+from tippingpoint.core.errors import InvalidOptionError
+from tippingpoint.core.plugins import (
     PluginLoadError,
     broken_plugin_hint,
     load_entry_point,
     plugin_entry_points,
 )
+from tippingpoint.harness.collectors.base import Collector, CollectorUnavailable
 
 GROUP = "tippingpoint.collectors"
 

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from tippingpoint.core.schema import CollectorSkip
 from tippingpoint.harness.collectors.base import Collector, CollectorUnavailable
 from tippingpoint.harness.collectors.options import CollectorOptions
 from tippingpoint.harness.collectors.registry import get_collector
-from tippingpoint.reports.schema import CollectorSkip
 
 AUTO = "auto"
 ALL = "all"

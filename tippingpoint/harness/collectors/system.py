@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tippingpoint.core.schema import CollectorResult, Measurement, MeasurementMethod
 from tippingpoint.harness.collectors.base import CollectorUnavailable
 from tippingpoint.harness.collectors.options import CollectorOptions
 from tippingpoint.harness.collectors.rpi import Gencmd, open_gencmd, parse_throttled
 from tippingpoint.harness.collectors.sampling import Poller
 from tippingpoint.harness.collectors.sysfs import Clock, Opener, SysfsReader, read_text
 from tippingpoint.harness.collectors.throttle import throttled_measurement
-from tippingpoint.reports.schema import CollectorResult, Measurement, MeasurementMethod
 
 RPI_NOW_THROTTLED = 0x2 | 0x4 | 0x8
 """get_throttled: ARM frequency capped, currently throttled, soft temperature limit active."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tippingpoint.reports.schema import CollectorResult, Measurement
+from tippingpoint.core.schema import CollectorResult, Measurement
 
 THROTTLED = "throttled"
 

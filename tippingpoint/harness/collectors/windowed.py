@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from enum import Enum
 from itertools import pairwise
 
+from tippingpoint.core.schema import CollectorResult, Measurement, MeasurementMethod
 from tippingpoint.harness.collectors.base import CollectorUnavailable
 from tippingpoint.harness.collectors.sampling import Poller
 from tippingpoint.harness.collectors.sysfs import Clock
 from tippingpoint.harness.collectors.trace import Trace
-from tippingpoint.reports.schema import CollectorResult, Measurement, MeasurementMethod
 
 DEFAULT_WINDOWS = 5
 """Sub-windows per measured window; energy per inference is their median."""

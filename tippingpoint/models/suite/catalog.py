@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from tippingpoint.errors import UnknownModelError
+from tippingpoint.core.errors import UnknownModelError
 
 if TYPE_CHECKING:
     from torch import nn

@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from tippingpoint.errors import RuntimeNotInstalledError
+from tippingpoint.core.errors import RuntimeNotInstalledError
 from tippingpoint.reports.charts.spec import (
     BarFigure,
     Figure,

@@ -6,7 +6,7 @@ Format history (``schema_version``):
   referenced by relative path and sha256, a content ``digest`` over the canonical JSON.
 
 Bump ``SCHEMA_VERSION`` on any breaking change and keep a reader for the previous version in
-:mod:`tippingpoint.reports.io`; adding an optional field is not breaking.
+:mod:`tippingpoint.core.io`; adding an optional field is not breaking.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
-from tippingpoint.backends.base import BackendDescription, Frozen, TensorSpec
-from tippingpoint.reports.kinds import ScenarioKind
+from tippingpoint.core.kinds import ScenarioKind
+from tippingpoint.core.types import BackendDescription, Frozen, TensorSpec
 
 SCHEMA_VERSION = 1
 

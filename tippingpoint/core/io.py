@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from tippingpoint.errors import OutputDirError, ReportError
-from tippingpoint.reports.schema import RawSamples, Report
+from tippingpoint.core.errors import OutputDirError, ReportError
+from tippingpoint.core.schema import RawSamples, Report
 
 SAMPLE_ARRAYS = {"latency_ns": "ns", "end_ns": "ns since the start of the measured window"}
 

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from tippingpoint.reports.schema import ConfidenceInterval, LatencyStats, Stability
+from tippingpoint.core.schema import ConfidenceInterval, LatencyStats, Stability
 
 PERCENTILES: dict[str, float] = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p999": 99.9}
 NS_PER_MS = 1e6
