@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tippingpoint.backends.base import SessionBase
-from tippingpoint.backends.onnxruntime_cpu import parse_options
+from tippingpoint.backends.options import parse_options
 from tippingpoint.core.errors import (
     FIXED_BATCH_HINT,
     FixedBatchError,
@@ -301,6 +301,7 @@ class LiteRtBackend:
     name = "litert"
     formats = (".tflite",)
     runtime = "ai-edge-litert"
+    network = False
 
     def availability(self) -> Availability:
         """Installed or not (either package), from module specs and metadata; imports nothing."""
@@ -312,9 +313,13 @@ class LiteRtBackend:
             install_hint=INSTALL_HINT,
         )
 
+    def validate_options(self, options: Mapping[str, OptionValue]) -> None:
+        """Parse ``options`` without loading anything; InvalidOptionError when one is bad."""
+        parse_options(LiteRtOptions, options, self.name)
+
     def load(self, model: Path, options: Mapping[str, OptionValue]) -> LiteRtSession:
         """Create an interpreter with the requested threads, XNNPACK setting and delegate."""
-        opts: LiteRtOptions = parse_options(LiteRtOptions, options, self.name)
+        opts = parse_options(LiteRtOptions, options, self.name)
         if not model.is_file():
             raise ModelFileError(f"model file not found: {model}", "check the path")
         if model.suffix not in self.formats:

@@ -9,11 +9,11 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from tippingpoint.backends.base import SessionBase
+from tippingpoint.backends.options import parse_options
 from tippingpoint.core.errors import (
-    InvalidOptionError,
     ModelFileError,
     ModelLoadError,
     RuntimeNotInstalledError,
@@ -72,20 +72,6 @@ class OrtCpuOptions(BaseModel):
     allow_spinning: bool = True
 
 
-def parse_options(model: type[BaseModel], options: Mapping[str, OptionValue], backend: str) -> Any:
-    """Validate raw options into ``model``; errors name the option and the valid ones."""
-    try:
-        return model.model_validate(dict(options))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "?"
-        valid = ", ".join(model.model_fields)
-        raise InvalidOptionError(
-            f"invalid {backend} option '{field}': {err['msg']}",
-            f"valid options: {valid}",
-        ) from None
-
-
 def _ort_spec(arg: Any) -> TensorSpec:
     shape = tuple(d if isinstance(d, int) and d >= 0 else None for d in arg.shape)
     dtype = ORT_TYPES.get(arg.type, arg.type)
@@ -136,6 +122,7 @@ class OnnxRuntimeCpuBackend:
     name = "onnxruntime"
     formats = (".onnx",)
     runtime = "onnxruntime"
+    network = False
 
     def availability(self) -> Availability:
         """Installed or not, from package metadata."""
@@ -157,9 +144,13 @@ class OnnxRuntimeCpuBackend:
             install_hint="pip install 'tippingpoint[onnx]'",
         )
 
+    def validate_options(self, options: Mapping[str, OptionValue]) -> None:
+        """Parse ``options`` without loading anything; InvalidOptionError when one is bad."""
+        parse_options(OrtCpuOptions, options, self.name)
+
     def load(self, model: Path, options: Mapping[str, OptionValue]) -> OrtSession:
         """Create an InferenceSession restricted to the CPU provider."""
-        opts: OrtCpuOptions = parse_options(OrtCpuOptions, options, self.name)
+        opts = parse_options(OrtCpuOptions, options, self.name)
         if not model.is_file():
             raise ModelFileError(f"model file not found: {model}", "check the path")
         try:

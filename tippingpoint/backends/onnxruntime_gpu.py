@@ -22,7 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tippingpoint.backends.onnxruntime_cpu import GraphOptimization, OrtSession, parse_options
+from tippingpoint.backends.onnxruntime_cpu import GraphOptimization, OrtSession
+from tippingpoint.backends.options import parse_options
 from tippingpoint.backends.phases import TimedRegion
 from tippingpoint.core.errors import (
     ModelFileError,
@@ -124,6 +125,7 @@ class _OrtGpuBackend:
     provider = ""
     formats = (".onnx",)
     runtime = GPU_DIST
+    network = False
 
     def _providers(self, opts: OrtGpuOptions) -> list[tuple[str, dict[str, str]] | str]:
         raise NotImplementedError
@@ -142,9 +144,13 @@ class _OrtGpuBackend:
             install_hint=INSTALL_HINT,
         )
 
+    def validate_options(self, options: Mapping[str, OptionValue]) -> None:
+        """Parse ``options`` without loading anything; InvalidOptionError when one is bad."""
+        parse_options(OrtGpuOptions, options, self.name)
+
     def load(self, model: Path, options: Mapping[str, OptionValue]) -> OrtSession:
         """Create a session on the GPU provider; fail if ONNX Runtime put it elsewhere."""
-        opts: OrtGpuOptions = parse_options(OrtGpuOptions, options, self.name)
+        opts = parse_options(OrtGpuOptions, options, self.name)
         if not model.is_file():
             raise ModelFileError(f"model file not found: {model}", "check the path")
         if model.suffix not in self.formats:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tippingpoint.backends.base import SessionBase
-from tippingpoint.backends.onnxruntime_cpu import parse_options
+from tippingpoint.backends.options import parse_options
 from tippingpoint.backends.phases import PhaseSamples, TimedRegion
 from tippingpoint.core.errors import (
     InvalidOptionError,
@@ -336,6 +336,7 @@ class TorchBackend:
     name = "torch"
     formats = (".pt2", ".pt")
     runtime = "torch"
+    network = False
 
     def availability(self) -> Availability:
         """Installed or not, from the module spec and package metadata; imports nothing."""
@@ -347,9 +348,13 @@ class TorchBackend:
             installed=_installed(), runtime=self.runtime, version=ver, install_hint=INSTALL_HINT
         )
 
+    def validate_options(self, options: Mapping[str, OptionValue]) -> None:
+        """Parse ``options`` without loading anything; InvalidOptionError when one is bad."""
+        parse_options(TorchOptions, options, self.name)
+
     def load(self, model: Path, options: Mapping[str, OptionValue]) -> TorchSession:
         """Load the exported program, move it to the device and precision, compile if asked."""
-        opts: TorchOptions = parse_options(TorchOptions, options, self.name)
+        opts = parse_options(TorchOptions, options, self.name)
         if not model.is_file():
             raise ModelFileError(f"model file not found: {model}", "check the path")
         if model.suffix not in self.formats:

@@ -400,7 +400,7 @@ class HttpBackend:
 
     def load(self, model: Path, options: Mapping[str, OptionValue]) -> HttpSession:
         """Connect to the endpoint, check readiness, and read the model's metadata."""
-        from tippingpoint.backends.onnxruntime_cpu import parse_options
+        from tippingpoint.backends.options import parse_options
 
         if "endpoint" not in options:
             raise InvalidOptionError(

@@ -1,0 +1,37 @@
+"""Typed parsing of a backend's raw options.
+
+Every backend declares its options as a frozen pydantic model; :func:`parse_options` validates
+the raw ``--opt``/suite-file values into that model, so a backend gets its own options type
+back (not ``Any``) and every bad option is the same one-line usage error.
+
+Usage::
+
+    opts = parse_options(OrtCpuOptions, {"intra_op_threads": 2}, "onnxruntime")
+    opts.intra_op_threads   # 2, typed as int
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from tippingpoint.core.errors import InvalidOptionError
+from tippingpoint.core.types import OptionValue
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_options(model: type[M], options: Mapping[str, OptionValue], backend: str) -> M:
+    """Validate raw options into ``model``; errors name the option and the valid ones."""
+    try:
+        return model.model_validate(dict(options))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "?"
+        valid = ", ".join(model.model_fields)
+        raise InvalidOptionError(
+            f"invalid {backend} option '{field}': {err['msg']}",
+            f"valid options: {valid}",
+        ) from None
