@@ -118,7 +118,35 @@ class Backend(Protocol):
 
 
 class SessionBase:
-    """Context-manager plumbing for sessions; subclasses implement the protocol's methods."""
+    """What every session shares: its specs and description, the context-manager plumbing.
+
+    A subclass passes the model's inputs, outputs and its description to ``__init__`` and
+    implements ``bind`` (and ``close`` when it holds resources).
+    """
+
+    def __init__(
+        self,
+        inputs: Sequence[TensorSpec],
+        outputs: Sequence[TensorSpec],
+        description: BackendDescription,
+    ) -> None:
+        self._inputs = tuple(inputs)
+        self._outputs = tuple(outputs)
+        self._description = description
+
+    @property
+    def inputs(self) -> Sequence[TensorSpec]:
+        """The model's inputs, in the order ``bind`` expects them."""
+        return self._inputs
+
+    @property
+    def outputs(self) -> Sequence[TensorSpec]:
+        """The model's outputs, in the order a bound call returns them."""
+        return self._outputs
+
+    def describe(self) -> BackendDescription:
+        """Runtime, version, device, threads, providers and every option in force."""
+        return self._description
 
     @property
     def resizes_fixed_batch(self) -> bool:

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tippingpoint.backends.base import SessionBase
-from tippingpoint.backends.options import parse_options
+from tippingpoint.backends.base import QuantParams, SessionBase, TensorSpec
+from tippingpoint.backends.options import TypedOptions
 from tippingpoint.core.errors import (
     FIXED_BATCH_HINT,
     FixedBatchError,
@@ -35,14 +35,7 @@ from tippingpoint.core.errors import (
     ModelLoadError,
     RuntimeNotInstalledError,
 )
-from tippingpoint.core.types import (
-    Availability,
-    BackendDescription,
-    Device,
-    OptionValue,
-    QuantParams,
-    TensorSpec,
-)
+from tippingpoint.core.types import Availability, BackendDescription, Device, OptionValue
 
 if TYPE_CHECKING:
     import numpy as np
@@ -185,23 +178,13 @@ class LiteRtSession(SessionBase):
     """
 
     def __init__(self, interpreter: Any, description: BackendDescription) -> None:
-        self._interp = interpreter
-        self._description = description
         self._in = list(interpreter.get_input_details())
         self._out = list(interpreter.get_output_details())
+        super().__init__(
+            [tensor_spec(d) for d in self._in], [tensor_spec(d) for d in self._out], description
+        )
+        self._interp = interpreter
         self._loaded_shapes = [[int(x) for x in d["shape"]] for d in self._in]
-        self._inputs = tuple(tensor_spec(d) for d in self._in)
-        self._outputs = tuple(tensor_spec(d) for d in self._out)
-
-    @property
-    def inputs(self) -> Sequence[TensorSpec]:
-        """Model inputs in interpreter order (the order ``bind`` expects)."""
-        return self._inputs
-
-    @property
-    def outputs(self) -> Sequence[TensorSpec]:
-        """Model outputs in interpreter order."""
-        return self._outputs
 
     resizes_fixed_batch = True
     """``bind`` tries to resize a fixed batch of 1 (see :meth:`bind`); input generation may ask
@@ -286,22 +269,19 @@ class LiteRtSession(SessionBase):
             FIXED_BATCH_HINT,
         )
 
-    def describe(self) -> BackendDescription:
-        """Runtime (ai-edge-litert or tflite-runtime), version, threads, delegates, options."""
-        return self._description
-
     def close(self) -> None:
         """Drop the interpreter (and with it any delegate)."""
         self._interp = None
 
 
-class LiteRtBackend:
+class LiteRtBackend(TypedOptions[LiteRtOptions]):
     """LiteRT / TensorFlow Lite interpreter: ``.tflite`` files on CPU or an external delegate."""
 
     name = "litert"
     formats = (".tflite",)
     runtime = "ai-edge-litert"
     network = False
+    options_model = LiteRtOptions
 
     def availability(self) -> Availability:
         """Installed or not (either package), from module specs and metadata; imports nothing."""
@@ -313,13 +293,9 @@ class LiteRtBackend:
             install_hint=INSTALL_HINT,
         )
 
-    def validate_options(self, options: Mapping[str, OptionValue]) -> None:
-        """Parse ``options`` without loading anything; InvalidOptionError when one is bad."""
-        parse_options(LiteRtOptions, options, self.name)
-
     def load(self, model: Path, options: Mapping[str, OptionValue]) -> LiteRtSession:
         """Create an interpreter with the requested threads, XNNPACK setting and delegate."""
-        opts = parse_options(LiteRtOptions, options, self.name)
+        opts = self.parse_options(options)
         if not model.is_file():
             raise ModelFileError(f"model file not found: {model}", "check the path")
         if model.suffix not in self.formats:

@@ -11,20 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tippingpoint.backends.base import SessionBase
-from tippingpoint.backends.options import parse_options
-from tippingpoint.core.errors import (
-    ModelFileError,
-    ModelLoadError,
-    RuntimeNotInstalledError,
-)
-from tippingpoint.core.types import (
-    Availability,
-    BackendDescription,
-    Device,
-    OptionValue,
-    TensorSpec,
-)
+from tippingpoint.backends.base import SessionBase, TensorSpec
+from tippingpoint.backends.options import TypedOptions
+from tippingpoint.core.errors import ModelFileError, ModelLoadError, RuntimeNotInstalledError
+from tippingpoint.core.types import Availability, BackendDescription, Device, OptionValue
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,6 +39,16 @@ class GraphOptimization(str, Enum):
     BASIC = "basic"
     EXTENDED = "extended"
     ALL = "all"
+
+
+def ort_graph_level(ort: Any, level: GraphOptimization) -> Any:
+    """The ``onnxruntime.GraphOptimizationLevel`` of ``level`` (``ort`` is the module)."""
+    return {
+        GraphOptimization.DISABLE: ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        GraphOptimization.BASIC: ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        GraphOptimization.EXTENDED: ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        GraphOptimization.ALL: ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[level]
 
 
 class ExecutionMode(str, Enum):
@@ -82,21 +82,13 @@ class OrtSession(SessionBase):
     """An ``onnxruntime.InferenceSession`` behind the Session protocol."""
 
     def __init__(self, sess: Any, description: BackendDescription) -> None:
-        self._sess = sess
-        self._description = description
-        self._inputs = tuple(_ort_spec(a) for a in sess.get_inputs())
         # ONNX graph inputs carry no quantisation parameters: QDQ models quantise inside
-        self._outputs = tuple(_ort_spec(a) for a in sess.get_outputs())
-
-    @property
-    def inputs(self) -> Sequence[TensorSpec]:
-        """Model inputs in feed order."""
-        return self._inputs
-
-    @property
-    def outputs(self) -> Sequence[TensorSpec]:
-        """Model outputs in return order."""
-        return self._outputs
+        super().__init__(
+            [_ort_spec(a) for a in sess.get_inputs()],
+            [_ort_spec(a) for a in sess.get_outputs()],
+            description,
+        )
+        self._sess = sess
 
     def bind(self, feeds: Sequence[np.ndarray]) -> Callable[[], Sequence[np.ndarray]]:
         """A zero-argument call of ``InferenceSession.run`` on these feeds."""
@@ -107,22 +99,19 @@ class OrtSession(SessionBase):
         feed_dict = {spec.name: arr for spec, arr in zip(self._inputs, feeds, strict=True)}
         return partial(self._sess.run, None, feed_dict)
 
-    def describe(self) -> BackendDescription:
-        """Runtime, version and options in force."""
-        return self._description
-
     def close(self) -> None:
         """Drop the session (ONNX Runtime frees it with the last reference)."""
         self._sess = None
 
 
-class OnnxRuntimeCpuBackend:
+class OnnxRuntimeCpuBackend(TypedOptions[OrtCpuOptions]):
     """ONNX Runtime with the CPU execution provider."""
 
     name = "onnxruntime"
     formats = (".onnx",)
     runtime = "onnxruntime"
     network = False
+    options_model = OrtCpuOptions
 
     def availability(self) -> Availability:
         """Installed or not, from package metadata."""
@@ -144,13 +133,9 @@ class OnnxRuntimeCpuBackend:
             install_hint="pip install 'tippingpoint[onnx]'",
         )
 
-    def validate_options(self, options: Mapping[str, OptionValue]) -> None:
-        """Parse ``options`` without loading anything; InvalidOptionError when one is bad."""
-        parse_options(OrtCpuOptions, options, self.name)
-
     def load(self, model: Path, options: Mapping[str, OptionValue]) -> OrtSession:
         """Create an InferenceSession restricted to the CPU provider."""
-        opts = parse_options(OrtCpuOptions, options, self.name)
+        opts = self.parse_options(options)
         if not model.is_file():
             raise ModelFileError(f"model file not found: {model}", "check the path")
         try:
@@ -162,12 +147,7 @@ class OnnxRuntimeCpuBackend:
         so = ort.SessionOptions()
         so.intra_op_num_threads = opts.intra_op_threads
         so.inter_op_num_threads = opts.inter_op_threads
-        so.graph_optimization_level = {
-            GraphOptimization.DISABLE: ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-            GraphOptimization.BASIC: ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-            GraphOptimization.EXTENDED: ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-            GraphOptimization.ALL: ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-        }[opts.graph_optimization]
+        so.graph_optimization_level = ort_graph_level(ort, opts.graph_optimization)
         so.execution_mode = {
             ExecutionMode.SEQUENTIAL: ort.ExecutionMode.ORT_SEQUENTIAL,
             ExecutionMode.PARALLEL: ort.ExecutionMode.ORT_PARALLEL,

@@ -22,8 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tippingpoint.backends.onnxruntime_cpu import GraphOptimization, OrtSession
-from tippingpoint.backends.options import parse_options
+from tippingpoint.backends.onnxruntime_cpu import GraphOptimization, OrtSession, ort_graph_level
+from tippingpoint.backends.options import TypedOptions
 from tippingpoint.backends.phases import TimedRegion
 from tippingpoint.core.errors import (
     ModelFileError,
@@ -118,7 +118,7 @@ def _gpu_dist_version() -> str | None:
         return None
 
 
-class _OrtGpuBackend:
+class _OrtGpuBackend(TypedOptions[OrtGpuOptions]):
     """Shared loading of the CUDA and TensorRT backends."""
 
     name = ""
@@ -126,6 +126,7 @@ class _OrtGpuBackend:
     formats = (".onnx",)
     runtime = GPU_DIST
     network = False
+    options_model = OrtGpuOptions
 
     def _providers(self, opts: OrtGpuOptions) -> list[tuple[str, dict[str, str]] | str]:
         raise NotImplementedError
@@ -144,13 +145,9 @@ class _OrtGpuBackend:
             install_hint=INSTALL_HINT,
         )
 
-    def validate_options(self, options: Mapping[str, OptionValue]) -> None:
-        """Parse ``options`` without loading anything; InvalidOptionError when one is bad."""
-        parse_options(OrtGpuOptions, options, self.name)
-
     def load(self, model: Path, options: Mapping[str, OptionValue]) -> OrtSession:
         """Create a session on the GPU provider; fail if ONNX Runtime put it elsewhere."""
-        opts = parse_options(OrtGpuOptions, options, self.name)
+        opts = self.parse_options(options)
         if not model.is_file():
             raise ModelFileError(f"model file not found: {model}", "check the path")
         if model.suffix not in self.formats:
@@ -179,12 +176,7 @@ class _OrtGpuBackend:
             )
         so = ort.SessionOptions()
         so.intra_op_num_threads = opts.intra_op_threads
-        so.graph_optimization_level = {
-            GraphOptimization.DISABLE: ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-            GraphOptimization.BASIC: ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-            GraphOptimization.EXTENDED: ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-            GraphOptimization.ALL: ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-        }[opts.graph_optimization]
+        so.graph_optimization_level = ort_graph_level(ort, opts.graph_optimization)
         so.log_severity_level = 2  # warnings: why a GPU provider failed to load reaches stderr
         providers = self._providers(opts)
         with warnings.catch_warnings(record=True) as caught:

@@ -2,18 +2,27 @@
 
 Every backend declares its options as a frozen pydantic model; :func:`parse_options` validates
 the raw ``--opt``/suite-file values into that model, so a backend gets its own options type
-back (not ``Any``) and every bad option is the same one-line usage error.
+back (not ``Any``) and every bad option is the same one-line usage error. A backend that
+inherits :class:`TypedOptions` names its model once and gets ``validate_options`` (the
+pre-run check of the :class:`~tippingpoint.backends.base.Backend` protocol) from it.
 
 Usage::
 
     opts = parse_options(OrtCpuOptions, {"intra_op_threads": 2}, "onnxruntime")
     opts.intra_op_threads   # 2, typed as int
+
+    class MyBackend(TypedOptions[MyOptions]):
+        name = "mine"
+        options_model = MyOptions
+
+        def load(self, model, options):
+            opts = self.parse_options(options)   # a MyOptions
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -35,3 +44,20 @@ def parse_options(model: type[M], options: Mapping[str, OptionValue], backend: s
             f"invalid {backend} option '{field}': {err['msg']}",
             f"valid options: {valid}",
         ) from None
+
+
+class TypedOptions(Generic[M]):
+    """A backend whose options are the pydantic model ``options_model``."""
+
+    name: str
+    """The backend's name, as errors quote it."""
+    options_model: type[M]
+    """The model the raw options validate into."""
+
+    def parse_options(self, options: Mapping[str, OptionValue]) -> M:
+        """``options`` validated into ``options_model``; InvalidOptionError when one is bad."""
+        return parse_options(self.options_model, options, self.name)
+
+    def validate_options(self, options: Mapping[str, OptionValue]) -> None:
+        """Parse ``options`` without loading anything; InvalidOptionError when one is bad."""
+        self.parse_options(options)

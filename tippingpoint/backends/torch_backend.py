@@ -34,22 +34,17 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tippingpoint.backends.base import SessionBase
-from tippingpoint.backends.options import parse_options
+from tippingpoint.backends.base import SessionBase, TensorSpec
+from tippingpoint.backends.options import TypedOptions
 from tippingpoint.backends.phases import PhaseSamples, TimedRegion
+from tippingpoint.backends.torch_cuda import timing_events
 from tippingpoint.core.errors import (
     InvalidOptionError,
     ModelFileError,
     ModelLoadError,
     RuntimeNotInstalledError,
 )
-from tippingpoint.core.types import (
-    Availability,
-    BackendDescription,
-    Device,
-    OptionValue,
-    TensorSpec,
-)
+from tippingpoint.core.types import Availability, BackendDescription, Device, OptionValue
 
 if TYPE_CHECKING:
     import numpy as np
@@ -206,24 +201,13 @@ class TorchSession(SessionBase):
         description: BackendDescription,
         saved_flags: _GlobalFlags,
     ) -> None:
+        super().__init__(*specs, description)
         self._module = module
         self._opts = opts
-        self._inputs, self._outputs = specs
-        self._description = description
         self._saved_flags = saved_flags
         self._phases: PhaseSamples | None = (
             PhaseSamples() if opts.device is TorchDeviceKind.CUDA and opts.phase_events else None
         )
-
-    @property
-    def inputs(self) -> Sequence[TensorSpec]:
-        """Model inputs in the exported signature's order."""
-        return self._inputs
-
-    @property
-    def outputs(self) -> Sequence[TensorSpec]:
-        """Model outputs (flattened) in the exported signature's order."""
-        return self._outputs
 
     @property
     def timed_region(self) -> TimedRegion:
@@ -292,7 +276,7 @@ class TorchSession(SessionBase):
 
             return call_cuda
 
-        events = [torch.cuda.Event(enable_timing=True) for _ in range(4)]
+        events = timing_events(4)
         h2d, compute, d2h = phases.h2d_ns.append, phases.compute_ns.append, phases.d2h_ns.append
 
         def call_cuda_timed() -> list[np.ndarray]:
@@ -314,10 +298,6 @@ class TorchSession(SessionBase):
 
         return call_cuda_timed
 
-    def describe(self) -> BackendDescription:
-        """Runtime version, device, precision, mode and the global flags in force."""
-        return self._description
-
     def close(self) -> None:
         """Drop the module and restore the process-wide torch settings changed by load()."""
         if self._module is None:
@@ -330,13 +310,14 @@ class TorchSession(SessionBase):
             torch.cuda.empty_cache()
 
 
-class TorchBackend:
+class TorchBackend(TypedOptions[TorchOptions]):
     """PyTorch on CPU or CUDA: ExportedProgram files (``torch.export.save``), eager or compiled."""
 
     name = "torch"
     formats = (".pt2", ".pt")
     runtime = "torch"
     network = False
+    options_model = TorchOptions
 
     def availability(self) -> Availability:
         """Installed or not, from the module spec and package metadata; imports nothing."""
@@ -348,13 +329,9 @@ class TorchBackend:
             installed=_installed(), runtime=self.runtime, version=ver, install_hint=INSTALL_HINT
         )
 
-    def validate_options(self, options: Mapping[str, OptionValue]) -> None:
-        """Parse ``options`` without loading anything; InvalidOptionError when one is bad."""
-        parse_options(TorchOptions, options, self.name)
-
     def load(self, model: Path, options: Mapping[str, OptionValue]) -> TorchSession:
         """Load the exported program, move it to the device and precision, compile if asked."""
-        opts = parse_options(TorchOptions, options, self.name)
+        opts = self.parse_options(options)
         if not model.is_file():
             raise ModelFileError(f"model file not found: {model}", "check the path")
         if model.suffix not in self.formats:
