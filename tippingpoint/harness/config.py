@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tippingpoint.core.errors import SuiteFileError
-from tippingpoint.core.schema import ScenarioKind, ScenarioSettings, StopRule, WarmupRule
+from tippingpoint.core.kinds import ScenarioKind
+from tippingpoint.core.schema import ScenarioSettings, StopRule, WarmupRule
 from tippingpoint.core.types import OptionValue
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser as a package
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]  # tomli is not installed on 3.11+
 
 DEFAULT_WARMUP = WarmupRule(min_queries=10, min_duration_s=2.0)
 DEFAULT_STOP = StopRule(min_queries=662, min_duration_s=10.0, max_duration_s=120.0)
@@ -82,10 +89,6 @@ class SuiteFile(BaseModel):
 
 def load_suite_file(path: Path) -> SuiteFile:
     """Parse and validate a suite TOML file; any problem is one SuiteFileError line."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
     if not path.is_file():
         raise SuiteFileError(f"suite file not found: {path}", "check the path passed to --suite")
     try:
