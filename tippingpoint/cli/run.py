@@ -1,11 +1,14 @@
-"""``tippingpoint run``: a models x backends x scenarios matrix, one report per run."""
+"""``tippingpoint run``: the flags, and the rendering of a run as it goes and when it ends.
+
+The flags become a typed :class:`~tippingpoint.harness.matrix.RunRequest`; the harness expands
+it into cells (:func:`~tippingpoint.harness.matrix.expand`) and runs them
+(:func:`~tippingpoint.harness.execute.execute`); this module renders the events and the
+summary, and maps the harness's exit status to the exit code.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,126 +18,14 @@ import typer
 from tippingpoint.core.kinds import ScenarioKind
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    import numpy as np
     from rich.console import Console
+    from rich.progress import Progress as ProgressBar
+    from rich.progress import TaskID
 
-    from tippingpoint.core.schema import ArrivalProcess, ScenarioSettings
-    from tippingpoint.core.types import OptionValue
-    from tippingpoint.harness.collectors.base import Collector
-    from tippingpoint.harness.runner import AccuracyHook, Progress, RunSpec
-    from tippingpoint.models.registry import ModelRef
-
-
-def _coerce(value: str) -> OptionValue:
-    low = value.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            continue
-    return value
-
-
-def parse_backend_options(
-    items: list[str], backends: list[str]
-) -> dict[str, dict[str, OptionValue]]:
-    """``--opt KEY=VALUE`` applies to every backend; ``--opt BACKEND.KEY=VALUE`` to one."""
-    from tippingpoint.core.errors import InvalidOptionError
-
-    out: dict[str, dict[str, OptionValue]] = {b: {} for b in backends}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InvalidOptionError(
-                f"cannot parse --opt '{item}'", "write it as KEY=VALUE or BACKEND.KEY=VALUE"
-            )
-        target, dot, name = key.rpartition(".")
-        targets = [target] if dot else backends
-        for b in targets:
-            if b not in out:
-                raise InvalidOptionError(
-                    f"--opt '{item}' names backend '{b}', which is not in this run",
-                    f"backends in this run: {', '.join(backends)}",
-                )
-            out[b][name if dot else key] = _coerce(value)
-    return out
-
-
-def load_input_file(path: Path) -> dict[str, np.ndarray]:
-    """Arrays of an ``--inputs`` .npz file, by name; problems are one-line usage errors."""
-    import numpy as np
-
-    from tippingpoint.core.errors import InvalidShapeError
-
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
-        raise InvalidShapeError(
-            f"cannot read --inputs {path}: {exc}", "pass an .npz written by numpy.savez"
-        ) from None
-    if not arrays:
-        raise InvalidShapeError(f"--inputs {path} holds no arrays", "save one array per input")
-    return arrays
-
-
-def _accuracy_hooks(refs: list[ModelRef]) -> dict[str, AccuracyHook]:
-    """One AccuracyOnly hook per model; a model without an evaluation set is a usage error."""
-    from tippingpoint.harness.accuracy import accuracy_hook
-
-    return {ref.name: accuracy_hook(ref.name) for ref in refs}
-
-
-def _baseline_hooks(
-    baseline: Path,
-    backends: list[str],
-    backend_options: dict[str, dict[str, OptionValue]],
-    seed: int,
-    overrides: dict[str, tuple[int, ...]],
-    feeds: dict[str, np.ndarray] | None,
-) -> dict[str, AccuracyHook]:
-    """Per backend: compare with ``baseline``, loaded on that backend or one that loads it."""
-    from tippingpoint.backends.registry import backend_names, get_backend
-    from tippingpoint.core.errors import ModelFileError
-    from tippingpoint.harness.baseline import baseline_hook
-
-    if not baseline.is_file():
-        raise ModelFileError(f"baseline file not found: {baseline}", "check the --baseline path")
-    local = ["onnxruntime", "litert", "torch"]  # a network backend would need an endpoint
-    names = [n for n in local if n in backend_names()]
-    loaders = [n for n in names if baseline.suffix in get_backend(n).formats]
-    hooks: dict[str, AccuracyHook] = {}
-    for b in backends:
-        name = b if baseline.suffix in get_backend(b).formats else (loaders or [None])[0]
-        if name is None:
-            raise ModelFileError(
-                f"no backend loads {baseline.suffix} files for --baseline",
-                "pass an .onnx or .tflite baseline",
-            )
-        options = backend_options.get(name, {}) if name == b else {}
-        hooks[b] = baseline_hook(
-            baseline, get_backend(name)(), options, seed=seed, overrides=overrides, feeds=feeds
-        )
-    return hooks
-
-
-def _split_ints(text: str) -> tuple[int, ...]:
-    from tippingpoint.core.errors import InvalidOptionError
-
-    try:
-        values = tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        values = ()
-    if not values or any(v < 1 for v in values):
-        raise InvalidOptionError(
-            f"invalid --batch-sizes '{text}'",
-            "give positive integers separated by commas, e.g. 1,8,32",
-        )
-    return values
+    from tippingpoint.harness.collectors.options import CollectorOptions
+    from tippingpoint.harness.events import Event
+    from tippingpoint.harness.execute import ExecutionResult, ExitStatus
+    from tippingpoint.harness.runner import Progress as RunProgress
 
 
 def run(
@@ -240,162 +131,93 @@ def run(
 ) -> int:
     """Run the benchmark matrix and write one JSON report per run under --out."""
     from rich.console import Console
-    from rich.markup import escape
 
-    from tippingpoint.core.io import ensure_output_dir, write_report
-    from tippingpoint.core.schema import RunFlag, RunStatus, StopRule, WarmupRule
-    from tippingpoint.harness.config import (
-        DEFAULT_BATCH_SIZES,
-        load_suite_file,
-        scenario_settings,
-    )
+    from tippingpoint.cli.flags import parse_arrival, parse_option, positive_ints
+    from tippingpoint.harness.config import load_suite_file
+    from tippingpoint.harness.execute import ExecuteOptions, execute
     from tippingpoint.harness.inputs import parse_shape_overrides
-    from tippingpoint.harness.runner import Runner, RunSpec
-    from tippingpoint.models.registry import DEFAULT_SUITE, for_backend, resolve_model
-    from tippingpoint.reports.table import summary_table
+    from tippingpoint.harness.matrix import NetworkRequest, RunRequest, expand, with_suite
 
     console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 160)
-    backend_options: dict[str, dict[str, OptionValue]] = {}
-    if suite is not None:
-        sf = load_suite_file(suite)
-        models = list(model) or list(sf.run.models)
-        backends = list(backend) or list(sf.run.backends)
-        scenarios = list(scenario) or list(sf.run.scenarios)
-        batches = _split_ints(batch_sizes) if batch_sizes is not None else sf.run.batch_sizes
-        variant = variant or sf.run.variant
-        quick = quick or sf.run.quick
-        min_queries = min_queries or sf.run.min_queries
-        min_duration = min_duration if min_duration is not None else sf.run.min_duration_s
-        max_duration = max_duration or sf.run.max_duration_s
-        warmup_queries = warmup_queries if warmup_queries is not None else sf.run.warmup_queries
-        warmup_duration = warmup_duration if warmup_duration is not None else sf.run.warmup_s
-        seed = seed if seed is not None else sf.run.seed
-        accuracy = accuracy or (sf.run.accuracy and baseline is None)  # --baseline wins
-        collect = list(collect) or list(sf.run.collectors)
-        backend_options = {k: dict(v) for k, v in sf.backend_options.items()}
-    else:
-        models = list(model) or list(DEFAULT_SUITE)
-        backends = list(backend) or ["onnxruntime"]
-        scenarios = list(scenario) or [ScenarioKind.SINGLE_STREAM, ScenarioKind.OFFLINE]
-        batches = _split_ints(batch_sizes) if batch_sizes is not None else DEFAULT_BATCH_SIZES
-    seed = seed if seed is not None else 0
-    if accuracy and baseline is not None:
-        from tippingpoint.core.errors import InvalidOptionError
-
-        raise InvalidOptionError(
-            "--accuracy and --baseline both score the run's outputs, and a report holds one "
-            "accuracy result",
-            "pass one of them (run twice for both)",
-        )
-    from tippingpoint.backends.registry import get_backend
-
-    local_standin = endpoint == "local"
-    if endpoint is not None:
-        if not backend:
-            backends = ["http"]
-        if not local_standin:
-            backend_options.setdefault("http", {}).setdefault("endpoint", endpoint)
-    network = _network_settings(rate, arrival, concurrency, latency_bound)
-    if latency_bound is not None:
-        backend_options.setdefault("http", {})["latency_bound_ms"] = latency_bound
-    for b in backends:
-        found = get_backend(b)()  # unknown names fail before anything runs
-        avail = found.availability()
-        if not avail.installed:
-            from tippingpoint.core.errors import RuntimeNotInstalledError
-
-            raise RuntimeNotInstalledError(
-                f"backend '{b}' needs {avail.runtime}, which is not installed", avail.install_hint
-            )
-    for b, values in parse_backend_options(list(opt), backends).items():
-        backend_options.setdefault(b, {}).update(values)
-    overrides = parse_shape_overrides(list(shape))
-    user_feeds = load_input_file(inputs) if inputs is not None else None
-    refs = [resolve_model(m, variant) for m in models]
-    hooks = _accuracy_hooks(refs) if accuracy else {}
-    base_hooks = (
-        _baseline_hooks(baseline, backends, backend_options, seed, overrides, user_feeds)
-        if baseline is not None
-        else {}
+    suite_file = load_suite_file(suite) if suite is not None else None
+    sizes = "give positive integers separated by commas, e.g. 1,8,32"
+    request = RunRequest(
+        models=tuple(model),
+        backends=tuple(backend),
+        scenarios=tuple(scenario),
+        batch_sizes=(
+            positive_ints(batch_sizes, "--batch-sizes", sizes) if batch_sizes is not None else None
+        ),
+        variant=variant,
+        quick=quick,
+        min_queries=min_queries,
+        min_duration_s=min_duration,
+        max_duration_s=max_duration,
+        warmup_queries=warmup_queries,
+        warmup_s=warmup_duration,
+        seed=seed,
+        accuracy=accuracy,
+        baseline=baseline,
+        endpoint=endpoint,
+        network=NetworkRequest(
+            rate_qps=rate,
+            arrival=parse_arrival(arrival),
+            concurrency=positive_ints(
+                concurrency, "--concurrency", "give positive integers, e.g. 1,2,4,8"
+            ),
+            latency_bound_ms=latency_bound,
+        ),
+        options=tuple(parse_option(o) for o in opt),
+        shape_overrides=parse_shape_overrides(list(shape)),
+        inputs=inputs,
+        collectors=tuple(collect),
+        collector_options=_collector_options(
+            device,
+            idle_watts=idle_watts,
+            peak_watts=peak_watts,
+            meter_command=meter_command,
+            meter_rate=meter_rate,
+            meter_csv=meter_csv,
+            hwmon_device=hwmon_device,
+            gpu_index=gpu_index,
+        ),
+        idle_s=idle_s,
     )
-    ensure_output_dir(out)
+    if suite_file is not None:
+        request = with_suite(request, suite_file)
+    matrix = expand(request)
+    bar = not as_json and (sys.stderr.isatty() or sys.stdout.isatty())
+    view = _RunView(console, bar)
+    try:
+        result = execute(matrix, ExecuteOptions(out=out, progress=bar), on_event=view)
+    finally:
+        view.close()
+    _print_summary(console, result, out, as_json)
+    return exit_code(result.status)
 
-    from tippingpoint.harness.config import DEFAULT_STOP, DEFAULT_WARMUP, QUICK_STOP, QUICK_WARMUP
 
-    base_stop = QUICK_STOP if quick else DEFAULT_STOP
-    base_warm = QUICK_WARMUP if quick else DEFAULT_WARMUP
-    stop = StopRule(
-        min_queries=min_queries or base_stop.min_queries,
-        min_duration_s=min_duration if min_duration is not None else base_stop.min_duration_s,
-        max_duration_s=max_duration or base_stop.max_duration_s,
-    )
-    warm = WarmupRule(
-        min_queries=warmup_queries if warmup_queries is not None else base_warm.min_queries,
-        min_duration_s=warmup_duration if warmup_duration is not None else base_warm.min_duration_s,
-    )
+def exit_code(status: ExitStatus) -> int:
+    """The exit code of a matrix's end: 0, 1 when a run failed, 130 when interrupted (a usage
+    error, raised before or while it runs, exits 2)."""
+    from tippingpoint.harness.execute import ExitStatus
 
-    cells: list[RunSpec] = []
-    for ref in refs:
-        for b in backends:
-            for kind in scenarios:
-                sizes = batches if kind is ScenarioKind.OFFLINE else (1,)
-                levels = network.levels if kind is ScenarioKind.CONCURRENCY else (None,)
-                for bs, level in ((b_, n_) for b_ in sizes for n_ in levels):
-                    settings = scenario_settings(
-                        kind,
-                        bs,
-                        quick=quick,
-                        warmup=warm,
-                        stop=stop,
-                        seed=seed,
-                        input_source=inputs.name if inputs is not None else "random",
-                    )
-                    if kind in (ScenarioKind.SERVER, ScenarioKind.CONCURRENCY):
-                        settings = network.apply(settings, kind, level)
-                    cells.append(
-                        RunSpec(
-                            model=for_backend(ref, get_backend(b).formats),
-                            backend=b,
-                            scenario=settings,
-                            backend_options=backend_options.get(b, {}),
-                            shape_overrides=overrides,
-                            feeds=user_feeds,
-                            accuracy=hooks.get(ref.name) or base_hooks.get(b),
-                        )
-                    )
-    unsupported = [
-        c
-        for c in cells
-        if c.scenario.kind in (ScenarioKind.SERVER, ScenarioKind.CONCURRENCY)
-        and not getattr(get_backend(c.backend), "network", False)
-    ]
-    if unsupported:
-        from tippingpoint.core.errors import InvalidOptionError
+    codes = {ExitStatus.COMPLETE: 0, ExitStatus.FAILED: 1, ExitStatus.INTERRUPTED: 130}
+    return codes[status]
 
-        raise InvalidOptionError(
-            f"scenario '{unsupported[0].scenario.kind.value}' needs a network backend",
-            "use single-stream or offline with local backends",
-        )
-    from tippingpoint.harness.preflight import preflight
 
-    checked = preflight(cells)
-    not_run = checked.skipped
-    # the check loaded each model once: the first cell's report keeps that first load's time
-    cells = [
-        dataclasses.replace(c, first_load_in_process_s=checked.first_load_s.get(i))
-        for i, c in enumerate(cells)
-    ]
-    for i in not_run:
-        console.print(
-            f"[yellow]skipped[/yellow] {escape(_cell_label(cells[i]))}: "
-            + escape(not_run[i].one_line())
-        )
-    skipped_cells = [(cells[i], not_run[i]) for i in sorted(not_run)]
-    cells = [c for i, c in enumerate(cells) if i not in not_run]
-
+def _collector_options(
+    device: str | None,
+    *,
+    idle_watts: float | None,
+    peak_watts: float | None,
+    meter_command: str | None,
+    meter_rate: float,
+    meter_csv: Path | None,
+    hwmon_device: str | None,
+    gpu_index: int,
+) -> CollectorOptions:
+    """The collectors' settings; a ``--device`` profile supplies the watts not given."""
     from tippingpoint.harness.collectors.options import CollectorOptions
-    from tippingpoint.harness.collectors.selection import close_collectors, open_collectors
-    from tippingpoint.harness.energy import EnergyAccounting, is_energy_collector
 
     if device is not None:
         from tippingpoint.profiles.loader import load_catalog, user_dir
@@ -403,252 +225,132 @@ def run(
         prof = load_catalog([user_dir()] if user_dir().is_dir() else []).device(device)
         idle_watts = idle_watts if idle_watts is not None else prof.idle_watts.value
         peak_watts = peak_watts if peak_watts is not None else prof.active_watts.value
-    opened, skipped = open_collectors(
-        collect,
-        CollectorOptions(
-            idle_watts=idle_watts,
-            peak_watts=peak_watts,
-            profile=device,
-            meter_command=meter_command,
-            meter_rate_hz=meter_rate,
-            meter_csv=meter_csv,
-            hwmon_device=hwmon_device,
-            gpu_index=gpu_index,
-        ),
+    return CollectorOptions(
+        idle_watts=idle_watts,
+        peak_watts=peak_watts,
+        profile=device,
+        meter_command=meter_command,
+        meter_rate_hz=meter_rate,
+        meter_csv=meter_csv,
+        hwmon_device=hwmon_device,
+        gpu_index=gpu_index,
     )
-    for s in skipped:
-        console.print(f"[yellow]collector skipped[/yellow]: {escape(s.reason)}")
-    energy = (
-        EnergyAccounting(opened, idle_s) if any(is_energy_collector(c) for c in opened) else None
-    )
-    standin = contextlib.ExitStack()
-    if local_standin:
-        cells = _with_local_standin(cells, refs, standin, console, opened)
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-    written: list[tuple[Path, object]] = []
-    exit_code = 0
-    try:
-        with _progress(console, as_json) as (bar, update):
-            runner = Runner(
-                progress=update,
-                collectors=opened,
-                collectors_skipped=skipped,
-                collectors_requested=tuple(collect),
-                energy=energy,
-            )
-            for i, cell in enumerate(cells, 1):
-                bar(f"[{i}/{len(cells)}] {_cell_label(cell)}")
-                outcome = runner.run(cell)
-                samples = None
-                if outcome.samples is not None:
-                    samples = {
-                        "latency_ns": outcome.samples.latency_ns,
-                        "end_ns": outcome.samples.end_ns,
-                    }
-                report = outcome.report
-                if local_standin and cell.backend == "http":
-                    report = report.model_copy(
-                        update={"flags": (*report.flags, RunFlag.LOCAL_STANDIN)}
-                    )
-                try:
-                    path = write_report(report, out, samples)
-                except OSError as exc:
-                    from tippingpoint.core.errors import OutputDirError
 
-                    raise OutputDirError(
-                        f"cannot write the report of {_cell_label(cell)} to {out}: "
-                        f"{exc.strerror or exc}",
-                        f"free space or choose another directory with --out; the {len(written)} "
-                        "report(s) written before are kept",
-                    ) from None
-                written.append((path, report))
-                status = report.status
-                if status is RunStatus.FAILED:
-                    exit_code = max(exit_code, 1)
-                    err = outcome.report.errors[0] if outcome.report.errors else None
-                    console.print(
-                        "[red]run failed[/red]: " + escape(err.message if err else "unknown error")
-                    )
-                if status is RunStatus.INTERRUPTED:
-                    exit_code = 130
-                    break
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        close_collectors(opened)
-        standin.close()
 
-    reports = [r for _, r in written]
+def _print_summary(console: Console, result: ExecutionResult, out: Path, as_json: bool) -> None:
+    """The runs' table (or JSON on stdout), the count written, and a note when interrupted."""
+    from tippingpoint.harness.execute import ExitStatus
+    from tippingpoint.reports.table import summary_table
+
     if as_json:
         typer.echo(
             json.dumps(
                 [
                     {
-                        "path": str(p),
-                        "status": r.status.value,  # type: ignore[attr-defined]
-                        "model": r.model.name,  # type: ignore[attr-defined]
-                        "scenario": r.scenario.kind.value,  # type: ignore[attr-defined]
-                        "p50_ms": r.results.latency.p50 if r.results else None,  # type: ignore[attr-defined]
-                        "p99_ms": r.results.latency.p99 if r.results else None,  # type: ignore[attr-defined]
+                        "path": str(w.path),
+                        "status": w.report.status.value,
+                        "model": w.report.model.name,
+                        "scenario": w.report.scenario.kind.value,
+                        "p50_ms": w.report.results.latency.p50 if w.report.results else None,
+                        "p99_ms": w.report.results.latency.p99 if w.report.results else None,
                     }
-                    for p, r in written
+                    for w in result.written
                 ]
                 + [
                     {
                         "path": None,
                         "status": "skipped",
-                        "model": c.model.name,
-                        "scenario": c.scenario.kind.value,
-                        "batch_size": c.scenario.batch_size,
-                        "reason": exc.one_line(),
+                        "model": s.cell.model.name,
+                        "scenario": s.cell.scenario.kind.value,
+                        "batch_size": s.cell.scenario.batch_size,
+                        "reason": s.reason,
                     }
-                    for c, exc in skipped_cells
+                    for s in result.skipped
                 ],
                 indent=2,
             )
         )
     else:
-        console.print(summary_table(reports))  # type: ignore[arg-type]
+        console.print(summary_table([w.report for w in result.written]))
         console.print(
-            f"{len(written)} report(s) written to {out}/"
-            + (f", {len(skipped_cells)} run(s) skipped (see above)" if skipped_cells else "")
+            f"{len(result.written)} report(s) written to {out}/"
+            + (f", {len(result.skipped)} run(s) skipped (see above)" if result.skipped else "")
         )
-    if exit_code == 130:
+    if result.status is ExitStatus.INTERRUPTED:
         console.print(
             "[yellow]interrupted[/yellow]: finished runs and the interrupted one are on disk"
         )
-    return exit_code
 
 
-def _cell_label(cell: RunSpec) -> str:
-    """'model · backend · scenario' (and the batch of an offline cell), for progress and notes."""
-    batch = f" b{cell.scenario.batch_size}" if cell.scenario.kind is ScenarioKind.OFFLINE else ""
-    return f"{cell.model.name} · {cell.backend} · {cell.scenario.kind.value}{batch}"
+class _RunView:
+    """Renders the events of a run: notes on the console and, on a terminal, a progress bar."""
 
-
-class _Network:
-    """Validated network-scenario flags: rate, arrivals and concurrency levels."""
-
-    def __init__(
-        self, rate: float | None, arrival: ArrivalProcess, levels: tuple[int, ...]
-    ) -> None:
-        self.rate = rate
-        self.arrival = arrival
-        self.levels = levels
-
-    def apply(
-        self, settings: ScenarioSettings, kind: ScenarioKind, level: int | None
-    ) -> ScenarioSettings:
-        """The scenario settings with the network fields of ``kind`` filled in."""
-        from tippingpoint.core.errors import InvalidOptionError
-
-        if kind is ScenarioKind.CONCURRENCY:
-            return settings.model_copy(update={"concurrency": level})
-        if self.rate is None:
-            raise InvalidOptionError(
-                "the server scenario needs a target rate", "pass --rate QUERIES_PER_SECOND"
-            )
-        return settings.model_copy(update={"target_rate_qps": self.rate, "arrival": self.arrival})
-
-
-def _network_settings(
-    rate: float | None, arrival: str, concurrency: str, bound: float | None
-) -> _Network:
-    from tippingpoint.core.errors import InvalidOptionError
-    from tippingpoint.core.schema import ArrivalProcess
-
-    try:
-        process = ArrivalProcess(arrival)
-    except ValueError:
-        raise InvalidOptionError(
-            f"unknown --arrival '{arrival}'", "use --arrival poisson or --arrival constant"
-        ) from None
-    if rate is not None and rate <= 0:
-        raise InvalidOptionError(f"--rate must be positive, got {rate}", "e.g. --rate 100")
-    if bound is not None and bound <= 0:
-        raise InvalidOptionError(
-            f"--latency-bound must be positive, got {bound}", "give the p99 bound in ms"
-        )
-    try:
-        levels = tuple(int(x) for x in concurrency.split(",") if x.strip())
-    except ValueError:
-        levels = ()
-    if not levels or any(n < 1 for n in levels):
-        raise InvalidOptionError(
-            f"invalid --concurrency '{concurrency}'", "give positive integers, e.g. 1,2,4,8"
-        )
-    return _Network(rate, process, levels)
-
-
-def _with_local_standin(
-    cells: list[RunSpec],
-    refs: list[ModelRef],
-    stack: contextlib.ExitStack,
-    console: Console,
-    opened: Sequence[Collector],
-) -> list[RunSpec]:
-    """Start the reference server on loopback and point the http cells at it."""
-    from dataclasses import replace
-
-    from tippingpoint.cli.standin import LocalStandIn
-    from tippingpoint.harness.collectors.selection import close_collectors
-    from tippingpoint.models.registry import for_backend
-
-    served = [for_backend(r, (".onnx",)).path for r in refs]
-    try:
-        url = stack.enter_context(LocalStandIn(served))
-    except BaseException:
-        close_collectors(opened)
-        raise
-    console.print(f"local stand-in server (a loopback stand-in, not a cloud endpoint) at {url}")
-    return [
-        replace(c, backend_options={**c.backend_options, "endpoint": url})
-        if c.backend == "http"
-        else c
-        for c in cells
-    ]
-
-
-def _sigterm_as_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-class _progress:
-    """A rich progress bar whose update callback takes the runner's Progress snapshots."""
-
-    def __init__(self, console: object, quiet: bool) -> None:
+    def __init__(self, console: Console, bar: bool) -> None:
         self.console = console
-        self.quiet = quiet or (not sys.stderr.isatty() and not sys.stdout.isatty())
+        self.show_bar = bar
+        self._bar: ProgressBar | None = None
+        self._task: TaskID | None = None
 
-    def __enter__(self) -> tuple[object, object]:
-        if self.quiet:
-            return (lambda label: None), None
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    def __call__(self, event: Event) -> None:
+        from rich.markup import escape
 
-        self._bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[phase]} {task.fields[queries]} q · p50 {task.fields[p50]}"),
-            console=self.console,  # type: ignore[arg-type]
-            transient=True,
-        )
-        self._bar.__enter__()
-        self._task = None
+        from tippingpoint.core.schema import RunStatus
+        from tippingpoint.harness import events as ev
+        from tippingpoint.harness.matrix import cell_label
 
-        def label(text: str) -> None:
-            if self._task is not None:
-                self._bar.remove_task(self._task)
-            self._task = self._bar.add_task(text, total=1.0, phase="load", queries=0, p50="-")
+        if isinstance(event, ev.CellSkipped):
+            label = cell_label(event.skipped.cell)
+            self.console.print(
+                f"[yellow]skipped[/yellow] {escape(label)}: " + escape(event.skipped.reason)
+            )
+        elif isinstance(event, ev.CollectorSkipped):
+            self.console.print(f"[yellow]collector skipped[/yellow]: {escape(event.reason)}")
+        elif isinstance(event, ev.StandInStarted):
+            self.console.print(
+                "local stand-in server (a loopback stand-in, not a cloud endpoint) at " + event.url
+            )
+        elif isinstance(event, ev.CellStarted):
+            self._label(f"[{event.index}/{event.total}] {cell_label(event.cell)}")
+        elif isinstance(event, ev.CellProgress):
+            self._update(event.progress)
+        elif isinstance(event, ev.CellFinished):
+            report = event.written.report
+            if report.status is RunStatus.FAILED:
+                err = report.errors[0] if report.errors else None
+                self.console.print(
+                    "[red]run failed[/red]: " + escape(err.message if err else "unknown error")
+                )
 
-        def update(p: Progress) -> None:
-            if self._task is None:
-                return
-            frac = min(p.elapsed_s / p.target_s, 1.0) if p.target_s > 0 else 1.0
-            p50 = f"{p.live_p50_ms:.3f} ms" if p.live_p50_ms is not None else "-"
-            self._bar.update(self._task, completed=frac, phase=p.phase, queries=p.queries, p50=p50)
+    def _label(self, text: str) -> None:
+        if not self.show_bar:
+            return
+        if self._bar is None:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        return label, update
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TimeElapsedColumn(),
+                TextColumn(
+                    "{task.fields[phase]} {task.fields[queries]} q · p50 {task.fields[p50]}"
+                ),
+                console=self.console,
+                transient=True,
+            )
+            self._bar.start()
+        if self._task is not None:
+            self._bar.remove_task(self._task)
+        self._task = self._bar.add_task(text, total=1.0, phase="load", queries=0, p50="-")
 
-    def __exit__(self, *exc: object) -> None:
-        if not self.quiet:
-            self._bar.__exit__(None, None, None)
+    def _update(self, p: RunProgress) -> None:
+        if self._bar is None or self._task is None:
+            return
+        frac = min(p.elapsed_s / p.target_s, 1.0) if p.target_s > 0 else 1.0
+        p50 = f"{p.live_p50_ms:.3f} ms" if p.live_p50_ms is not None else "-"
+        self._bar.update(self._task, completed=frac, phase=p.phase, queries=p.queries, p50=p50)
+
+    def close(self) -> None:
+        """Take the progress bar down (it is transient)."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None

@@ -41,7 +41,7 @@ def serve(
     import ssl
 
     from tippingpoint.backends.http.auth import load_secret
-    from tippingpoint.cli.run import parse_backend_options
+    from tippingpoint.cli.flags import parse_backend_options
     from tippingpoint.core.errors import InvalidOptionError
     from tippingpoint.server.app import ServerConfig, create_app
     from tippingpoint.server.repository import load_repository

@@ -1,8 +1,9 @@
-"""``--endpoint local``: the reference server in a child process on loopback.
+"""A local stand-in endpoint (``--endpoint local``): the reference server in a child process.
 
-A local stand-in for a cloud endpoint, so the HTTP path (serialisation, the network stack,
-the server's queue) is measured end to end on one machine. Runs against it are flagged
-``local-standin`` in their reports: they are not cloud figures.
+``tippingpoint serve`` runs as a subprocess on loopback (the harness does not import the
+server), so the HTTP path (serialisation, the network stack, the server's queue) is measured
+end to end on one machine. Runs against it are flagged ``local-standin`` in their reports:
+they are not cloud figures.
 """
 
 from __future__ import annotations

@@ -1,0 +1,391 @@
+"""The run matrix: what a run asks for, as a typed request, and the cells it expands to.
+
+:class:`RunRequest` holds what the command-line flags (or any other caller) ask for;
+:func:`with_suite` lays a suite file under it, the request winning where it says something;
+:func:`expand` validates it and expands it into a :class:`Matrix` of
+:class:`~tippingpoint.harness.runner.RunSpec` cells: models x backends x scenarios x batch sizes
+x concurrency levels. Every mistake is a one-line ``UsageError`` raised here, before anything
+is measured. Nothing here loads a model to run it, measures or writes:
+:func:`~tippingpoint.harness.execute.execute` runs the cells.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tippingpoint.backends.registry import backend_names, get_backend
+from tippingpoint.core.errors import (
+    InvalidOptionError,
+    InvalidShapeError,
+    ModelFileError,
+    RuntimeNotInstalledError,
+)
+from tippingpoint.core.kinds import ScenarioKind
+from tippingpoint.core.schema import ArrivalProcess, ScenarioSettings, StopRule, WarmupRule
+from tippingpoint.core.types import OptionValue
+from tippingpoint.harness.accuracy import accuracy_hook
+from tippingpoint.harness.baseline import baseline_hook
+from tippingpoint.harness.collectors.options import CollectorOptions
+from tippingpoint.harness.config import (
+    DEFAULT_BATCH_SIZES,
+    DEFAULT_STOP,
+    DEFAULT_WARMUP,
+    QUICK_STOP,
+    QUICK_WARMUP,
+    SuiteFile,
+    scenario_settings,
+)
+from tippingpoint.harness.energy import DEFAULT_IDLE_S
+from tippingpoint.harness.runner import AccuracyHook, RunSpec
+from tippingpoint.models.registry import DEFAULT_SUITE, for_backend, resolve_model
+
+LOCAL_ENDPOINT = "local"
+"""The endpoint value that starts the reference server on loopback as a stand-in."""
+ENDPOINT_BACKEND = "http"
+"""The backend an endpoint runs on (KServe v2 over HTTP), the protocol the stand-in speaks."""
+DEFAULT_BACKEND = "onnxruntime"
+NETWORK_SCENARIOS = (ScenarioKind.SERVER, ScenarioKind.CONCURRENCY)
+
+
+@dataclass(frozen=True)
+class BackendOption:
+    """One backend option (``--opt``): for one backend, or for every backend of the run."""
+
+    key: str
+    value: OptionValue
+    backend: str | None = None
+    """The backend it is for; None: every backend of the run."""
+
+
+@dataclass(frozen=True)
+class NetworkRequest:
+    """What the server and concurrency scenarios ask for."""
+
+    rate_qps: float | None = None
+    """Server scenario: the target rate of the open loop (required by that scenario)."""
+    arrival: ArrivalProcess = ArrivalProcess.POISSON
+    concurrency: tuple[int, ...] = (1,)
+    """Concurrency scenario: in-flight requests, one run per level."""
+    latency_bound_ms: float | None = None
+    """Server scenario: find the peak rate whose p99 meets this bound."""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What a run asks for. Empty or None fields take the defaults when expanded."""
+
+    models: tuple[str, ...] = ()
+    """Suite model names or model file paths; empty: the default suite."""
+    backends: tuple[str, ...] = ()
+    """Empty: onnxruntime, or the endpoint backend when an endpoint is given."""
+    scenarios: tuple[ScenarioKind, ...] = ()
+    """Empty: single-stream and offline."""
+    batch_sizes: tuple[int, ...] | None = None
+    """Batch sizes of the offline scenario; None: 1, 8 and 32."""
+    variant: str | None = None
+    quick: bool = False
+    min_queries: int | None = None
+    min_duration_s: float | None = None
+    max_duration_s: float | None = None
+    warmup_queries: int | None = None
+    warmup_s: float | None = None
+    seed: int | None = None
+    """Seed of generated inputs and the bootstrap; None: 0."""
+    accuracy: bool = False
+    """Score each run on the suite model's evaluation set."""
+    baseline: Path | None = None
+    """Score each run's outputs against this model file's (not with ``accuracy``)."""
+    endpoint: str | None = None
+    """A remote endpoint's URL, or :data:`LOCAL_ENDPOINT` for the loopback stand-in."""
+    network: NetworkRequest = field(default_factory=NetworkRequest)
+    backend_options: Mapping[str, Mapping[str, OptionValue]] = field(default_factory=dict)
+    """Options by backend (a suite file's ``[backend_options.<backend>]`` tables)."""
+    options: tuple[BackendOption, ...] = ()
+    """Options laid over ``backend_options`` (``--opt``)."""
+    shape_overrides: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    inputs: Path | None = None
+    """An .npz of input arrays by input name (rows are samples) instead of random data."""
+    collectors: tuple[str, ...] = ()
+    collector_options: CollectorOptions = field(default_factory=CollectorOptions)
+    idle_s: float = DEFAULT_IDLE_S
+    """Idle power measured before and after each run, seconds (0: skip)."""
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """The cells of a run and what executing them needs besides the cells."""
+
+    cells: tuple[RunSpec, ...]
+    collectors: tuple[str, ...] = ()
+    collector_options: CollectorOptions = field(default_factory=CollectorOptions)
+    idle_s: float = DEFAULT_IDLE_S
+    standin_models: tuple[Path, ...] | None = None
+    """Model files for the local stand-in server; None: no stand-in is started."""
+
+
+def with_suite(request: RunRequest, suite: SuiteFile) -> RunRequest:
+    """``request`` with what it leaves unsaid taken from ``suite`` (the request wins)."""
+    run = suite.run
+    backends = request.backends
+    if not backends and request.endpoint is None:  # an endpoint picks its backend
+        backends = run.backends
+
+    def given(value: float | None, fallback: float | None) -> float | None:
+        return value if value is not None else fallback
+
+    return dataclasses.replace(
+        request,
+        models=request.models or run.models,
+        backends=backends,
+        scenarios=request.scenarios or run.scenarios,
+        batch_sizes=request.batch_sizes if request.batch_sizes is not None else run.batch_sizes,
+        variant=request.variant or run.variant,
+        quick=request.quick or run.quick,
+        min_queries=request.min_queries or run.min_queries,
+        min_duration_s=given(request.min_duration_s, run.min_duration_s),
+        max_duration_s=request.max_duration_s or run.max_duration_s,
+        warmup_queries=(
+            request.warmup_queries if request.warmup_queries is not None else run.warmup_queries
+        ),
+        warmup_s=given(request.warmup_s, run.warmup_s),
+        seed=request.seed if request.seed is not None else run.seed,
+        accuracy=request.accuracy or (run.accuracy and request.baseline is None),
+        collectors=request.collectors or run.collectors,
+        backend_options={
+            **{b: dict(o) for b, o in suite.backend_options.items()},
+            **request.backend_options,
+        },
+    )
+
+
+def served_by_standin(cell: RunSpec) -> bool:
+    """Whether the local stand-in server, when one runs, serves this cell."""
+    return cell.backend == ENDPOINT_BACKEND
+
+
+def options_by_backend(
+    options: Sequence[BackendOption], backends: Sequence[str]
+) -> dict[str, dict[str, OptionValue]]:
+    """Each backend's options; one naming a backend not in ``backends`` is a usage error."""
+    out: dict[str, dict[str, OptionValue]] = {b: {} for b in backends}
+    for opt in options:
+        for b in [opt.backend] if opt.backend is not None else backends:
+            if b not in out:
+                value = str(opt.value).lower() if isinstance(opt.value, bool) else opt.value
+                raise InvalidOptionError(
+                    f"--opt '{b}.{opt.key}={value}' names backend '{b}', which is not in this run",
+                    f"backends in this run: {', '.join(backends)}",
+                )
+            out[b][opt.key] = opt.value
+    return out
+
+
+def load_input_file(path: Path) -> dict[str, np.ndarray]:
+    """Arrays of an ``--inputs`` .npz file, by name; problems are one-line usage errors."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError) as exc:
+        raise InvalidShapeError(
+            f"cannot read --inputs {path}: {exc}", "pass an .npz written by numpy.savez"
+        ) from None
+    if not arrays:
+        raise InvalidShapeError(f"--inputs {path} holds no arrays", "save one array per input")
+    return arrays
+
+
+def cell_label(cell: RunSpec) -> str:
+    """'model · backend · scenario' (and the batch of an offline cell), for progress and notes."""
+    batch = f" b{cell.scenario.batch_size}" if cell.scenario.kind is ScenarioKind.OFFLINE else ""
+    return f"{cell.model.name} · {cell.backend} · {cell.scenario.kind.value}{batch}"
+
+
+def expand(request: RunRequest) -> Matrix:
+    """Validate ``request`` and expand it into the cells of the matrix, in run order."""
+    if request.accuracy and request.baseline is not None:
+        raise InvalidOptionError(
+            "--accuracy and --baseline both score the run's outputs, and a report holds one "
+            "accuracy result",
+            "pass one of them (run twice for both)",
+        )
+    local_standin = request.endpoint == LOCAL_ENDPOINT
+    backends = list(request.backends) or [
+        ENDPOINT_BACKEND if request.endpoint is not None else DEFAULT_BACKEND
+    ]
+    options = {b: dict(o) for b, o in request.backend_options.items()}
+    if request.endpoint is not None and not local_standin:
+        options.setdefault(ENDPOINT_BACKEND, {}).setdefault("endpoint", request.endpoint)
+    _check_installed(backends)
+    network = request.network
+    _check_network(network)
+    if network.latency_bound_ms is not None:
+        options.setdefault(ENDPOINT_BACKEND, {})["latency_bound_ms"] = network.latency_bound_ms
+    for b, values in options_by_backend(request.options, backends).items():
+        options.setdefault(b, {}).update(values)
+    seed = request.seed if request.seed is not None else 0
+    feeds = load_input_file(request.inputs) if request.inputs is not None else None
+    refs = [resolve_model(m, request.variant) for m in request.models or DEFAULT_SUITE]
+    # one AccuracyOnly hook per model; a model without an evaluation set is a usage error
+    hooks = {ref.name: accuracy_hook(ref.name) for ref in refs} if request.accuracy else {}
+    base_hooks = (
+        _baseline_hooks(request.baseline, backends, options, seed, request.shape_overrides, feeds)
+        if request.baseline is not None
+        else {}
+    )
+    warmup, stop = _rules(request)
+    scenarios = request.scenarios or (ScenarioKind.SINGLE_STREAM, ScenarioKind.OFFLINE)
+    batches = request.batch_sizes if request.batch_sizes is not None else DEFAULT_BATCH_SIZES
+    cells: list[RunSpec] = []
+    for ref in refs:
+        for b in backends:
+            for kind in scenarios:
+                sizes = batches if kind is ScenarioKind.OFFLINE else (1,)
+                levels = network.concurrency if kind is ScenarioKind.CONCURRENCY else (None,)
+                for bs, level in ((b_, n_) for b_ in sizes for n_ in levels):
+                    settings = scenario_settings(
+                        kind,
+                        bs,
+                        quick=request.quick,
+                        warmup=warmup,
+                        stop=stop,
+                        seed=seed,
+                        input_source=request.inputs.name
+                        if request.inputs is not None
+                        else "random",
+                    )
+                    if kind in NETWORK_SCENARIOS:
+                        settings = _network_settings(settings, network, level)
+                    cells.append(
+                        RunSpec(
+                            model=for_backend(ref, get_backend(b).formats),
+                            backend=b,
+                            scenario=settings,
+                            backend_options=options.get(b, {}),
+                            shape_overrides=request.shape_overrides,
+                            feeds=feeds,
+                            accuracy=hooks.get(ref.name) or base_hooks.get(b),
+                        )
+                    )
+    unsupported = [
+        c
+        for c in cells
+        if c.scenario.kind in NETWORK_SCENARIOS and not get_backend(c.backend).network
+    ]
+    if unsupported:
+        raise InvalidOptionError(
+            f"scenario '{unsupported[0].scenario.kind.value}' needs a network backend",
+            "use single-stream or offline with local backends",
+        )
+    served = tuple(for_backend(r, (".onnx",)).path for r in refs) if local_standin else None
+    return Matrix(
+        cells=tuple(cells),
+        collectors=request.collectors,
+        collector_options=request.collector_options,
+        idle_s=request.idle_s,
+        standin_models=served,
+    )
+
+
+def _check_installed(backends: Sequence[str]) -> None:
+    """Unknown backend names and missing runtimes fail before anything runs."""
+    for b in backends:
+        avail = get_backend(b)().availability()
+        if not avail.installed:
+            raise RuntimeNotInstalledError(
+                f"backend '{b}' needs {avail.runtime}, which is not installed", avail.install_hint
+            )
+
+
+def _check_network(network: NetworkRequest) -> None:
+    if network.rate_qps is not None and network.rate_qps <= 0:
+        raise InvalidOptionError(
+            f"--rate must be positive, got {network.rate_qps}", "e.g. --rate 100"
+        )
+    if network.latency_bound_ms is not None and network.latency_bound_ms <= 0:
+        raise InvalidOptionError(
+            f"--latency-bound must be positive, got {network.latency_bound_ms}",
+            "give the p99 bound in ms",
+        )
+    if not network.concurrency or any(n < 1 for n in network.concurrency):
+        raise InvalidOptionError(
+            f"invalid --concurrency '{','.join(map(str, network.concurrency))}'",
+            "give positive integers, e.g. 1,2,4,8",
+        )
+
+
+def _network_settings(
+    settings: ScenarioSettings, network: NetworkRequest, level: int | None
+) -> ScenarioSettings:
+    """The scenario settings with the network fields of its kind filled in."""
+    if settings.kind is ScenarioKind.CONCURRENCY:
+        return settings.model_copy(update={"concurrency": level})
+    if network.rate_qps is None:
+        raise InvalidOptionError(
+            "the server scenario needs a target rate", "pass --rate QUERIES_PER_SECOND"
+        )
+    return settings.model_copy(
+        update={"target_rate_qps": network.rate_qps, "arrival": network.arrival}
+    )
+
+
+def _rules(request: RunRequest) -> tuple[WarmupRule, StopRule]:
+    """The warm-up and stop rules: the defaults (or the quick ones) with the request's values."""
+    base_stop = QUICK_STOP if request.quick else DEFAULT_STOP
+    base_warm = QUICK_WARMUP if request.quick else DEFAULT_WARMUP
+    stop = StopRule(
+        min_queries=request.min_queries or base_stop.min_queries,
+        min_duration_s=(
+            request.min_duration_s
+            if request.min_duration_s is not None
+            else base_stop.min_duration_s
+        ),
+        max_duration_s=request.max_duration_s or base_stop.max_duration_s,
+    )
+    warmup = WarmupRule(
+        min_queries=(
+            request.warmup_queries if request.warmup_queries is not None else base_warm.min_queries
+        ),
+        min_duration_s=request.warmup_s
+        if request.warmup_s is not None
+        else base_warm.min_duration_s,
+    )
+    return warmup, stop
+
+
+def _baseline_hooks(
+    baseline: Path,
+    backends: Sequence[str],
+    backend_options: Mapping[str, Mapping[str, OptionValue]],
+    seed: int,
+    overrides: Mapping[str, tuple[int, ...]],
+    feeds: Mapping[str, np.ndarray] | None,
+) -> dict[str, AccuracyHook]:
+    """Per backend: compare with ``baseline``, loaded on that backend or one that loads it."""
+    if not baseline.is_file():
+        raise ModelFileError(f"baseline file not found: {baseline}", "check the --baseline path")
+    local = ["onnxruntime", "litert", "torch"]  # a network backend would need an endpoint
+    names = [n for n in local if n in backend_names()]
+    loaders = [n for n in names if baseline.suffix in get_backend(n).formats]
+    hooks: dict[str, AccuracyHook] = {}
+    for b in backends:
+        name = b if baseline.suffix in get_backend(b).formats else next(iter(loaders), None)
+        if name is None:
+            raise ModelFileError(
+                f"no backend loads {baseline.suffix} files for --baseline",
+                "pass an .onnx or .tflite baseline",
+            )
+        options = backend_options.get(name, {}) if name == b else {}
+        hooks[b] = baseline_hook(
+            baseline,
+            get_backend(name)(),
+            options,
+            seed=seed,
+            overrides=dict(overrides),
+            feeds=feeds,
+        )
+    return hooks
