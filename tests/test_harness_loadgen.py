@@ -11,8 +11,9 @@ import time
 
 import numpy as np
 
+from tippingpoint.backends.network import Completion
 from tippingpoint.core.schema import ArrivalProcess, StopRule
-from tippingpoint.harness.loadgen import DRAIN_TIMEOUT, Completion, open_loop
+from tippingpoint.harness.loadgen import DRAIN_TIMEOUT, open_loop
 
 
 def test_unanswered_requests_time_out_without_counting_as_send_lag() -> None:

@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
+from tippingpoint.backends.network import Completion, RequestFn
 from tippingpoint.core.schema import ArrivalProcess, StopRule
 
 LATE_NS = 1_000_000
@@ -38,31 +39,8 @@ DRAIN_MARGIN_S = 1.0
 """Extra time given to in-flight requests after the last send, beyond the request timeout."""
 CHUNK = 4096
 """Arrival intervals drawn at a time."""
-
-
-class Completion(NamedTuple):
-    """One finished request as the request function reports it.
-
-    ``start_ns``/``end_ns`` are ``perf_counter_ns`` readings right before the request was handed
-    to the client and right after its response was read; ``error`` is None for a success.
-    ``server_ns`` is the server-reported processing time, or -1 when the server gave none;
-    ``status`` the protocol's status code (HTTP), 0 when no response arrived.
-    """
-
-    start_ns: int
-    end_ns: int
-    error: str | None
-    bytes_sent: int
-    bytes_received: int
-    server_ns: int
-    retries: int
-    status: int = 0
-
-
-RequestFn = Callable[[], Awaitable[Completion]]
-"""Sends one request to completion; never raises for a failed request (reports it instead)."""
-
 TICK_NS = 250_000_000
+"""How often the loops hand progress to the callback."""
 
 
 class LoadProgress(NamedTuple):
@@ -115,17 +93,17 @@ class LoadRun:
     @property
     def latency_ns(self) -> np.ndarray:
         """Latency of every request: from scheduled send (open loop) or actual send (closed)."""
-        return self.end_ns - self.scheduled_ns
+        return np.asarray(self.end_ns - self.scheduled_ns)
 
     @property
     def service_ns(self) -> np.ndarray:
         """Time from actual send to response, every request."""
-        return self.end_ns - self.start_ns
+        return np.asarray(self.end_ns - self.start_ns)
 
     @property
     def send_lag_ns(self) -> np.ndarray:
         """Actual minus scheduled send time, every request (zero in closed loop)."""
-        return self.start_ns - self.scheduled_ns
+        return np.asarray(self.start_ns - self.scheduled_ns)
 
     @property
     def late_fraction(self) -> float:
@@ -262,7 +240,7 @@ async def closed_loop(
 
 
 async def _supervise(
-    tasks: list[asyncio.Future[None]],
+    tasks: Sequence[asyncio.Future[None]],
     start: int,
     rule: StopRule,
     phase: str,

@@ -1,5 +1,7 @@
-"""The asynchronous HTTP client of the backend: one aiohttp session, prepared requests, and
-:meth:`HttpClient.send`, which times one request and classifies its failure instead of raising.
+"""The asynchronous HTTP clients of the backend: :class:`ClientBase` (prepared requests, and
+:meth:`ClientBase.send`, which times one request, retries what may be retried and classifies
+a failure instead of raising) and :class:`HttpClient`, its aiohttp implementation; the raw
+asyncio client (:mod:`tippingpoint.backends.http.rawclient`) is the other.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from tippingpoint.backends.http.auth import AuthConfig
 from tippingpoint.backends.http.protocols import HttpMethod
+from tippingpoint.backends.network import Completion
 from tippingpoint.core.errors import RuntimeFailure
-from tippingpoint.harness.loadgen import Completion
 
 if TYPE_CHECKING:
     import aiohttp
@@ -87,18 +89,77 @@ class PreparedRequest:
     """The whole request serialised once (the raw client writes it as is; empty for aiohttp)."""
 
 
+def status_error(status: int) -> str | None:
+    """The error kind of an HTTP status: None for 2xx, else ``http-5xx``/``http-4xx``/
+    ``http-other``."""
+    if status >= 500:
+        return ErrorKind.HTTP_5XX.value
+    if status >= 400:
+        return ErrorKind.HTTP_4XX.value
+    if status >= 300 or status < 200:
+        return ErrorKind.HTTP_OTHER.value
+    return None
+
+
 def _head_size(first_line: str, headers: Mapping[str, str]) -> int:
     return len(first_line) + 2 + sum(len(k) + len(v) + 4 for k, v in headers.items()) + 2
 
 
-class HttpClient:
-    """One aiohttp ``ClientSession``; create it and use it on the same running event loop."""
+class ClientBase:
+    """What both HTTP clients share: settings, credentials, the cap on requests in flight and
+    the timed retry loop of :meth:`send`. Create a client and use it on one running event loop;
+    subclasses implement the setup calls and one attempt."""
 
     def __init__(self, settings: ClientSettings, auth: AuthConfig) -> None:
         self.settings = settings
         self.auth = auth
-        self._session: aiohttp.ClientSession | None = None
         self._slots: asyncio.Semaphore | None = None
+
+    async def start(self) -> None:
+        """Open the client on the running loop."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Close every connection."""
+        raise NotImplementedError
+
+    def prepare(
+        self, method: HttpMethod, path: str, body: bytes, headers: Mapping[str, str]
+    ) -> PreparedRequest:
+        """A request to ``path`` with the auth headers added, ready to send many times."""
+        raise NotImplementedError
+
+    async def fetch(self, path: str) -> tuple[int, bytes, dict[str, str]]:
+        """GET ``path`` for setup (readiness, metadata); failures are EndpointErrors."""
+        raise NotImplementedError
+
+    async def send(self, req: PreparedRequest) -> tuple[Completion, bytes, Mapping[str, str]]:
+        """Send ``req`` (retrying retryable failures when enabled); never raises for a failed
+        request. Returns the completion, the response body and headers (empty on failure)."""
+        start = time.perf_counter_ns()
+        slots = self._slots
+        assert slots is not None, "start() first"
+        retries = 0
+        async with slots:
+            while True:
+                c, body, headers = await self._attempt(req, start, retries)
+                if c.error is None or retries >= self.settings.retries or c.error not in RETRYABLE:
+                    return c, body, headers
+                retries += 1
+
+    async def _attempt(
+        self, req: PreparedRequest, start: int, retries: int
+    ) -> tuple[Completion, bytes, Mapping[str, str]]:
+        """One attempt at ``req``, timed from ``start`` (the first attempt's send)."""
+        raise NotImplementedError
+
+
+class HttpClient(ClientBase):
+    """One aiohttp ``ClientSession``; create it and use it on the same running event loop."""
+
+    def __init__(self, settings: ClientSettings, auth: AuthConfig) -> None:
+        super().__init__(settings, auth)
+        self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         """Open the connection pool."""
@@ -160,20 +221,6 @@ class HttpClient:
 
         return public_url(self.settings.base_url + path)
 
-    async def send(self, req: PreparedRequest) -> tuple[Completion, bytes, Mapping[str, str]]:
-        """Send ``req`` (retrying retryable failures when enabled); never raises for a failed
-        request. Returns the completion, the response body and headers (empty on failure)."""
-        start = time.perf_counter_ns()
-        slots = self._slots
-        assert slots is not None, "start() first"
-        retries = 0
-        async with slots:
-            while True:
-                c, body, headers = await self._attempt(req, start, retries)
-                if c.error is None or retries >= self.settings.retries or c.error not in RETRYABLE:
-                    return c, body, headers
-                retries += 1
-
     async def _attempt(
         self, req: PreparedRequest, start: int, retries: int
     ) -> tuple[Completion, bytes, Mapping[str, str]]:
@@ -213,12 +260,7 @@ class HttpClient:
                 timing = headers.get(SERVER_TIMING)
                 if timing is not None:
                     server_ns = parse_server_timing(timing, self.settings.server_timing_metric)
-                if status >= 500:
-                    error = ErrorKind.HTTP_5XX.value
-                elif status >= 400:
-                    error = ErrorKind.HTTP_4XX.value
-                elif status >= 300 or status < 200:
-                    error = ErrorKind.HTTP_OTHER.value
+                error = status_error(status)
         except TimeoutError:
             end, error = time.perf_counter_ns(), ErrorKind.TIMEOUT.value
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError):

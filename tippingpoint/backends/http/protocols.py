@@ -39,8 +39,15 @@ class HttpMethod(str, Enum):
 class Codec(Protocol):
     """What the client needs from a protocol."""
 
-    protocol: WireProtocol
-    method: HttpMethod
+    @property
+    def protocol(self) -> WireProtocol:
+        """The wire protocol, as the report records it."""
+        ...
+
+    @property
+    def method(self) -> HttpMethod:
+        """The HTTP method of an inference request."""
+        ...
 
     def ready_path(self) -> str | None:
         """Path of the readiness check, or None when the protocol has none."""
@@ -109,10 +116,12 @@ class KServeV2Codec:
     ) -> list[np.ndarray]:
         """Outputs in the order of ``outputs`` when given, else as the server sent them."""
         raw = headers.get(kserve.HEADER_LENGTH)
-        try:
-            length = int(raw) if raw is not None else None
-        except ValueError:
-            raise CodecError(f"{kserve.HEADER_LENGTH} '{raw[:40]}' is not an integer") from None
+        length: int | None = None
+        if raw is not None:
+            try:
+                length = int(raw)
+            except ValueError:
+                raise CodecError(f"{kserve.HEADER_LENGTH} '{raw[:40]}' is not an integer") from None
         tensors = kserve.decode_response(body, length)
         by_name = {t.name: t.array for t in tensors}
         if outputs and all(s.name in by_name for s in outputs):

@@ -19,16 +19,17 @@ from urllib.parse import unquote, urlsplit
 
 from tippingpoint.backends.http.auth import AuthConfig, public_url
 from tippingpoint.backends.http.client import (
-    RETRYABLE,
+    ClientBase,
     ClientSettings,
     EndpointError,
     ErrorKind,
     PreparedRequest,
     _describe,
     parse_server_timing,
+    status_error,
 )
 from tippingpoint.backends.http.protocols import HttpMethod
-from tippingpoint.harness.loadgen import Completion
+from tippingpoint.backends.network import Completion
 
 MAX_HEAD = 64 * 1024
 """Longest response head accepted (status line and headers)."""
@@ -266,13 +267,12 @@ def _ssl_context(verify: bool) -> ssl.SSLContext:
     return ctx
 
 
-class RawHttpClient:
+class RawHttpClient(ClientBase):
     """HTTP/1.1 over asyncio transports with pre-serialised requests and a keep-alive pool;
     create it and use it on the same running event loop."""
 
     def __init__(self, settings: ClientSettings, auth: AuthConfig) -> None:
-        self.settings = settings
-        self.auth = auth
+        super().__init__(settings, auth)
         parts = urlsplit(settings.base_url)
         self.scheme = parts.scheme
         self.host = parts.hostname or ""
@@ -288,7 +288,6 @@ class RawHttpClient:
         self._ssl = _ssl_context(settings.tls_verify) if self.scheme == "https" else None
         self._idle: list[_Connection] = []
         self._all: set[_Connection] = set()
-        self._slots: asyncio.Semaphore | None = None
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
 
     async def start(self) -> None:
@@ -407,20 +406,6 @@ class RawHttpClient:
                 "check --endpoint, that the server is running, and TLS settings",
             ) from None
 
-    async def send(self, req: PreparedRequest) -> tuple[Completion, bytes, Mapping[str, str]]:
-        """Send ``req`` (retrying retryable failures when enabled); never raises for a failed
-        request. Returns the completion, the response body and headers (empty on failure)."""
-        start = time.perf_counter_ns()
-        slots = self._slots
-        assert slots is not None, "start() first"
-        retries = 0
-        async with slots:
-            while True:
-                c, body, headers = await self._attempt(req, start, retries)
-                if c.error is None or retries >= self.settings.retries or c.error not in RETRYABLE:
-                    return c, body, headers
-                retries += 1
-
     async def _attempt(
         self, req: PreparedRequest, start: int, retries: int
     ) -> tuple[Completion, bytes, Mapping[str, str]]:
@@ -443,11 +428,6 @@ class RawHttpClient:
         timing = dict.get(resp.headers, "server-timing")
         if timing is not None:
             server_ns = parse_server_timing(timing, self.settings.server_timing_metric)
-        if status >= 500:
-            error = ErrorKind.HTTP_5XX.value
-        elif status >= 400:
-            error = ErrorKind.HTTP_4XX.value
-        elif status >= 300 or status < 200:
-            error = ErrorKind.HTTP_OTHER.value
+        error = status_error(status)
         c = Completion(start, end, error, len(wire), resp.wire_bytes, server_ns, retries, status)
         return c, resp.body, resp.headers
