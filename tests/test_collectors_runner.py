@@ -106,7 +106,7 @@ def test_a_run_with_collectors_fills_the_report(tmp_path, mlp):
 
 
 def test_runner_measures_idle_flags_throttling_and_passes_energy_warnings(tmp_path, mlp):
-    from tippingpoint.harness.collectors.system import ThermalCollector
+    from tippingpoint.harness.collectors.thermal import ThermalCollector
 
     from .fakes.sysfs import add_cpu
 

@@ -5,13 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tippingpoint.harness.collectors.base import CollectorUnavailable
-from tippingpoint.harness.collectors.system import (
-    CpuCollector,
-    MemoryCollector,
-    ThermalCollector,
-    parse_proc_stat,
-    parse_status_kib,
-)
+from tippingpoint.harness.collectors.cpu import CpuCollector, parse_proc_stat
+from tippingpoint.harness.collectors.memory import MemoryCollector, parse_status_kib
+from tippingpoint.harness.collectors.thermal import ThermalCollector
 from tippingpoint.harness.collectors.throttle import is_throttled
 
 from .fakes.sysfs import FakeClock, FakeTree, add_cpu, add_thermal_zone
@@ -38,9 +34,7 @@ def test_cpu_collector_process_and_system_utilisation(tmp_path):
     stat = {"user": 1000, "system": 500, "idle": 8500}
     tree.live("/proc/stat", lambda: STAT.format(**stat))
     cpu = {"ns": 0}
-    c = CpuCollector(
-        cpus=8, cpu_time_ns=lambda: cpu["ns"], root=tree.root, opener=tree.opener, clock=clock
-    )
+    c = CpuCollector(cpus=8, cpu_time_ns=lambda: cpu["ns"], root=tree.root, opener=tree.opener)
     c.open()
     c.begin_window(clock())
     clock.advance(2.0)

@@ -23,7 +23,7 @@ def collectors(
 
     options = CollectorOptions(idle_watts=idle_watts, peak_watts=peak_watts, background=False)
     opened, skipped = open_collectors(collector_names(), options)
-    energy = {c.name for c in opened if getattr(c, "is_energy", False)}
+    energy = {c.name for c in opened if c.is_energy}
     close_collectors(opened)
     rows = [
         {"name": c.name, "available": True, "energy": c.name in energy, "reason": None}

@@ -17,6 +17,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
 from tippingpoint.core.schema import CollectorResult, EnergySummary, MeasurementMethod
 from tippingpoint.harness.collectors.base import Collector
@@ -51,8 +52,8 @@ class IdleBaseline:
 
 
 def is_energy_collector(collector: Collector) -> bool:
-    """True for collectors that measure energy (they declare ``is_energy``)."""
-    return bool(getattr(collector, "is_energy", False))
+    """True for collectors that measure energy (as they declare in ``is_energy``)."""
+    return collector.is_energy
 
 
 def energy_of(result: CollectorResult) -> float | None:
@@ -65,17 +66,13 @@ WINDOW_MARGIN = 1.1
 
 
 def min_window_s(collector: Collector) -> float:
-    """The shortest window ``collector`` yields an energy figure over (0 when unknown).
+    """The shortest window ``collector`` yields an energy figure over (0 when it needs none).
 
     The largest of its own minimum window, the time to collect its minimum number of power
     samples, and two polls (a sub-window's energy needs two readings, not an interpolation).
     """
-    interval = float(getattr(collector, "interval_s", 0.0) or 0.0)
-    return max(
-        float(getattr(collector, "min_window_s", 0.0) or 0.0),
-        int(getattr(collector, "min_samples", 0) or 0) * interval,
-        2 * interval,
-    )
+    interval = collector.interval_s
+    return max(collector.min_window_s, collector.min_samples * interval, 2 * interval)
 
 
 def min_measured_s(collectors: Sequence[Collector], windows: int) -> float:
@@ -112,6 +109,16 @@ def measure_idle(
         else:
             readings.append(IdleReading(c.name, None, r.invalid_reason or "no energy"))
     return IdleBaseline(tuple(readings), (t1 - t0) / 1e9)
+
+
+class _Headline(TypedDict):
+    """The fields of an EnergySummary that every outcome of a valid source shares."""
+
+    source: str
+    method: MeasurementMethod
+    scope: str
+    total_joules: float
+    average_watts: float | None
 
 
 def _headline(results: Sequence[CollectorResult]) -> tuple[list[CollectorResult], list[str]]:
@@ -187,7 +194,7 @@ def summarise_energy(
     total = sum(energy_of(r) or 0.0 for r in chosen)
     warnings: list[str] = list(problems)
     notes: list[str] = []
-    base = {
+    base: _Headline = {
         "source": " + ".join(r.source for r in chosen),
         "method": _method(chosen),
         "scope": " + ".join(r.scope or "" for r in chosen),
@@ -315,7 +322,7 @@ class EnergyAccounting:
     """Idle baselines around each run and the energy summary, for the runner.
 
     Call :meth:`before_run` before a run (before the model loads), and pass the object as the
-    runner's ``energy_summary``: called right after the measured window, it measures idle
+    runner's ``energy``: called right after the measured window, it measures idle
     again (after ``settle_s`` for worker threads to go quiet) and summarises.
     """
 

@@ -8,7 +8,7 @@ inside the timed call. Register under the ``tippingpoint.collectors`` entry-poin
 
 Usage::
 
-    collector = get_collector("rapl")()
+    collector = get_collector("rapl").from_options(CollectorOptions())
     collector.open()                 # raises CollectorUnavailable(reason) when it cannot run
     collector.begin_window(time.perf_counter_ns())
     ...                              # the measured queries
@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from tippingpoint.core.schema import CollectorResult
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from tippingpoint.harness.collectors.options import CollectorOptions
 
 
@@ -66,9 +68,34 @@ class Collector(Protocol):
         ...
 
 
+@runtime_checkable
 class CollectorFactory(Protocol):
     """What the registry holds: a collector class built from the run's options."""
 
     def from_options(self, options: CollectorOptions) -> Collector:
         """A collector configured from ``options`` (unused fields are ignored)."""
         ...
+
+
+class CollectorBase:
+    """The declared capabilities with their defaults, and ``from_options``.
+
+    The defaults describe a collector that measures no energy and reads its source only at
+    the window's edges; a subclass sets ``name`` and overrides what differs. A collector
+    derived from it satisfies both :class:`Collector` (once it implements the four methods)
+    and :class:`CollectorFactory`.
+    """
+
+    name: str
+    is_energy: bool = False
+    interval_s: float = 0.0
+    min_window_s: float = 0.0
+    min_samples: int = 0
+
+    @classmethod
+    def from_options(cls, options: CollectorOptions) -> Self:
+        """A collector configured from the run's options; this default takes none of them."""
+        return cls()
+
+    def close(self) -> None:
+        """Release nothing; a collector with threads or open files overrides this."""

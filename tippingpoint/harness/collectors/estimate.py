@@ -14,18 +14,22 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 from tippingpoint.core.schema import Measurement, MeasurementMethod
 from tippingpoint.harness.collectors.base import CollectorUnavailable
-from tippingpoint.harness.collectors.options import CollectorOptions
 from tippingpoint.harness.collectors.sysfs import Clock
 from tippingpoint.harness.collectors.windowed import (
-    DEFAULT_WINDOWS,
     Channel,
     ChannelKind,
     EnergyCollector,
     EnergyScope,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Self, Unpack
+
+    from tippingpoint.harness.collectors.options import CollectorOptions, EnergySettings
 
 
 def estimate_watts(idle_w: float, peak_w: float, utilisation: float) -> float:
@@ -43,7 +47,7 @@ class EstimateCollector(EnergyCollector):
     resolution = "estimate from CPU time (process_time_ns)"
 
     @classmethod
-    def from_options(cls, options: CollectorOptions) -> EstimateCollector:
+    def from_options(cls, options: CollectorOptions) -> Self:
         """Built from the run's collector options (idle/peak watts of the device profile)."""
         return cls(
             options.idle_watts,
@@ -61,12 +65,9 @@ class EstimateCollector(EnergyCollector):
         cpus: int | None = None,
         profile: str | None = None,
         cpu_time_ns: Clock = time.process_time_ns,
-        clock: Clock = time.perf_counter_ns,
-        background: bool = True,
-        windows: int = DEFAULT_WINDOWS,
-        interval_s: float | None = None,
+        **settings: Unpack[EnergySettings],
     ) -> None:
-        super().__init__(clock=clock, background=background, windows=windows, interval_s=interval_s)
+        super().__init__(**settings)
         self.idle_watts = idle_watts
         self.peak_watts = peak_watts
         self.cpus = cpus or os.cpu_count() or 1

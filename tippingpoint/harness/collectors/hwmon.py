@@ -9,20 +9,23 @@ sampled and integrated by the trapezoidal rule (method ``sampled``, at least
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tippingpoint.harness.collectors.base import CollectorUnavailable
-from tippingpoint.harness.collectors.options import CollectorOptions
-from tippingpoint.harness.collectors.sysfs import Clock, Opener, SysfsReader, read_text
+from tippingpoint.harness.collectors.sysfs import SysfsReader
 from tippingpoint.harness.collectors.windowed import (
-    DEFAULT_WINDOWS,
     Channel,
     ChannelKind,
-    EnergyCollector,
     EnergyScope,
+    SysfsEnergyCollector,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Self, Unpack
+
+    from tippingpoint.harness.collectors.options import CollectorOptions, SysfsSettings
 
 HWMON = "/sys/class/hwmon"
 MIN_SAMPLES = 50
@@ -76,7 +79,7 @@ def _label(reader: SysfsReader, device: Path, kind: str, i: int) -> str:
     return reader.try_read(device / f"{kind}{i}_label") or f"{kind}{i}"
 
 
-class HwmonCollector(EnergyCollector):
+class HwmonCollector(SysfsEnergyCollector):
     """Energy or power of one hwmon device, chosen by its ``name``."""
 
     name = "hwmon"
@@ -85,32 +88,22 @@ class HwmonCollector(EnergyCollector):
     min_samples = MIN_SAMPLES
 
     @classmethod
-    def from_options(cls, options: CollectorOptions) -> HwmonCollector:
-        """Built from the run's collector options."""
-        return cls(
-            device_name=options.hwmon_device,
-            root=options.root,
-            opener=options.opener,
-            background=options.background,
-            windows=options.windows,
-        )
+    def from_options(cls, options: CollectorOptions) -> Self:
+        """Built from the run's collector options (the device's ``name`` among them)."""
+        collector = super().from_options(options)
+        collector.device_name = options.hwmon_device
+        return collector
 
     def __init__(
         self,
         *,
         device_name: str | None = None,
         scope: EnergyScope = EnergyScope.DEVICE,
-        root: Path = Path("/"),
-        opener: Opener = read_text,
-        clock: Clock = time.perf_counter_ns,
-        background: bool = True,
-        windows: int = DEFAULT_WINDOWS,
-        interval_s: float | None = None,
+        **settings: Unpack[SysfsSettings],
     ) -> None:
-        super().__init__(clock=clock, background=background, windows=windows, interval_s=interval_s)
+        super().__init__(**settings)
         self.device_name = device_name
         self.scope = scope
-        self.reader = SysfsReader(root, opener)
         self.sensors: list[HwmonSensor] = []
         self.device_dir: Path | None = None
         self._last: list[float] = []

@@ -11,21 +11,24 @@ is never called "GPU". Without a total rail, the sum of the rails is reported as
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tippingpoint.harness.collectors.base import CollectorUnavailable
 from tippingpoint.harness.collectors.hwmon import hwmon_devices
-from tippingpoint.harness.collectors.options import CollectorOptions
-from tippingpoint.harness.collectors.sysfs import Clock, Opener, SysfsReader, read_text
+from tippingpoint.harness.collectors.sysfs import SysfsReader
 from tippingpoint.harness.collectors.windowed import (
-    DEFAULT_WINDOWS,
     Channel,
     ChannelKind,
-    EnergyCollector,
     EnergyScope,
+    SysfsEnergyCollector,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from tippingpoint.harness.collectors.options import SysfsSettings
 
 IIO_DRIVER = "/sys/bus/i2c/drivers/ina3221x"
 MIN_SAMPLES = 50
@@ -106,7 +109,7 @@ def iio_rails(reader: SysfsReader) -> tuple[str, list[Rail]] | None:
     return (where, rails) if rails else None
 
 
-class JetsonCollector(EnergyCollector):
+class JetsonCollector(SysfsEnergyCollector):
     """Module input power (``VDD_IN``) of a Jetson, with the other rails beside it."""
 
     name = "jetson"
@@ -114,28 +117,8 @@ class JetsonCollector(EnergyCollector):
     interval_s = 0.02
     min_samples = MIN_SAMPLES
 
-    @classmethod
-    def from_options(cls, options: CollectorOptions) -> JetsonCollector:
-        """Built from the run's collector options."""
-        return cls(
-            root=options.root,
-            opener=options.opener,
-            background=options.background,
-            windows=options.windows,
-        )
-
-    def __init__(
-        self,
-        *,
-        root: Path = Path("/"),
-        opener: Opener = read_text,
-        clock: Clock = time.perf_counter_ns,
-        background: bool = True,
-        windows: int = DEFAULT_WINDOWS,
-        interval_s: float | None = None,
-    ) -> None:
-        super().__init__(clock=clock, background=background, windows=windows, interval_s=interval_s)
-        self.reader = SysfsReader(root, opener)
+    def __init__(self, **settings: Unpack[SysfsSettings]) -> None:
+        super().__init__(**settings)
         self.rails: list[Rail] = []
         self.layout = ""
         self.where = ""

@@ -17,19 +17,24 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tippingpoint.core.schema import CollectorResult, Measurement
 from tippingpoint.harness.collectors.base import CollectorUnavailable
-from tippingpoint.harness.collectors.options import CollectorOptions
+from tippingpoint.harness.collectors.options import DEFAULT_WINDOWS
 from tippingpoint.harness.collectors.sysfs import Clock
 from tippingpoint.harness.collectors.trace import Trace
 from tippingpoint.harness.collectors.windowed import (
-    DEFAULT_WINDOWS,
     Channel,
     ChannelKind,
     EnergyCollector,
     EnergyScope,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from tippingpoint.harness.collectors.options import CollectorOptions
 
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 TIME_COLUMNS = ("timestamp", "time", "unix", "epoch", "t")
@@ -66,7 +71,7 @@ class MeterCommandCollector(EnergyCollector):
     min_samples = 10
 
     @classmethod
-    def from_options(cls, options: CollectorOptions) -> MeterCommandCollector:
+    def from_options(cls, options: CollectorOptions) -> Self:
         """Built from the run's collector options (the meter command)."""
         if not options.meter_command:
             raise CollectorUnavailable(
@@ -173,7 +178,7 @@ class MeterCsvCollector(EnergyCollector):
     interval_s = 0.0
 
     @classmethod
-    def from_options(cls, options: CollectorOptions) -> MeterCsvCollector:
+    def from_options(cls, options: CollectorOptions) -> Self:
         """Built from the run's collector options (the meter's CSV path)."""
         if options.meter_csv is None:
             raise CollectorUnavailable("meter-csv: no CSV path given; pass the meter's log file")

@@ -15,20 +15,23 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tippingpoint.core.schema import Measurement
 from tippingpoint.harness.collectors.base import CollectorUnavailable
-from tippingpoint.harness.collectors.options import CollectorOptions
 from tippingpoint.harness.collectors.sysfs import Clock
 from tippingpoint.harness.collectors.throttle import throttled_measurement
 from tippingpoint.harness.collectors.windowed import (
-    DEFAULT_WINDOWS,
     Channel,
     ChannelKind,
     EnergyCollector,
     EnergyScope,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Self, Unpack
+
+    from tippingpoint.harness.collectors.options import CollectorOptions, EnergySettings
 
 MIN_WINDOW_S = 2.0
 """The floor of a window; max(2 s, 20 counter updates) with the update period measured."""
@@ -232,8 +235,8 @@ class NvmlCollector(EnergyCollector):
     min_samples = 20
 
     @classmethod
-    def from_options(cls, options: CollectorOptions) -> NvmlCollector:
-        """Built from the run's collector options."""
+    def from_options(cls, options: CollectorOptions) -> Self:
+        """Built from the run's collector options (the GPU's index among them)."""
         return cls(index=options.gpu_index, background=options.background, windows=options.windows)
 
     def __init__(
@@ -242,13 +245,10 @@ class NvmlCollector(EnergyCollector):
         api: NvmlApi | None = None,
         index: int = 0,
         pid: int | None = None,
-        clock: Clock = time.perf_counter_ns,
         sleep: Callable[[float], None] = time.sleep,
-        background: bool = True,
-        windows: int = DEFAULT_WINDOWS,
-        interval_s: float | None = None,
+        **settings: Unpack[EnergySettings],
     ) -> None:
-        super().__init__(clock=clock, background=background, windows=windows, interval_s=interval_s)
+        super().__init__(**settings)
         self.sleep = sleep
         self.update_period_s: float | None = None
         self.api: NvmlApi = api if api is not None else PynvmlApi()

@@ -1,12 +1,16 @@
-"""Settings the built-in collectors are opened with (from CLI flags, a suite file, a profile)."""
+"""Settings the built-in collectors are opened with (from CLI flags, a suite file, a profile),
+and the keyword arguments their constructors share (typed for ``**settings``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
-from tippingpoint.harness.collectors.sysfs import Opener, read_text
-from tippingpoint.harness.collectors.windowed import DEFAULT_WINDOWS
+from tippingpoint.harness.collectors.sysfs import Clock, Opener, read_text
+
+DEFAULT_WINDOWS = 5
+"""Sub-windows per measured window; energy per inference is their median."""
 
 
 @dataclass(frozen=True)
@@ -35,3 +39,28 @@ class CollectorOptions:
     opener: Opener = read_text
     background: bool = True
     """Sample in threads; tests drive ``poll()`` instead."""
+
+
+class EnergySettings(TypedDict, total=False):
+    """The keyword arguments every energy collector takes (see :class:`EnergyCollector`)."""
+
+    clock: Clock
+    background: bool
+    windows: int
+    interval_s: float | None
+
+
+class SysfsSettings(EnergySettings, total=False):
+    """The keyword arguments of an energy collector reading a sysfs-like tree."""
+
+    root: Path
+    opener: Opener
+
+
+class PollingSettings(TypedDict, total=False):
+    """The keyword arguments every polling collector takes (see :class:`PollingCollector`)."""
+
+    root: Path
+    opener: Opener
+    background: bool
+    interval_s: float | None

@@ -12,21 +12,24 @@ reads often enough that two wraps can never fall between reads.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tippingpoint.harness.collectors.base import CollectorUnavailable
-from tippingpoint.harness.collectors.options import CollectorOptions
-from tippingpoint.harness.collectors.sysfs import Clock, Opener, SysfsReader, read_text
+from tippingpoint.harness.collectors.sysfs import SysfsReader
 from tippingpoint.harness.collectors.trace import CounterUnwrapper
 from tippingpoint.harness.collectors.windowed import (
-    DEFAULT_WINDOWS,
     Channel,
     ChannelKind,
-    EnergyCollector,
     EnergyScope,
+    SysfsEnergyCollector,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from tippingpoint.harness.collectors.options import SysfsSettings
 
 POWERCAP = "/sys/class/powercap"
 MAX_PLAUSIBLE_WATTS = 500.0
@@ -112,7 +115,7 @@ def _zone(reader: SysfsReader, entry: Path, name: str, parent: str | None) -> Ra
     return RaplZone(entry, reader.kernel_path(entry), name, parent, rng)
 
 
-class RaplCollector(EnergyCollector):
+class RaplCollector(SysfsEnergyCollector):
     """Energy of the CPU packages (headline) and DRAM (beside it) from powercap counters."""
 
     name = "rapl"
@@ -120,28 +123,8 @@ class RaplCollector(EnergyCollector):
     resolution = "energy_uj counter, 1 uJ units, updated about every 1 ms"
     interval_s = 0.1
 
-    @classmethod
-    def from_options(cls, options: CollectorOptions) -> RaplCollector:
-        """Built from the run's collector options."""
-        return cls(
-            root=options.root,
-            opener=options.opener,
-            background=options.background,
-            windows=options.windows,
-        )
-
-    def __init__(
-        self,
-        *,
-        root: Path = Path("/"),
-        opener: Opener = read_text,
-        clock: Clock = time.perf_counter_ns,
-        background: bool = True,
-        windows: int = DEFAULT_WINDOWS,
-        interval_s: float | None = None,
-    ) -> None:
-        super().__init__(clock=clock, background=background, windows=windows, interval_s=interval_s)
-        self.reader = SysfsReader(root, opener)
+    def __init__(self, **settings: Unpack[SysfsSettings]) -> None:
+        super().__init__(**settings)
         self.zones: list[RaplZone] = []
         self._unwrappers: list[CounterUnwrapper] = []
 

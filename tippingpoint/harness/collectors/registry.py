@@ -14,7 +14,7 @@ from tippingpoint.core.plugins import (
     load_entry_point,
     plugin_entry_points,
 )
-from tippingpoint.harness.collectors.base import Collector, CollectorUnavailable
+from tippingpoint.harness.collectors.base import CollectorFactory, CollectorUnavailable
 
 GROUP = "tippingpoint.collectors"
 
@@ -24,11 +24,12 @@ def collector_names() -> list[str]:
     return sorted(plugin_entry_points(GROUP))
 
 
-def get_collector(name: str) -> type[Collector]:
-    """The collector class registered as ``name``.
+def get_collector(name: str) -> CollectorFactory:
+    """The collector class registered as ``name``, which builds collectors from options.
 
-    An unknown name is a UsageError; a registered plugin that fails to load raises
-    CollectorUnavailable naming the cause and the fix.
+    An unknown name is a UsageError; a registered plugin that fails to load, or that is not a
+    :class:`CollectorFactory` (no ``from_options``), raises CollectorUnavailable naming the
+    cause and the fix.
     """
     eps = plugin_entry_points(GROUP)
     if name not in eps:
@@ -36,7 +37,13 @@ def get_collector(name: str) -> type[Collector]:
         raise InvalidOptionError(f"unknown collector '{name}'", f"registered collectors: {known}")
     ep = eps[name]
     try:
-        return load_entry_point(ep)  # type: ignore[no-any-return]
+        factory = load_entry_point(ep)
     except PluginLoadError as exc:
         reason = f"collector {str(exc).removeprefix('plugin ')}; {broken_plugin_hint(ep)}"
         raise CollectorUnavailable(reason) from exc
+    if not isinstance(factory, CollectorFactory):
+        raise CollectorUnavailable(
+            f"{name}: {ep.value} has no from_options(options) classmethod; derive it from "
+            "tippingpoint.harness.collectors.base.CollectorBase"
+        )
+    return factory

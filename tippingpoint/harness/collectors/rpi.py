@@ -16,21 +16,22 @@ import os
 import re
 import struct
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from tippingpoint.harness.collectors.base import CollectorUnavailable
-from tippingpoint.harness.collectors.options import CollectorOptions
-from tippingpoint.harness.collectors.sysfs import Clock
 from tippingpoint.harness.collectors.windowed import (
-    DEFAULT_WINDOWS,
     Channel,
     ChannelKind,
     EnergyCollector,
     EnergyScope,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from tippingpoint.harness.collectors.options import EnergySettings
 
 VCIO = "/dev/vcio"
 GENCMD_TAG = 0x00030080
@@ -55,7 +56,7 @@ class Gencmd(Protocol):
         ...
 
 
-Ioctl = Callable[[int, int, array.array], int]
+Ioctl = Callable[[int, int, "array.array[int]"], int]
 
 
 class VcioGencmd:
@@ -97,7 +98,7 @@ class VcioGencmd:
             self.fd = None
 
 
-def gencmd_request(command: str) -> array.array:
+def gencmd_request(command: str) -> array.array[int]:
     """The mailbox property buffer for one gencmd, laid out as ``vcgencmd`` lays it out."""
     data = command.encode() + b"\0"
     if len(data) >= MAX_STRING:
@@ -115,7 +116,7 @@ def gencmd_request(command: str) -> array.array:
     return buf
 
 
-def gencmd_response(buf: array.array) -> str:
+def gencmd_response(buf: array.array[int]) -> str:
     """The text answer in a returned buffer; OSError when the firmware reports an error."""
     if buf[5] != 0:
         raise OSError(f"firmware gencmd error {buf[5]}")
@@ -205,21 +206,8 @@ class RpiPmicCollector(EnergyCollector):
     resolution = "PMIC ADC volts x amps per rail, via pmic_read_adc"
     energy_note = RAIL_SUM_NOTE
 
-    @classmethod
-    def from_options(cls, options: CollectorOptions) -> RpiPmicCollector:
-        """Built from the run's collector options."""
-        return cls(background=options.background, windows=options.windows)
-
-    def __init__(
-        self,
-        *,
-        gencmd: Gencmd | None = None,
-        clock: Clock = time.perf_counter_ns,
-        background: bool = True,
-        windows: int = DEFAULT_WINDOWS,
-        interval_s: float | None = None,
-    ) -> None:
-        super().__init__(clock=clock, background=background, windows=windows, interval_s=interval_s)
+    def __init__(self, *, gencmd: Gencmd | None = None, **settings: Unpack[EnergySettings]) -> None:
+        super().__init__(**settings)
         self.gencmd = gencmd
         self.rail_names: list[str] = []
         self.transport = ""

@@ -40,9 +40,14 @@ def open_one(name: str, options: CollectorOptions) -> Collector:
 
     An unknown name is an InvalidOptionError (a usage error), raised from the registry.
     """
-    cls = get_collector(name)
-    factory = getattr(cls, "from_options", None)
-    collector: Collector = factory(options) if factory is not None else cls()
+    # what a plugin built is checked here, once, against the declared interface
+    collector: object = get_collector(name).from_options(options)
+    if not isinstance(collector, Collector):
+        raise CollectorUnavailable(
+            f"{name}: the plugin does not declare the collector interface (name, is_energy, "
+            "interval_s, min_window_s, min_samples, open, begin_window, end_window, close); "
+            "derive it from tippingpoint.harness.collectors.base.CollectorBase"
+        )
     try:
         collector.open()
     except CollectorUnavailable:

@@ -76,11 +76,3 @@ class SysfsReader:
             return sorted(p for p in base.iterdir() if p.name.startswith(prefix))
         except OSError:
             return []
-
-
-def permission_hint(kernel_path: str) -> str:
-    """The fix for a file only root may read (RAPL ``energy_uj`` since Linux 5.10)."""
-    return (
-        f"run as root, or grant read access: `sudo chmod o+r {kernel_path}` until reboot, "
-        f'or a udev rule: SUBSYSTEM=="powercap", RUN+="/bin/chmod o+r %S%p/energy_uj"'
-    )

@@ -15,15 +15,20 @@ import time
 from dataclasses import dataclass
 from enum import Enum
 from itertools import pairwise
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tippingpoint.core.schema import CollectorResult, Measurement, MeasurementMethod
-from tippingpoint.harness.collectors.base import CollectorUnavailable
+from tippingpoint.harness.collectors.base import CollectorBase, CollectorUnavailable
+from tippingpoint.harness.collectors.options import DEFAULT_WINDOWS
 from tippingpoint.harness.collectors.sampling import Poller
-from tippingpoint.harness.collectors.sysfs import Clock
+from tippingpoint.harness.collectors.sysfs import Clock, Opener, SysfsReader, read_text
 from tippingpoint.harness.collectors.trace import Trace
 
-DEFAULT_WINDOWS = 5
-"""Sub-windows per measured window; energy per inference is their median."""
+if TYPE_CHECKING:
+    from typing_extensions import Self, Unpack
+
+    from tippingpoint.harness.collectors.options import CollectorOptions, EnergySettings
 
 
 class ChannelKind(str, Enum):
@@ -69,18 +74,20 @@ class Channel:
     note: str | None = None
 
 
-class EnergyCollector:
+class EnergyCollector(CollectorBase):
     """Base of energy collectors; subclasses set the class attributes and two methods."""
 
-    name: str = "energy"
+    is_energy = True
+    interval_s = 0.1
     scope: EnergyScope = EnergyScope.DEVICE
     resolution: str | None = None
-    interval_s: float = 0.1
-    min_window_s: float = 0.0
-    min_samples: int = 0
     max_gap_s: float | None = None
     energy_note: str | None = None
-    is_energy: bool = True
+
+    @classmethod
+    def from_options(cls, options: CollectorOptions) -> Self:
+        """Built from the run's collector options (sampling thread and sub-windows)."""
+        return cls(background=options.background, windows=options.windows)
 
     def __init__(
         self,
@@ -340,3 +347,27 @@ class EnergyCollector:
             if any(tr.count_between(a, b) < 2 for tr in heads):
                 return ()
         return tuple(self._headline_energy(a, b) for a, b in pairwise(bounds))
+
+
+class SysfsEnergyCollector(EnergyCollector):
+    """An energy collector whose channels are files under ``/sys`` (a fake tree in tests)."""
+
+    @classmethod
+    def from_options(cls, options: CollectorOptions) -> Self:
+        """Built from the run's collector options (tree, sampling thread, sub-windows)."""
+        return cls(
+            root=options.root,
+            opener=options.opener,
+            background=options.background,
+            windows=options.windows,
+        )
+
+    def __init__(
+        self,
+        *,
+        root: Path = Path("/"),
+        opener: Opener = read_text,
+        **settings: Unpack[EnergySettings],
+    ) -> None:
+        super().__init__(**settings)
+        self.reader = SysfsReader(root, opener)
