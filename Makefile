@@ -55,7 +55,9 @@ format: venv
 	$(VENV)/bin/ruff check --fix tippingpoint tests
 
 # The exporters (litert-torch, ai-edge-quantizer) live in their own venv: see pyproject's
-# `export` extra for why. SUITE=full also builds resnet50 and mobilenetv2-100-224 (not committed).
+# `export` extra for why; it also builds the generative suite (tiny-llm, models/llm_build.py,
+# offline: transformers, tokenizers, onnxruntime-genai's model builder). SUITE=full also
+# builds resnet50 and mobilenetv2-100-224 (not committed).
 EXPORT_VENV := .venv-export
 EXPORT_PY := $(EXPORT_VENV)/bin/python
 EXPORT_STAMP := $(EXPORT_VENV)/.installed
@@ -71,11 +73,13 @@ $(EXPORT_STAMP): pyproject.toml
 models: venv $(EXPORT_STAMP)
 	$(PY) -m tippingpoint.models.builtin_build
 	$(EXPORT_PY) -m tippingpoint.models.build --suite $(SUITE)
+	$(EXPORT_PY) -m tippingpoint.models.llm_build
 
 # the LiteRT export round trip needs litert-torch, which lives in .venv-export (see pyproject)
 test-export: $(EXPORT_STAMP)
 	$(EXPORT_PY) -m pip install -q pytest
-	$(EXPORT_PY) -m pytest -q -p no:cacheprovider -p no:anyio tests/test_models_export.py
+	$(EXPORT_PY) -m pytest -q -p no:cacheprovider -p no:anyio tests/test_models_export.py \
+		tests/test_models_llm_build.py
 
 bench-overhead: venv
 	$(PY) -m tippingpoint.harness.overhead
