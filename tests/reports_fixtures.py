@@ -1,4 +1,7 @@
-"""Real reports for the compare/render tests, produced by the real runner on real models."""
+"""Real reports for the compare/render tests, produced by the real runner on real models.
+
+A pytest plugin (registered in conftest.py): its fixtures reach every test module without an
+import; its helpers are imported by name."""
 
 from __future__ import annotations
 
@@ -9,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from tippingpoint.core.io import write_report
-from tippingpoint.core.schema import Report, ScenarioKind
+from tippingpoint.core.io import load_samples, read_report, report_files, write_report
+from tippingpoint.core.schema import AccuracyKind, AccuracyResult, Report, ScenarioKind
 from tippingpoint.harness.runner import Runner, RunSpec
 from tippingpoint.models.registry import resolve_model
 
-from .conftest import TP, tiny_scenario
+from .helpers import TP, tiny_scenario
 
 
 def run_and_write(
@@ -37,12 +40,38 @@ def run_and_write(
 
 def rewrite(path: Path, out: Path, change: Callable[[Report], Report]) -> Path:
     """A copy of the report at ``path`` with ``change`` applied, written like a real one."""
-    from tippingpoint.core.io import load_samples, read_report
-
     report = read_report(path)
     samples = load_samples(report, path) if report.results and report.results.raw else None
     out.mkdir(parents=True, exist_ok=True)
     return write_report(change(report), out, samples)
+
+
+def runs_named(results: Path, *needles: str) -> list[Path]:
+    """The report files under ``results`` whose names hold every needle."""
+    return [p for p in report_files([results]) if all(n in p.name for n in needles)]
+
+
+def mlp_single_stream(results: Path) -> list[Path]:
+    """The two single-stream mlp-tiny runs of ``real_results``."""
+    return runs_named(results, "mlp-tiny", "single-stream")
+
+
+def with_accuracy(variant: str, value: float) -> Callable[[Report], Report]:
+    """A change for :func:`rewrite`: the run is of ``variant`` and scored ``value`` top-1 on
+    the labelled digits set."""
+
+    def change(r: Report) -> Report:
+        acc = AccuracyResult(
+            kind=AccuracyKind.LABELLED,
+            dataset="digits",
+            samples=360,
+            metric="top1",
+            value=value,
+        )
+        model = r.model.model_copy(update={"variant": variant})
+        return r.model_copy(update={"accuracy": acc, "model": model})
+
+    return change
 
 
 @pytest.fixture(scope="session")
@@ -138,9 +167,10 @@ capacity_qps = 900
 @pytest.fixture(scope="session")
 def cost_json(real_results: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cost result written by the real calculator ('tippingpoint cost') from the real runs."""
-    cost_cli = pytest.importorskip("tippingpoint.cli.cost", reason="the calculator is not here")
     import typer
     from typer.testing import CliRunner
+
+    from tippingpoint.cli import cost as cost_cli
 
     tmp = tmp_path_factory.mktemp("cost")
     profile = tmp / "clouds.toml"

@@ -15,7 +15,7 @@ from tippingpoint.core.io import read_report
 from tippingpoint.core.schema import PerformanceResults, Throughput
 from tippingpoint.core.stats import latency_stats
 
-from .conftest import TP
+from .helpers import TP
 
 
 def _results(phases: object) -> PerformanceResults:

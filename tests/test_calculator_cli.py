@@ -11,7 +11,7 @@ from tippingpoint.cli import main
 from tippingpoint.core.io import write_report
 
 from .calculator_factory import cloud_report, edge_report
-from .conftest import TP
+from .helpers import TP
 
 BASE = ["--device", "rpi5", "--cloud", "gpu-t4-ondemand", "--network", "lte", "--draws", "2000"]
 

@@ -6,22 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import TP
-
-QUICK = ["--quick", "--min-queries", "20", "--min-duration", "0.05", "--warmup-duration", "0"]
-
-
-def tp(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*TP, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
-
-
-def assert_one_line(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
-    assert proc.returncode == code, proc.stderr + proc.stdout
-    err_lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(err_lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    for needle in needles:
-        assert needle in err_lines[0]
+from .helpers import QUICK, assert_one_line, tp
 
 
 def test_missing_model_file(tmp_path: Path) -> None:

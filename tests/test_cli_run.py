@@ -10,8 +10,7 @@ from pathlib import Path
 from tippingpoint.core.io import read_report
 from tippingpoint.core.schema import RunFlag, RunStatus
 
-from .conftest import TP
-from .test_cli_errors import QUICK, assert_one_line, tp
+from .helpers import QUICK, TP, assert_one_line, tp
 
 
 def test_matrix_writes_one_report_per_run(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from tippingpoint.harness.accuracy import suite_eval_set
 from tippingpoint.harness.inputs import match_feeds, query_feeds, resolve_shape
 from tippingpoint.models.registry import resolve_model
 
-from .test_cli_errors import QUICK, assert_one_line, tp
+from .helpers import QUICK, assert_one_line, tp
 
 needs_litert = pytest.mark.skipif(
     importlib.util.find_spec("ai_edge_litert") is None, reason="needs ai-edge-litert"
@@ -273,12 +273,9 @@ def test_suite_settings_and_explicit_flags(tmp_path: Path) -> None:
 
 def test_suite_help_keeps_the_run_table_name() -> None:
     import os
-    import subprocess
-
-    from .conftest import TP
 
     env = {**os.environ, "COLUMNS": "300", "TERM": "dumb"}
-    p = subprocess.run([*TP, "run", "--help"], capture_output=True, text=True, timeout=60, env=env)
+    p = tp("run", "--help", env=env, timeout=60)
     assert p.returncode == 0
     assert "with a [run] table" in p.stdout
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from tippingpoint.core.io import read_report
 from tippingpoint.core.schema import RunFlag, RunStatus
 
-from .test_cli_errors import QUICK, tp
+from .helpers import QUICK, tp
 
 
 def test_local_standin_runs_http_and_flags_reports(tmp_path: Path) -> None:

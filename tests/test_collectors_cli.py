@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from .conftest import TP
+from .helpers import TP
 
 
 def test_collectors_command_lists_availability_and_reasons():

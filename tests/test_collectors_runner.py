@@ -13,8 +13,8 @@ from tippingpoint.harness.collectors.selection import close_collectors, open_col
 from tippingpoint.harness.energy import EnergyAccounting, window_sample_counts
 from tippingpoint.harness.runner import Runner, RunSpec
 
-from .conftest import tiny_scenario
 from .fakes.sysfs import FakeTree, RaplCounter, add_rapl_zone
+from .helpers import tiny_scenario
 
 
 def test_window_sample_counts():

@@ -14,7 +14,7 @@ from tippingpoint.core.schema import (
 from tippingpoint.harness.runner import Runner, RunSpec
 from tippingpoint.models.registry import ModelRef
 
-from .conftest import TINY_WARMUP, tiny_scenario
+from .helpers import TINY_WARMUP, tiny_scenario
 
 
 def test_single_stream_report_is_complete(mlp: ModelRef) -> None:

@@ -16,7 +16,7 @@ from tippingpoint.harness.accuracy import suite_eval_set
 from tippingpoint.harness.baseline import file_samples, generate_samples
 from tippingpoint.models.registry import resolve_model
 
-from .test_cli_errors import QUICK, assert_one_line, tp
+from .helpers import QUICK, assert_one_line, tp
 
 INT8 = TensorSpec(
     name="x", shape=(1, 4), dtype="int8", quant=QuantParams(scale=0.01, zero_point=-128)

@@ -16,8 +16,7 @@ from tippingpoint.harness.runner import Runner, RunSpec
 from tippingpoint.models.manifest import ModelFormat, Variant, load_manifest
 from tippingpoint.models.registry import resolve_model
 
-from .conftest import tiny_scenario
-from .test_cli_errors import QUICK, assert_one_line, tp
+from .helpers import QUICK, assert_one_line, tiny_scenario, tp
 
 
 def test_run_accuracy_on_both_formats(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from tippingpoint.core.io import read_report
 from tippingpoint.core.schema import RunStatus
 
-from .conftest import TP
+from .helpers import TP
 
 PLUGIN = '''
 """A backend that returns its inputs: the smallest complete plugin."""

@@ -19,8 +19,6 @@ import pytest
 
 from tippingpoint.reports.render_report import write_report_file
 
-from .reports_fixtures import cost_json, full_results, real_results  # noqa: F401
-
 FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -125,7 +123,7 @@ def _kinds(ids: list[str]) -> set[str]:
 
 def test_report_loads_without_console_errors_and_draws_every_chart(
     chromium: str,
-    full_results: Path,  # noqa: F811
+    full_results: Path,
     tmp_path: Path,
 ) -> None:
     report = write_report_file([full_results], tmp_path / "report.html")
@@ -137,8 +135,8 @@ def test_report_loads_without_console_errors_and_draws_every_chart(
 
 def test_report_with_cost_draws_tco_tornado_and_monte_carlo(
     chromium: str,
-    real_results: Path,  # noqa: F811
-    cost_json: Path,  # noqa: F811
+    real_results: Path,
+    cost_json: Path,
     tmp_path: Path,
 ) -> None:
     report = write_report_file([real_results], tmp_path / "cost.html", "html", cost_json)
@@ -154,7 +152,7 @@ def test_report_with_cost_draws_tco_tornado_and_monte_carlo(
 @pytest.mark.parametrize(("name", "size"), [("desktop", "1280,2400"), ("phone", "390,844")])
 def test_report_screenshots_at_desktop_and_phone_width(
     chromium: str,
-    full_results: Path,  # noqa: F811
+    full_results: Path,
     tmp_path: Path,
     name: str,
     size: str,
@@ -169,7 +167,7 @@ def test_report_screenshots_at_desktop_and_phone_width(
     assert console_lines(p.stderr) == []
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    image = pytest.importorskip("PIL.Image")
+    image = pytest.importorskip("PIL.Image", reason="Pillow comes with matplotlib (report extra)")
     with image.open(shot) as im:
         width, height = (int(v) for v in size.split(","))
         assert im.size == (width, height)

@@ -29,8 +29,8 @@ from tippingpoint.reports.significance import (
 )
 from tippingpoint.reports.table import summary_table
 
-from .conftest import TP
-from .reports_fixtures import cost_json, real_results, rewrite  # noqa: F401
+from .helpers import TP
+from .reports_fixtures import mlp_single_stream, rewrite, with_accuracy
 
 # Latency-like samples: lognormal around 1 ms, in ns.
 N = 3000
@@ -78,7 +78,7 @@ def test_mann_whitney_hand_worked_with_ties() -> None:
 
 
 def test_mann_whitney_agrees_with_scipy() -> None:
-    stats = pytest.importorskip("scipy.stats")
+    stats = pytest.importorskip("scipy.stats", reason="scipy comes with scikit-learn (dev extra)")
     rng = np.random.default_rng(3)
     a = np.round(rng.lognormal(0, 0.3, 400), 1)  # rounded: many ties
     b = np.round(rng.lognormal(0.05, 0.3, 350), 1)
@@ -94,13 +94,7 @@ def test_ratio_interval_brackets_the_point_estimate() -> None:
     assert 1.8 < ci.ratio < 2.2
 
 
-def _mlp_single(results: Path) -> list[Path]:
-    return [
-        p for p in report_files([results]) if "mlp-tiny" in p.name and "single-stream" in p.name
-    ]
-
-
-def test_real_runs_align_by_model_scenario_and_batch(real_results: Path) -> None:  # noqa: F811
+def test_real_runs_align_by_model_scenario_and_batch(real_results: Path) -> None:
     result = compare_paths(report_files([real_results]))
     (group,) = result.groups
     assert group.model == "mlp-tiny" and group.scenario.value == "single-stream"
@@ -114,16 +108,16 @@ def test_real_runs_align_by_model_scenario_and_batch(real_results: Path) -> None
     assert unpaired == {"mlp-tiny offline", "conv-small single-stream"}
 
 
-def test_missing_samples_fall_back_to_interval_overlap(real_results: Path, tmp_path: Path) -> None:  # noqa: F811
-    for p in _mlp_single(real_results):
+def test_missing_samples_fall_back_to_interval_overlap(real_results: Path, tmp_path: Path) -> None:
+    for p in mlp_single_stream(real_results):
         shutil.copy(p, tmp_path / p.name)  # the JSON only, not the .samples.npz
     result = compare_paths(report_files([tmp_path]))
     sig = result.groups[0].rows[1].latency
     assert sig is not None and sig.method is SignificanceMethod.CI_OVERLAP
 
 
-def test_mismatched_schema_versions_are_refused(real_results: Path, tmp_path: Path) -> None:  # noqa: F811
-    a, b = _mlp_single(real_results)
+def test_mismatched_schema_versions_are_refused(real_results: Path, tmp_path: Path) -> None:
+    a, b = mlp_single_stream(real_results)
     data = json.loads(b.read_text())
     data["schema_version"] = 2
     future = tmp_path / "future.json"
@@ -148,9 +142,9 @@ def test_mismatched_schema_versions_are_refused(real_results: Path, tmp_path: Pa
     assert "Does not cover different schema versions" in help_text
 
 
-def test_different_models_are_refused_unless_forced(real_results: Path) -> None:  # noqa: F811
+def test_different_models_are_refused_unless_forced(real_results: Path) -> None:
     files = report_files([real_results])
-    mlp = _mlp_single(real_results)[0]
+    mlp = mlp_single_stream(real_results)[0]
     conv = next(p for p in files if "conv-small" in p.name)
     with pytest.raises(ComparisonRefused, match="different models") as exc:
         compare_paths([mlp, conv])
@@ -161,8 +155,8 @@ def test_different_models_are_refused_unless_forced(real_results: Path) -> None:
     assert group.model is None and len(group.rows) == 2
 
 
-def test_one_name_from_two_files_is_refused(real_results: Path, tmp_path: Path) -> None:  # noqa: F811
-    a, b = _mlp_single(real_results)
+def test_one_name_from_two_files_is_refused(real_results: Path, tmp_path: Path) -> None:
+    a, b = mlp_single_stream(real_results)
 
     def other_file(r: Report) -> Report:
         return r.model_copy(update={"model": r.model.model_copy(update={"sha256": "0" * 64})})
@@ -173,24 +167,10 @@ def test_one_name_from_two_files_is_refused(real_results: Path, tmp_path: Path) 
 
 
 def test_quantized_variant_below_99_percent_of_fp32_is_flagged(
-    real_results: Path,  # noqa: F811
+    real_results: Path,
     tmp_path: Path,
 ) -> None:
-    a, b = _mlp_single(real_results)
-
-    def with_accuracy(variant: str, value: float):
-        def change(r: Report) -> Report:
-            acc = AccuracyResult(
-                kind=AccuracyKind.LABELLED,
-                dataset="digits",
-                samples=360,
-                metric="top1",
-                value=value,
-            )
-            model = r.model.model_copy(update={"variant": variant})
-            return r.model_copy(update={"accuracy": acc, "model": model})
-
-        return change
+    a, b = mlp_single_stream(real_results)
 
     fp32 = rewrite(a, tmp_path, with_accuracy("fp32", 0.97))
     int8 = rewrite(b, tmp_path, with_accuracy("int8", 0.95))
@@ -208,8 +188,8 @@ def test_quantized_variant_below_99_percent_of_fp32_is_flagged(
     assert "Δ -0.0200" in console.export_text()  # accuracy change against the fp32 run
 
 
-def test_summary_table_shows_the_accuracy_delta(real_results: Path, tmp_path: Path) -> None:  # noqa: F811
-    a, _ = _mlp_single(real_results)
+def test_summary_table_shows_the_accuracy_delta(real_results: Path, tmp_path: Path) -> None:
+    a, _ = mlp_single_stream(real_results)
     acc = AccuracyResult(
         kind=AccuracyKind.LABELLED,
         dataset="digits",
@@ -231,7 +211,7 @@ def test_summary_table_shows_the_accuracy_delta(real_results: Path, tmp_path: Pa
     assert "top1 0.9500" in text and "Δ -0.0200" in text and "< 99% fp32" in text
 
 
-def test_cli_compare_json_and_table(real_results: Path) -> None:  # noqa: F811
+def test_cli_compare_json_and_table(real_results: Path) -> None:
     p = subprocess.run(
         [*TP, "compare", str(real_results), "--json"], capture_output=True, text=True
     )
@@ -241,16 +221,16 @@ def test_cli_compare_json_and_table(real_results: Path) -> None:  # noqa: F811
     table = subprocess.run([*TP, "compare", str(real_results)], capture_output=True, text=True)
     assert table.returncode == 0, table.stderr
     assert "mlp-tiny" in table.stdout and "baseline" in table.stdout
-    assert read_report(_mlp_single(real_results)[0]).model.name == "mlp-tiny"
+    assert read_report(mlp_single_stream(real_results)[0]).model.name == "mlp-tiny"
 
 
 def test_network_runs_pair_only_at_the_same_concurrency(
-    real_results: Path,  # noqa: F811
+    real_results: Path,
     tmp_path: Path,
 ) -> None:
     from tippingpoint.core.schema import ScenarioKind
 
-    a, b = _mlp_single(real_results)
+    a, b = mlp_single_stream(real_results)
 
     def at(level: int):
         def change(r: Report) -> Report:
@@ -272,10 +252,10 @@ def test_network_runs_pair_only_at_the_same_concurrency(
 
 
 def test_cost_results_are_set_side_by_side_with_ratios(
-    real_results: Path,  # noqa: F811
-    cost_json: Path,  # noqa: F811
+    real_results: Path,
+    cost_json: Path,
 ) -> None:
-    result = compare_paths(_mlp_single(real_results), cost_paths=[cost_json])
+    result = compare_paths(mlp_single_stream(real_results), cost_paths=[cost_json])
     edge, *others = result.costs
     assert edge.placement.startswith("edge") and edge.ratio_pv == 1.0
     assert any(r.placement.startswith("cloud") for r in others)
@@ -283,7 +263,7 @@ def test_cost_results_are_set_side_by_side_with_ratios(
         assert r.ratio_pv == pytest.approx(r.pv / edge.pv)
         assert r.ratio_cost_per_million == pytest.approx(r.cost_per_million / edge.cost_per_million)
     p = subprocess.run(
-        [*TP, "compare", *map(str, _mlp_single(real_results)), "--cost", str(cost_json)],
+        [*TP, "compare", *map(str, mlp_single_stream(real_results)), "--cost", str(cost_json)],
         capture_output=True,
         text=True,
     )
@@ -292,8 +272,8 @@ def test_cost_results_are_set_side_by_side_with_ratios(
 
 
 def test_a_cost_result_in_the_results_folder_is_not_read_as_a_run(
-    real_results: Path,  # noqa: F811
-    cost_json: Path,  # noqa: F811
+    real_results: Path,
+    cost_json: Path,
     tmp_path: Path,
 ) -> None:
     folder = shutil.copytree(real_results, tmp_path / "bench")

@@ -12,7 +12,7 @@ from tippingpoint.core.schema import Report, RunStatus
 from tippingpoint.harness.runner import Runner, RunSpec
 from tippingpoint.models.registry import ModelRef
 
-from .conftest import TP, tiny_scenario
+from .helpers import TP, tiny_scenario
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tippingpoint.core.io import report_files
 from tippingpoint.core.schema import (
     EnergySummary,
     HttpResults,
@@ -37,8 +36,8 @@ from tippingpoint.reports.figures import load_run_data
 from tippingpoint.reports.html import render_html
 from tippingpoint.reports.render_report import load_results, write_report_file
 
-from .conftest import TP
-from .reports_fixtures import cost_json, real_results, rewrite  # noqa: F401
+from .helpers import TP
+from .reports_fixtures import mlp_single_stream, rewrite, runs_named, with_accuracy
 
 SVG = re.compile(r"<svg\b.*?</svg>", re.S)
 
@@ -47,7 +46,7 @@ def _svgs(html: str) -> list[str]:
     return SVG.findall(html)
 
 
-def test_html_report_from_real_runs_is_self_contained(real_results: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_html_report_from_real_runs_is_self_contained(real_results: Path, tmp_path: Path) -> None:
     out = write_report_file([real_results], tmp_path / "report.html")
     html = out.read_text()
     assert html.startswith("<!DOCTYPE html>")
@@ -69,8 +68,8 @@ def test_html_report_from_real_runs_is_self_contained(real_results: Path, tmp_pa
     assert "AMD" in html or "x86_64" in html or "aarch64" in html  # environment of every run
 
 
-def test_markdown_report_writes_pngs_beside_it(real_results: Path, tmp_path: Path) -> None:  # noqa: F811
-    pytest.importorskip("matplotlib")
+def test_markdown_report_writes_pngs_beside_it(real_results: Path, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="matplotlib is the report extra")
     out = write_report_file([real_results], tmp_path / "md" / "report.md", "md")
     text = out.read_text()
     pngs = sorted((out.parent / "report_figures").glob("*.png"))
@@ -82,7 +81,7 @@ def test_markdown_report_writes_pngs_beside_it(real_results: Path, tmp_path: Pat
     assert "| # | model |" in text
 
 
-def test_cli_report_html_and_md(real_results: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_cli_report_html_and_md(real_results: Path, tmp_path: Path) -> None:
     p = subprocess.run(
         [*TP, "report", str(real_results), "--out", str(tmp_path / "r.html")],
         capture_output=True,
@@ -117,12 +116,10 @@ def _with_energy(method: MeasurementMethod, joules: float):
 
 
 def test_measured_and_estimated_energy_are_drawn_differently(
-    real_results: Path,  # noqa: F811
+    real_results: Path,
     tmp_path: Path,
 ) -> None:
-    a, b = (
-        p for p in report_files([real_results]) if "single-stream" in p.name and "mlp" in p.name
-    )
+    a, b = mlp_single_stream(real_results)
     rewrite(a, tmp_path, _with_energy(MeasurementMethod.COUNTER, 0.002))
     rewrite(b, tmp_path, _with_energy(MeasurementMethod.ESTIMATED, 0.005))
     html = render_html(build_document(load_run_data(load_results([tmp_path]))))
@@ -135,10 +132,10 @@ def test_measured_and_estimated_energy_are_drawn_differently(
 
 
 def test_http_sweeps_are_plotted_with_the_peak_marked(
-    real_results: Path,  # noqa: F811
+    real_results: Path,
     tmp_path: Path,
 ) -> None:
-    src = next(p for p in report_files([real_results]) if "conv-small" in p.name)
+    (src,) = runs_named(real_results, "conv-small")
 
     def with_http(r: Report) -> Report:
         sweep = tuple(
@@ -238,8 +235,8 @@ def test_tick_helpers_cover_the_range() -> None:
 
 
 def test_cost_sections_come_from_the_calculators_result(
-    real_results: Path,  # noqa: F811
-    cost_json: Path,  # noqa: F811
+    real_results: Path,
+    cost_json: Path,
     tmp_path: Path,
 ) -> None:
     from tippingpoint.reports.cost_figures import read_cost_result
@@ -263,11 +260,11 @@ def test_cost_sections_come_from_the_calculators_result(
 
 
 def test_markdown_with_cost_writes_cost_pngs(
-    real_results: Path,  # noqa: F811
-    cost_json: Path,  # noqa: F811
+    real_results: Path,
+    cost_json: Path,
     tmp_path: Path,
 ) -> None:
-    pytest.importorskip("matplotlib")
+    pytest.importorskip("matplotlib", reason="matplotlib is the report extra")
     out = write_report_file([real_results], tmp_path / "r.md", "md", cost_json)
     names = {p.name for p in (tmp_path / "r_figures").glob("*.png")}
     assert {"tco-test-instance.png", "tornado-test-instance.png", "mc-test-instance.png"} <= names
@@ -275,8 +272,8 @@ def test_markdown_with_cost_writes_cost_pngs(
 
 
 def test_cost_result_of_another_schema_version_is_refused(
-    real_results: Path,  # noqa: F811
-    cost_json: Path,  # noqa: F811
+    real_results: Path,
+    cost_json: Path,
     tmp_path: Path,
 ) -> None:
     import json
@@ -294,12 +291,12 @@ def test_cost_result_of_another_schema_version_is_refused(
 
 
 def test_failed_and_unloaded_runs_render_without_figures(
-    real_results: Path,  # noqa: F811
+    real_results: Path,
     tmp_path: Path,
 ) -> None:
     from tippingpoint.core.schema import ErrorRecord, RunStatus
 
-    src = next(p for p in report_files([real_results]) if "conv-small" in p.name)
+    (src,) = runs_named(real_results, "conv-small")
 
     def failed(r: Report) -> Report:
         err = ErrorRecord(phase="load", kind="ModelLoadError", message="truncated model file")
@@ -317,31 +314,12 @@ def test_failed_and_unloaded_runs_render_without_figures(
 
 
 def test_accuracy_deltas_flag_the_variant_below_the_floor(
-    real_results: Path,  # noqa: F811
+    real_results: Path,
     tmp_path: Path,
 ) -> None:
-    from tippingpoint.core.schema import AccuracyKind, AccuracyResult
-
-    a, b = (
-        p for p in report_files([real_results]) if "single-stream" in p.name and "mlp" in p.name
-    )
-
-    def scored(variant: str, value: float):
-        def change(r: Report) -> Report:
-            acc = AccuracyResult(
-                kind=AccuracyKind.LABELLED,
-                dataset="digits",
-                samples=360,
-                metric="top1",
-                value=value,
-            )
-            model = r.model.model_copy(update={"variant": variant})
-            return r.model_copy(update={"accuracy": acc, "model": model})
-
-        return change
-
-    rewrite(a, tmp_path, scored("fp32", 0.97))
-    rewrite(b, tmp_path, scored("int8", 0.955))
+    a, b = mlp_single_stream(real_results)
+    rewrite(a, tmp_path, with_accuracy("fp32", 0.97))
+    rewrite(b, tmp_path, with_accuracy("int8", 0.955))
     html = render_html(build_document(load_run_data(load_results([tmp_path]))))
     (acc,) = [s for s in _svgs(html) if "Accuracy change against fp32" in s]
     assert "int8 .onnx (below floor)" in acc and "99% of fp32" in acc and "(%)" in acc
@@ -401,7 +379,7 @@ def test_deciding_factor_is_feasibility_when_a_cheaper_placement_was_ruled_out()
     assert executive_summary(fast).deciding_factor.startswith("hardware cost:")
 
 
-def test_cost_curves_are_drawn_as_derived_estimates(cost_json: Path) -> None:  # noqa: F811
+def test_cost_curves_are_drawn_as_derived_estimates(cost_json: Path) -> None:
     from tippingpoint.calculator.params import Basis
     from tippingpoint.reports.charts.svg import DASH
     from tippingpoint.reports.cost_figures import read_cost_result, tco_figure, tipping_figure
