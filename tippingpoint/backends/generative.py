@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from tippingpoint.backends.base import Session
+from tippingpoint.core.token_metrics import RequestTimings
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,3 +151,21 @@ class GenerativeSession(Session, Protocol):
     def generative_info(self) -> GenerativeInfo:
         """Vocabulary, context length, end-of-sequence id, architecture."""
         ...
+
+
+def request_timings(completions: Sequence[StreamCompletion]) -> RequestTimings:
+    """A run's records as the columns :mod:`tippingpoint.core.token_metrics` reads."""
+    return RequestTimings.from_columns(
+        scheduled_ns=[c.scheduled_ns for c in completions],
+        start_ns=[c.start_ns for c in completions],
+        end_ns=[c.end_ns for c in completions],
+        chunks=[c.chunk_ns for c in completions],
+        chunk_tokens=[c.chunk_tokens for c in completions],
+        output_tokens_server=[c.output_tokens_server for c in completions],
+        output_tokens_client=[c.output_tokens_client for c in completions],
+        prompt_tokens=[
+            c.prompt_tokens_server if c.prompt_tokens_server is not None else c.prompt_tokens_client
+            for c in completions
+        ],
+        errors=[c.error for c in completions],
+    )
