@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from array import array
 from pathlib import Path
 
 import numpy as np
 
 from tippingpoint.backends.phases import PhaseSamples, TimedRegion, summarize_phases
-from tippingpoint.core.io import read_report
 from tippingpoint.core.schema import PerformanceResults, Throughput
 from tippingpoint.core.stats import latency_stats
 
-from .helpers import TP
+from .helpers import install_distribution, one_report, tp
 
 
 def _results(phases: object) -> PerformanceResults:
@@ -115,6 +111,10 @@ class PhasedSession(SessionBase):
 class PhasedBackend:
     name = "phased"
     formats = (".onnx",)
+    network = False
+
+    def validate_options(self, options):
+        pass
 
     def availability(self):
         return Availability(installed=True, runtime="tp-phased", version="0.1")
@@ -125,44 +125,29 @@ class PhasedBackend:
 
 
 def test_runner_reports_phases_of_the_measured_part_only(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    (site / "tp_phased").mkdir(parents=True)
-    (site / "tp_phased" / "__init__.py").write_text(PHASED_PLUGIN)
-    info = site / "tp_phased-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tp-phased\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        "[tippingpoint.backends]\nphased = tp_phased:PhasedBackend\n"
+    env = install_distribution(
+        tmp_path / "site",
+        "tp-phased",
+        "[tippingpoint.backends]\nphased = tp_phased:PhasedBackend\n",
+        ("tp_phased", PHASED_PLUGIN),
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
-    }
-    ran = subprocess.run(
-        [
-            *TP,
-            "run",
-            "-b",
-            "phased",
-            "-m",
-            "mlp-tiny",
-            "-s",
-            "single-stream",
-            "--quick",
-            "--min-duration",
-            "0.2",
-            "-o",
-            str(tmp_path / "r"),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
+    ran = tp(
+        "run",
+        "-b",
+        "phased",
+        "-m",
+        "mlp-tiny",
+        "-s",
+        "single-stream",
+        "--quick",
+        "--min-duration",
+        "0.2",
+        "-o",
+        str(tmp_path / "r"),
+        "--json",
         env=env,
-        timeout=120,
     )
-    assert ran.returncode == 0, ran.stderr
-    (entry,) = json.loads(ran.stdout)
-    report = read_report(Path(entry["path"]))
+    report = one_report(ran)
     assert report.results is not None and report.results.phases is not None
     phases = report.results.phases
     assert phases.timed_region == "h2d+compute+d2h"

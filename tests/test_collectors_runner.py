@@ -77,7 +77,7 @@ def test_a_run_with_collectors_fills_the_report(tmp_path, mlp):
             collectors=collectors,
             collectors_skipped=skipped,
             collectors_requested=("rapl", "cpu", "memory", "estimate"),
-            energy_summary=energy,
+            energy=energy,
         )
         report = runner.run(RunSpec(mlp, "onnxruntime", tiny_scenario())).report
     finally:

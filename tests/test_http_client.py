@@ -12,15 +12,15 @@ import pytest
 from tests.http_helpers import add_feeds, serve_process, short_scenario, write_add_model
 from tippingpoint.backends.base import Session
 from tippingpoint.backends.http import HttpBackend, HttpSession
-from tippingpoint.backends.http.scenarios import (
-    MAX_ERROR_RATE,
-    MAX_PROBES,
-    run_concurrency_sweep,
-    run_http_scenario,
-)
 from tippingpoint.backends.registry import get_backend
 from tippingpoint.core.errors import InvalidOptionError
 from tippingpoint.core.schema import ArrivalProcess, RunFlag, ScenarioKind, StopRule
+from tippingpoint.harness.network import (
+    MAX_ERROR_RATE,
+    MAX_PROBES,
+    run_concurrency_sweep,
+    run_network_scenario,
+)
 from tippingpoint.server.app import ServerConfig
 from tippingpoint.server.background import BackgroundServer
 from tippingpoint.server.repository import load_repository
@@ -63,7 +63,7 @@ def test_specs_from_metadata_and_outputs_exact(session: HttpSession) -> None:
 
 
 def test_single_stream_figures(session: HttpSession) -> None:
-    run = run_http_scenario(session, add_feeds(), short_scenario())
+    run = run_network_scenario(session, add_feeds(), short_scenario())
     http = run.http
     assert run.results is not None and run.samples is not None
     assert http.requests == http.successes == run.results.latency.count >= 60
@@ -83,7 +83,7 @@ def test_binary_is_smaller_than_json(server: BackgroundServer) -> None:
     sizes = {}
     for binary in (True, False):
         with HttpBackend().load(Path("add"), {"endpoint": server.url, "binary": binary}) as s:
-            sizes[binary] = run_http_scenario(s, feeds, short_scenario()).http
+            sizes[binary] = run_network_scenario(s, feeds, short_scenario()).http
     assert sizes[True].protocol == "kserve-v2+binary" and sizes[False].protocol == "kserve-v2"
     assert sizes[True].bytes_received_per_request < sizes[False].bytes_received_per_request
 
@@ -104,7 +104,7 @@ def test_server_scenario_open_loop(server: BackgroundServer, arrival: ArrivalPro
         stop=StopRule(min_queries=100, min_duration_s=0.5, max_duration_s=5.0),
     )
     with HttpBackend().load(Path("add"), {"endpoint": server.url}) as s:
-        run = run_http_scenario(s, add_feeds(), sc)
+        run = run_network_scenario(s, add_feeds(), sc)
     http = run.http
     assert http.offered_rate_qps == 200.0
     assert http.requests >= 100 and http.successes == http.requests
@@ -117,7 +117,7 @@ def test_server_scenario_open_loop(server: BackgroundServer, arrival: ArrivalPro
 def test_server_scenario_needs_rate(server: BackgroundServer) -> None:
     with HttpBackend().load(Path("add"), {"endpoint": server.url}) as s:
         with pytest.raises(InvalidOptionError, match="target rate"):
-            run_http_scenario(s, add_feeds(), short_scenario(ScenarioKind.SERVER))
+            run_network_scenario(s, add_feeds(), short_scenario(ScenarioKind.SERVER))
 
 
 def test_peak_search_is_bounded_and_consistent(tmp_path: Path) -> None:
@@ -133,9 +133,9 @@ def test_peak_search_is_bounded_and_consistent(tmp_path: Path) -> None:
         HttpBackend().load(model, {"endpoint": url}) as s,
     ):
         # an unreachable bound: every probe fails, the search halves and stops, no peak
-        low = run_http_scenario(s, add_feeds(), sc, latency_bound_ms=1e-6)
+        low = run_network_scenario(s, add_feeds(), sc, latency_bound_ms=1e-6)
         # a generous bound: the search doubles until its probes fail or it runs out
-        high = run_http_scenario(s, add_feeds(), sc, latency_bound_ms=1000.0)
+        high = run_network_scenario(s, add_feeds(), sc, latency_bound_ms=1000.0)
     assert low.http.peak_rate_qps is None
     assert all(p.meets_bound is False for p in low.http.sweep)
     assert [p.offered_rate_qps for p in low.http.sweep] == [400, 200, 100, 50, 25]
@@ -179,7 +179,7 @@ def test_serves_litert_models_safely_under_concurrency() -> None:
         with HttpBackend().load(ref.path, {"endpoint": srv.url}) as s:
             feeds = generate_feeds(s.inputs, 1, {}, seed=3)
             remote = s.bind(feeds)()
-            run = run_http_scenario(
+            run = run_network_scenario(
                 s, feeds, short_scenario(ScenarioKind.CONCURRENCY, concurrency=4)
             )
     with get_backend("litert")().load(ref.path, {}) as local:

@@ -14,9 +14,9 @@ import pytest
 from tests.http_helpers import fault_server, short_scenario
 from tippingpoint.backends.http import HttpBackend, HttpSession
 from tippingpoint.backends.http.client import EndpointError
-from tippingpoint.backends.http.scenarios import run_http_scenario
 from tippingpoint.core.errors import InferenceError
 from tippingpoint.core.schema import ScenarioKind, StopRule
+from tippingpoint.harness.network import run_network_scenario
 
 SHORT = StopRule(min_queries=20, min_duration_s=0.0, max_duration_s=5.0)
 
@@ -34,7 +34,7 @@ def template(url: str, path: str, **extra: object) -> HttpSession:
 
 def test_success_via_template_with_server_timing(faults: str) -> None:
     with template(faults, "/ok") as s:
-        run = run_http_scenario(s, [], short_scenario(stop=SHORT))
+        run = run_network_scenario(s, [], short_scenario(stop=SHORT))
     assert run.http.successes == run.http.requests >= 20
     assert run.http.server_time is not None and run.http.server_time.p50 == pytest.approx(0.05)
 
@@ -45,7 +45,7 @@ def test_success_via_template_with_server_timing(faults: str) -> None:
 )
 def test_error_statuses_are_counted_not_timed(faults: str, path: str, kind: str) -> None:
     with template(faults, path) as s:
-        run = run_http_scenario(s, [], short_scenario(stop=SHORT))
+        run = run_network_scenario(s, [], short_scenario(stop=SHORT))
     http = run.http
     assert http.successes == 0 and http.error_rate == 1.0
     assert http.errors_by_kind == {kind: http.requests}
@@ -57,7 +57,7 @@ def test_error_statuses_are_counted_not_timed(faults: str, path: str, kind: str)
 
 def test_timeouts_are_counted(faults: str) -> None:
     with template(faults, "/slow/2000", timeout_s=0.2) as s:
-        run = run_http_scenario(
+        run = run_network_scenario(
             s,
             [],
             short_scenario(
@@ -70,7 +70,7 @@ def test_timeouts_are_counted(faults: str) -> None:
 
 def test_resets_are_counted(faults: str) -> None:
     with template(faults, "/reset") as s:
-        run = run_http_scenario(s, [], short_scenario(stop=SHORT))
+        run = run_network_scenario(s, [], short_scenario(stop=SHORT))
     assert run.http.errors_by_kind == {"connection": run.http.requests}
     assert run.http.status_counts == {}
     assert run.http.requests >= 20
@@ -84,7 +84,7 @@ def test_open_loop_mixed_outcomes_keep_running(faults: str) -> None:
         stop=StopRule(min_queries=60, min_duration_s=0.2, max_duration_s=5),
     )
     with template(faults, "/flaky") as s:
-        run = run_http_scenario(s, [], sc)
+        run = run_network_scenario(s, [], sc)
     http = run.http
     assert http.requests >= 60
     assert 0.3 < http.error_rate < 0.7
@@ -100,10 +100,10 @@ def test_open_loop_mixed_outcomes_keep_running(faults: str) -> None:
 def test_retries_are_off_by_default_and_recorded_when_on(faults: str) -> None:
     with template(faults, "/flaky") as s:
         assert s.describe().options["retries"] == 0
-        run = run_http_scenario(s, [], short_scenario(stop=SHORT))
+        run = run_network_scenario(s, [], short_scenario(stop=SHORT))
     assert run.http.retries == 0 and run.http.error_rate > 0.3
     with template(faults, "/flaky", retries=2) as s:
-        run = run_http_scenario(s, [], short_scenario(stop=SHORT))
+        run = run_network_scenario(s, [], short_scenario(stop=SHORT))
         assert s.describe().options["retries"] == 2
     assert run.http.error_rate == 0.0 and run.http.status_counts == {"200": run.http.requests}
     assert run.http.retries >= run.http.requests // 2
@@ -132,7 +132,7 @@ def test_tfserving_protocol(faults: str) -> None:
         (y,) = s.bind([x])()
         np.testing.assert_array_equal(y, 2 * x)
         assert y.dtype == np.float32
-        run = run_http_scenario(s, [x], short_scenario(stop=SHORT))
+        run = run_network_scenario(s, [x], short_scenario(stop=SHORT))
     assert run.http.protocol == "tfserving" and run.http.error_rate == 0
 
 

@@ -22,9 +22,9 @@ from tippingpoint.backends.http.auth import AuthConfig
 from tippingpoint.backends.http.client import ClientSettings, EndpointError
 from tippingpoint.backends.http.protocols import HttpMethod
 from tippingpoint.backends.http.rawclient import RawHttpClient
-from tippingpoint.backends.http.scenarios import run_http_scenario
 from tippingpoint.core.errors import InferenceError
 from tippingpoint.core.schema import ArrivalProcess, ScenarioKind, StopRule
+from tippingpoint.harness.network import run_network_scenario
 from tippingpoint.server.app import ServerConfig
 from tippingpoint.server.background import BackgroundServer
 from tippingpoint.server.repository import load_repository
@@ -98,7 +98,7 @@ def test_scenarios_match_aiohttp_figures(server: BackgroundServer) -> None:
     for client in ("aiohttp", "raw"):
         opts = {"endpoint": server.url, "client": client}
         with HttpBackend().load(Path("add"), opts) as s:
-            runs[client] = run_http_scenario(s, add_feeds(), short_scenario()).http
+            runs[client] = run_network_scenario(s, add_feeds(), short_scenario()).http
     a, r = runs["aiohttp"], runs["raw"]
     assert r.requests == r.successes >= 60 and r.error_rate == 0
     assert r.status_counts == {"200": r.requests}
@@ -110,7 +110,7 @@ def test_scenarios_match_aiohttp_figures(server: BackgroundServer) -> None:
 
 def test_concurrency_and_open_loop(server: BackgroundServer) -> None:
     with raw(server.url, max_connections=4) as s:
-        conc = run_http_scenario(
+        conc = run_network_scenario(
             s, add_feeds(), short_scenario(ScenarioKind.CONCURRENCY, concurrency=8)
         )
         sc = short_scenario(
@@ -119,7 +119,7 @@ def test_concurrency_and_open_loop(server: BackgroundServer) -> None:
             arrival=ArrivalProcess.POISSON,
             stop=StopRule(min_queries=100, min_duration_s=0.5, max_duration_s=5.0),
         )
-        server_run = run_http_scenario(s, add_feeds(), sc)
+        server_run = run_network_scenario(s, add_feeds(), sc)
         pool = len(s.client._all)  # type: ignore[union-attr]
     assert conc.http.successes == conc.http.requests >= 60 and conc.http.error_rate == 0
     assert server_run.http.successes == server_run.http.requests >= 100
@@ -134,7 +134,7 @@ def test_concurrency_and_open_loop(server: BackgroundServer) -> None:
 )
 def test_error_statuses_are_counted_not_timed(faults: str, path: str, kind: str) -> None:
     with template(faults, path) as s:
-        run = run_http_scenario(s, [], short_scenario(stop=SHORT))
+        run = run_network_scenario(s, [], short_scenario(stop=SHORT))
         with pytest.raises(InferenceError, match=kind):
             s.bind([])()
     assert run.http.successes == 0 and run.http.errors_by_kind == {kind: run.http.requests}
@@ -144,7 +144,7 @@ def test_error_statuses_are_counted_not_timed(faults: str, path: str, kind: str)
 
 def test_resets_and_timeouts_are_counted(faults: str) -> None:
     with template(faults, "/reset") as s:
-        reset = run_http_scenario(s, [], short_scenario(stop=SHORT))
+        reset = run_network_scenario(s, [], short_scenario(stop=SHORT))
     assert (
         reset.http.errors_by_kind == {"connection": reset.http.requests}
         and reset.http.requests >= 20
@@ -153,7 +153,7 @@ def test_resets_and_timeouts_are_counted(faults: str) -> None:
     stop = StopRule(min_queries=3, min_duration_s=0, max_duration_s=5)
     warm = short_scenario().warmup.model_copy(update={"min_queries": 1})
     with template(faults, "/slow/2000", timeout_s=0.2) as s:
-        slow = run_http_scenario(s, [], short_scenario(warmup=warm, stop=stop))
+        slow = run_network_scenario(s, [], short_scenario(warmup=warm, stop=stop))
         # the connection a timed-out request held is dropped, the next request still succeeds
         ok = s.run(s.client.send(s.client.prepare(HttpMethod.GET, "/ok", b"", {})), 10)[0]
     assert slow.http.errors_by_kind == {"timeout": slow.http.requests}
@@ -162,7 +162,7 @@ def test_resets_and_timeouts_are_counted(faults: str) -> None:
 
 def test_retries_and_mixed_open_loop(faults: str) -> None:
     with template(faults, "/flaky", retries=2) as s:
-        retried = run_http_scenario(s, [], short_scenario(stop=SHORT))
+        retried = run_network_scenario(s, [], short_scenario(stop=SHORT))
         assert s.describe().options["retries"] == 2
     assert retried.http.error_rate == 0.0 and retried.http.retries >= retried.http.requests // 2
     sc = short_scenario(
@@ -171,7 +171,7 @@ def test_retries_and_mixed_open_loop(faults: str) -> None:
         stop=StopRule(min_queries=60, min_duration_s=0.2, max_duration_s=5),
     )
     with template(faults, "/flaky") as s:
-        mixed = run_http_scenario(s, [], sc)
+        mixed = run_network_scenario(s, [], sc)
     assert mixed.http.requests >= 60 and 0.3 < mixed.http.error_rate < 0.7
     assert mixed.results is not None and mixed.results.latency.count == mixed.http.successes
 
@@ -179,7 +179,7 @@ def test_retries_and_mixed_open_loop(faults: str) -> None:
 def test_chunked_response_from_aiohttp(faults: str) -> None:
     with template(faults, "/chunked", response_path="outputs") as s:
         (out,) = s.bind([])()
-        run = run_http_scenario(s, [], short_scenario(stop=SHORT))
+        run = run_network_scenario(s, [], short_scenario(stop=SHORT))
     np.testing.assert_array_equal(out, [1, 2, 3])
     assert run.http.error_rate == 0 and run.http.server_time is not None
     assert run.http.server_time.p50 == pytest.approx(0.07)
@@ -215,7 +215,7 @@ def test_secret_never_leaks(
             with pytest.raises(InferenceError) as err:
                 s.bind([])()
             assert "***" in err.value.one_line()  # ...and scrubbed from the echo
-            run = run_http_scenario(s, [], short_scenario(stop=SHORT))
+            run = run_network_scenario(s, [], short_scenario(stop=SHORT))
             texts += [
                 err.value.one_line(),
                 run.http.model_dump_json(),
@@ -329,7 +329,7 @@ def test_open_loop_p99_shows_a_one_second_stall() -> None:
         )
         timer = freeze(proc, STALL_AT_S, STALL_S)
         try:
-            run = run_http_scenario(s, [], sc)
+            run = run_network_scenario(s, [], sc)
         finally:
             timer.join()
     assert run.results is not None
@@ -346,9 +346,9 @@ def test_auto_measures_open_loop_on_plain_http_with_raw(server: BackgroundServer
     )
     with HttpBackend().load(Path("add"), {"endpoint": server.url}) as s:
         assert s.options.client.value == "auto"
-        single = run_http_scenario(s, add_feeds(), short_scenario())
+        single = run_network_scenario(s, add_feeds(), short_scenario())
         before = s.describe()
-        open_run = run_http_scenario(s, add_feeds(), sc)
+        open_run = run_network_scenario(s, add_feeds(), sc)
         after = s.describe()
         assert s.client_for(ScenarioKind.SINGLE_STREAM) is s.client
         assert isinstance(s.client_for(ScenarioKind.SERVER), RawHttpClient)
@@ -375,12 +375,12 @@ def test_auto_keeps_aiohttp_for_https(tmp_path: Path) -> None:
     )
     with BackgroundServer(load_repository([str(model)]), cfg) as srv:
         with HttpBackend().load(model, {"endpoint": srv.url, "tls_verify": False}) as s:
-            run = run_http_scenario(s, add_feeds(), sc)
+            run = run_network_scenario(s, add_feeds(), sc)
             assert s.client_for(ScenarioKind.SERVER) is s.client
             assert s.describe().options["client"] == "aiohttp"
         # the raw client speaks TLS too, verification off recorded the same way
         with raw(srv.url, model=str(model), tls_verify=False) as s:
-            raw_run = run_http_scenario(s, add_feeds(), sc)
+            raw_run = run_network_scenario(s, add_feeds(), sc)
         # closing waits for the TLS shutdowns (or aborts): no socket outlives the session
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -13,8 +13,8 @@ from tests.http_helpers import add_feeds, fault_server, short_scenario, write_ad
 from tippingpoint.backends.http import HttpBackend
 from tippingpoint.backends.http.auth import AuthConfig, AuthKind, Secret, load_secret, public_url
 from tippingpoint.backends.http.client import EndpointError
-from tippingpoint.backends.http.scenarios import run_http_scenario
 from tippingpoint.core.errors import InferenceError, InvalidOptionError
+from tippingpoint.harness.network import run_network_scenario
 from tippingpoint.server.app import ServerConfig
 from tippingpoint.server.background import BackgroundServer
 from tippingpoint.server.repository import load_repository
@@ -72,7 +72,7 @@ def test_nothing_leaks_through_a_run(
         for source in ({"token_env": VAR}, {"token_file": str(token_file)}):
             opts = {"endpoint": srv.url, **source}
             with HttpBackend().load(model, opts) as s:
-                run = run_http_scenario(s, add_feeds(), short_scenario())
+                run = run_network_scenario(s, add_feeds(), short_scenario())
                 assert run.http.auth == "bearer" and run.http.error_rate == 0
                 texts += [
                     run.http.model_dump_json(),
@@ -102,7 +102,7 @@ def test_nothing_leaks_through_a_run(
                     s.bind([])()
                 texts.append(err.value.one_line())
                 assert "***" in err.value.one_line()  # the echoed secret, scrubbed
-                run = run_http_scenario(s, [], short_scenario())
+                run = run_network_scenario(s, [], short_scenario())
                 texts.append(run.http.model_dump_json())
     out, errout = capfd.readouterr()
     texts += [out, errout, caplog.text]

@@ -15,8 +15,8 @@ import pytest
 
 from tests.http_helpers import fault_server, short_scenario
 from tippingpoint.backends.http import HttpBackend
-from tippingpoint.backends.http.scenarios import HttpRun, run_http_scenario
 from tippingpoint.core.schema import ArrivalProcess, ScenarioKind, StopRule
+from tippingpoint.harness.network import NetworkRun, run_network_scenario
 
 RATE = 200.0
 RUN_S = 10.0
@@ -36,13 +36,13 @@ def freeze(proc: subprocess.Popen[str], at_s: float, for_s: float) -> threading.
     return timer
 
 
-def run_with_stall(url: str, proc: subprocess.Popen[str], **scenario: object) -> HttpRun:
+def run_with_stall(url: str, proc: subprocess.Popen[str], **scenario: object) -> NetworkRun:
     opts = {"endpoint": url, "protocol": "template", "path": "/ok", "template": "{}"}
     with HttpBackend().load(Path("remote"), opts) as s:
         sc = short_scenario(**scenario)
         timer = freeze(proc, STALL_AT_S if sc.kind is ScenarioKind.SERVER else 1.0, STALL_S)
         try:
-            return run_http_scenario(s, [], sc)
+            return run_network_scenario(s, [], sc)
         finally:
             timer.join()
 

@@ -13,7 +13,7 @@ import pytest
 from tests.http_helpers import add_feeds, short_scenario, write_add_model
 from tippingpoint.backends.http import HttpBackend
 from tippingpoint.backends.http.client import EndpointError
-from tippingpoint.backends.http.scenarios import run_http_scenario
+from tippingpoint.harness.network import run_network_scenario
 from tippingpoint.server.app import ServerConfig
 from tippingpoint.server.background import BackgroundServer
 from tippingpoint.server.repository import load_repository
@@ -46,7 +46,7 @@ def test_https_verification_on_by_default_and_recorded_when_off(tmp_path: Path) 
             HttpBackend().load(model, {"endpoint": srv.url})
         assert "Certificate" in info.value.one_line() or "SSL" in info.value.one_line()
         with HttpBackend().load(model, {"endpoint": srv.url, "tls_verify": False}) as s:
-            run = run_http_scenario(s, add_feeds(), short_scenario())
+            run = run_network_scenario(s, add_feeds(), short_scenario())
             assert s.describe().options["tls_verify"] is False
     assert run.http.tls_verify is False
     assert run.http.error_rate == 0 and run.http.successes >= 60

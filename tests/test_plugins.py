@@ -1,15 +1,12 @@
 """A third-party backend, installed as its own distribution, plugs in through entry points."""
 
 import json
-import os
-import subprocess
 import textwrap
 from pathlib import Path
 
-from tippingpoint.core.io import read_report
 from tippingpoint.core.schema import RunStatus
 
-from .helpers import TP
+from .helpers import install_distribution, one_report, tp
 
 PLUGIN = '''
 """A backend that returns its inputs: the smallest complete plugin."""
@@ -41,6 +38,10 @@ class EchoSession(SessionBase):
 class EchoBackend:
     name = "echo"
     formats = (".onnx",)
+    network = False
+
+    def validate_options(self, options):
+        pass
 
     def availability(self):
         return Availability(installed=True, runtime="tp-echo-plugin", version="0.1")
@@ -50,64 +51,43 @@ class EchoBackend:
 '''
 
 
-def _install_throwaway_distribution(site: Path) -> None:
-    (site / "tp_echo_plugin").mkdir(parents=True)
-    (site / "tp_echo_plugin" / "__init__.py").write_text(PLUGIN)
-    info = site / "tp_echo_plugin-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tp-echo-plugin\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        textwrap.dedent(
-            """\
-            [tippingpoint.backends]
-            echo = tp_echo_plugin:EchoBackend
-            """
-        )
+def _install_throwaway_distribution(site: Path) -> dict[str, str]:
+    entry_points = textwrap.dedent(
+        """\
+        [tippingpoint.backends]
+        echo = tp_echo_plugin:EchoBackend
+        """
     )
+    return install_distribution(site, "tp-echo-plugin", entry_points, ("tp_echo_plugin", PLUGIN))
 
 
 def test_third_party_backend_is_listed_and_runs(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    _install_throwaway_distribution(site)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
-    }
+    env = _install_throwaway_distribution(tmp_path / "site")
 
-    listed = subprocess.run(
-        [*TP, "backends", "--json"], capture_output=True, text=True, env=env, timeout=60
-    )
+    listed = tp("backends", "--json", env=env, timeout=60)
     assert listed.returncode == 0, listed.stderr
     names = {b["name"]: b for b in json.loads(listed.stdout)}
     assert names["echo"]["target"] == "tp_echo_plugin:EchoBackend"
     assert "onnxruntime" in names
 
     out = tmp_path / "r"
-    ran = subprocess.run(
-        [
-            *TP,
-            "run",
-            "-b",
-            "echo",
-            "-m",
-            "mlp-tiny",
-            "-s",
-            "single-stream",
-            "--quick",
-            "--opt",
-            "flavour=plain",
-            "-o",
-            str(out),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
+    ran = tp(
+        "run",
+        "-b",
+        "echo",
+        "-m",
+        "mlp-tiny",
+        "-s",
+        "single-stream",
+        "--quick",
+        "--opt",
+        "flavour=plain",
+        "-o",
+        str(out),
+        "--json",
         env=env,
-        timeout=120,
     )
-    assert ran.returncode == 0, ran.stderr
-    (entry,) = json.loads(ran.stdout)
-    report = read_report(Path(entry["path"]))
+    report = one_report(ran)
     assert report.status is RunStatus.COMPLETE
     assert report.backend is not None
     assert report.backend.runtime == "tp-echo-plugin" and report.backend.options == {
@@ -116,45 +96,28 @@ def test_third_party_backend_is_listed_and_runs(tmp_path: Path) -> None:
 
 
 def test_without_the_distribution_the_name_is_unknown(tmp_path: Path) -> None:
-    p = subprocess.run(
-        [*TP, "run", "-b", "echo", "-o", str(tmp_path)], capture_output=True, text=True, timeout=60
-    )
+    p = tp("run", "-b", "echo", "-o", str(tmp_path), timeout=60)
     assert p.returncode == 2 and "unknown backend 'echo'" in p.stderr
 
 
-def _install_broken_distribution(site: Path) -> None:
+def _install_broken_distribution(site: Path) -> dict[str, str]:
     """A distribution whose entry points name a module that is not installed."""
-    info = site / "tp_broken_plugin-0.1.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tp-broken-plugin\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        textwrap.dedent(
-            """\
-            [tippingpoint.backends]
-            broken = tp_missing_module:Backend
+    entry_points = textwrap.dedent(
+        """\
+        [tippingpoint.backends]
+        broken = tp_missing_module:Backend
 
-            [tippingpoint.collectors]
-            brokencol = tp_missing_module:Collector
-            """
-        )
+        [tippingpoint.collectors]
+        brokencol = tp_missing_module:Collector
+        """
     )
-
-
-def _env_with(site: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
-    }
+    return install_distribution(site, "tp-broken-plugin", entry_points)
 
 
 def test_broken_plugin_is_listed_as_not_installed_with_the_cause(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    _install_broken_distribution(site)
-    env = _env_with(site)
+    env = _install_broken_distribution(tmp_path / "site")
 
-    listed = subprocess.run(
-        [*TP, "backends", "--json"], capture_output=True, text=True, env=env, timeout=60
-    )
+    listed = tp("backends", "--json", env=env, timeout=60)
     assert listed.returncode == 0, listed.stderr
     names = {b["name"]: b for b in json.loads(listed.stdout)}
     broken = names["broken"]
@@ -163,17 +126,12 @@ def test_broken_plugin_is_listed_as_not_installed_with_the_cause(tmp_path: Path)
     assert "tp-broken-plugin" in broken["install_hint"]
     assert names["onnxruntime"]["installed"] is True  # the others are still listed
 
-    table = subprocess.run([*TP, "backends"], capture_output=True, text=True, env=env, timeout=60)
+    table = tp("backends", env=env, timeout=60)
     assert table.returncode == 0 and "Traceback" not in table.stderr
     assert "broken" in table.stdout
 
-    ran = subprocess.run(
-        [*TP, "run", "-b", "broken", "-m", "mlp-tiny", "--quick", "-o", str(tmp_path / "r")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    out = str(tmp_path / "r")
+    ran = tp("run", "-b", "broken", "-m", "mlp-tiny", "--quick", "-o", out, env=env, timeout=60)
     assert ran.returncode == 1, ran.stderr
     assert "Traceback" not in ran.stderr
     (line,) = ran.stderr.strip().splitlines()
@@ -182,15 +140,8 @@ def test_broken_plugin_is_listed_as_not_installed_with_the_cause(tmp_path: Path)
 
 
 def test_broken_collector_plugin_is_unavailable_not_a_crash(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    _install_broken_distribution(site)
-    listed = subprocess.run(
-        [*TP, "collectors", "--json"],
-        capture_output=True,
-        text=True,
-        env=_env_with(site),
-        timeout=60,
-    )
+    env = _install_broken_distribution(tmp_path / "site")
+    listed = tp("collectors", "--json", env=env, timeout=60)
     assert listed.returncode == 0, listed.stderr
     rows = {r["name"]: r for r in json.loads(listed.stdout)}
     assert rows["brokencol"]["available"] is False

@@ -82,8 +82,9 @@ class NetworkInfo:
     """The endpoint as printable: no user info, no query, no credentials."""
     tls_verify: bool | None
     """Whether the TLS certificate is verified; None on plain-text transports."""
-    auth: str
-    """The credential scheme as printable (``none``, ``bearer from env TOKEN``, ...)."""
+    auth: str | None
+    """The credential scheme as printable (``bearer``, ``header:X-Api-Key``), never the
+    secret; None when no credential is sent."""
 
 
 @runtime_checkable

@@ -59,6 +59,13 @@ def get_backend(name: str) -> type[Backend]:
         raise RuntimeNotInstalledError(
             f"backend {str(exc).removeprefix('plugin ')}", broken_plugin_hint(ep)
         ) from exc
+    conforms = isinstance(cls, Backend)  # the class declares every member of the interface
+    if not conforms:
+        raise RuntimeNotInstalledError(
+            f"backend {name}: {ep.value} does not implement the backend interface",
+            "give it name, formats, network, availability(), validate_options(options) and "
+            "load(model, options), as tippingpoint.backends.base.Backend declares",
+        )
     return cls  # type: ignore[no-any-return]
 
 

@@ -104,11 +104,12 @@ def run_wrk(url: str, seconds: float) -> float:
 def measure(url: str, client: str, seconds: float, fast_rate: float) -> tuple[LoadRun, ...]:
     """Closed loop, open loop at ``fast_rate`` and at 1,000/s against ``url`` with ``client``."""
     from tippingpoint.backends.http import HttpBackend
-    from tippingpoint.backends.http.scenarios import request_fn
+    from tippingpoint.core.kinds import ScenarioKind
     from tippingpoint.core.schema import ArrivalProcess, StopRule
+    from tippingpoint.core.types import OptionValue
     from tippingpoint.harness.loadgen import closed_loop, open_loop
 
-    opts = {
+    opts: dict[str, OptionValue] = {
         "endpoint": url,
         "protocol": "template",
         "path": "/",
@@ -119,7 +120,7 @@ def measure(url: str, client: str, seconds: float, fast_rate: float) -> tuple[Lo
     }
     session = HttpBackend().load(Path("static"), opts)
     try:
-        send = request_fn(session, session.prepare([]))
+        send = session.request_fn(ScenarioKind.SINGLE_STREAM, [])  # the client asked for
         rule = StopRule(min_queries=1, min_duration_s=seconds, max_duration_s=60)
         limit = seconds + 60
         warm = StopRule(min_queries=1000, min_duration_s=0.5, max_duration_s=10)

@@ -3,7 +3,8 @@
 A mistake in the invocation (a bad backend option, a ``--shape`` that does not fit, ``--inputs``
 arrays of the wrong shape or dtype, a file the backend cannot load) is found here once, as a
 :class:`~tippingpoint.core.errors.UsageError`, instead of as a failed report per cell. Each model is
-loaded once per backend and its options; every cell's inputs are built and bound on that
+loaded once per backend and its options (a network backend only validates its options, without
+connecting); every cell's inputs are built and bound on that
 session, as the run will do. A cell whose batch the model cannot run (a fixed batch of 1 the
 runtime cannot resize) is returned as skipped, with the reason. Anything else that goes wrong
 here (a runtime rejecting the file, a crash) is left to the run, which records it in a FAILED
@@ -19,7 +20,6 @@ from dataclasses import dataclass, field
 
 from tippingpoint.backends.registry import get_backend
 from tippingpoint.core.errors import FixedBatchError, ModelFileError, UsageError
-from tippingpoint.core.types import OptionValue
 from tippingpoint.harness.inputs import check_unknown_overrides, query_feeds
 from tippingpoint.harness.runner import RunSpec
 
@@ -31,16 +31,6 @@ class Preflight:
 
     skipped: Mapping[int, FixedBatchError]
     first_load_s: Mapping[int, float] = field(default_factory=dict)
-
-
-def check_network_options(backend: str, options: Mapping[str, OptionValue]) -> None:
-    """Parse a network backend's options without connecting (the endpoint may come later)."""
-    if backend != "http":
-        return
-    from tippingpoint.backends.http.backend import HttpOptions
-    from tippingpoint.backends.onnxruntime_cpu import parse_options
-
-    parse_options(HttpOptions, {"endpoint": "http://127.0.0.1:1", **options}, backend)
 
 
 def _format_hint(cell: RunSpec) -> str:
@@ -69,18 +59,19 @@ def preflight(cells: Sequence[RunSpec]) -> Preflight:
     for (path, backend, _), indices in groups.items():
         first = cells[indices[0]]
         cls = get_backend(backend)
-        if getattr(cls, "network", False):
-            check_network_options(backend, first.backend_options)
-            continue
-        if first.model.path.suffix not in cls.formats:
+        plugin = cls()
+        if not cls.network and first.model.path.suffix not in cls.formats:
             raise ModelFileError(
                 f"the {backend} backend loads {', '.join(cls.formats)} files, not "
                 f"{first.model.path.name}",
                 _format_hint(first),
             )
+        plugin.validate_options(first.backend_options)
+        if cls.network:  # nothing to load here: the endpoint has the model
+            continue
         try:
             t0 = time.perf_counter_ns()
-            session = cls().load(first.model.path, first.backend_options)
+            session = plugin.load(first.model.path, first.backend_options)
             first_load_s[indices[0]] = (time.perf_counter_ns() - t0) / 1e9
         except UsageError:
             raise
@@ -88,7 +79,7 @@ def preflight(cells: Sequence[RunSpec]) -> Preflight:
             continue
         try:
             names[path] = [s.name for s in session.inputs]
-            resizable = bool(getattr(session, "resizes_fixed_batch", False))
+            resizable = session.resizes_fixed_batch
             for i in indices:
                 cell = cells[i]
                 try:

@@ -1,31 +1,32 @@
-"""The runner: cold start, warm-up, the measured loop, and the report of one run.
+"""The runner: cold start, warm-up, the measured part, and the report of one run.
 
-The measured loop holds the bound inference call between two ``perf_counter_ns`` reads and
-nothing else; bookkeeping happens after the second read. Progress is handed to an optional
-callback as a typed :class:`Progress`; rendering happens elsewhere.
+A local session is measured by the timed loop here: it holds the bound inference call between
+two ``perf_counter_ns`` reads and nothing else; bookkeeping happens after the second read. A
+:class:`~tippingpoint.backends.network.NetworkSession` is measured by the harness's network
+scenarios (:mod:`tippingpoint.harness.network`). Either ends in a
+:class:`~tippingpoint.harness.measured.MeasuredPart`, which one end-of-measurement path turns
+into the report's collectors, energy, flags, samples and status. Progress is handed to an
+optional callback as a typed :class:`Progress`; rendering happens elsewhere.
 """
 
 from __future__ import annotations
 
-import inspect
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
 
 import numpy as np
 
 from tippingpoint.backends.base import Session
 from tippingpoint.backends.gpuinfo import with_torch_settings
+from tippingpoint.backends.network import NetworkSession
 from tippingpoint.backends.phases import PhaseTimedSession, summarize_phases
 from tippingpoint.backends.registry import get_backend
-from tippingpoint.core import stats
 from tippingpoint.core.errors import TippingPointError
 from tippingpoint.core.schema import (
     AccuracyResult,
-    BackendDescription,
     ColdStart,
     CollectorResult,
     CollectorSkip,
@@ -42,12 +43,11 @@ from tippingpoint.core.schema import (
     RunStatus,
     ScenarioSettings,
     StopRule,
-    Throughput,
     ToolInfo,
     WarmupRule,
     WarmupSummary,
 )
-from tippingpoint.core.types import OptionValue
+from tippingpoint.core.types import BackendDescription, OptionValue
 from tippingpoint.harness.collectors.base import Collector
 from tippingpoint.harness.collectors.throttle import is_throttled
 from tippingpoint.harness.energy import (
@@ -58,7 +58,10 @@ from tippingpoint.harness.energy import (
 )
 from tippingpoint.harness.fingerprint import host_fingerprint, tool_info
 from tippingpoint.harness.inputs import query_feeds
-from tippingpoint.models.registry import ModelRef, identity, verify
+from tippingpoint.harness.loadgen import LoadProgress
+from tippingpoint.harness.measured import MeasuredPart, Samples, performance_results
+from tippingpoint.harness.network import run_network_scenario
+from tippingpoint.models.registry import ModelRef, identity, unloaded_identity, verify
 
 TICK_NS = 250_000_000
 """How often the loops hand progress to the callback."""
@@ -96,16 +99,6 @@ class RunSpec:
     first_load_in_process_s: float | None = None
     """Load time of this model on this backend when the process first loaded it (the
     preflight check), reported beside this cell's own (repeat) load time."""
-
-
-@dataclass
-class Samples:
-    """Raw per-query samples of the measured part, in perf_counter_ns."""
-
-    latency_ns: np.ndarray
-    end_ns: np.ndarray
-    window_start_ns: int
-    window_end_ns: int
 
 
 @dataclass
@@ -175,6 +168,18 @@ def _loop(
     return _LoopResult(latency, ends, start, clock(), interrupted)
 
 
+def _loop_samples(meas: _LoopResult) -> Samples | None:
+    """The timed loop's lists as raw samples (None when no query ran)."""
+    if not meas.latency:
+        return None
+    return Samples(
+        latency_ns=np.asarray(meas.latency, dtype=np.int64),
+        end_ns=np.asarray(meas.ends, dtype=np.int64) - meas.start_ns,
+        window_start_ns=meas.start_ns,
+        window_end_ns=meas.end_ns,
+    )
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -192,8 +197,6 @@ class Runner:
         collectors_skipped: Sequence[CollectorSkip] = (),
         collectors_requested: Sequence[str] = (),
         accuracy: AccuracyHook | None = None,
-        energy_summary: Callable[[Sequence[CollectorResult], int], EnergySummary | None]
-        | None = None,
         energy: EnergyAccounting | None = None,
     ) -> None:
         self.host = host or host_fingerprint()
@@ -203,7 +206,6 @@ class Runner:
         self.collectors_skipped = tuple(collectors_skipped)
         self.collectors_requested = tuple(collectors_requested)
         self.accuracy = accuracy
-        self.energy_summary = energy_summary
         self.energy = energy
 
     def run(self, spec: RunSpec) -> RunOutcome:
@@ -283,7 +285,7 @@ class Runner:
             spec.shape_overrides,
             scenario.seed,
             spec.feeds,
-            resizable=getattr(session, "resizes_fixed_batch", False),
+            resizable=session.resizes_fixed_batch,
         )
         call = session.bind(feeds)
 
@@ -298,10 +300,18 @@ class Runner:
         )
         self._refresh_host(ctx)  # lazy runtimes set up CUDA/cuDNN on the first call
 
-        run_network = getattr(session, "run_scenario", None)
-        if callable(run_network):  # a network backend runs its own load generator
-            return self._run_network(ctx, run_network, feeds)
+        if isinstance(session, NetworkSession):
+            part = self._measure_network(ctx, session, feeds)
+        else:
+            part = self._measure_local(ctx, session, call)
+        return self._finish(ctx, session, part)
 
+    def _measure_local(
+        self, ctx: _RunContext, session: Session, call: Callable[[], object]
+    ) -> MeasuredPart:
+        """Warm-up and measurement by the timed loop, the collectors' window around the
+        measured loop only."""
+        scenario = ctx.scenario or ctx.spec.scenario
         ctx.phase = "warmup"
         warm = _loop(call, scenario.warmup, "warmup", self.progress, scenario.stop.max_duration_s)
         ctx.warmup = WarmupSummary(
@@ -317,110 +327,97 @@ class Runner:
         for c in self.collectors:
             c.begin_window(t_begin)
         meas = _loop(call, scenario.stop, "measure", self.progress, scenario.stop.max_duration_s)
-        ctx.phase = "collector"
-        collector_results = [
-            c.end_window(
-                meas.end_ns,
-                queries=len(meas.latency),
-                samples=len(meas.latency) * scenario.batch_size,
-            )
-            for c in self.collectors
-        ]
-        ctx.collector_results = collector_results
-        if isinstance(session, PhaseTimedSession) and session.phase_samples() is not None:
-            ctx.phases = summarize_phases(session.phase_samples(), session.timed_region)
-        n_samples = len(meas.latency) * scenario.batch_size
-        if self.energy is not None:
-            counts = window_sample_counts(
-                meas.ends, t_begin, meas.end_ns, scenario.windows, scenario.batch_size
-            )
-            ctx.energy = self.energy(collector_results, n_samples, counts)
-        elif self.energy_summary is not None:
-            ctx.energy = self.energy_summary(collector_results, n_samples)
-        if is_throttled(collector_results):
-            ctx.flags.append(RunFlag.THROTTLED)
-        if meas.latency:
-            ctx.samples = Samples(
-                latency_ns=np.asarray(meas.latency, dtype=np.int64),
-                end_ns=np.asarray(meas.ends, dtype=np.int64) - meas.start_ns,
-                window_start_ns=meas.start_ns,
-                window_end_ns=meas.end_ns,
-            )
-        if meas.interrupted:
-            ctx.status = RunStatus.INTERRUPTED
-            ctx.flags.append(RunFlag.INTERRUPTED)
-            return RunOutcome(self._report(ctx), ctx.samples)
+        return MeasuredPart(
+            window_start_ns=t_begin,
+            window_end_ns=meas.end_ns,
+            queries=len(meas.latency),
+            warmup=ctx.warmup,
+            interrupted=meas.interrupted,
+            samples=lambda: _loop_samples(meas),
+        )
 
-        hook = spec.accuracy or self.accuracy
-        if hook is not None:
-            ctx.phase = "accuracy"
-            ctx.accuracy = hook(session)
-        ctx.status = RunStatus.COMPLETE
-        return RunOutcome(self._report(ctx), ctx.samples)
-
-    def _run_network(
-        self, ctx: _RunContext, run_network: Callable[..., Any], feeds: Sequence[np.ndarray]
-    ) -> RunOutcome:
-        """Warm-up and measurement by the backend's load generator (open or closed loop)."""
+    def _measure_network(
+        self, ctx: _RunContext, session: NetworkSession, feeds: Sequence[np.ndarray]
+    ) -> MeasuredPart:
+        """Warm-up and measurement by the harness's network scenarios (open or closed loop);
+        the collectors' window opens when the warm-up is over."""
         scenario = ctx.scenario or ctx.spec.scenario
         ctx.phase = "warmup"
-        progress = self.progress
-        begun: list[int] = []
+        opened: list[int] = []
 
         def begin(t_ns: int) -> None:
-            """The warm-up is over: open the collectors' window (once)."""
-            if begun:
-                return
-            begun.append(t_ns)
+            """The warm-up is over: open the collectors' window."""
+            opened.append(t_ns)
             ctx.phase = "measure"
             for c in self.collectors:
                 c.begin_window(t_ns)
 
-        def relay(p: Any) -> None:
-            if progress is not None:
+        relay = None
+        progress = self.progress
+        if progress is not None:
+
+            def relay(p: LoadProgress) -> None:
                 progress(Progress(p.phase, p.completed, p.elapsed_s, p.target_s, None))
 
-        if "on_measure_start" in inspect.signature(run_network).parameters:
-            net = run_network(feeds, scenario, progress=relay, on_measure_start=begin)
-        else:  # a plugin without the hook: the window covers its warm-up too
-            begin(time.perf_counter_ns())
-            net = run_network(feeds, scenario, progress=relay)
+        net = run_network_scenario(session, feeds, scenario, progress=relay, on_measure_start=begin)
         end_ns = time.perf_counter_ns()
-        if not begun:
-            begin(end_ns)
-        if ctx.session is not None:  # the description names the client that measured
-            ctx.backend = ctx.session.describe()
+        ctx.backend = session.describe()  # the description names the client that measured
+        return MeasuredPart(
+            window_start_ns=opened[0],
+            window_end_ns=end_ns,
+            queries=net.http.successes,
+            warmup=net.warmup,
+            interrupted=net.interrupted,
+            samples=lambda: net.samples,
+            results=net.results,  # computed under the network stability rule
+            http=net.http,
+            flags=net.flags,
+        )
+
+    def _finish(self, ctx: _RunContext, session: Session, part: MeasuredPart) -> RunOutcome:
+        """The one end of measurement: close the collectors' window, account energy with
+        per-window sample counts, flag throttling, keep the samples and what the scenario
+        adds, then the accuracy pass unless interrupted."""
+        scenario = ctx.scenario or ctx.spec.scenario
         ctx.phase = "collector"
-        queries = net.http.successes
-        ctx.collector_results = [
-            c.end_window(end_ns, queries=queries, samples=queries * scenario.batch_size)
+        n_samples = part.queries * scenario.batch_size
+        collector_results = [
+            c.end_window(part.window_end_ns, queries=part.queries, samples=n_samples)
             for c in self.collectors
         ]
+        ctx.collector_results = collector_results
+        if isinstance(session, PhaseTimedSession):
+            phase_samples = session.phase_samples()
+            if phase_samples is not None:
+                ctx.phases = summarize_phases(phase_samples, session.timed_region)
+        ctx.samples = part.samples()
         if self.energy is not None:
-            counts = None
-            if net.samples is not None:
-                ends = net.samples.end_ns + net.samples.window_start_ns
-                counts = window_sample_counts(
-                    ends.tolist(), begun[0], end_ns, scenario.windows, scenario.batch_size
-                )
-            ctx.energy = self.energy(ctx.collector_results, queries * scenario.batch_size, counts)
-        elif self.energy_summary is not None:
-            ctx.energy = self.energy_summary(ctx.collector_results, queries * scenario.batch_size)
-        if is_throttled(ctx.collector_results):
+            ends: list[int] = []
+            if ctx.samples is not None:
+                ends = (ctx.samples.end_ns + ctx.samples.window_start_ns).tolist()
+            counts = window_sample_counts(
+                ends,
+                part.window_start_ns,
+                part.window_end_ns,
+                scenario.windows,
+                scenario.batch_size,
+            )
+            ctx.energy = self.energy(collector_results, n_samples, counts)
+        if is_throttled(collector_results):
             ctx.flags.append(RunFlag.THROTTLED)
-        ctx.warmup = net.warmup
-        ctx.samples = net.samples
-        ctx.results = net.results  # computed by the backend under the network stability rule
-        ctx.http = net.http
-        ctx.flags.extend(net.flags)
-        if net.interrupted:
+        ctx.warmup = part.warmup
+        ctx.results = part.results
+        ctx.http = part.http
+        ctx.flags.extend(part.flags)
+        if part.interrupted:
             ctx.status = RunStatus.INTERRUPTED
             ctx.flags.append(RunFlag.INTERRUPTED)
             return RunOutcome(self._report(ctx), ctx.samples)
+
         hook = ctx.spec.accuracy or self.accuracy
-        if hook is not None and ctx.session is not None:
+        if hook is not None:
             ctx.phase = "accuracy"
-            ctx.accuracy = hook(ctx.session)
+            ctx.accuracy = hook(session)
         ctx.status = RunStatus.COMPLETE
         return RunOutcome(self._report(ctx), ctx.samples)
 
@@ -467,7 +464,7 @@ class Runner:
             finished_at=_now(),
             tool=self.tool,
             host=host,
-            model=ctx.model or _unloaded_identity(spec.model),
+            model=ctx.model or unloaded_identity(spec.model),
             backend=ctx.backend,
             scenario=scenario,
             cold_start=ctx.cold_start,
@@ -499,7 +496,7 @@ class _RunContext:
     """The scenario as run (the spec's, with the measured part lengthened for energy)."""
     lengthened: str | None = None
     results: PerformanceResults | None = None
-    """Figures a network backend computed from its samples (local runs compute them here)."""
+    """Figures a network scenario computed from its samples (local runs compute them here)."""
     host: HostFingerprint | None = None
     """The host with GPU settings re-read after the session loaded."""
     session: Session | None = None
@@ -515,42 +512,3 @@ class _RunContext:
     http: HttpResults | None = None
     errors: list[ErrorRecord] = field(default_factory=list)
     flags: list[RunFlag] = field(default_factory=list)
-
-
-def _unloaded_identity(ref: ModelRef) -> ModelIdentity:
-    size = ref.path.stat().st_size if ref.path.is_file() else 0
-    return ModelIdentity(
-        name=ref.name,
-        variant=ref.variant,
-        format=ref.format,
-        source=ref.source,
-        path=str(ref.path),
-        sha256="",
-        size_bytes=size,
-    )
-
-
-def performance_results(
-    samples: Samples, scenario: ScenarioSettings, consecutive: int | None = None
-) -> PerformanceResults:
-    """Latency statistics, throughput and window stability from raw samples (``consecutive``:
-    the number of agreeing consecutive windows that makes a network load stable)."""
-    n = len(samples.latency_ns)
-    duration_s = (samples.window_end_ns - samples.window_start_ns) / 1e9
-    latency = stats.latency_stats(samples.latency_ns, seed=scenario.seed, with_ci=n >= 2)
-    throughput = Throughput(
-        queries_per_s=n / duration_s if duration_s > 0 else 0.0,
-        samples_per_s=n * scenario.batch_size / duration_s if duration_s > 0 else 0.0,
-        duration_s=duration_s,
-        queries=n,
-        samples=n * scenario.batch_size,
-    )
-    stability = stats.window_stability(
-        samples.end_ns,
-        0,
-        samples.window_end_ns - samples.window_start_ns,
-        scenario.windows,
-        scenario.stability_threshold,
-        consecutive,
-    )
-    return PerformanceResults(latency=latency, throughput=throughput, stability=stability)

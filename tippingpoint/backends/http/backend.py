@@ -1,15 +1,20 @@
-"""The ``http`` backend: a model behind a remote endpoint, as a :class:`Session`.
+"""The ``http`` backend: a model behind a remote endpoint, as a
+:class:`~tippingpoint.backends.network.NetworkSession`.
 
-The session owns an event loop on a background thread and one aiohttp client on it.
-``bind(feeds)`` encodes the request once and returns a blocking call that sends it and decodes
-the response (for accuracy passes and the generic runner); the load generator
-(:mod:`tippingpoint.backends.http.scenarios`) drives the same client from inside the loop.
+The session owns an event loop on a background thread and an HTTP client on it (aiohttp, or
+the raw asyncio client). ``bind(feeds)`` encodes the request once and returns a blocking call
+that sends it and decodes the response (first inference, accuracy passes); ``request_fn``
+supplies the transport the harness's load scenarios (:mod:`tippingpoint.harness.network`)
+schedule on the session's loop. This module holds the transport only: options, the client,
+the codec, and the session around them.
 
 Usage::
 
     backend = HttpBackend()
     with backend.load(Path("mlp-tiny.onnx"), {"endpoint": "http://127.0.0.1:8000"}) as session:
         outputs = session.bind(feeds)()
+        send = session.request_fn(ScenarioKind.SINGLE_STREAM, feeds)
+        completion = session.run_async(send(), timeout=10.0)
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from enum import Enum
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -31,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tippingpoint.backends.base import SessionBase
 from tippingpoint.backends.http.auth import AuthConfig, AuthKind, load_secret, public_url
 from tippingpoint.backends.http.client import (
+    ClientBase,
     ClientSettings,
     EndpointError,
     HttpClient,
@@ -46,7 +52,10 @@ from tippingpoint.backends.http.protocols import (
     WireProtocol,
     parse_input_specs,
 )
+from tippingpoint.backends.network import Completion, NetworkInfo, NetworkLimits, RequestFn
+from tippingpoint.backends.options import parse_options
 from tippingpoint.core.errors import InferenceError, InvalidOptionError, RuntimeNotInstalledError
+from tippingpoint.core.kinds import ScenarioKind
 from tippingpoint.core.types import (
     Availability,
     BackendDescription,
@@ -55,15 +64,11 @@ from tippingpoint.core.types import (
     TensorSpec,
 )
 
-if TYPE_CHECKING:
-    from tippingpoint.backends.http.rawclient import RawHttpClient
-    from tippingpoint.backends.http.scenarios import HttpRun
-    from tippingpoint.core.schema import ScenarioKind, ScenarioSettings
-    from tippingpoint.harness.loadgen import LoadProgress
-
 T = TypeVar("T")
 INSTALL_HINT = "pip install 'tippingpoint[http]'"
 SETUP_TIMEOUT_S = 60.0
+PLACEHOLDER_ENDPOINT = "http://127.0.0.1:1"
+"""Stands in for a missing endpoint when options are validated before one is known."""
 RAW_RUNTIME = "asyncio"
 """The runtime a report names when the raw client measured (Python's asyncio)."""
 
@@ -172,7 +177,7 @@ class LoopThread:
             if task.cancelled():
                 done.set_exception(KeyboardInterrupt())
             elif task.exception() is not None:
-                done.set_exception(task.exception())  # type: ignore[arg-type]
+                done.set_exception(task.exception())
             else:
                 done.set_result(task.result())
 
@@ -229,49 +234,36 @@ def _codec(opts: HttpOptions, model_name: str) -> Codec:
 
 
 class HttpSession(SessionBase):
-    """A remote model: specs from the endpoint's metadata, requests through one client."""
+    """A remote model: specs from the endpoint's metadata (or the ``inputs`` option), requests
+    through one client; the description names the client that measured the last scenario."""
 
     def __init__(
         self,
         opts: HttpOptions,
         codec: Codec,
-        client: HttpClient | RawHttpClient,
+        client: ClientBase,
         loop: LoopThread,
         inputs: tuple[TensorSpec, ...],
         outputs: tuple[TensorSpec, ...],
         description: BackendDescription,
     ) -> None:
+        super().__init__(inputs, outputs, description)
         self.options = opts
         self.codec = codec
         self.client = client
         self.loop_thread = loop
-        self._inputs = inputs
-        self._outputs = outputs
-        self._description = description
         self._closed = False
-        self._open_loop_client: RawHttpClient | None = None
-
-    @property
-    def inputs(self) -> Sequence[TensorSpec]:
-        """Model inputs, as the endpoint's metadata (or the ``inputs`` option) gives them."""
-        return self._inputs
-
-    @property
-    def outputs(self) -> Sequence[TensorSpec]:
-        """Model outputs, where known."""
-        return self._outputs
+        self._open_loop_client: ClientBase | None = None
 
     @property
     def auth(self) -> AuthConfig:
         """The credential configuration (its secret never prints)."""
         return self.client.auth
 
-    def client_for(self, kind: ScenarioKind) -> HttpClient | RawHttpClient:
+    def client_for(self, kind: ScenarioKind) -> ClientBase:
         """The client that measures scenario ``kind``: the session's own, or with
         ``client=auto`` the raw client for open-loop runs on plain HTTP (opened once, on the
         session's loop). The description records the client that measured."""
-        from tippingpoint.core.schema import ScenarioKind
-
         opts = self.options
         if not (
             opts.client is ClientKind.AUTO
@@ -296,7 +288,7 @@ class HttpSession(SessionBase):
         return self._open_loop_client
 
     def prepare(
-        self, feeds: Sequence[np.ndarray], client: HttpClient | RawHttpClient | None = None
+        self, feeds: Sequence[np.ndarray], client: ClientBase | None = None
     ) -> PreparedRequest:
         """Encode one batch into a request sent many times by ``client`` (default: the
         session's); encoding is not timed."""
@@ -344,26 +336,47 @@ class HttpSession(SessionBase):
 
         return call
 
-    def run_scenario(
-        self,
-        feeds: Sequence[np.ndarray],
-        scenario: ScenarioSettings,
-        *,
-        progress: Callable[[LoadProgress], None] | None = None,
-        on_measure_start: Callable[[int], None] | None = None,
-    ) -> HttpRun:
-        """Warm up and measure ``scenario`` with the load generator (the runner's hook);
-        ``on_measure_start(t_ns)`` is called when the warm-up is over and measuring begins."""
-        from tippingpoint.backends.http.scenarios import run_http_scenario
+    def request_fn(self, kind: ScenarioKind, feeds: Sequence[np.ndarray]) -> RequestFn:
+        """Encode ``feeds`` once for the client that measures ``kind`` (see
+        :meth:`client_for`) and return the function that sends that request on the loop."""
+        client = self.client_for(kind)
+        req = self.prepare(feeds, client)
+        send = client.send
 
-        return run_http_scenario(
-            self, feeds, scenario, progress=progress, on_measure_start=on_measure_start
+        async def fn() -> Completion:
+            c, _, _ = await send(req)
+            return c
+
+        return fn
+
+    def run_async(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        """Run ``coro`` as a task on the session's loop; on Ctrl-C the task is cancelled and
+        what it returns then is returned (see :meth:`LoopThread.run_interruptible`)."""
+        return self.loop_thread.run_interruptible(coro, timeout)
+
+    @property
+    def limits(self) -> NetworkLimits:
+        """Timeout and retries per request, the in-flight cap and the latency bound."""
+        opts = self.options
+        return NetworkLimits(
+            timeout_s=opts.timeout_s,
+            retries=opts.retries,
+            max_inflight=opts.max_inflight,
+            latency_bound_ms=opts.latency_bound_ms,
         )
 
-    def describe(self) -> BackendDescription:
-        """The client's runtime and version, remote device, and every option in force (after
-        a scenario: the client that measured it)."""
-        return self._description
+    def network_info(self) -> NetworkInfo:
+        """The wire protocol (``+binary`` with KServe binary tensors), the endpoint without
+        credentials, TLS verification on https:// and the credential scheme."""
+        codec = self.codec
+        binary = isinstance(codec, KServeV2Codec) and codec.binary
+        endpoint = self.options.endpoint
+        return NetworkInfo(
+            protocol=codec.protocol.value + ("+binary" if binary else ""),
+            endpoint=public_url(endpoint),
+            tls_verify=self.options.tls_verify if endpoint.startswith("https") else None,
+            auth=self.auth.describe(),
+        )
 
     def close(self) -> None:
         """Close the connection pool and stop the event loop."""
@@ -385,7 +398,8 @@ class HttpBackend:
     formats: tuple[str, ...] = (".onnx", ".tflite", ".pt2", ".pt", "")
     runtime = "aiohttp"
     network = True
-    """Runs the server and concurrency scenarios (its sessions have ``run_scenario``)."""
+    """Its sessions are network sessions: the harness runs the server and concurrency
+    scenarios on them, and the model file is optional (the endpoint has the model)."""
 
     def availability(self) -> Availability:
         """Installed when aiohttp is importable."""
@@ -398,10 +412,13 @@ class HttpBackend:
             installed=installed, runtime=self.runtime, version=ver, install_hint=INSTALL_HINT
         )
 
+    def validate_options(self, options: Mapping[str, OptionValue]) -> None:
+        """Parse ``options`` without connecting (the endpoint may be given later, e.g. by the
+        local stand-in server); InvalidOptionError when one is bad."""
+        parse_options(HttpOptions, {"endpoint": PLACEHOLDER_ENDPOINT, **options}, self.name)
+
     def load(self, model: Path, options: Mapping[str, OptionValue]) -> HttpSession:
         """Connect to the endpoint, check readiness, and read the model's metadata."""
-        from tippingpoint.backends.options import parse_options
-
         if "endpoint" not in options:
             raise InvalidOptionError(
                 "the http backend needs an endpoint", "pass --opt endpoint=http://HOST:PORT"
@@ -423,7 +440,7 @@ class HttpBackend:
             tls_verify=opts.tls_verify,
             server_timing_metric=opts.server_timing_metric,
         )
-        client: HttpClient | RawHttpClient
+        client: ClientBase
         if opts.client is ClientKind.RAW:
             from tippingpoint.backends.http.rawclient import RawHttpClient
 
@@ -456,7 +473,7 @@ class HttpBackend:
 
 
 async def _discover(
-    client: HttpClient | RawHttpClient, codec: Codec, opts: HttpOptions
+    client: ClientBase, codec: Codec, opts: HttpOptions
 ) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
     """Readiness, then input/output specs from metadata or from the ``inputs`` option."""
     ready = codec.ready_path()

@@ -1,10 +1,17 @@
-"""Scenarios over the network: single-stream, closed-loop concurrency, open-loop server, and
-the search for the peak rate whose p99 meets a bound (LoadGen's FindPeakPerformance).
+"""Load scenarios over the network, for any :class:`~tippingpoint.backends.network.NetworkSession`:
+single-stream, closed-loop concurrency, the open-loop server scenario, the search for the peak
+rate whose p99 meets a bound (LoadGen's FindPeakPerformance) and concurrency sweeps.
 
-:func:`run_http_scenario` is the integration point for the runner: it warms up, runs the
-measured part with :mod:`tippingpoint.harness.loadgen` on the session's event loop, and returns
-the runner's raw samples (successes only), the performance figures and the report's
-:class:`HttpResults`. Failed requests are counted by kind and never enter the latencies.
+The session supplies the transport only (one request, its completion); warm-up, the measured
+part and every scheduling decision are made here, with :mod:`tippingpoint.harness.loadgen` on
+the session's event loop. :func:`run_network_scenario` returns the raw samples (successes
+only), the performance figures and the report's :class:`HttpResults`. Failed requests are
+counted by kind and never enter the latencies.
+
+Usage::
+
+    run = run_network_scenario(session, feeds, scenario, on_measure_start=open_window)
+    run.http.achieved_rate_qps, run.results.latency.p99
 """
 
 from __future__ import annotations
@@ -16,32 +23,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tippingpoint.backends.http.backend import HttpSession
-from tippingpoint.backends.http.client import HttpClient, PreparedRequest
-from tippingpoint.backends.http.rawclient import RawHttpClient
+from tippingpoint.backends.network import NetworkInfo, NetworkSession, RequestFn
 from tippingpoint.core import stats
 from tippingpoint.core.errors import InvalidOptionError
+from tippingpoint.core.kinds import ScenarioKind
 from tippingpoint.core.schema import (
     ArrivalProcess,
     HttpResults,
     LatencyStats,
     PerformanceResults,
     RunFlag,
-    ScenarioKind,
     ScenarioSettings,
     StopRule,
     SweepPoint,
     WarmupSummary,
 )
 from tippingpoint.harness.loadgen import (
-    Completion,
-    LoadProgress,
+    DRAIN_MARGIN_S,
     LoadRun,
-    RequestFn,
+    ProgressFn,
     closed_loop,
     open_loop,
 )
-from tippingpoint.harness.runner import Samples, performance_results
+from tippingpoint.harness.measured import Samples, performance_results
 
 MAX_PROBES = 12
 """Cap on the open-loop runs of one peak search."""
@@ -54,10 +58,12 @@ MAX_ERROR_RATE = 0.01
 STABLE_WINDOWS = 3
 """A network load is stable when this many consecutive windows agree within the scenario's
 threshold (perf_analyzer's rule: 3 measurement windows within 10%)."""
+BUDGET_MARGIN_S = 60.0
+"""Slack beyond a phase's planned length before waiting for it gives up."""
 
 
 @dataclass(frozen=True)
-class HttpRun:
+class NetworkRun:
     """What one network run contributes to a report."""
 
     samples: Samples | None
@@ -73,20 +79,6 @@ class HttpRun:
         return self.load.interrupted
 
 
-def request_fn(
-    session: HttpSession, req: PreparedRequest, client: HttpClient | RawHttpClient | None = None
-) -> RequestFn:
-    """The load generator's request function for ``req`` on ``client`` (default: the
-    session's client)."""
-    send = (client or session.client).send
-
-    async def fn() -> Completion:
-        c, _, _ = await send(req)
-        return c
-
-    return fn
-
-
 def _stats_or_none(values_ns: np.ndarray, seed: int) -> LatencyStats | None:
     if len(values_ns) == 0:
         return None
@@ -94,9 +86,9 @@ def _stats_or_none(values_ns: np.ndarray, seed: int) -> LatencyStats | None:
 
 
 def summarize(
-    load: LoadRun, session: HttpSession, scenario: ScenarioSettings
+    load: LoadRun, info: NetworkInfo, scenario: ScenarioSettings
 ) -> tuple[Samples | None, PerformanceResults | None, HttpResults]:
-    """Samples and figures of the successful requests, and the HTTP section of the report."""
+    """Samples and figures of the successful requests, and the network section of the report."""
     ok = load.ok
     n = len(load.errors)
     successes = int(ok.sum())
@@ -127,9 +119,8 @@ def summarize(
     sent_ok = int(load.bytes_sent[ok].sum())
     recv_ok = int(load.bytes_received[ok].sum())
     http = HttpResults(
-        protocol=session.codec.protocol.value
-        + ("+binary" if getattr(session.codec, "binary", False) else ""),
-        endpoint=session.describe().device_name or "",
+        protocol=info.protocol,
+        endpoint=info.endpoint,
         requests=n,
         successes=successes,
         errors_by_kind=dict(sorted(errors.items())),
@@ -146,10 +137,8 @@ def summarize(
         offered_rate_qps=load.offered_rate_qps,
         achieved_rate_qps=successes / duration_s if duration_s > 0 else 0.0,
         retries=load.retries,
-        tls_verify=session.options.tls_verify
-        if session.options.endpoint.startswith("https")
-        else None,
-        auth=session.auth.describe(),
+        tls_verify=info.tls_verify,
+        auth=info.auth,
     )
     return samples, results, http
 
@@ -160,11 +149,6 @@ def _warm_rule(scenario: ScenarioSettings) -> StopRule:
         min_duration_s=scenario.warmup.min_duration_s,
         max_duration_s=scenario.stop.max_duration_s,
     )
-
-
-def _p99_ms(load: LoadRun) -> float | None:
-    lat = np.sort(load.latency_ns[load.ok])
-    return stats.percentile_nearest_rank(lat, 99) / 1e6 if len(lat) else None
 
 
 def _point(load: LoadRun, bound_ms: float | None, concurrency: int | None) -> SweepPoint:
@@ -192,15 +176,45 @@ def _point(load: LoadRun, bound_ms: float | None, concurrency: int | None) -> Sw
     )
 
 
-def run_http_scenario(
-    session: HttpSession,
+def _open_loop(
+    session: NetworkSession,
+    send: RequestFn,
+    scenario: ScenarioSettings,
+    rate: float,
+    arrival: ArrivalProcess,
+    seed: int,
+    budget_s: float,
+    progress: ProgressFn | None,
+    phase: str = "measure",
+) -> LoadRun:
+    """An open-loop run at ``rate`` under ``scenario.stop``; in-flight requests get the
+    request budget and the drain margin after the last send."""
+    limits = session.limits
+    return session.run_async(
+        open_loop(
+            send,
+            rate,
+            scenario.stop,
+            arrival=arrival,
+            seed=seed,
+            max_inflight=limits.max_inflight,
+            drain_timeout_s=limits.request_budget_s + DRAIN_MARGIN_S,
+            phase=phase,
+            progress=progress,
+        ),
+        budget_s,
+    )
+
+
+def run_network_scenario(
+    session: NetworkSession,
     feeds: Sequence[np.ndarray],
     scenario: ScenarioSettings,
     *,
     latency_bound_ms: float | None = None,
-    progress: Callable[[LoadProgress], None] | None = None,
+    progress: ProgressFn | None = None,
     on_measure_start: Callable[[int], None] | None = None,
-) -> HttpRun:
+) -> NetworkRun:
     """Warm up, then run ``scenario`` against the session's endpoint.
 
     ``on_measure_start(t_ns)`` (``perf_counter_ns``) is called once the warm-up is over and
@@ -210,23 +224,27 @@ def run_http_scenario(
     * single-stream and offline: one request in flight at a time;
     * concurrency: ``scenario.concurrency`` requests in flight (closed loop);
     * server: open loop at ``scenario.target_rate_qps`` (Poisson unless ``arrival`` says
-      constant), latency from scheduled send; with ``latency_bound_ms``, a peak-rate search
-      starting at that rate, whose passing probe's figures are reported.
+      constant), latency from scheduled send; with ``latency_bound_ms`` (default: the
+      session's), a peak-rate search starting at that rate, whose passing probe's figures
+      are reported.
     """
-    if latency_bound_ms is None and scenario.kind is ScenarioKind.SERVER:
-        latency_bound_ms = session.options.latency_bound_ms
     kind = scenario.kind
+    limits = session.limits
+    if latency_bound_ms is None and kind is ScenarioKind.SERVER:
+        latency_bound_ms = limits.latency_bound_ms
     concurrency = scenario.concurrency or 1
     if kind is ScenarioKind.SERVER and not scenario.target_rate_qps:
         raise InvalidOptionError(
             "the server scenario needs a target rate", "pass --rate QUERIES_PER_SECOND"
         )
-    client = session.client_for(kind)
-    req = session.prepare(feeds, client)
-    send = request_fn(session, req, client)
-    timeout = session.options.timeout_s * (session.options.retries + 1)
-    budget = scenario.stop.max_duration_s + scenario.warmup.min_duration_s + timeout + 60
-    warm = session.loop_thread.run_interruptible(
+    send = session.request_fn(kind, feeds)
+    budget = (
+        scenario.stop.max_duration_s
+        + scenario.warmup.min_duration_s
+        + limits.request_budget_s
+        + BUDGET_MARGIN_S
+    )
+    warm = session.run_async(
         closed_loop(
             send,
             concurrency if kind is ScenarioKind.CONCURRENCY else 1,
@@ -250,29 +268,17 @@ def run_http_scenario(
         arrival = scenario.arrival or ArrivalProcess.POISSON
         if latency_bound_ms is not None:
             load, peak, points = find_peak(
-                session, send, scenario, latency_bound_ms, rate, arrival, timeout, progress
+                session, send, scenario, latency_bound_ms, rate, arrival, progress
             )
             sweep = tuple(points)
         else:
-            load = session.loop_thread.run_interruptible(
-                open_loop(
-                    send,
-                    rate,
-                    scenario.stop,
-                    arrival=arrival,
-                    seed=scenario.seed,
-                    max_inflight=session.options.max_inflight,
-                    drain_timeout_s=timeout + 1,
-                    progress=progress,
-                ),
-                budget * 2,
+            load = _open_loop(
+                session, send, scenario, rate, arrival, scenario.seed, budget * 2, progress
             )
     else:
         n = concurrency if kind is ScenarioKind.CONCURRENCY else 1
-        load = session.loop_thread.run_interruptible(
-            closed_loop(send, n, scenario.stop, progress=progress), budget
-        )
-    samples, results, http = summarize(load, session, scenario)
+        load = session.run_async(closed_loop(send, n, scenario.stop, progress=progress), budget)
+    samples, results, http = summarize(load, session.network_info(), scenario)
     if latency_bound_ms is not None:
         http = http.model_copy(
             update={"peak_rate_qps": peak, "latency_bound_ms": latency_bound_ms, "sweep": sweep}
@@ -280,18 +286,17 @@ def run_http_scenario(
     flags: list[RunFlag] = []
     if load.lag_invalid:
         flags.append(RunFlag.SEND_LAG_INVALID)
-    return HttpRun(samples, results, http, warmup, tuple(flags), load)
+    return NetworkRun(samples, results, http, warmup, tuple(flags), load)
 
 
 def find_peak(
-    session: HttpSession,
+    session: NetworkSession,
     send: RequestFn,
     scenario: ScenarioSettings,
     bound_ms: float,
     start_rate: float,
     arrival: ArrivalProcess,
-    timeout_s: float,
-    progress: Callable[[LoadProgress], None] | None = None,
+    progress: ProgressFn | None = None,
 ) -> tuple[LoadRun, float | None, list[SweepPoint]]:
     """The highest open-loop rate whose p99 (from scheduled send) is within ``bound_ms`` with
     at most 1% errors and a valid send lag: double from ``start_rate`` until a probe fails,
@@ -312,21 +317,18 @@ def find_peak(
     last: LoadRun | None = None
     points: list[SweepPoint] = []
     rate = start_rate
-    budget = scenario.stop.max_duration_s + timeout_s + 60
+    budget = scenario.stop.max_duration_s + session.limits.request_budget_s + BUDGET_MARGIN_S
     for i in range(MAX_PROBES):
-        load = session.loop_thread.run_interruptible(
-            open_loop(
-                send,
-                rate,
-                scenario.stop,
-                arrival=arrival,
-                seed=scenario.seed + i,
-                max_inflight=session.options.max_inflight,
-                drain_timeout_s=timeout_s + 1,
-                phase=f"probe {rate:.0f}/s",
-                progress=progress,
-            ),
+        load = _open_loop(
+            session,
+            send,
+            scenario,
+            rate,
+            arrival,
+            scenario.seed + i,
             budget * 2,
+            progress,
+            phase=f"probe {rate:.0f}/s",
         )
         last = load
         if load.interrupted:
@@ -352,19 +354,19 @@ def find_peak(
 
 
 def run_concurrency_sweep(
-    session: HttpSession,
+    session: NetworkSession,
     feeds: Sequence[np.ndarray],
     scenario: ScenarioSettings,
     levels: Sequence[int],
-) -> list[HttpRun]:
+) -> list[NetworkRun]:
     """One closed-loop run per concurrency level (like perf_analyzer's sweep), each with the
-    sweep's points so far in its HTTP section."""
-    runs: list[HttpRun] = []
+    sweep's points so far in its network section."""
+    runs: list[NetworkRun] = []
     points: list[SweepPoint] = []
     for level in levels:
         sc = scenario.model_copy(update={"kind": ScenarioKind.CONCURRENCY, "concurrency": level})
-        run = run_http_scenario(session, feeds, sc)
+        run = run_network_scenario(session, feeds, sc)
         points.append(_point(run.load, None, level))
         http = run.http.model_copy(update={"sweep": tuple(points)})
-        runs.append(HttpRun(run.samples, run.results, http, run.warmup, run.flags, run.load))
+        runs.append(NetworkRun(run.samples, run.results, http, run.warmup, run.flags, run.load))
     return runs

@@ -1,0 +1,91 @@
+"""The measured part of a run, as the runner's one end-of-measurement path consumes it.
+
+A local run (the runner's timed loop) and a network run (:mod:`tippingpoint.harness.network`)
+each end in a :class:`MeasuredPart`: the collectors' window, the queries counted in it, how to
+get their raw :class:`Samples`, and what the scenario adds to the report. The runner closes the
+collectors' window, accounts energy, flags and finishes the report the same way for both.
+
+Usage::
+
+    part = MeasuredPart(t_begin, t_end, queries, warmup, interrupted, samples=lambda: samples)
+    results = performance_results(samples, scenario)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tippingpoint.core import stats
+from tippingpoint.core.schema import (
+    HttpResults,
+    PerformanceResults,
+    RunFlag,
+    ScenarioSettings,
+    Throughput,
+    WarmupSummary,
+)
+
+
+@dataclass
+class Samples:
+    """Raw per-query samples of the measured part, in perf_counter_ns."""
+
+    latency_ns: np.ndarray
+    end_ns: np.ndarray
+    """Completion times relative to ``window_start_ns``."""
+    window_start_ns: int
+    window_end_ns: int
+
+
+@dataclass(frozen=True)
+class MeasuredPart:
+    """What one measured part hands the runner's end of measurement."""
+
+    window_start_ns: int
+    """When the collectors' window opened (``perf_counter_ns``), after the warm-up."""
+    window_end_ns: int
+    """When it closed: the end of the measured part."""
+    queries: int
+    """Queries counted (successful ones; those the samples hold)."""
+    warmup: WarmupSummary
+    interrupted: bool
+    """True when Ctrl-C stopped the measured part (the figures cover what ran)."""
+    samples: Callable[[], Samples | None]
+    """Builds the raw samples (None when no query completed); called once the collectors'
+    window is closed, so converting a long run's lists never falls inside it."""
+    results: PerformanceResults | None = None
+    """Figures the scenario computed under its own stability rule (network runs); None: the
+    report computes them from the samples."""
+    http: HttpResults | None = None
+    """The report's network section (network runs)."""
+    flags: tuple[RunFlag, ...] = ()
+    """Flags the scenario raised (e.g. an invalid send lag)."""
+
+
+def performance_results(
+    samples: Samples, scenario: ScenarioSettings, consecutive: int | None = None
+) -> PerformanceResults:
+    """Latency statistics, throughput and window stability from raw samples (``consecutive``:
+    the number of agreeing consecutive windows that makes a network load stable)."""
+    n = len(samples.latency_ns)
+    duration_s = (samples.window_end_ns - samples.window_start_ns) / 1e9
+    latency = stats.latency_stats(samples.latency_ns, seed=scenario.seed, with_ci=n >= 2)
+    throughput = Throughput(
+        queries_per_s=n / duration_s if duration_s > 0 else 0.0,
+        samples_per_s=n * scenario.batch_size / duration_s if duration_s > 0 else 0.0,
+        duration_s=duration_s,
+        queries=n,
+        samples=n * scenario.batch_size,
+    )
+    stability = stats.window_stability(
+        samples.end_ns,
+        0,
+        samples.window_end_ns - samples.window_start_ns,
+        scenario.windows,
+        scenario.stability_threshold,
+        consecutive,
+    )
+    return PerformanceResults(latency=latency, throughput=throughput, stability=stability)
