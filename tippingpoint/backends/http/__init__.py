@@ -1,4 +1,5 @@
-"""The remote HTTP endpoint backend: protocols, client, auth and network scenarios."""
+"""The remote HTTP endpoint backend: options, protocols, clients and auth (the transport of a
+network session; the load scenarios that drive it live in :mod:`tippingpoint.harness.network`)."""
 
 from tippingpoint.backends.http.backend import HttpBackend, HttpOptions, HttpSession
 
