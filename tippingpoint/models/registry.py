@@ -1,19 +1,20 @@
 """Model lookup: a suite name (with variant and format) or a path to a user's file.
 
 Suite models are listed in manifests (``models/builtin/manifest.json`` for the built-in ONNX
-models; the exported suite adds its own); each entry records the file's sha256, checked before
-a run loads it.
+micro-models, see :mod:`tippingpoint.models.builtin_build`; the exported suite adds its own); each
+entry records the file's sha256, checked before a run loads it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from tippingpoint.core.errors import ModelFileError, UnknownModelError
 from tippingpoint.core.schema import ModelIdentity, ModelSource
+from tippingpoint.core.types import TensorSpec
+from tippingpoint.models.manifest import sha256_file, suite_manifests
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 KNOWN_SUFFIXES = (".onnx", ".tflite", ".pt2", ".pt")
@@ -63,8 +64,6 @@ def _builtin_refs() -> list[ModelRef]:
 
 def _suite_refs() -> list[ModelRef]:
     """One ref per exported file of the torch suite (models/artifacts/manifest.json)."""
-    from tippingpoint.models.manifest import suite_manifests
-
     return [
         ModelRef(
             name=entry.name,
@@ -142,15 +141,6 @@ def for_backend(ref: ModelRef, formats: tuple[str, ...]) -> ModelRef:
     return ref
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def verify(ref: ModelRef) -> str:
     """Hash the file, compare with the manifest when there is one, and return the hash."""
     if not ref.path.is_file():
@@ -167,19 +157,36 @@ def verify(ref: ModelRef) -> str:
     return digest
 
 
-def identity(ref: ModelRef, digest: str, inputs: tuple = (), outputs: tuple = ()) -> ModelIdentity:
-    """The report's model section for a resolved, verified model."""
+def unloaded_identity(ref: ModelRef) -> ModelIdentity:
+    """The model section of a run that never loaded ``ref``: no hash, no tensors, no counts,
+    and size 0 when the file is missing."""
     return ModelIdentity(
         name=ref.name,
         variant=ref.variant,
         format=ref.format,
         source=ref.source,
         path=str(ref.path),
-        sha256=digest,
-        size_bytes=ref.path.stat().st_size,
-        inputs=inputs,
-        outputs=outputs,
-        parameters=ref.parameters,
-        macs=ref.macs,
-        sha256_verified=ref.expected_sha256 is not None,
+        sha256="",
+        size_bytes=ref.path.stat().st_size if ref.path.is_file() else 0,
+    )
+
+
+def identity(
+    ref: ModelRef,
+    digest: str,
+    inputs: tuple[TensorSpec, ...] = (),
+    outputs: tuple[TensorSpec, ...] = (),
+) -> ModelIdentity:
+    """The report's model section for a resolved, verified model: what the unloaded section
+    holds, with the file's hash and size, its tensors and the manifest's counts."""
+    return unloaded_identity(ref).model_copy(
+        update={
+            "sha256": digest,
+            "size_bytes": ref.path.stat().st_size,
+            "inputs": inputs,
+            "outputs": outputs,
+            "parameters": ref.parameters,
+            "macs": ref.macs,
+            "sha256_verified": ref.expected_sha256 is not None,
+        }
     )
