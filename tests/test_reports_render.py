@@ -32,9 +32,9 @@ from tippingpoint.reports.charts.spec import (
 )
 from tippingpoint.reports.charts.svg import figure_svg, log_ticks, nice_ticks
 from tippingpoint.reports.document import build_document
-from tippingpoint.reports.figures import load_run_data
 from tippingpoint.reports.html import render_html
 from tippingpoint.reports.render_report import load_results, write_report_file
+from tippingpoint.reports.runs import load_run_data
 
 from .helpers import TP
 from .reports_fixtures import mlp_single_stream, rewrite, runs_named, with_accuracy
@@ -239,7 +239,7 @@ def test_cost_sections_come_from_the_calculators_result(
     cost_json: Path,
     tmp_path: Path,
 ) -> None:
-    from tippingpoint.reports.cost_figures import read_cost_result
+    from tippingpoint.reports.cost_result import read_cost_result
 
     cost = read_cost_result(cost_json)
     html = write_report_file([real_results], tmp_path / "r.html", "html", cost_json).read_text()
@@ -382,7 +382,8 @@ def test_deciding_factor_is_feasibility_when_a_cheaper_placement_was_ruled_out()
 def test_cost_curves_are_drawn_as_derived_estimates(cost_json: Path) -> None:
     from tippingpoint.calculator.params import Basis
     from tippingpoint.reports.charts.svg import DASH
-    from tippingpoint.reports.cost_figures import read_cost_result, tco_figure, tipping_figure
+    from tippingpoint.reports.cost_figures import tco_figure, tipping_figure
+    from tippingpoint.reports.cost_result import read_cost_result
 
     cost = read_cost_result(cost_json)
     a = cost.analyses[0]

@@ -37,15 +37,10 @@ def percentile_nearest_rank(sorted_values: np.ndarray, q: float) -> float:
     return float(sorted_values[nearest_rank_index(len(sorted_values), q)])
 
 
-def bootstrap_percentile_ci(
-    sorted_values: np.ndarray,
-    q: float,
-    *,
-    level: float = 0.95,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """Bootstrap confidence interval of the nearest-rank ``q``-th percentile.
+def bootstrap_percentiles(
+    sorted_values: np.ndarray, q: float, resamples: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``resamples`` bootstrap replicates of the nearest-rank ``q``-th percentile, unsorted.
 
     A bootstrap resample of ``n`` values drawn with replacement has its k-th order statistic at
     original rank ``ceil(n * U)`` where ``U ~ Beta(k, n - k + 1)`` (the k-th order statistic of n
@@ -54,14 +49,33 @@ def bootstrap_percentile_ci(
     """
     n = len(sorted_values)
     k = nearest_rank_index(n, q) + 1
-    rng = np.random.default_rng(seed)
     u = rng.beta(k, n - k + 1, size=resamples)
     idx = np.clip(np.ceil(u * n).astype(np.int64), 1, n) - 1
-    replicates = np.sort(sorted_values[idx])
+    return sorted_values[idx]
+
+
+def percentile_interval(sorted_replicates: np.ndarray, level: float) -> tuple[float, float]:
+    """The central ``level`` interval of ascending bootstrap replicates (nearest rank)."""
+    n = len(sorted_replicates)
     alpha = (1.0 - level) / 2.0
-    lo = replicates[nearest_rank_index(resamples, max(alpha * 100, 1e-9))]
-    hi = replicates[nearest_rank_index(resamples, (1 - alpha) * 100)]
+    lo = sorted_replicates[nearest_rank_index(n, max(alpha * 100, 1e-9))]
+    hi = sorted_replicates[nearest_rank_index(n, (1 - alpha) * 100)]
     return float(lo), float(hi)
+
+
+def bootstrap_percentile_ci(
+    sorted_values: np.ndarray,
+    q: float,
+    *,
+    level: float = 0.95,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Bootstrap percentile interval of the nearest-rank ``q``-th percentile (exact
+    order-statistic resampling, see :func:`bootstrap_percentiles`)."""
+    rng = np.random.default_rng(seed)
+    replicates = np.sort(bootstrap_percentiles(sorted_values, q, resamples, rng))
+    return percentile_interval(replicates, level)
 
 
 def latency_stats(latency_ns: np.ndarray, *, seed: int = 0, with_ci: bool = True) -> LatencyStats:
@@ -84,7 +98,11 @@ def latency_stats(latency_ns: np.ndarray, *, seed: int = 0, with_ci: bool = True
         mean=float(values.mean()),
         std=float(values.std(ddof=1)) if len(values) > 1 else 0.0,
         ci=ci,
-        **pct,
+        p50=pct["p50"],
+        p90=pct["p90"],
+        p95=pct["p95"],
+        p99=pct["p99"],
+        p999=pct["p999"],
     )
 
 

@@ -1,12 +1,16 @@
-"""Compare runs: align them by model, scenario and batch, put figures side by side with ratios.
+"""The comparison of runs: align them by model, scenario and batch, set figures side by side.
 
-Latency differences are called only when significant (see
-:mod:`tippingpoint.reports.significance`); quantized variants below 99% of the fp32 accuracy
-are flagged. Runs of different models, or different files under one model name, are refused
-unless forced; runs of different schema versions are always refused (``--force`` does not
-cover them: convert the older reports with their version's reader first). Every refusal says
-why. The result is a typed
-:class:`ComparisonResult`; nothing here prints.
+One concept, the comparison and its result: the refusals, the alignment into groups, each
+group's baseline, the ratios to it, the latency verdicts (see
+:mod:`tippingpoint.reports.significance`), the accuracy check against fp32 (quantized variants
+below 99% of the fp32 accuracy are flagged) and the placements of ``--cost`` results side by
+side. Reading runs and their labels is :mod:`tippingpoint.reports.runs`; reading a cost result
+is :mod:`tippingpoint.reports.cost_result`; rendering is :mod:`tippingpoint.reports.compare_table`.
+
+Runs of different models, or different files under one model name, are refused unless forced;
+runs of different schema versions are always refused (``--force`` does not cover them: convert
+the older reports with their version's reader first). Every refusal says why. The result is a
+typed :class:`ComparisonResult`; nothing here prints.
 
 Within a group the baseline is the first fp32 run given when the group mixes variants,
 otherwise the first run given; every ratio is ``run / baseline``.
@@ -14,9 +18,7 @@ otherwise the first run given; every ratio is ``run / baseline``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
@@ -28,6 +30,8 @@ from tippingpoint.core.io import load_samples, parse_report
 from tippingpoint.core.kinds import ScenarioKind
 from tippingpoint.core.schema import MeasurementMethod, Report, RunFlag, RunStatus
 from tippingpoint.core.types import Frozen
+from tippingpoint.reports.cost_result import read_cost_result
+from tippingpoint.reports.runs import LoadedRun, declared_schema_version, loaded_run, run_label
 from tippingpoint.reports.significance import (
     DEFAULT_ALPHA,
     DEFAULT_MIN_EFFECT,
@@ -170,24 +174,6 @@ class ComparisonResult(Frozen):
     min_effect: float = DEFAULT_MIN_EFFECT
 
 
-@dataclass(frozen=True)
-class LoadedRun:
-    """A report with the path it was read from and the schema version its file declared."""
-
-    path: Path
-    report: Report
-    schema_version: int
-
-
-def declared_schema_version(path: Path) -> object:
-    """The ``schema_version`` a report file declares, read before validating anything else."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ReportError(f"cannot read report {path}: {exc}", "pass a report JSON file") from None
-    return data.get("schema_version") if isinstance(data, dict) else None
-
-
 SCHEMA_VERSION_HINT = (
     "--force covers different models or files only, not schema versions: convert the older "
     "reports with this tippingpoint's reader for their version first, or re-run all of them "
@@ -212,10 +198,7 @@ def load_runs(paths: Sequence[Path]) -> list[LoadedRun]:
     """Read reports for comparison, checking their declared schema versions first."""
     versions = [(p, declared_schema_version(p)) for p in paths]
     check_schema_versions(versions)
-    return [
-        LoadedRun(path=p, report=parse_report(p.read_text(), str(p)), schema_version=int(v))  # type: ignore[arg-type]
-        for p, v in versions
-    ]
+    return [loaded_run(p, parse_report(p.read_text(), str(p)), v) for p, v in versions]
 
 
 def check_model_files(runs: Sequence[LoadedRun], force: bool) -> list[str]:
@@ -254,24 +237,6 @@ def align(runs: Sequence[LoadedRun], across_models: bool) -> dict[GroupKey, list
         model = None if across_models else r.report.model.name
         keyed.setdefault((model, sc.kind, sc.batch_size, conc, rate), []).append(i)
     return keyed
-
-
-def scenario_label(kind: ScenarioKind, batch: int, conc: int | None, rate: float | None) -> str:
-    """``single-stream``, ``offline b8``, ``concurrency 4``, ``server 200/s``."""
-    if kind is ScenarioKind.CONCURRENCY and conc is not None:
-        return f"concurrency {conc}" + (f" b{batch}" if batch > 1 else "")
-    if kind is ScenarioKind.SERVER and rate is not None:
-        return f"server {rate:g}/s" + (f" b{batch}" if batch > 1 else "")
-    return kind.value + (f" b{batch}" if kind is not ScenarioKind.SINGLE_STREAM else "")
-
-
-def run_label(report: Report) -> str:
-    """A short human label: model variant · backend/device · host · scenario."""
-    b = report.backend
-    where = f"{b.name}/{b.device.value}" if b else "unloaded"
-    sc = report.scenario
-    scenario = scenario_label(sc.kind, sc.batch_size, sc.concurrency, sc.target_rate_qps)
-    return f"{report.model.name} {report.model.variant} · {where} · {scenario}"
 
 
 def _ref(i: int, run: LoadedRun) -> RunRef:
@@ -501,8 +466,6 @@ def compare_runs(
 
 def cost_rows(cost_paths: Sequence[Path]) -> tuple[CostRow, ...]:
     """Every placement of the given cost results; ratios are to the first placement listed."""
-    from tippingpoint.reports.cost_figures import read_cost_result
-
     rows: list[CostRow] = []
     for path in cost_paths:
         cost = read_cost_result(path)

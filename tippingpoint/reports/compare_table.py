@@ -12,8 +12,8 @@ from tippingpoint.reports.compare import (
     Metric,
     MetricValue,
     RunComparison,
-    scenario_label,
 )
+from tippingpoint.reports.runs import scenario_label
 from tippingpoint.reports.significance import Significance, SignificanceMethod, Verdict, fmt_p
 
 SHOWN = (Metric.P50, Metric.P99, Metric.THROUGHPUT, Metric.JOULES)

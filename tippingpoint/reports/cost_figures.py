@@ -1,19 +1,14 @@
-"""The calculator's cost result, read for rendering: summary facts and its figures.
+"""The calculator's cost result, rendered: summary facts and its figures.
 
-The result is read through the calculator's own pydantic model
-(:class:`tippingpoint.calculator.result.CostResult`), imported only when a cost file is given,
-so the run-report parts of a report never depend on the calculator. Nothing is recomputed here:
+The result is read by :mod:`tippingpoint.reports.cost_result`. Nothing is recomputed here:
 curves, tornado rows and Monte Carlo histograms are plotted as the calculator wrote them.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tippingpoint.core.errors import ReportError
 from tippingpoint.reports.charts.spec import (
     Axis,
     Figure,
@@ -25,51 +20,12 @@ from tippingpoint.reports.charts.spec import (
     Series,
     TornadoFigure,
     TornadoRow,
+    slug,
 )
 from tippingpoint.reports.charts.svg import fmt_num
-from tippingpoint.reports.figures import slug
 
 if TYPE_CHECKING:
     from tippingpoint.calculator.result import CloudAnalysis, CostResult, PlacementResult
-
-
-def read_cost_result(path: Path) -> CostResult:
-    """Read and validate a cost result JSON written by ``tippingpoint cost``."""
-    try:
-        from tippingpoint.calculator.result import COST_SCHEMA_VERSION, CostResult
-    except ImportError:
-        raise ReportError(
-            "this tippingpoint has no cost calculator to read --cost files",
-            "install a tippingpoint that includes 'tippingpoint cost'",
-        ) from None
-    from pydantic import ValidationError
-
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise ReportError(
-            f"cannot read cost result {path}: {exc.strerror or exc}", "check the path"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise ReportError(
-            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})",
-            "pass a cost result written by 'tippingpoint cost'",
-        ) from None
-    version = data.get("schema_version") if isinstance(data, dict) else None
-    if version != COST_SCHEMA_VERSION:
-        raise ReportError(
-            f"{path} has cost schema_version {version!r}; this tippingpoint reads "
-            f"{COST_SCHEMA_VERSION}",
-            "re-run 'tippingpoint cost' with this version",
-        )
-    try:
-        return CostResult.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise ReportError(
-            f"{path} is not a valid cost result: '{where}': {err['msg']}", "regenerate it"
-        ) from None
 
 
 @dataclass(frozen=True)

@@ -14,21 +14,16 @@ from typing import TYPE_CHECKING
 
 from tippingpoint.core.schema import MeasurementMethod, RunFlag, RunStatus
 from tippingpoint.reports.charts.spec import Figure
-from tippingpoint.reports.compare import (
-    ComparisonRefused,
-    accuracy_check,
-    compare_runs,
-    scenario_label,
-)
+from tippingpoint.reports.compare import ComparisonRefused, accuracy_check, compare_runs
 from tippingpoint.reports.compare_table import SHOWN, fmt_value
 from tippingpoint.reports.cost_figures import cost_figures, executive_summary, money
 from tippingpoint.reports.figures import (
-    RunData,
     accuracy_figure,
     energy_figure,
     http_figures,
     latency_figures,
 )
+from tippingpoint.reports.runs import RunData, scenario_label
 from tippingpoint.reports.significance import SignificanceMethod, fmt_p
 
 if TYPE_CHECKING:
@@ -209,8 +204,8 @@ def comparison_section(runs: Sequence[RunData]) -> list[Block]:
             else:
                 verdict = sig.verdict.value
                 if sig.interval is not None:
-                    i = sig.interval
-                    verdict += f", median x{i.ratio:.3f} [{i.low:.3f}, {i.high:.3f}]"
+                    iv = sig.interval
+                    verdict += f", median x{iv.ratio:.3f} [{iv.low:.3f}, {iv.high:.3f}]"
                 if sig.mann_whitney is not None:
                     verdict += f", Mann-Whitney p {fmt_p(sig.mann_whitney.p_value)}"
                 if sig.method is SignificanceMethod.CI_OVERLAP:

@@ -11,9 +11,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from tippingpoint.core.errors import ReportError
-from tippingpoint.core.io import load_samples
-from tippingpoint.core.schema import MeasurementMethod, Report, RunFlag, ScenarioKind
+from tippingpoint.core.kinds import ScenarioKind
+from tippingpoint.core.schema import LatencyStats, MeasurementMethod, RunFlag
 from tippingpoint.reports.charts.spec import (
     Axis,
     Bar,
@@ -25,54 +24,13 @@ from tippingpoint.reports.charts.spec import (
     Provenance,
     RefLine,
     Series,
+    slug,
 )
-from tippingpoint.reports.compare import LoadedRun, accuracy_check, run_label
+from tippingpoint.reports.compare import accuracy_check
+from tippingpoint.reports.runs import RunData
 
 CDF_POINTS = 400
 TAIL_LEVELS = (0.99, 0.995, 0.999, 0.9995, 0.9999)
-
-
-@dataclass(frozen=True)
-class RunData:
-    """A loaded run and, when its sidecar is present and intact, its latencies in ms."""
-
-    run: LoadedRun
-    latency_ms: np.ndarray | None
-    suffix: str = ""
-    """Set to `` (run N)`` when another run would otherwise carry the same label."""
-
-    @property
-    def report(self) -> Report:
-        """The run's report."""
-        return self.run.report
-
-    @property
-    def label(self) -> str:
-        """A short label of the run, unique among the runs of one report."""
-        return run_label(self.run.report) + self.suffix
-
-
-def load_run_data(runs: Sequence[LoadedRun]) -> list[RunData]:
-    """Attach raw latencies (ms) to each run that has an intact samples sidecar."""
-    out = []
-    for r in runs:
-        lat = None
-        if r.report.results is not None and r.report.results.raw is not None:
-            try:
-                lat = np.asarray(load_samples(r.report, r.path)["latency_ns"], dtype=float) / 1e6
-            except (ReportError, KeyError):
-                lat = None
-        out.append(RunData(run=r, latency_ms=lat))
-    labels = [run_label(r.report) for r in runs]
-    return [
-        RunData(d.run, d.latency_ms, f" (run {i})" if labels.count(labels[i - 1]) > 1 else "")
-        for i, d in enumerate(out, 1)
-    ]
-
-
-def slug(text: str) -> str:
-    """A file- and id-safe form of ``text``."""
-    return "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-")
 
 
 def cdf_points(latency_ms: np.ndarray) -> tuple[tuple[float, float], ...]:
@@ -91,8 +49,7 @@ def cdf_points(latency_ms: np.ndarray) -> tuple[tuple[float, float], ...]:
     return tuple((float(xs[i]), float((i + 1) / n)) for i in idx)
 
 
-def _summary_cdf(report: Report) -> tuple[tuple[float, float], ...]:
-    lat = report.results.latency  # type: ignore[union-attr]
+def _summary_cdf(lat: LatencyStats) -> tuple[tuple[float, float], ...]:
     return (
         (lat.min, 0.0),
         (lat.p50, 0.5),
@@ -111,28 +68,26 @@ def _quick_note(runs: Sequence[RunData]) -> str:
 
 def latency_figures(model: str, runs: Sequence[RunData]) -> list[Figure]:
     """A latency CDF and a percentile bar chart for the runs of one model."""
-    measured = [r for r in runs if r.report.results is not None]
+    measured = [(r, res.latency) for r in runs if (res := r.report.results) is not None]
     if not measured:
         return []
+    measured_runs = [r for r, _ in measured]
     series = []
     from_summary = []
-    for r in measured:
+    for r, lat in measured:
         if r.latency_ms is not None and len(r.latency_ms):
             pts = cdf_points(r.latency_ms)
         else:
-            pts = _summary_cdf(r.report)
+            pts = _summary_cdf(lat)
             from_summary.append(r.label)
         series.append(Series(label=r.label.removeprefix(f"{model} "), points=pts))
     xs = [p[0] for s in series for p in s.points if p[0] > 0]
     log = bool(xs) and max(xs) / min(xs) > 20
-    counts = ", ".join(
-        f"{r.label}: n = {r.report.results.latency.count:,}"  # type: ignore[union-attr]
-        for r in measured
-    )
+    counts = ", ".join(f"{r.label}: n = {lat.count:,}" for r, lat in measured)
     caption = (
         f"Measured latency per query in milliseconds{' (log scale)' if log else ''}, "
         f"wall clock around each inference call; y is the fraction of queries at or below x. "
-        f"Queries per run: {counts}.{_quick_note(measured)}"
+        f"Queries per run: {counts}.{_quick_note(measured_runs)}"
     )
     if from_summary:
         caption += (
@@ -157,9 +112,9 @@ def latency_figures(model: str, runs: Sequence[RunData]) -> list[Figure]:
                 bars=tuple(
                     Bar(
                         series=r.label.removeprefix(f"{model} "),
-                        value=getattr(r.report.results.latency, attr),  # type: ignore[union-attr]
+                        value=float(getattr(lat, attr)),
                     )
-                    for r in measured
+                    for r, lat in measured
                 ),
             )
         )
@@ -168,7 +123,7 @@ def latency_figures(model: str, runs: Sequence[RunData]) -> list[Figure]:
         title=f"Latency percentiles: {model}",
         caption=(
             "Measured nearest-rank latency percentiles in milliseconds, per run. "
-            f"Queries per run: {counts}.{_quick_note(measured)}"
+            f"Queries per run: {counts}.{_quick_note(measured_runs)}"
         ),
         value_axis=Axis("latency", "ms"),
         groups=tuple(groups),
@@ -231,7 +186,9 @@ def network_levels(
                 sc.target_rate_qps, replace(own, level=sc.target_rate_qps)
             )
 
-    def ordered(d: dict[tuple[str, str, str], dict[float, NetPoint]]):
+    def ordered(
+        d: dict[tuple[str, str, str], dict[float, NetPoint]],
+    ) -> dict[tuple[str, str, str], list[NetPoint]]:
         return {k: [v[x] for x in sorted(v)] for k, v in d.items()}
 
     return ordered(conc), ordered(load)
@@ -243,11 +200,13 @@ def http_figures(runs: Sequence[RunData]) -> list[Figure]:
     figs: list[Figure] = []
     for key in sorted(set(conc) | set(load)):
         model, variant, endpoint = key
-        members = [r for r in runs if r.report.http is not None and _endpoint_key(r) == key]
-        standin = any(RunFlag.LOCAL_STANDIN in r.report.flags for r in members)
+        members = [
+            (r, h) for r in runs if (h := r.report.http) is not None and _endpoint_key(r) == key
+        ]
+        standin = any(RunFlag.LOCAL_STANDIN in r.report.flags for r, _ in members)
         where = endpoint + (" (a local stand-in for a cloud endpoint)" if standin else "")
         name = f"{model} {variant}"
-        requests = sum(r.report.http.requests for r in members)  # type: ignore[union-attr]
+        requests = sum(h.requests for _, h in members)
         points = conc.get(key, [])
         if points:
             figs.append(
@@ -270,14 +229,8 @@ def http_figures(runs: Sequence[RunData]) -> list[Figure]:
             )
         points = load.get(key, [])
         if points:
-            peak = next(
-                (r.report.http.peak_rate_qps for r in members if r.report.http.peak_rate_qps),  # type: ignore[union-attr]
-                None,
-            )
-            bound = next(
-                (r.report.http.latency_bound_ms for r in members if r.report.http.latency_bound_ms),  # type: ignore[union-attr]
-                None,
-            )
+            peak = next((h.peak_rate_qps for _, h in members if h.peak_rate_qps), None)
+            bound = next((h.latency_bound_ms for _, h in members if h.latency_bound_ms), None)
             markers: tuple[Marker, ...] = ()
             if peak is not None:
                 at = min(points, key=lambda p: abs(p.level - peak))
@@ -313,29 +266,29 @@ def http_figures(runs: Sequence[RunData]) -> list[Figure]:
 def energy_figure(runs: Sequence[RunData]) -> Figure | None:
     """Joules per inference per run; estimated values hatched, measured solid."""
     rows = [
-        (r, e)
+        (r, e, joules)
         for r in runs
         if (e := r.report.collectors.energy) is not None
         and e.valid
-        and e.joules_per_inference is not None
+        and (joules := e.joules_per_inference) is not None
     ]
     if not rows:
         return None
     groups = []
     notes = []
-    for r, e in rows:
-        est = e.method is MeasurementMethod.ESTIMATED  # type: ignore[union-attr]
+    for r, e, joules in rows:
+        est = e.method is MeasurementMethod.ESTIMATED
         prov = Provenance.ESTIMATED if est else Provenance.MEASURED
         groups.append(
             BarGroup(
                 category=r.label,
-                bars=(Bar("estimated" if est else "measured", e.joules_per_inference, prov),),  # type: ignore[arg-type]
+                bars=(Bar("estimated" if est else "measured", joules, prov),),
             )
         )
         n = r.report.results.throughput.samples if r.report.results else 0
         notes.append(
-            f"{r.label}: {'estimated' if est else 'measured'} by {e.source} "  # type: ignore[union-attr]
-            f"({e.method.value}, scope {e.scope}) over {n:,} inferences"  # type: ignore[union-attr]
+            f"{r.label}: {'estimated' if est else 'measured'} by {e.source} "
+            f"({e.method.value}, scope {e.scope}) over {n:,} inferences"
         )
     return BarFigure(
         id="energy",
@@ -382,18 +335,3 @@ def accuracy_figure(runs: Sequence[RunData]) -> Figure | None:
         groups=tuple(BarGroup(category=b.series, bars=(b,)) for b in seen.values()),
         ref_lines=(RefLine("99% of fp32", -1.0),),
     )
-
-
-def run_figures(runs: Sequence[RunData]) -> list[Figure]:
-    """Every run figure, latency first, grouped by model."""
-    figs: list[Figure] = []
-    models: dict[str, list[RunData]] = {}
-    for r in runs:
-        models.setdefault(r.report.model.name, []).append(r)
-    for model, members in models.items():
-        figs.extend(latency_figures(model, members))
-    figs.extend(http_figures(runs))
-    for f in (energy_figure(runs), accuracy_figure(runs)):
-        if f is not None:
-            figs.append(f)
-    return figs

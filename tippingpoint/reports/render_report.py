@@ -7,9 +7,9 @@ from pathlib import Path
 
 from tippingpoint.core.errors import ReportError
 from tippingpoint.core.io import atomic_write_bytes, ensure_output_dir, read_report, report_files
-from tippingpoint.reports.compare import LoadedRun, declared_schema_version
+from tippingpoint.reports.cost_result import read_cost_result
 from tippingpoint.reports.document import Document, build_document
-from tippingpoint.reports.figures import load_run_data
+from tippingpoint.reports.runs import LoadedRun, declared_schema_version, load_run_data, loaded_run
 
 
 def load_results(paths: Sequence[Path], exclude: Sequence[Path] = ()) -> list[LoadedRun]:
@@ -27,9 +27,7 @@ def load_results(paths: Sequence[Path], exclude: Sequence[Path] = ()) -> list[Lo
     runs = []
     for f in files:
         report = read_report(f)
-        runs.append(
-            LoadedRun(path=f, report=report, schema_version=int(declared_schema_version(f)))
-        )  # type: ignore[arg-type]
+        runs.append(loaded_run(f, report, declared_schema_version(f)))
     return runs
 
 
@@ -38,8 +36,6 @@ def build_from_paths(paths: Sequence[Path], cost_path: Path | None = None) -> Do
     runs = load_run_data(load_results(paths, [cost_path] if cost_path else []))
     cost = None
     if cost_path is not None:
-        from tippingpoint.reports.cost_figures import read_cost_result
-
         cost = read_cost_result(cost_path)
     return build_document(runs, cost)
 

@@ -19,7 +19,11 @@ from enum import Enum
 import numpy as np
 from pydantic import Field
 
-from tippingpoint.core.stats import nearest_rank_index
+from tippingpoint.core.stats import (
+    bootstrap_percentiles,
+    percentile_interval,
+    percentile_nearest_rank,
+)
 from tippingpoint.core.types import Frozen
 
 DEFAULT_LEVEL = 0.99
@@ -84,19 +88,6 @@ def fmt_p(p: float) -> str:
     return "< 1e-15" if p < 1e-15 else f"= {p:.2g}"
 
 
-def median_nearest_rank(sorted_values: np.ndarray) -> float:
-    """The nearest-rank median of an ascending array."""
-    return float(sorted_values[nearest_rank_index(len(sorted_values), 50)])
-
-
-def _bootstrap_medians(sorted_values: np.ndarray, resamples: int, rng: np.random.Generator):
-    n = len(sorted_values)
-    k = nearest_rank_index(n, 50) + 1
-    u = rng.beta(k, n - k + 1, size=resamples)
-    idx = np.clip(np.ceil(u * n).astype(np.int64), 1, n) - 1
-    return sorted_values[idx]
-
-
 def ratio_of_medians_ci(
     a: np.ndarray,
     b: np.ndarray,
@@ -111,14 +102,12 @@ def ratio_of_medians_ci(
     if len(sa) == 0 or len(sb) == 0:
         raise ValueError("no samples")
     rng = np.random.default_rng(seed)
-    ma = _bootstrap_medians(sa, resamples, rng)
-    mb = _bootstrap_medians(sb, resamples, rng)
+    ma = bootstrap_percentiles(sa, 50, resamples, rng)
+    mb = bootstrap_percentiles(sb, 50, resamples, rng)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = np.sort(mb / ma)
-    alpha = (1.0 - level) / 2.0
-    lo = float(ratios[nearest_rank_index(resamples, max(alpha * 100, 1e-9))])
-    hi = float(ratios[nearest_rank_index(resamples, (1 - alpha) * 100)])
-    point = median_nearest_rank(sb) / median_nearest_rank(sa)
+    lo, hi = percentile_interval(ratios, level)
+    point = percentile_nearest_rank(sb, 50) / percentile_nearest_rank(sa, 50)
     return RatioInterval(ratio=point, low=lo, high=hi, level=level, resamples=resamples)
 
 

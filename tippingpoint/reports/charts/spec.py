@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 
+def slug(text: str) -> str:
+    """A file- and id-safe form of ``text``, for figure ids."""
+    return "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-")
+
+
 class Provenance(str, Enum):
     """Whether a series holds measured values or estimates; estimates are drawn differently."""
 

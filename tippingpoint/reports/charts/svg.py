@@ -20,6 +20,7 @@ from tippingpoint.reports.charts.spec import (
     HistogramFigure,
     LineFigure,
     Provenance,
+    RefLine,
     TornadoFigure,
 )
 
@@ -251,7 +252,7 @@ class _Canvas:
         )
 
 
-def _ref_lines(cv: _Canvas, x: Scale | None, y: Scale | None, refs: Sequence) -> None:
+def _ref_lines(cv: _Canvas, x: Scale | None, y: Scale | None, refs: Sequence[RefLine]) -> None:
     for ref in refs:
         if ref.vertical and x is not None:
             px = x(ref.value)
