@@ -143,6 +143,7 @@ class GenAiSession(SessionBase):
         ignore_eos: bool = True,
         scheduled_ns: int | None = None,
         decode: bool = False,
+        on_token: Callable[[int], None] | None = None,
     ) -> Generation:
         """Greedy generation, timing every token (see :class:`GenerativeSession`)."""
         clock = time.perf_counter_ns
@@ -151,20 +152,28 @@ class GenAiSession(SessionBase):
         self._check_fits(len(ids), max_new_tokens)
         stamps: list[int] = []
         tokens: list[int] = []
+        hint = "check the model folder with 'tippingpoint run' on its fp32 variant"
         try:
             gen = self._og.Generator(
                 self._model, self._params(len(ids) + max_new_tokens, ignore_eos)
             )
             gen.append_tokens(np.asarray(ids, dtype=np.int32))
-            while not gen.is_done():
-                gen.generate_next_token()
-                tokens.append(int(gen.get_next_tokens()[0]))
-                stamps.append(clock())
         except Exception as exc:  # the runtime raises its own RuntimeError subclasses
-            raise InferenceError(
-                f"onnxruntime-genai failed after {len(tokens)} tokens: {exc}",
-                "check the model folder with 'tippingpoint run' on its fp32 variant",
-            ) from exc
+            raise InferenceError(f"onnxruntime-genai failed on the prompt: {exc}", hint) from exc
+        while True:
+            try:
+                if gen.is_done():
+                    break
+                gen.generate_next_token()
+                token = int(gen.get_next_tokens()[0])
+            except Exception as exc:
+                raise InferenceError(
+                    f"onnxruntime-genai failed after {len(tokens)} tokens: {exc}", hint
+                ) from exc
+            stamps.append(clock())
+            tokens.append(token)
+            if on_token is not None:
+                on_token(token)
         end = stamps[-1] if stamps else clock()
         stopped = bool(tokens) and not ignore_eos and tokens[-1] == self._info.eos_token_id
         completion = StreamCompletion(

@@ -21,7 +21,7 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -128,9 +128,14 @@ class GenerativeSession(Session, Protocol):
         ignore_eos: bool = True,
         scheduled_ns: int | None = None,
         decode: bool = False,
+        on_token: Callable[[int], None] | None = None,
     ) -> Generation:
         """Generate up to ``max_new_tokens`` greedily after ``prompt`` (token ids, or text the
         session tokenizes inside the timed window), recording each token's arrival.
+
+        ``on_token`` is called with each token id right after its arrival is recorded (a
+        streaming server forwards tokens with it; its cost falls in the next token's time, so
+        leave it None when measuring); an exception it raises stops the generation.
 
         ``ignore_eos`` (the benchmarking default, as vLLM's ``--ignore-eos``) makes exactly
         ``max_new_tokens`` tokens; without it the stream may end early at end-of-sequence.

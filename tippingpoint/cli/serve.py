@@ -34,8 +34,21 @@ def serve(
     access_log: bool = typer.Option(False, help="Log every request (never its headers)."),
     tls_cert: Path | None = typer.Option(None, help="Serve HTTPS with this PEM certificate."),
     tls_key: Path | None = typer.Option(None, help="Private key of --tls-cert (PEM)."),
+    llm: list[str] = typer.Option(
+        [],
+        "--llm",
+        help="Serve a language model on the OpenAI-compatible /v1 routes: a generative suite "
+        "model (tiny-llm, tiny-llm.int4), an onnxruntime-genai folder, NAME=MODEL (repeatable).",
+    ),
+    llm_stub: str | None = typer.Option(
+        None,
+        "--llm-stub",
+        help="Also serve 'stub' on /v1: no model, deterministic timing "
+        "ttft=MS,itl=MS,chunk=TOKENS,error=FRACTION (e.g. ttft=50,itl=10).",
+    ),
 ) -> int:
-    """Serve models over the KServe v2 protocol (JSON and binary tensors) with Server-Timing."""
+    """Serve models over the KServe v2 protocol (JSON and binary tensors) with Server-Timing,
+    and language models over the OpenAI-compatible streaming API (--llm, --llm-stub)."""
     import asyncio
     import logging
     import ssl
@@ -60,7 +73,18 @@ def serve(
     if token_env is not None or token_file is not None:
         secret = load_secret(token_env, token_file)
     options = parse_backend_options(list(opt), [backend])[backend]
-    repo = load_repository(list(model), backend, options)
+    from tippingpoint.server.openai import OpenAiService, load_sources
+    from tippingpoint.server.repository import ModelRepository
+
+    generative = bool(llm) or llm_stub is not None
+    repo = load_repository(list(model), backend, options) if model or not generative else None
+    repo = repo or ModelRepository()
+    try:
+        sources = load_sources(list(llm), llm_stub, threads=threads) if generative else []
+    except BaseException:
+        repo.close()
+        raise
+    service = OpenAiService(sources) if sources else None
     config = ServerConfig(
         host=host,
         port=port,
@@ -91,7 +115,7 @@ def serve(
     async def main() -> None:
         from aiohttp import web
 
-        app = create_app(repo, config)
+        app = create_app(repo, config, service)
         runner = web.AppRunner(app) if access_log else web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
@@ -99,7 +123,7 @@ def serve(
         sock = site._server.sockets[0]  # type: ignore[union-attr]
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
-        names = ", ".join(m.name for m in repo)
+        names = ", ".join([m.name for m in repo] + [f"{s.name} (/v1)" for s in sources])
         print(f"serving {names} on {config.scheme}://{shown}:{bound} (Ctrl-C stops)", flush=True)
         try:
             await asyncio.Event().wait()

@@ -31,6 +31,8 @@ from tippingpoint.server.repository import ModelRepository, ServedModel
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from tippingpoint.server.openai import OpenAiService
+
 LOG = logging.getLogger("tippingpoint.server")
 SERVER_NAME = "tippingpoint"
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
@@ -311,8 +313,11 @@ class InferenceService:
 Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
 
 
-def create_app(repo: ModelRepository, config: ServerConfig) -> web.Application:
-    """The aiohttp application serving ``repo`` under ``config``."""
+def create_app(
+    repo: ModelRepository, config: ServerConfig, llm: OpenAiService | None = None
+) -> web.Application:
+    """The aiohttp application serving ``repo`` under ``config``, and with ``llm`` the
+    OpenAI-compatible routes (:mod:`tippingpoint.server.openai`) behind the same token check."""
     from aiohttp import web
 
     service = InferenceService(repo, config)
@@ -351,6 +356,8 @@ def create_app(repo: ModelRepository, config: ServerConfig) -> web.Application:
         r.add_get(base + "/ready", s.model_ready)
         r.add_get(base + "/config", s.model_config)
         r.add_post(base + "/infer", s.infer)
+    if llm is not None:
+        llm.register(app)
 
     async def cleanup(_: web.Application) -> None:
         service.close()

@@ -12,6 +12,8 @@ from tippingpoint.server.repository import ModelRepository
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from tippingpoint.server.openai import OpenAiService
+
 START_TIMEOUT_S = 30.0
 
 
@@ -24,8 +26,14 @@ class BackgroundServer:
             print(server.url)   # http://127.0.0.1:PORT (port 0 picks a free one)
     """
 
-    def __init__(self, repo: ModelRepository, config: ServerConfig | None = None) -> None:
+    def __init__(
+        self,
+        repo: ModelRepository,
+        config: ServerConfig | None = None,
+        llm: OpenAiService | None = None,
+    ) -> None:
         self.repo = repo
+        self.llm = llm
         self.config = config or ServerConfig(port=0)
         self.port: int | None = None
         self._loop = asyncio.new_event_loop()
@@ -43,7 +51,7 @@ class BackgroundServer:
     async def _start(self) -> int:
         from aiohttp import web
 
-        app = create_app(self.repo, self.config)
+        app = create_app(self.repo, self.config, self.llm)
         if self.config.access_log:
             runner = web.AppRunner(app)
         else:
