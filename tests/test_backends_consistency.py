@@ -23,7 +23,7 @@ from tests.tflite_build import forward, random_mlp, write_mlp
 from tippingpoint.backends.base import Backend, Session
 from tippingpoint.backends.litert import LiteRtBackend
 from tippingpoint.backends.onnxruntime_cpu import OnnxRuntimeCpuBackend
-from tippingpoint.harness.accuracy import dequantize_output, prepare_input
+from tippingpoint.models.accuracy import dequantize_output, prepare_input
 from tippingpoint.models.datasets import load_eval_set
 from tippingpoint.models.manifest import ModelFormat, SuiteEntry, Variant, suite_manifests
 

@@ -17,8 +17,8 @@ from tippingpoint.backends.onnxruntime_cpu import OnnxRuntimeCpuBackend
 from tippingpoint.core.errors import FixedBatchError, InvalidShapeError
 from tippingpoint.core.io import read_report
 from tippingpoint.core.schema import AccuracyKind, RunStatus
-from tippingpoint.harness.accuracy import suite_eval_set
 from tippingpoint.harness.inputs import match_feeds, query_feeds, resolve_shape
+from tippingpoint.models.accuracy import suite_eval_set
 from tippingpoint.models.registry import resolve_model
 
 from .helpers import QUICK, assert_one_line, tp

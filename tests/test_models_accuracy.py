@@ -13,7 +13,7 @@ from tippingpoint.backends.onnxruntime_cpu import OnnxRuntimeCpuBackend
 from tippingpoint.core.errors import UnknownModelError
 from tippingpoint.core.schema import AccuracyKind
 from tippingpoint.core.types import QuantParams, TensorSpec
-from tippingpoint.harness.accuracy import (
+from tippingpoint.models.accuracy import (
     accuracy_hook,
     agreement,
     compare_sessions,

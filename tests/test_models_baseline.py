@@ -12,8 +12,8 @@ from tippingpoint.core.errors import InvalidShapeError
 from tippingpoint.core.io import read_report
 from tippingpoint.core.schema import AccuracyKind, RunStatus
 from tippingpoint.core.types import QuantParams, TensorSpec
-from tippingpoint.harness.accuracy import suite_eval_set
 from tippingpoint.harness.baseline import file_samples, generate_samples
+from tippingpoint.models.accuracy import suite_eval_set
 from tippingpoint.models.registry import resolve_model
 
 from .helpers import QUICK, assert_one_line, tp

@@ -11,8 +11,8 @@ import pytest
 
 from tippingpoint.core.io import read_report
 from tippingpoint.core.schema import RunFlag, RunStatus
-from tippingpoint.harness.accuracy import evaluate, suite_eval_set
 from tippingpoint.harness.runner import Runner, RunSpec
+from tippingpoint.models.accuracy import evaluate, suite_eval_set
 from tippingpoint.models.manifest import ModelFormat, Variant, load_manifest
 from tippingpoint.models.registry import resolve_model
 

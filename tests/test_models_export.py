@@ -19,13 +19,13 @@ from tippingpoint.backends.onnxruntime_cpu import OnnxRuntimeCpuBackend
 from tippingpoint.backends.torch_backend import TorchBackend
 from tippingpoint.core.errors import ModelFileError
 from tippingpoint.core.schema import AccuracyKind
-from tippingpoint.harness.accuracy import (
+from tippingpoint.models import build, datasets
+from tippingpoint.models.accuracy import (
     dequantize_output,
     prepare_input,
     run_eval_set,
     suite_eval_set,
 )
-from tippingpoint.models import build, datasets
 from tippingpoint.models.datasets import Encoded, EvalSet, Metric, load_eval_set, save_eval_set
 from tippingpoint.models.exporters import onnx as onnx_export
 from tippingpoint.models.exporters import torch_export

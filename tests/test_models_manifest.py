@@ -13,7 +13,7 @@ import pytest
 
 from tippingpoint.core.errors import ModelFileError, UnknownModelError
 from tippingpoint.core.schema import AccuracyKind, ModelSource
-from tippingpoint.harness.accuracy import evaluate, suite_eval_set
+from tippingpoint.models.accuracy import evaluate, suite_eval_set
 from tippingpoint.models.manifest import (
     ARTIFACTS_DIR,
     Manifest,
@@ -171,7 +171,7 @@ def test_invalid_manifest_is_a_clear_error(tmp_path: Path) -> None:
 def test_runtime_path_needs_neither_torch_nor_sklearn() -> None:
     code = (
         "import sys\n"
-        "from tippingpoint.harness.accuracy import suite_eval_set\n"
+        "from tippingpoint.models.accuracy import suite_eval_set\n"
         "from tippingpoint.models.registry import list_models\n"
         "list_models(); suite_eval_set('digits-cnn')\n"
         "heavy = {'torch', 'sklearn', 'onnx', 'litert_torch'} & set(sys.modules)\n"

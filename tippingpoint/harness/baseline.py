@@ -2,7 +2,7 @@
 
 The comparison runs as the accuracy pass of each run: the baseline file is loaded on the same
 backend, both sessions see the same real-valued samples (each converted to its own dtype,
-quantised for int8/uint8 inputs), and :func:`tippingpoint.harness.accuracy.compare_sessions`
+quantised for int8/uint8 inputs), and :func:`tippingpoint.models.accuracy.compare_sessions`
 scores top-1 agreement (or cosine), max/mean absolute error and cosine similarity.
 
 Samples are the rows of ``--inputs`` arrays when given, otherwise generated: token ids for
@@ -21,8 +21,8 @@ from tippingpoint.backends.base import Backend, Session
 from tippingpoint.core.errors import InvalidShapeError
 from tippingpoint.core.schema import AccuracyResult
 from tippingpoint.core.types import OptionValue, TensorSpec
-from tippingpoint.harness.accuracy import MLPERF_FLOOR, compare_sessions
 from tippingpoint.harness.inputs import check_input_array, generate_input, resolve_shape
+from tippingpoint.models.accuracy import MLPERF_FLOOR, compare_sessions
 
 DEFAULT_SAMPLES = 64
 """Generated samples per comparison."""

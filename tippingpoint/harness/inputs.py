@@ -185,10 +185,10 @@ def match_feeds(
 
     Rows of each array are samples: a query takes the first ``batch_size`` rows, cycling when
     the array has fewer. Values go through the accuracy pass's conversion
-    (:func:`tippingpoint.harness.accuracy.prepare_input`): floats are quantised for quantised
+    (:func:`tippingpoint.models.accuracy.prepare_input`): floats are quantised for quantised
     integer inputs, other dtypes converted within their kind.
     """
-    from tippingpoint.harness.accuracy import prepare_input
+    from tippingpoint.models.accuracy import prepare_input
 
     missing = [s.name for s in specs if s.name not in arrays]
     if missing:

@@ -28,7 +28,6 @@ from tippingpoint.core.errors import (
 from tippingpoint.core.kinds import ScenarioKind
 from tippingpoint.core.schema import ArrivalProcess, ScenarioSettings, StopRule, WarmupRule
 from tippingpoint.core.types import OptionValue
-from tippingpoint.harness.accuracy import accuracy_hook
 from tippingpoint.harness.baseline import baseline_hook
 from tippingpoint.harness.collectors.options import CollectorOptions
 from tippingpoint.harness.config import (
@@ -42,6 +41,7 @@ from tippingpoint.harness.config import (
 )
 from tippingpoint.harness.energy import DEFAULT_IDLE_S
 from tippingpoint.harness.runner import AccuracyHook, RunSpec
+from tippingpoint.models.accuracy import accuracy_hook
 from tippingpoint.models.registry import DEFAULT_SUITE, for_backend, resolve_model
 
 LOCAL_ENDPOINT = "local"

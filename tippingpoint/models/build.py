@@ -33,7 +33,7 @@ import numpy as np
 
 from tippingpoint.backends.base import Session
 from tippingpoint.core.schema import AccuracyKind
-from tippingpoint.harness.accuracy import evaluate
+from tippingpoint.models.accuracy import evaluate
 from tippingpoint.models.datasets import DataBundle, EvalSet, Metric, build_data, save_eval_set
 from tippingpoint.models.manifest import (
     ARTIFACTS_DIR,

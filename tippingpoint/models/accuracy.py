@@ -15,6 +15,10 @@ are stored in the evaluation set (``EvalSet.references``) when the suite is buil
 needs no second session. Every result carries agreement with those outputs (top-1, max/mean
 absolute error, cosine), the accuracy delta (value - reference value) and the ratio to the
 reference; a variant whose value is below ``floor`` (MLPerf's 99%) of the reference is flagged.
+
+It sits with the models, below the harness: ``make models`` (:mod:`tippingpoint.models.build`)
+scores every exported file with it, and the harness calls it for ``--accuracy`` and
+``--baseline``; it needs only a session, the evaluation sets and the report contract.
 """
 
 from __future__ import annotations
