@@ -1,4 +1,5 @@
-"""Shared fixtures: small real models, and (through the plugin modules below) real reports.
+"""Shared fixtures: small real models here; real reports (reports_fixtures.py) and real HTTP
+servers (http_helpers.py) through the plugin modules below.
 
 Helpers that are not fixtures live in tests/helpers.py; no test imports a fixture by name.
 """
@@ -11,7 +12,7 @@ import pytest
 
 from tippingpoint.models.registry import ModelRef, resolve_model
 
-pytest_plugins = ["tests.reports_fixtures"]
+pytest_plugins = ["tests.reports_fixtures", "tests.http_helpers"]
 
 
 @pytest.fixture

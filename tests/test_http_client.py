@@ -26,17 +26,10 @@ from tippingpoint.server.background import BackgroundServer
 from tippingpoint.server.repository import load_repository
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundServer]:
-    path = write_add_model(tmp_path_factory.mktemp("m") / "add.onnx")
-    with BackgroundServer(load_repository([str(path)]), ServerConfig(port=0)) as srv:
-        yield srv
-
-
 @pytest.fixture(params=[True, False], ids=["binary", "json"])
-def session(server: BackgroundServer, request: pytest.FixtureRequest) -> Iterator[HttpSession]:
+def session(add_server: BackgroundServer, request: pytest.FixtureRequest) -> Iterator[HttpSession]:
     with HttpBackend().load(
-        Path("add.onnx"), {"endpoint": server.url, "binary": request.param}
+        Path("add.onnx"), {"endpoint": add_server.url, "binary": request.param}
     ) as s:
         yield s
 
@@ -78,32 +71,32 @@ def test_single_stream_figures(session: HttpSession) -> None:
     assert run.results.stability is not None
 
 
-def test_binary_is_smaller_than_json(server: BackgroundServer) -> None:
+def test_binary_is_smaller_than_json(add_server: BackgroundServer) -> None:
     feeds = add_feeds(64)  # random floats: ~20 characters each in JSON, 4 bytes in binary
     sizes = {}
     for binary in (True, False):
-        with HttpBackend().load(Path("add"), {"endpoint": server.url, "binary": binary}) as s:
+        with HttpBackend().load(Path("add"), {"endpoint": add_server.url, "binary": binary}) as s:
             sizes[binary] = run_network_scenario(s, feeds, short_scenario()).http
     assert sizes[True].protocol == "kserve-v2+binary" and sizes[False].protocol == "kserve-v2"
     assert sizes[True].bytes_received_per_request < sizes[False].bytes_received_per_request
 
 
-def test_concurrency_sweep(server: BackgroundServer) -> None:
-    with HttpBackend().load(Path("add"), {"endpoint": server.url}) as s:
+def test_concurrency_sweep(add_server: BackgroundServer) -> None:
+    with HttpBackend().load(Path("add"), {"endpoint": add_server.url}) as s:
         runs = run_concurrency_sweep(s, add_feeds(), short_scenario(), [1, 4])
     assert [p.concurrency for p in runs[-1].http.sweep] == [1, 4]
     assert all(r.http.successes >= 60 and r.http.error_rate == 0 for r in runs)
 
 
 @pytest.mark.parametrize("arrival", [ArrivalProcess.POISSON, ArrivalProcess.CONSTANT])
-def test_server_scenario_open_loop(server: BackgroundServer, arrival: ArrivalProcess) -> None:
+def test_server_scenario_open_loop(add_server: BackgroundServer, arrival: ArrivalProcess) -> None:
     sc = short_scenario(
         ScenarioKind.SERVER,
         target_rate_qps=200.0,
         arrival=arrival,
         stop=StopRule(min_queries=100, min_duration_s=0.5, max_duration_s=5.0),
     )
-    with HttpBackend().load(Path("add"), {"endpoint": server.url}) as s:
+    with HttpBackend().load(Path("add"), {"endpoint": add_server.url}) as s:
         run = run_network_scenario(s, add_feeds(), sc)
     http = run.http
     assert http.offered_rate_qps == 200.0
@@ -114,8 +107,8 @@ def test_server_scenario_open_loop(server: BackgroundServer, arrival: ArrivalPro
     assert np.all(run.load.latency_ns >= run.load.service_ns)
 
 
-def test_server_scenario_needs_rate(server: BackgroundServer) -> None:
-    with HttpBackend().load(Path("add"), {"endpoint": server.url}) as s:
+def test_server_scenario_needs_rate(add_server: BackgroundServer) -> None:
+    with HttpBackend().load(Path("add"), {"endpoint": add_server.url}) as s:
         with pytest.raises(InvalidOptionError, match="target rate"):
             run_network_scenario(s, add_feeds(), short_scenario(ScenarioKind.SERVER))
 
@@ -157,13 +150,13 @@ def test_peak_search_is_bounded_and_consistent(tmp_path: Path) -> None:
     assert high.http.sweep[0].offered_rate_qps == 400.0
 
 
-def test_options_are_validated(server: BackgroundServer) -> None:
+def test_options_are_validated(add_server: BackgroundServer) -> None:
     with pytest.raises(InvalidOptionError, match="endpoint"):
         HttpBackend().load(Path("add"), {})
     with pytest.raises(InvalidOptionError, match="http option 'endpoint'"):
         HttpBackend().load(Path("add"), {"endpoint": "ftp://x"})
     with pytest.raises(InvalidOptionError, match="'protocol'"):
-        HttpBackend().load(Path("add"), {"endpoint": server.url, "protocol": "soap"})
+        HttpBackend().load(Path("add"), {"endpoint": add_server.url, "protocol": "soap"})
 
 
 def test_serves_litert_models_safely_under_concurrency() -> None:

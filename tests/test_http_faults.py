@@ -5,13 +5,12 @@ TF Serving and template protocols. Failures are counted by kind and never become
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.http_helpers import fault_server, short_scenario
+from tests.http_helpers import short_scenario
 from tippingpoint.backends.http import HttpBackend, HttpSession
 from tippingpoint.backends.http.client import EndpointError
 from tippingpoint.core.errors import InferenceError
@@ -19,12 +18,6 @@ from tippingpoint.core.schema import ScenarioKind, StopRule
 from tippingpoint.harness.network import run_network_scenario
 
 SHORT = StopRule(min_queries=20, min_duration_s=0.0, max_duration_s=5.0)
-
-
-@pytest.fixture(scope="module")
-def faults() -> Iterator[str]:
-    with fault_server() as (url, _):
-        yield url
 
 
 def template(url: str, path: str, **extra: object) -> HttpSession:
@@ -39,19 +32,22 @@ def test_success_via_template_with_server_timing(faults: str) -> None:
     assert run.http.server_time is not None and run.http.server_time.p50 == pytest.approx(0.05)
 
 
+@pytest.mark.parametrize("client", ["auto", "raw"])
 @pytest.mark.parametrize(
     ("path", "kind"),
     [("/status/500", "http-5xx"), ("/status/503", "http-5xx"), ("/status/404", "http-4xx")],
 )
-def test_error_statuses_are_counted_not_timed(faults: str, path: str, kind: str) -> None:
-    with template(faults, path) as s:
+def test_error_statuses_are_counted_not_timed(
+    faults: str, path: str, kind: str, client: str
+) -> None:
+    with template(faults, path, client=client) as s:
         run = run_network_scenario(s, [], short_scenario(stop=SHORT))
     http = run.http
     assert http.successes == 0 and http.error_rate == 1.0
     assert http.errors_by_kind == {kind: http.requests}
     assert http.status_counts == {path.rsplit("/", 1)[1]: http.requests}
     assert run.results is None and run.samples is None
-    with template(faults, path) as s, pytest.raises(InferenceError, match=kind):
+    with template(faults, path, client=client) as s, pytest.raises(InferenceError, match=kind):
         s.bind([])()
 
 

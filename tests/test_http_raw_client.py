@@ -10,13 +10,23 @@ import asyncio
 import gc
 import socket
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.http_helpers import add_feeds, fault_server, short_scenario, write_add_model
+from tests.http_helpers import (
+    RATE,
+    RUN_S,
+    STALL_AT_S,
+    STALL_S,
+    add_feeds,
+    fault_server,
+    freeze,
+    self_signed,
+    short_scenario,
+    write_add_model,
+)
 from tippingpoint.backends.http import HttpBackend, HttpSession
 from tippingpoint.backends.http.auth import AuthConfig
 from tippingpoint.backends.http.client import ClientSettings, EndpointError
@@ -34,19 +44,6 @@ SECRET = "tp-secret-raw-Hq4mT7"
 VAR = "TIPPINGPOINT_TEST_RAW_TOKEN"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundServer]:
-    path = write_add_model(tmp_path_factory.mktemp("m") / "add.onnx")
-    with BackgroundServer(load_repository([str(path)]), ServerConfig(port=0)) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def faults() -> Iterator[str]:
-    with fault_server() as (url, _):
-        yield url
-
-
 def raw(url: str, model: str = "add", **extra: object) -> HttpSession:
     return HttpBackend().load(Path(model), {"endpoint": url, "client": "raw", **extra})
 
@@ -62,8 +59,8 @@ def head_size(headers: dict[str, str], reason: str = "OK") -> int:
 
 
 @pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
-def test_outputs_and_description(server: BackgroundServer, binary: bool) -> None:
-    with raw(server.url, binary=binary) as s:
+def test_outputs_and_description(add_server: BackgroundServer, binary: bool) -> None:
+    with raw(add_server.url, binary=binary) as s:
         feeds = add_feeds(5)
         y, z = s.bind(feeds)()
         desc = s.describe()
@@ -72,12 +69,12 @@ def test_outputs_and_description(server: BackgroundServer, binary: bool) -> None
     assert desc.options["client"] == "raw" and desc.runtime == "asyncio"
 
 
-def test_bytes_and_server_timing_match_the_wire(server: BackgroundServer) -> None:
+def test_bytes_and_server_timing_match_the_wire(add_server: BackgroundServer) -> None:
     feeds = add_feeds(3)
-    with raw(server.url) as s:
+    with raw(add_server.url) as s:
         req = s.prepare(feeds)
         c, body, headers = s.run(s.client.send(req), 30)
-        with HttpBackend().load(Path("add"), {"endpoint": server.url}) as aio:
+        with HttpBackend().load(Path("add"), {"endpoint": add_server.url}) as aio:
             aio_req = aio.prepare(feeds)
     assert c.error is None and c.status == 200 and c.retries == 0
     # the request is serialised once: head, then exactly the body aiohttp would send
@@ -93,10 +90,10 @@ def test_bytes_and_server_timing_match_the_wire(server: BackgroundServer) -> Non
     assert headers.get("Server-Timing") == headers["SERVER-TIMING"] == timing
 
 
-def test_scenarios_match_aiohttp_figures(server: BackgroundServer) -> None:
+def test_scenarios_match_aiohttp_figures(add_server: BackgroundServer) -> None:
     runs = {}
     for client in ("aiohttp", "raw"):
-        opts = {"endpoint": server.url, "client": client}
+        opts = {"endpoint": add_server.url, "client": client}
         with HttpBackend().load(Path("add"), opts) as s:
             runs[client] = run_network_scenario(s, add_feeds(), short_scenario()).http
     a, r = runs["aiohttp"], runs["raw"]
@@ -108,8 +105,8 @@ def test_scenarios_match_aiohttp_figures(server: BackgroundServer) -> None:
     assert r.bytes_sent_per_request > len(add_feeds()[0].tobytes())
 
 
-def test_concurrency_and_open_loop(server: BackgroundServer) -> None:
-    with raw(server.url, max_connections=4) as s:
+def test_concurrency_and_open_loop(add_server: BackgroundServer) -> None:
+    with raw(add_server.url, max_connections=4) as s:
         conc = run_network_scenario(
             s, add_feeds(), short_scenario(ScenarioKind.CONCURRENCY, concurrency=8)
         )
@@ -126,20 +123,6 @@ def test_concurrency_and_open_loop(server: BackgroundServer) -> None:
     assert server_run.http.send_lag is not None
     assert np.all(server_run.load.latency_ns >= server_run.load.service_ns)
     assert 1 <= pool <= 4  # never more connections than max_connections
-
-
-@pytest.mark.parametrize(
-    ("path", "kind"),
-    [("/status/500", "http-5xx"), ("/status/503", "http-5xx"), ("/status/404", "http-4xx")],
-)
-def test_error_statuses_are_counted_not_timed(faults: str, path: str, kind: str) -> None:
-    with template(faults, path) as s:
-        run = run_network_scenario(s, [], short_scenario(stop=SHORT))
-        with pytest.raises(InferenceError, match=kind):
-            s.bind([])()
-    assert run.http.successes == 0 and run.http.errors_by_kind == {kind: run.http.requests}
-    assert run.http.status_counts == {path.rsplit("/", 1)[1]: run.http.requests}
-    assert run.results is None
 
 
 def test_resets_and_timeouts_are_counted(faults: str) -> None:
@@ -318,8 +301,6 @@ def test_framing_against_hand_made_responses() -> None:
 @pytest.mark.slow
 def test_open_loop_p99_shows_a_one_second_stall() -> None:
     """The coordinated-omission check of test_http_stall, open loop, with the raw client."""
-    from tests.test_http_stall import RATE, RUN_S, STALL_AT_S, STALL_S, freeze
-
     with fault_server() as (url, proc), template(url, "/ok") as s:
         sc = short_scenario(
             ScenarioKind.SERVER,
@@ -338,13 +319,13 @@ def test_open_loop_p99_shows_a_one_second_stall() -> None:
     assert lat.p99 >= 500.0 and lat.max >= 900.0 and lat.p50 < lat.p99 / 10
 
 
-def test_auto_measures_open_loop_on_plain_http_with_raw(server: BackgroundServer) -> None:
+def test_auto_measures_open_loop_on_plain_http_with_raw(add_server: BackgroundServer) -> None:
     sc = short_scenario(
         ScenarioKind.SERVER,
         target_rate_qps=200.0,
         stop=StopRule(min_queries=40, min_duration_s=0.2, max_duration_s=5.0),
     )
-    with HttpBackend().load(Path("add"), {"endpoint": server.url}) as s:
+    with HttpBackend().load(Path("add"), {"endpoint": add_server.url}) as s:
         assert s.options.client.value == "auto"
         single = run_network_scenario(s, add_feeds(), short_scenario())
         before = s.describe()
@@ -363,8 +344,6 @@ def test_auto_keeps_aiohttp_for_https(tmp_path: Path) -> None:
 
     if shutil.which("openssl") is None:
         pytest.skip("needs the openssl CLI")
-    from tests.test_http_tls import self_signed
-
     cert, key = self_signed(tmp_path)
     model = write_add_model(tmp_path / "add.onnx")
     cfg = ServerConfig(port=0, tls_cert=cert, tls_key=key)
@@ -393,7 +372,7 @@ def test_auto_keeps_aiohttp_for_https(tmp_path: Path) -> None:
 
 
 def test_reports_name_the_client_that_measured(
-    tmp_path: Path, server: BackgroundServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, add_server: BackgroundServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import json
 
@@ -402,7 +381,7 @@ def test_reports_name_the_client_that_measured(
     out = tmp_path / "results"
     code = main(
         [
-            "run", "-m", str(write_add_model(tmp_path / "add.onnx")), "--endpoint", server.url,
+            "run", "-m", str(write_add_model(tmp_path / "add.onnx")), "--endpoint", add_server.url,
             "-s", "single-stream", "-s", "server", "--rate", "100", "--min-queries", "20",
             "--min-duration", "0.1", "--warmup-duration", "0", "--out", str(out), "--json",
         ]

@@ -4,36 +4,24 @@ where a closed-loop client facing the same stall reports a p99 of a few ms."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.http_helpers import fault_server, short_scenario
+from tests.http_helpers import (
+    RATE,
+    RUN_S,
+    STALL_AT_S,
+    STALL_S,
+    fault_server,
+    freeze,
+    short_scenario,
+)
 from tippingpoint.backends.http import HttpBackend
 from tippingpoint.core.schema import ArrivalProcess, ScenarioKind, StopRule
 from tippingpoint.harness.network import NetworkRun, run_network_scenario
-
-RATE = 200.0
-RUN_S = 10.0
-STALL_AT_S = 4.5
-STALL_S = 1.0
-
-
-def freeze(proc: subprocess.Popen[str], at_s: float, for_s: float) -> threading.Timer:
-    """SIGSTOP the whole server process at ``at_s`` from now, SIGCONT ``for_s`` later."""
-
-    def stop() -> None:
-        os.kill(proc.pid, signal.SIGSTOP)
-        threading.Timer(for_s, os.kill, (proc.pid, signal.SIGCONT)).start()
-
-    timer = threading.Timer(at_s, stop)
-    timer.start()
-    return timer
 
 
 def run_with_stall(url: str, proc: subprocess.Popen[str], **scenario: object) -> NetworkRun:

@@ -5,12 +5,11 @@ explicit and recorded in the report."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.http_helpers import add_feeds, short_scenario, write_add_model
+from tests.http_helpers import add_feeds, self_signed, short_scenario, write_add_model
 from tippingpoint.backends.http import HttpBackend
 from tippingpoint.backends.http.client import EndpointError
 from tippingpoint.harness.network import run_network_scenario
@@ -19,21 +18,6 @@ from tippingpoint.server.background import BackgroundServer
 from tippingpoint.server.repository import load_repository
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
-
-
-def self_signed(tmp: Path) -> tuple[Path, Path]:
-    cert, key = tmp / "cert.pem", tmp / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )  # fmt: skip
-    return cert, key
 
 
 def test_https_verification_on_by_default_and_recorded_when_off(tmp_path: Path) -> None:

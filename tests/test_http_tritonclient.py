@@ -8,23 +8,19 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from tests.http_helpers import add_feeds, write_add_model
-from tippingpoint.server.app import ServerConfig
+from tests.http_helpers import add_feeds
 from tippingpoint.server.background import BackgroundServer
-from tippingpoint.server.repository import load_repository
 
 httpclient = pytest.importorskip("tritonclient.http", reason="needs tritonclient[http] (dev extra)")
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    path = write_add_model(tmp_path_factory.mktemp("m") / "add.onnx")
-    with BackgroundServer(load_repository([str(path)]), ServerConfig(port=0)) as srv:
-        c = httpclient.InferenceServerClient(url=f"127.0.0.1:{srv.port}")
-        try:
-            yield c
-        finally:
-            c.close()
+def client(add_server: BackgroundServer) -> Iterator[object]:
+    c = httpclient.InferenceServerClient(url=f"127.0.0.1:{add_server.port}")
+    try:
+        yield c
+    finally:
+        c.close()
 
 
 def test_health_index_and_metadata(client: object) -> None:
