@@ -58,6 +58,13 @@ def _leq(a: float, b: float) -> bool:
     return a <= b + 1e-9 * max(1.0, abs(b))
 
 
+def _savings(values: dict[Param, float], param: Param, a: float, b: float) -> tuple[float, float]:
+    """The cloud's cost minus the edge's with ``param`` at ``a`` and at ``b``."""
+    edge, cloud = present_costs(_pair(values, param, a, b), SPEC)
+    saving = cloud - edge
+    return float(saving[0]), float(saving[1])
+
+
 @SETTINGS
 @given(inputs(), st.floats(1e2, 1e8), st.floats(1.0, 100.0))
 def test_more_volume_never_lowers_total_cost(
@@ -75,9 +82,8 @@ def test_more_volume_never_lowers_total_cost(
 def test_higher_egress_price_never_favours_cloud(
     values: dict[Param, float], scale: float, extra: float
 ) -> None:
-    edge, cloud = present_costs(_pair(values, Param.EGRESS_SCALE, scale, scale + extra), SPEC)
-    saving = cloud - edge
-    assert _leq(float(saving[0]), float(saving[1]))
+    low, high = _savings(values, Param.EGRESS_SCALE, scale, scale + extra)
+    assert _leq(low, high)
 
 
 @SETTINGS
@@ -85,9 +91,8 @@ def test_higher_egress_price_never_favours_cloud(
 def test_larger_responses_never_favour_cloud(
     values: dict[Param, float], size: float, extra: float
 ) -> None:
-    edge, cloud = present_costs(_pair(values, Param.RESPONSE_BYTES, size, size + extra), SPEC)
-    saving = cloud - edge
-    assert _leq(float(saving[0]), float(saving[1]))
+    low, high = _savings(values, Param.RESPONSE_BYTES, size, size + extra)
+    assert _leq(low, high)
 
 
 @SETTINGS
@@ -96,9 +101,8 @@ def test_dearer_device_never_favours_edge(
     values: dict[Param, float], price: float, extra: float
 ) -> None:
     values = {**values, Param.DEVICE_RESIDUAL: 0.0}
-    edge, cloud = present_costs(_pair(values, Param.DEVICE_PRICE, price, price + extra), SPEC)
-    saving = cloud - edge
-    assert _leq(float(saving[1]), float(saving[0]))
+    low, high = _savings(values, Param.DEVICE_PRICE, price, price + extra)
+    assert _leq(high, low)
 
 
 @SETTINGS

@@ -10,7 +10,7 @@ from pathlib import Path
 from tippingpoint.core.io import read_report
 from tippingpoint.core.schema import RunFlag, RunStatus
 
-from .helpers import QUICK, TP, assert_one_line, tp
+from .helpers import QUICK, TP, assert_one_line, one_report, tp
 
 
 def test_matrix_writes_one_report_per_run(tmp_path: Path) -> None:
@@ -52,10 +52,7 @@ def test_suite_file_with_backend_options(tmp_path: Path) -> None:
         "quick = true\nmin_queries = 20\nmin_duration_s = 0.05\nwarmup_s = 0\n"
         '[backend_options.onnxruntime]\nintra_op_threads = 1\nexecution_mode = "sequential"\n'
     )
-    p = tp("run", "--suite", str(suite), "-o", str(tmp_path / "r"), "--json")
-    assert p.returncode == 0, p.stderr
-    (entry,) = json.loads(p.stdout)
-    r = read_report(Path(entry["path"]))
+    r = one_report(tp("run", "--suite", str(suite), "-o", str(tmp_path / "r"), "--json"))
     assert r.backend is not None and r.backend.options["intra_op_threads"] == 1
     assert r.scenario.batch_size == 2 and r.scenario.quick
 
@@ -104,37 +101,14 @@ def test_ctrl_c_keeps_finished_runs_and_marks_the_interrupted_one(tmp_path: Path
 def test_user_inputs_file(tmp_path: Path) -> None:
     import numpy as np
 
-    good = tmp_path / "in.npz"
-    np.savez(good, x=np.ones((1, 32), dtype=np.float32))
-    p = tp(
-        "run",
-        "-m",
-        "mlp-tiny",
-        "-s",
-        "single-stream",
-        "--inputs",
-        str(good),
-        "-o",
-        str(tmp_path / "r"),
-        "--json",
-        *QUICK,
-    )
-    assert p.returncode == 0, p.stderr
-    (entry,) = json.loads(p.stdout)
-    assert read_report(Path(entry["path"])).scenario.input_source == "in.npz"
+    def run_on(name: str, dtype: type, *flags: str) -> subprocess.CompletedProcess[str]:
+        """mlp-tiny on ``NAME.npz``, one row of ``dtype``, its reports in ``NAME/``."""
+        inputs = tmp_path / f"{name}.npz"
+        np.savez(inputs, x=np.ones((1, 32), dtype=dtype))
+        out = str(tmp_path / name)
+        return tp("run", "-m", "mlp-tiny", "-s", "single-stream", "--inputs", str(inputs),
+                  "-o", out, *flags, *QUICK)  # fmt: skip
 
-    bad = tmp_path / "bad.npz"
-    np.savez(bad, x=np.ones((1, 32), dtype=np.complex128))
-    p = tp(
-        "run",
-        "-m",
-        "mlp-tiny",
-        "-s",
-        "single-stream",
-        "--inputs",
-        str(bad),
-        "-o",
-        str(tmp_path / "r2"),
-        *QUICK,
-    )
+    assert one_report(run_on("in", np.float32, "--json")).scenario.input_source == "in.npz"
+    p = run_on("bad", np.complex128)
     assert_one_line(p, 2, "is complex128, the model expects float32", "save it as float32")

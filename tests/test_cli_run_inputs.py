@@ -21,7 +21,7 @@ from tippingpoint.harness.inputs import match_feeds, query_feeds, resolve_shape
 from tippingpoint.models.accuracy import suite_eval_set
 from tippingpoint.models.registry import resolve_model
 
-from .helpers import QUICK, assert_one_line, tp
+from .helpers import QUICK, assert_one_line, one_report, tp
 
 needs_litert = pytest.mark.skipif(
     importlib.util.find_spec("ai_edge_litert") is None, reason="needs ai-edge-litert"
@@ -120,9 +120,7 @@ def test_readme_int8_tflite_against_fp32_tflite_on_float_rows(tmp_path: Path) ->
         "run", "-m", str(int8), "-b", "litert", "--baseline", str(fp32), "--inputs", str(data),
         "-s", "single-stream", "-o", str(tmp_path / "r"), "--json", *QUICK,
     )  # fmt: skip
-    assert p.returncode == 0, p.stderr
-    (entry,) = summary(p)
-    report = read_report(Path(str(entry["path"])))
+    report = one_report(p)
     assert report.status is RunStatus.COMPLETE and report.scenario.batch_size == 1
     acc = report.accuracy
     assert acc is not None and acc.kind is AccuracyKind.AGREEMENT and acc.samples == 40
@@ -167,9 +165,7 @@ def test_dynamic_length_needs_shape_then_runs(tmp_path: Path) -> None:
         "run", "-m", str(model), "-s", "offline", "--batch-sizes", "4", "--shape", "x=1x16",
         "-o", str(out), "--json", *QUICK,
     )  # fmt: skip
-    assert p.returncode == 0, p.stderr
-    (entry,) = summary(p)
-    report = read_report(Path(str(entry["path"])))
+    report = one_report(p)
     assert report.status is RunStatus.COMPLETE and report.scenario.batch_size == 4
 
 
@@ -255,9 +251,7 @@ def test_suite_settings_and_explicit_flags(tmp_path: Path) -> None:
         "accuracy = true\n"
     )
     p = tp("run", "--suite", str(suite), "-o", str(tmp_path / "a"), "--json")
-    assert p.returncode == 0, p.stderr
-    (entry,) = summary(p)
-    report = read_report(Path(str(entry["path"])))
+    report = one_report(p)
     assert report.scenario.batch_size == 2 and report.scenario.seed == 5
     assert report.accuracy is not None and report.accuracy.kind is AccuracyKind.LABELLED
 

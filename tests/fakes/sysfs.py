@@ -40,7 +40,7 @@ class FakeTree:
     def path(self, kernel_path: str) -> Path:
         return self.root / kernel_path.lstrip("/")
 
-    def write(self, kernel_path: str, text: str | int) -> Path:
+    def write(self, kernel_path: str, text: object) -> Path:
         p = self.path(kernel_path)
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(f"{text}\n")
@@ -57,6 +57,13 @@ class FakeTree:
         """The file's content is ``fn()`` at each read."""
         p = self.write(kernel_path, fn())
         self._live[os.path.realpath(p)] = lambda: f"{fn()}\n"
+
+    def put(self, kernel_path: str, value: Callable[[], object] | object) -> None:
+        """A live file when ``value`` is a callable, else a fixed one."""
+        if callable(value):
+            self.live(kernel_path, value)
+        else:
+            self.write(kernel_path, value)
 
     def deny(self, kernel_path: str) -> None:
         """Reads raise PermissionError, as a root-only file does for a normal user."""
@@ -122,10 +129,7 @@ def add_rapl_zone(
     tree.write(f"{real}/name", name)
     tree.write(f"{real}/max_energy_range_uj", max_range_uj)
     tree.write(f"{real}/enabled", 1)
-    if callable(counter):
-        tree.live(f"{real}/energy_uj", counter)
-    else:
-        tree.write(f"{real}/energy_uj", counter)
+    tree.put(f"{real}/energy_uj", counter)
     tree.link(f"/sys/class/powercap/{zone}", real)
     return f"/sys/class/powercap/{zone}"
 
@@ -141,10 +145,7 @@ def add_hwmon(
     real = f"{device}/hwmon/hwmon{index}"
     tree.write(f"{real}/name", name)
     for fname, value in files.items():
-        if callable(value):
-            tree.live(f"{real}/{fname}", value)
-        else:
-            tree.write(f"{real}/{fname}", value)
+        tree.put(f"{real}/{fname}", value)
     tree.link(f"/sys/class/hwmon/hwmon{index}", real)
     return f"/sys/class/hwmon/hwmon{index}"
 
@@ -153,10 +154,7 @@ def add_thermal_zone(tree: FakeTree, index: int, kind: str, millicelsius: Callab
     """``/sys/class/thermal/thermal_zoneN`` (m°C) linked into /sys/devices/virtual/thermal."""
     real = f"/sys/devices/virtual/thermal/thermal_zone{index}"
     tree.write(f"{real}/type", kind)
-    if callable(millicelsius):
-        tree.live(f"{real}/temp", millicelsius)
-    else:
-        tree.write(f"{real}/temp", millicelsius)
+    tree.put(f"{real}/temp", millicelsius)
     tree.link(f"/sys/class/thermal/thermal_zone{index}", real)
 
 
@@ -169,13 +167,7 @@ def add_cpu(
     """``/sys/devices/system/cpu/cpuN`` with cpufreq (kHz) and x86 thermal_throttle counters."""
     cpu = f"/sys/devices/system/cpu/cpu{index}"
     tree.write(f"{cpu}/cpufreq/scaling_max_freq", 3_500_000)
-    if callable(cur_khz):
-        tree.live(f"{cpu}/cpufreq/scaling_cur_freq", cur_khz)
-    else:
-        tree.write(f"{cpu}/cpufreq/scaling_cur_freq", cur_khz)
+    tree.put(f"{cpu}/cpufreq/scaling_cur_freq", cur_khz)
     if core_throttle is not None:
-        if callable(core_throttle):
-            tree.live(f"{cpu}/thermal_throttle/core_throttle_count", core_throttle)
-        else:
-            tree.write(f"{cpu}/thermal_throttle/core_throttle_count", core_throttle)
+        tree.put(f"{cpu}/thermal_throttle/core_throttle_count", core_throttle)
         tree.write(f"{cpu}/thermal_throttle/package_throttle_count", 0)
