@@ -5,63 +5,17 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tippingpoint.backends.gpuinfo import gpu_info, torch_cuda_settings
 
-
-class FakeNvmlError(Exception):
-    """Stands in for pynvml.NVMLError."""
-
-
-@dataclass
-class _Memory:
-    total: int
-
-
-class FakeNvml:
-    """The subset of the pynvml API gpu_info uses, with two H100s (bytes, as old bindings)."""
-
-    NVMLError = FakeNvmlError
-
-    def __init__(self, fail_init: bool = False, has_cuda_call: bool = True) -> None:
-        self.fail_init = fail_init
-        self.has_cuda_call = has_cuda_call
-        self.shutdowns = 0
-
-    def nvmlInit(self) -> None:  # pynvml spells its functions in camelCase
-        if self.fail_init:
-            raise FakeNvmlError("NVML Shared Library Not Found")
-
-    def nvmlShutdown(self) -> None:
-        self.shutdowns += 1
-
-    def nvmlSystemGetDriverVersion(self) -> bytes:
-        return b"550.54.15"
-
-    def nvmlSystemGetCudaDriverVersion_v2(self) -> int:
-        if not self.has_cuda_call:
-            raise FakeNvmlError("Function Not Found")
-        return 12040
-
-    def nvmlDeviceGetCount(self) -> int:
-        return 2
-
-    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
-        return 100 + index
-
-    def nvmlDeviceGetName(self, handle: int) -> str:
-        return f"NVIDIA H100 80GB HBM3 #{handle - 100}"
-
-    def nvmlDeviceGetMemoryInfo(self, handle: int) -> _Memory:
-        return _Memory(total=85_520_809_984)
+from .fakes.pynvml import FakePynvml
 
 
 def test_gpus_from_nvml() -> None:
-    nvml = FakeNvml()
+    nvml = FakePynvml()
     gpus = gpu_info(nvml)
     assert [g.index for g in gpus] == [0, 1]
     assert gpus[1].name == "NVIDIA H100 80GB HBM3 #1"
@@ -72,11 +26,11 @@ def test_gpus_from_nvml() -> None:
 
 
 def test_no_driver_means_no_gpus() -> None:
-    assert gpu_info(FakeNvml(fail_init=True)) == ()
+    assert gpu_info(FakePynvml(fail_init=True)) == ()
 
 
 def test_old_driver_without_cuda_version() -> None:
-    gpus = gpu_info(FakeNvml(has_cuda_call=False))
+    gpus = gpu_info(FakePynvml(has_cuda_call=False))
     assert gpus and all(g.cuda is None for g in gpus)
 
 
@@ -104,7 +58,7 @@ def test_gpu_info_does_not_import_torch() -> None:
 
 
 def test_torch_settings_when_torch_is_loaded() -> None:
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch is the torch extra")
     saved = torch.backends.cudnn.benchmark
     try:
         torch.backends.cudnn.benchmark = True
@@ -112,7 +66,7 @@ def test_torch_settings_when_torch_is_loaded() -> None:
         assert settings["cudnn.benchmark"] is True
         assert settings["cuda.matmul.allow_tf32"] == torch.backends.cuda.matmul.allow_tf32
         assert settings["torch.version.cuda"] == torch.version.cuda
-        gpus = gpu_info(FakeNvml())
+        gpus = gpu_info(FakePynvml())
         assert gpus[0].settings["cudnn.benchmark"] is True
         assert "cudnn.version" not in gpus[0].settings
     finally:
@@ -121,9 +75,9 @@ def test_torch_settings_when_torch_is_loaded() -> None:
 
 def test_cudnn_version_without_torch_comes_from_the_wheel() -> None:
     code = (
-        "import sys; from tests.test_backends_gpuinfo import FakeNvml;"
+        "import sys; from tests.fakes.pynvml import FakePynvml;"
         "from tippingpoint.backends.gpuinfo import gpu_info, cudnn_wheel_version;"
-        "g = gpu_info(FakeNvml());"
+        "g = gpu_info(FakePynvml());"
         "print(g[0].cudnn == cudnn_wheel_version(), g[0].settings == {}, 'torch' in sys.modules)"
     )
     root = Path(__file__).parents[1]

@@ -26,7 +26,7 @@ from tippingpoint.core.errors import InvalidOptionError, RuntimeFailure, Runtime
 from tippingpoint.core.types import Device
 from tippingpoint.harness.inputs import generate_feeds
 
-ort = pytest.importorskip("onnxruntime")
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime(-gpu) is the onnx(-gpu) extra")
 
 MLP = Path(__file__).parents[1] / "tippingpoint" / "models" / "builtin" / "mlp-tiny.onnx"
 HAS_CUDA_EP = CUDA_PROVIDER in ort.get_available_providers()

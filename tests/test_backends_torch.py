@@ -23,7 +23,7 @@ from tippingpoint.core.errors import (
 from tippingpoint.core.types import Device
 from tippingpoint.harness.inputs import generate_feeds
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="torch is the torch extra")
 
 from tests.torch_build import export_pt2, torch_mlp  # noqa: E402
 from tippingpoint.backends.torch_backend import TorchBackend  # noqa: E402

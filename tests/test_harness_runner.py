@@ -213,7 +213,7 @@ def test_host_gpu_settings_are_refreshed_once_torch_is_loaded(mlp: ModelRef) -> 
     from tippingpoint.core.schema import GpuInfo
     from tippingpoint.harness.fingerprint import host_fingerprint
 
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch is the torch extra")
     gpu = GpuInfo(name="stand-in GPU", driver="1.0", cudnn=None)
     host = host_fingerprint().model_copy(update={"gpus": (gpu,)})
     assert host.gpus[0].settings == {}

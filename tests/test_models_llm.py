@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("onnxruntime_genai")
+pytest.importorskip("onnxruntime_genai", reason="onnxruntime-genai is the genai extra")
 
 from tippingpoint.backends.genai import GenAiBackend, GenAiSession
 from tippingpoint.backends.generative import GenerativeSession
