@@ -72,14 +72,15 @@ def test_resets_are_counted(faults: str) -> None:
     assert run.http.requests >= 20
 
 
-def test_open_loop_mixed_outcomes_keep_running(faults: str) -> None:
+@pytest.mark.parametrize("client", ["auto", "raw"])
+def test_open_loop_mixed_outcomes_keep_running(faults: str, client: str) -> None:
     """Open loop against a half-failing endpoint: the run completes, errors are a share."""
     sc = short_scenario(
         ScenarioKind.SERVER,
         target_rate_qps=200.0,
         stop=StopRule(min_queries=60, min_duration_s=0.2, max_duration_s=5),
     )
-    with template(faults, "/flaky") as s:
+    with template(faults, "/flaky", client=client) as s:
         run = run_network_scenario(s, [], sc)
     http = run.http
     assert http.requests >= 60

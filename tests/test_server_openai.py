@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("aiohttp")
-pytest.importorskip("onnxruntime_genai")
+pytest.importorskip("aiohttp", reason="aiohttp is the serve extra")
+pytest.importorskip("onnxruntime_genai", reason="onnxruntime-genai is the genai extra")
 
 from tippingpoint.backends.generative import StreamCompletion, request_timings
 from tippingpoint.backends.http.auth import Secret
