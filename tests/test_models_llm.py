@@ -20,6 +20,7 @@ import pytest
 
 pytest.importorskip("onnxruntime_genai", reason="onnxruntime-genai is the genai extra")
 
+from tippingpoint.backends.base import Backend
 from tippingpoint.backends.genai import GenAiBackend, GenAiSession
 from tippingpoint.backends.generative import GenerativeSession
 from tippingpoint.backends.registry import get_backend
@@ -149,6 +150,8 @@ def test_single_shot_bind_generates_the_option_count(entry: GenerativeEntry) -> 
 def test_registered_lazily_and_resolvable() -> None:
     cls = get_backend("onnxruntime-genai")
     assert cls is GenAiBackend and cls().availability().installed
+    assert isinstance(cls(), Backend) and cls.network is False
+    cls().validate_options({"intra_op_threads": 2, "provider": "cpu", "max_new_tokens": 8})
     entry, art, config = resolve_generative("tiny-llm", INT4)
     assert art.variant is INT4 and config.is_file() and entry.name == "tiny-llm"
     code = (
