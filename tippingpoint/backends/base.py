@@ -34,6 +34,7 @@ from tippingpoint.core.types import (
 
 if TYPE_CHECKING:
     import numpy as np
+    from typing_extensions import Self
 
 __all__ = [
     "Availability",
@@ -156,7 +157,7 @@ class SessionBase:
     def close(self) -> None:
         """Release resources; the default does nothing."""
 
-    def __enter__(self) -> SessionBase:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

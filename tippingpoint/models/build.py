@@ -23,9 +23,9 @@ import argparse
 import contextlib
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +47,7 @@ from tippingpoint.models.manifest import (
     Variant,
     VariantAccuracy,
     load_manifest,
+    package_versions,
     sha256_file,
 )
 from tippingpoint.models.suite.catalog import SuiteModel, Task, Tier, suite_model, suite_models
@@ -54,6 +55,8 @@ from tippingpoint.models.suite.catalog import SuiteModel, Task, Tier, suite_mode
 if TYPE_CHECKING:
     import torch
     from torch import nn
+
+    from tippingpoint.models.suite.catalog import Recipe
 
 DEFAULT_SEED = 20240601
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -97,68 +100,57 @@ def deterministic(seed: int) -> Iterator[None]:
         torch.use_deterministic_algorithms(was_deterministic)
 
 
-def train_classifier(
+def _adam(
     model: nn.Module,
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    epochs: int,
-    lr: float,
-    batch: int,
+    samples: int,
+    minibatch_loss: Callable[[torch.Tensor], torch.Tensor],
+    recipe: Recipe,
     seed: int,
-    about: str = "",
+) -> str:
+    """Adam over shuffled minibatches of ``samples`` indices, ``minibatch_loss(idx)`` being the
+    loss of the samples at ``idx``; leaves the model in eval mode and returns the recipe's
+    first words."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    model.train()
+    for _ in range(recipe.epochs):
+        order = torch.randperm(samples, generator=gen)
+        for start in range(0, samples, recipe.batch):
+            idx = order[start : start + recipe.batch]
+            opt.zero_grad()
+            torch.autograd.backward(minibatch_loss(idx))
+            opt.step()
+    model.eval()
+    return (
+        f"trained from seeded init: Adam lr={recipe.lr}, {recipe.epochs} epochs, "
+        f"batch {recipe.batch}"
+    )
+
+
+def train_classifier(
+    model: nn.Module, x: np.ndarray, y: np.ndarray, recipe: Recipe, seed: int, about: str = ""
 ) -> str:
     """Adam on cross-entropy over shuffled minibatches; returns a one-line description."""
     import torch
 
-    gen = torch.Generator().manual_seed(seed)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = torch.nn.CrossEntropyLoss()
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(xt), generator=gen)
-        for start in range(0, len(xt), batch):
-            idx = order[start : start + batch]
-            opt.zero_grad()
-            loss_fn(model(xt[idx]), yt[idx]).backward()
-            opt.step()
-    model.eval()
-    return (
-        f"trained from seeded init: Adam lr={lr}, {epochs} epochs, batch {batch}, cross-entropy, "
-        f"on {about or f'{len(x)} samples'}"
-    )
+    trained = _adam(model, len(xt), lambda idx: loss_fn(model(xt[idx]), yt[idx]), recipe, seed)
+    return f"{trained}, cross-entropy, on {about or f'{len(x)} samples'}"
 
 
 def train_autoencoder(
-    model: nn.Module,
-    x: np.ndarray,
-    *,
-    epochs: int,
-    lr: float,
-    batch: int,
-    seed: int,
-    about: str = "",
+    model: nn.Module, x: np.ndarray, recipe: Recipe, seed: int, about: str = ""
 ) -> str:
     """Adam on reconstruction MSE over shuffled minibatches; returns a one-line description."""
     import torch
+    from torch.nn.functional import mse_loss
 
-    gen = torch.Generator().manual_seed(seed)
     xt = torch.from_numpy(x)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(xt), generator=gen)
-        for start in range(0, len(xt), batch):
-            idx = order[start : start + batch]
-            opt.zero_grad()
-            torch.nn.functional.mse_loss(model(xt[idx]), xt[idx]).backward()
-            opt.step()
-    model.eval()
-    return (
-        f"trained from seeded init: Adam lr={lr}, {epochs} epochs, batch {batch}, "
-        f"reconstruction MSE, on {about or f'{len(x)} samples'}"
-    )
+    trained = _adam(model, len(xt), lambda idx: mse_loss(model(xt[idx]), xt[idx]), recipe, seed)
+    return f"{trained}, reconstruction MSE, on {about or f'{len(x)} samples'}"
 
 
 def recalibrate_batchnorm(model: nn.Module, data: Sequence[np.ndarray]) -> str:
@@ -231,14 +223,8 @@ def _prepare_model(entry: SuiteModel, data: DataBundle, seed: int) -> tuple[nn.M
     if data.train_inputs and recipe is not None:
         x, about = data.train_inputs[0], data.train_description
         if data.train_labels is None:
-            return model, train_autoencoder(
-                model, x, epochs=recipe.epochs, lr=recipe.lr, batch=recipe.batch, seed=seed,
-                about=about,
-            )  # fmt: skip
-        return model, train_classifier(
-            model, x, data.train_labels, epochs=recipe.epochs, lr=recipe.lr, batch=recipe.batch,
-            seed=seed, about=about,
-        )  # fmt: skip
+            return model, train_autoencoder(model, x, recipe, seed, about)
+        return model, train_classifier(model, x, data.train_labels, recipe, seed, about)
     training = recalibrate_batchnorm(model, data.calibration)
     if entry.task is Task.CLASSIFICATION:
         training += standardise_logits(model, data.calibration)
@@ -407,16 +393,6 @@ def build_model(entry: SuiteModel, folder: Path, seed: int, *, all_pt2: bool = F
     )
 
 
-def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in _PACKAGES:
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
-
-
 def write_manifest(folder: Path, entries: Sequence[SuiteEntry], seed: int) -> Manifest:
     """Merge ``entries`` into ``folder``'s manifest (replacing same-named models) and write it."""
     path = folder / MANIFEST_NAME
@@ -427,7 +403,10 @@ def write_manifest(folder: Path, entries: Sequence[SuiteEntry], seed: int) -> Ma
     order = {m.name: i for i, m in enumerate(suite_models(Tier.FULL))}
     models = sorted([*keep, *entries], key=lambda m: order.get(m.name, len(order)))
     manifest = Manifest(
-        generated_by=_versions(), seed=seed, reproducibility=REPRODUCIBILITY, models=tuple(models)
+        generated_by=package_versions(_PACKAGES),
+        seed=seed,
+        reproducibility=REPRODUCIBILITY,
+        models=tuple(models),
     )
     path.write_text(manifest.model_dump_json(indent=2) + "\n")
     return manifest

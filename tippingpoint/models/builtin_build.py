@@ -1,8 +1,12 @@
 """Deterministic built-in ONNX models made with ``onnx.helper`` (no torch needed).
 
-They exist so the harness runs on a fresh machine before any export: ``mlp-tiny`` (a few
-microseconds per query) and ``conv-small`` (about a hundred microseconds). The files are
-committed under ``models/builtin/``; ``python -m tippingpoint.models.builtin_build`` rewrites them
+Two micro-models at the two ends of the harness's overhead budget, not stand-ins for the suite
+(``tippingpoint run`` measures the suite by default): ``mlp-tiny`` (a few microseconds per query,
+where a harness's own cost shows most) and ``conv-small`` (about a hundred microseconds). The
+harness-overhead benchmark (``make bench-overhead``, :mod:`tippingpoint.harness.overhead`) holds
+the harness to its targets on them; the tests use them for fast runs, serving and comparisons
+with no suite file involved; the README's quick examples name them. The files are committed
+under ``models/builtin/``; ``python -m tippingpoint.models.builtin_build`` rewrites them
 byte-identically (a test checks this). Needs the ``onnx`` package (dev/export extras).
 """
 

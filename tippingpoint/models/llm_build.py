@@ -37,7 +37,6 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +53,13 @@ from tippingpoint.models.generative import (
     GenerativeVariant,
     ModelFile,
 )
-from tippingpoint.models.manifest import ARTIFACTS_DIR, EvalFile, load_manifest, sha256_file
+from tippingpoint.models.manifest import (
+    ARTIFACTS_DIR,
+    EvalFile,
+    load_manifest,
+    package_versions,
+    sha256_file,
+)
 from tippingpoint.models.suite.llm import (
     GENERATIVE_SUITE,
     LlmDefinition,
@@ -168,16 +173,6 @@ def measure_variant(
         probes_identical=identical,
         probes=len(generated),
     )
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in _PACKAGES:
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
 
 
 def _deterministic(seed: int) -> None:
@@ -453,7 +448,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             work = Path(tmp) / defn.name
             entries.append(build_model(defn, args.out, work))
     manifest = GenerativeManifest(
-        generated_by=_versions(), reproducibility=REPRODUCIBILITY, models=tuple(entries)
+        generated_by=package_versions(_PACKAGES),
+        reproducibility=REPRODUCIBILITY,
+        models=tuple(entries),
     )
     (args.out / MANIFEST_NAME).write_text(manifest.model_dump_json(indent=2) + "\n")
     problems = check_budget(manifest) if args.out == LLM_DIR else []

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from enum import Enum
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import Field, ValidationError
 
@@ -24,7 +26,7 @@ from tippingpoint.core.types import Frozen, TensorSpec
 from tippingpoint.models.datasets import Metric
 from tippingpoint.models.suite.catalog import Task, Tier
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION: Final = 1
 ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
 """Where the committed suite lives; ``ARTIFACTS_DIR / 'full'`` holds the on-demand models."""
 MANIFEST_NAME = "manifest.json"
@@ -172,6 +174,17 @@ def suite_manifests() -> list[tuple[Path, Manifest]]:
     for folder in (ARTIFACTS_DIR, ARTIFACTS_DIR / "full"):
         if (folder / MANIFEST_NAME).is_file():
             out.append((folder, load_manifest(folder / MANIFEST_NAME)))
+    return out
+
+
+def package_versions(packages: Sequence[str]) -> dict[str, str]:
+    """package -> installed version ("not installed" when absent), for ``generated_by``."""
+    out = {}
+    for pkg in packages:
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
     return out
 
 

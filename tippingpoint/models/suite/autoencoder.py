@@ -27,4 +27,5 @@ class DenseAutoencoder(nn.Module):
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """The reconstruction of each input row."""
-        return self.net(frames)
+        y: torch.Tensor = self.net(frames)
+        return y

@@ -69,7 +69,8 @@ class SuiteModel:
         """Instantiate the torch module (imports torch)."""
         module_name, _, attr = self.factory.partition(":")
         cls = getattr(importlib.import_module(module_name), attr)
-        return cls(**self.kwargs)
+        module: nn.Module = cls(**self.kwargs)
+        return module
 
 
 _P = "tippingpoint.models.suite."

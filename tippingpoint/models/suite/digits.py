@@ -27,4 +27,5 @@ class DigitsCNN(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """Logits for a batch of images."""
-        return self.head(self.features(image))
+        y: torch.Tensor = self.head(self.features(image))
+        return y

@@ -33,4 +33,5 @@ class DSCNN(nn.Module):
 
     def forward(self, mfcc: torch.Tensor) -> torch.Tensor:
         """Logits for a batch of MFCC maps."""
-        return self.head(self.features(mfcc))
+        y: torch.Tensor = self.head(self.features(mfcc))
+        return y

@@ -43,7 +43,8 @@ class InvertedResidual(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The block's output, with the skip connection where it applies."""
-        return x + self.body(x) if self.residual else self.body(x)
+        y: torch.Tensor = x + self.body(x) if self.residual else self.body(x)
+        return y
 
 
 class MobileNetV2(nn.Module):
@@ -65,4 +66,5 @@ class MobileNetV2(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """Logits for a batch of images."""
-        return self.head(self.features(image))
+        y: torch.Tensor = self.head(self.features(image))
+        return y

@@ -30,8 +30,8 @@ def count_macs(model: nn.Module, example: Sequence[torch.Tensor]) -> int:
             total += out.numel() * (module.in_channels // module.groups) * kh * kw
         elif isinstance(module, nn.Linear):
             total += out.numel() * module.in_features
-        elif hasattr(module, "matmul_macs"):
-            total += int(module.matmul_macs(args[0].shape[1])) * args[0].shape[0]
+        elif callable(matmul_macs := getattr(module, "matmul_macs", None)):
+            total += int(matmul_macs(args[0].shape[1])) * args[0].shape[0]
 
     handles = [m.register_forward_hook(hook) for m in model.modules()]
     try:

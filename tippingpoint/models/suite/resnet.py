@@ -16,14 +16,12 @@ def _conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, relu: bool = Tru
     return nn.Sequential(*layers)
 
 
-class BasicBlock(nn.Module):
-    """Two 3x3 convolutions with a residual connection (1x1 projection when the shape changes)."""
+class _Residual(nn.Module):
+    """A body with a residual connection (1x1 projection when the shape changes), then ReLU."""
 
-    def __init__(self, cin: int, cout: int, stride: int) -> None:
+    def __init__(self, body: nn.Sequential, cin: int, cout: int, stride: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            _conv_bn(cin, cout, 3, stride), _conv_bn(cout, cout, 3, relu=False)
-        )
+        self.body = body
         self.shortcut: nn.Module = (
             nn.Identity() if stride == 1 and cin == cout else _conv_bn(cin, cout, 1, stride, False)
         )
@@ -31,7 +29,16 @@ class BasicBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Residual sum, then ReLU."""
-        return self.relu(self.body(x) + self.shortcut(x))
+        y: torch.Tensor = self.relu(self.body(x) + self.shortcut(x))
+        return y
+
+
+class BasicBlock(_Residual):
+    """Two 3x3 convolutions with a residual connection (1x1 projection when the shape changes)."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        body = nn.Sequential(_conv_bn(cin, cout, 3, stride), _conv_bn(cout, cout, 3, relu=False))
+        super().__init__(body, cin, cout, stride)
 
 
 class ResNet8(nn.Module):
@@ -47,28 +54,21 @@ class ResNet8(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """Logits for a batch of 3x32x32 images."""
-        return self.head(self.blocks(self.stem(image)))
+        y: torch.Tensor = self.head(self.blocks(self.stem(image)))
+        return y
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(_Residual):
     """1x1 reduce, 3x3, 1x1 expand (x4), with a residual connection."""
 
     def __init__(self, cin: int, width: int, stride: int) -> None:
-        super().__init__()
         cout = width * 4
-        self.body = nn.Sequential(
+        body = nn.Sequential(
             _conv_bn(cin, width, 1),
             _conv_bn(width, width, 3, stride),
             _conv_bn(width, cout, 1, relu=False),
         )
-        self.shortcut: nn.Module = (
-            nn.Identity() if stride == 1 and cin == cout else _conv_bn(cin, cout, 1, stride, False)
-        )
-        self.relu = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Residual sum, then ReLU."""
-        return self.relu(self.body(x) + self.shortcut(x))
+        super().__init__(body, cin, cout, stride)
 
 
 class ResNet50(nn.Module):
@@ -88,4 +88,5 @@ class ResNet50(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """Logits for a batch of 3x224x224 images."""
-        return self.head(self.blocks(self.stem(image)))
+        y: torch.Tensor = self.head(self.blocks(self.stem(image)))
+        return y

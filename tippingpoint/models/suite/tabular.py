@@ -21,4 +21,5 @@ class TabularMLP(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Logits for a batch of feature rows."""
-        return self.net(features)
+        y: torch.Tensor = self.net(features)
+        return y

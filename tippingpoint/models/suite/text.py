@@ -26,7 +26,8 @@ class SelfAttention(nn.Module):
         )
         scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(self.head_dim))
         ctx = torch.matmul(torch.softmax(scores, dim=-1), v)
-        return self.out(ctx.transpose(1, 2).reshape(b, s, h))
+        y: torch.Tensor = self.out(ctx.transpose(1, 2).reshape(b, s, h))
+        return y
 
     def matmul_macs(self, seq_len: int) -> int:
         """MACs of the two attention matmuls (QK^T and AV), which have no weights."""
@@ -46,7 +47,8 @@ class EncoderLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """One encoder layer."""
         x = self.norm1(x + self.attn(x))
-        return self.norm2(x + self.ff(x))
+        y: torch.Tensor = self.norm2(x + self.ff(x))
+        return y
 
 
 class TinyTextEncoder(nn.Module):
@@ -74,4 +76,5 @@ class TinyTextEncoder(nn.Module):
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Class logits from the first token's final hidden state."""
         x = self.layers(self.norm(self.token(input_ids) + self.position))
-        return self.classifier(self.pool(x[:, 0]))
+        y: torch.Tensor = self.classifier(self.pool(x[:, 0]))
+        return y
