@@ -96,7 +96,8 @@ def write_report(
     if samples:
         sidecar = out_dir / f"{stem}.samples.npz"
         buf = io.BytesIO()
-        np.savez(buf, **samples)
+        # allow_pickle is numpy's default, named so that the type checker reads **samples as arrays
+        np.savez(buf, allow_pickle=True, **samples)
         data = buf.getvalue()
         atomic_write_bytes(sidecar, data)
         count = len(next(iter(samples.values())))
