@@ -26,8 +26,10 @@ $(STAMP): pyproject.toml Makefile
 # calculator on the default profiles, and one self-contained HTML report.
 BENCH_DIR := $(RESULTS)/bench-$(shell date -u +%Y%m%dT%H%M%SZ)
 BENCH_MODELS := -m tabular-mlp -m digits-cnn -m ds-cnn-kws
-COST_ARGS := -m digits-cnn --device rpi5 --cloud gpu-t4-ondemand --cloud cpu-c6i-xlarge \
-	--workload camera-analytics
+# --proxy-host: this machine's runs are costed as a Pi 5, and every figure says so; the
+# executive summary opens with "illustrative" (the endpoint is a loopback stand-in too)
+COST_ARGS := -m digits-cnn --device rpi5 --proxy-host --cloud gpu-t4-ondemand \
+	--cloud cpu-c6i-xlarge --workload camera-analytics
 
 bench: venv
 	$(TP) run $(BENCH_MODELS) -b onnxruntime -b litert -s single-stream --variant fp32 \

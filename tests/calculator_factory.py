@@ -18,12 +18,14 @@ from tippingpoint.calculator.model import ModelSpec
 from tippingpoint.calculator.params import Param, ParamSet
 from tippingpoint.core.schema import (
     EnergySummary,
+    HostFingerprint,
     HttpResults,
     LatencyStats,
     MeasurementMethod,
     Report,
     RunFlag,
     ScenarioKind,
+    SweepPoint,
 )
 from tippingpoint.core.types import BackendDescription, Device
 from tippingpoint.profiles.schema import (
@@ -76,8 +78,12 @@ def edge_report(
     idle_watts: float | None = None,
     variant: str = "fp32",
     flags: tuple[RunFlag, ...] | None = None,
+    host: HostFingerprint | None = None,
 ) -> Report:
-    """An on-device report: throughput in inferences/s, p99 in ms, optional J/inference."""
+    """An on-device report: throughput in inferences/s, p99 in ms, optional J/inference.
+
+    Unflagged unless ``flags`` says otherwise; measured on the fixture's x86 host unless
+    ``host`` is given (see :func:`pi5_host`)."""
     base = _base()
     assert base.results is not None
     queries_per_s = throughput / batch
@@ -108,7 +114,8 @@ def edge_report(
             "collectors": base.collectors.model_copy(update={"energy": energy}),
             "model": base.model.model_copy(update={"name": model, "variant": variant}),
             "run_id": f"edge{throughput:g}b{batch}{variant}".ljust(12, "0"),
-            **({"flags": flags} if flags is not None else {}),
+            "flags": flags or (),
+            **({"host": host} if host is not None else {}),
         }
     )
 
@@ -124,8 +131,13 @@ def cloud_report(
     bound_ms: float | None = 50.0,
     model: str = "mlp-tiny",
     variant: str = "fp32",
+    flags: tuple[RunFlag, ...] = (),
+    sweep: tuple[SweepPoint, ...] = (),
 ) -> Report:
-    """An HTTP-endpoint report with a FindPeakPerformance rate and server-side p99."""
+    """An HTTP-endpoint report with a FindPeakPerformance rate and server-side p99.
+
+    With ``peak_rate_qps`` None and ``sweep`` given, an SLO search that found no rate; with
+    both None and no sweep, a run without a search."""
     base = _base()
     assert base.results is not None
     http = HttpResults(
@@ -140,7 +152,8 @@ def cloud_report(
         bytes_received_total=int(bytes_received * 1000),
         server_time=latency(server_p99_ms) if server_p99_ms is not None else None,
         peak_rate_qps=peak_rate_qps,
-        latency_bound_ms=bound_ms if peak_rate_qps is not None else None,
+        latency_bound_ms=bound_ms if peak_rate_qps is not None or sweep else None,
+        sweep=sweep,
     )
     results = base.results.model_copy(
         update={
@@ -162,6 +175,19 @@ def cloud_report(
             "scenario": base.scenario.model_copy(update={"kind": ScenarioKind.SERVER}),
             "model": base.model.model_copy(update={"name": model, "variant": variant}),
             "run_id": f"cloud{variant}".ljust(12, "0"),
+            "flags": flags,
+        }
+    )
+
+
+def pi5_host() -> HostFingerprint:
+    """The fixture's host as a Raspberry Pi 5 records it (aarch64, the board model)."""
+    host = _base().host
+    return host.model_copy(
+        update={
+            "machine": "aarch64",
+            "cpu_model": "Raspberry Pi 5 Model B Rev 1.0",
+            "board": "Raspberry Pi 5 Model B Rev 1.0",
         }
     )
 

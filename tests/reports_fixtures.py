@@ -195,6 +195,9 @@ def cost_json(real_results: Path, tmp_path_factory: pytest.TempPathFactory) -> P
             "camera-analytics",
             "--draws",
             "2000",
+            # the runs are this machine's, costed as a Pi 5, quick (maybe flagged unstable)
+            "--proxy-host",
+            "--accept-flagged",
             "--out",
             str(out),
         ],

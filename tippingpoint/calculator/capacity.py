@@ -1,10 +1,16 @@
 """What the reports measured, as the cost model needs it: capacity, latency, bytes, energy.
 
 Reports with an ``http`` section describe the cloud endpoint; the others describe the edge
-device. Cloud capacity is SLO-bound: the highest rate that met the p99 bound in the server
-scenario (``http.peak_rate_qps``, from FindPeakPerformance), times the batch size; without it
-the measured throughput is used and labelled so. Edge capacity is the highest measured
-throughput (inferences/s); the edge p99 comes from a batch-1 run.
+device. A capacity comes only from a valid measurement. Cloud capacity is SLO-bound: the
+highest rate that met the p99 bound with a valid send lag in the server scenario's search
+(``http.peak_rate_qps``, FindPeakPerformance), times the batch size. A search that found no
+such rate, or no search at all, leaves the capacity *not measured* (``capacity_problem`` says
+why and how to fix it); the measured throughput is kept only for a caller that accepts flagged
+runs, labelled so. Edge capacity is the highest measured throughput (inferences/s) among valid
+runs meeting the SLO; the edge p99 comes from the same run.
+
+A run is invalid for deciding when it is flagged unstable (windows beyond the threshold),
+min-queries-not-met or send-lag-invalid: its figures carry ``problems``.
 """
 
 from __future__ import annotations
@@ -14,13 +20,26 @@ from collections.abc import Sequence
 
 from tippingpoint.calculator.params import Basis
 from tippingpoint.core.errors import CostInputError
-from tippingpoint.core.schema import MeasurementMethod, Report, RunFlag, RunStatus
+from tippingpoint.core.schema import LatencyStats, MeasurementMethod, Report, RunFlag, RunStatus
 from tippingpoint.core.types import Device, Frozen
+
+INVALID_FLAGS = (RunFlag.UNSTABLE, RunFlag.MIN_QUERIES_NOT_MET, RunFlag.SEND_LAG_INVALID)
+"""Report flags that make a run's figures unfit to decide on (unless the user accepts them)."""
+
+INVALID_FIX = "re-run it on a quiet machine for longer, or accept it with --accept-flagged"
+
+
+def run_problems(r: Report) -> tuple[str, ...]:
+    """Why a run's figures may not decide: its invalid flags, one string each."""
+    return tuple(f"{_label(r)} is flagged {f.value}" for f in r.flags if f in INVALID_FLAGS)
 
 
 class EdgeFigures(Frozen):
     """Edge-device figures from the reports."""
 
+    run_id: str = ""
+    latency: LatencyStats | None = None
+    problems: tuple[str, ...] = ()
     throughput: float
     throughput_low: float | None = None
     throughput_high: float | None = None
@@ -36,8 +55,19 @@ class EdgeFigures(Frozen):
 
 
 class CloudFigures(Frozen):
-    """Cloud-endpoint figures from an HTTP report."""
+    """Cloud-endpoint figures from an HTTP report.
 
+    ``capacity_qps`` is SLO-bound when ``capacity_problem`` is None; otherwise it is the figure
+    a caller accepting flagged runs may use (the measured throughput), and the problem says why
+    it is no capacity and how to measure one.
+    """
+
+    run_id: str = ""
+    latency: LatencyStats | None = None
+    server_latency: LatencyStats | None = None
+    problems: tuple[str, ...] = ()
+    capacity_problem: str | None = None
+    local_standin: bool = False
     capacity_qps: float
     capacity_basis: Basis
     capacity_origin: str
@@ -59,7 +89,8 @@ CAUTION_FLAGS = (
     RunFlag.SEND_LAG_INVALID,
     RunFlag.BELOW_ACCURACY_FLOOR,
 )
-"""Report flags that make a cost figure less trustworthy; each becomes a warning."""
+"""Report flags that make a cost figure less trustworthy; each becomes a warning (the
+INVALID_FLAGS among them keep the figures from deciding; see :func:`run_problems`)."""
 
 
 def _label(r: Report) -> str:
@@ -165,7 +196,7 @@ def usable(
         if r.status is not RunStatus.COMPLETE or r.results is None:
             warnings.append(f"{_label(r)} ignored: status {r.status.value}, no results")
             continue
-        caution = [f.value for f in r.flags if f in CAUTION_FLAGS]
+        caution = [f.value for f in r.flags if f in CAUTION_FLAGS and f not in INVALID_FLAGS]
         if caution:
             warnings.append(
                 f"{_label(r)} is flagged {', '.join(caution)}: treat its cost with care"
@@ -187,10 +218,11 @@ def edge_figures(
     when there is no SLO), and the device's p99 is that run's: serving at a batched run's
     throughput means waiting for the batch.
     """
-    edge = [r for r in reports if not is_cloud(r) and r.results is not None]
-    if not edge:
+    measured = [r for r in reports if not is_cloud(r) and r.results is not None]
+    if not measured:
         return None, []
     warnings: list[str] = []
+    edge = [r for r in measured if not run_problems(r)] or measured
     meeting = [r for r in edge if slo_ms is None or _p99(r) <= slo_ms]
     best = max(meeting or edge, key=_tp)
     assert best.results is not None
@@ -221,6 +253,9 @@ def edge_figures(
     joules, j_low, j_high, basis, energy_origin, idle, w_energy = _edge_energy(edge, best)
     return (
         EdgeFigures(
+            run_id=best.run_id,
+            latency=best.results.latency,
+            problems=run_problems(best),
             throughput=tp,
             throughput_low=low,
             throughput_high=high,
@@ -285,19 +320,17 @@ def cloud_figures(reports: Sequence[Report]) -> tuple[CloudFigures | None, list[
     if not cloud:
         return None, []
     warnings: list[str] = []
-    searched = [r for r in cloud if r.http is not None and r.http.peak_rate_qps is not None]
-    pick = max(searched or cloud, key=lambda r: (r.started_at, _tp(r)))
+    valid = [r for r in cloud if _search_problem(r) is None and not run_problems(r)]
+    searched = [r for r in cloud if _searched(r)]
+    pick = max(valid or searched or cloud, key=lambda r: (r.started_at, _tp(r)))
     if len(cloud) > 1:
         warnings.append(f"{len(cloud)} HTTP reports given; cloud figures use {_label(pick)}")
     assert pick.results is not None
     http = pick.http
     batch = pick.scenario.batch_size
-    if http is not None and http.peak_rate_qps is not None and http.peak_rate_qps <= 0:
-        warnings.append(
-            f"{_label(pick)}: no rate met the p99 bound in the SLO search; the endpoint cannot "
-            "meet it at any load, and is costed at its measured throughput"
-        )
-    if http is not None and http.peak_rate_qps is not None and http.peak_rate_qps > 0:
+    problem = _search_problem(pick)
+    if problem is None:
+        assert http is not None and http.peak_rate_qps is not None
         capacity = http.peak_rate_qps * batch
         basis = Basis.SLO_BOUND
         bound = f" at p99 <= {http.latency_bound_ms:g} ms" if http.latency_bound_ms else ""
@@ -305,10 +338,9 @@ def cloud_figures(reports: Sequence[Report]) -> tuple[CloudFigures | None, list[
     else:
         capacity = pick.results.throughput.samples_per_s
         basis = Basis.MEASURED_THROUGHPUT
-        origin = f"{_label(pick)}: measured throughput, no SLO search (an upper bound)"
-        warnings.append(
-            "cloud capacity is the measured throughput, not an SLO-bound rate: run the server "
-            "scenario with a latency bound for a capacity that respects the p99"
+        origin = (
+            f"{_label(pick)}: measured throughput {capacity:.4g}/s, not an SLO-bound capacity "
+            f"({problem})"
         )
     if not capacity > 0:
         raise CostInputError(
@@ -323,6 +355,18 @@ def cloud_figures(reports: Sequence[Report]) -> tuple[CloudFigures | None, list[
         p99_origin = f"{_label(pick)}: client-side p99 (includes the test's own network)"
     return (
         CloudFigures(
+            run_id=pick.run_id,
+            latency=pick.results.latency,
+            server_latency=http.server_time if http is not None else None,
+            problems=run_problems(pick),
+            capacity_problem=(
+                f"{_label(pick)}: {problem}; run the endpoint's server scenario with "
+                "--latency-bound MS on a quiet machine, or accept its throughput with "
+                "--accept-flagged"
+                if problem is not None
+                else None
+            ),
+            local_standin=RunFlag.LOCAL_STANDIN in pick.flags,
             capacity_qps=capacity,
             capacity_basis=basis,
             capacity_origin=origin,
@@ -336,11 +380,35 @@ def cloud_figures(reports: Sequence[Report]) -> tuple[CloudFigures | None, list[
     )
 
 
-def instances_needed(peak_rate: float, capacity: float, utilisation: float, minimum: int) -> int:
-    """N = ceil(peak / (capacity · utilisation)), at least ``minimum``."""
-    return max(math.ceil(peak_rate / (capacity * utilisation) - 1e-9), minimum)
+def _searched(r: Report) -> bool:
+    http = r.http
+    return http is not None and (
+        http.latency_bound_ms is not None or http.peak_rate_qps is not None or bool(http.sweep)
+    )
 
 
-def cost_per_inference_at_capacity(price_per_hour: float, capacity: float, util: float) -> float:
-    """Marginal instance cost per inference: price / (3600 · X · U)."""
-    return price_per_hour / (3600.0 * capacity * util)
+def _search_problem(r: Report) -> str | None:
+    """Why a report gives no SLO-bound capacity; None when its search found a valid peak.
+
+    Valid: a peak rate above 0 whose probe met the bound with a valid send lag (when the
+    report lists its probes).
+    """
+    http = r.http
+    if http is None or not _searched(r):
+        return "no SLO search ran (the server scenario with a latency bound)"
+    bound = f"p99 <= {http.latency_bound_ms:g} ms" if http.latency_bound_ms else "the p99 bound"
+    probes = ", ".join(
+        f"{p.offered_rate_qps:g}/s "
+        + ("send-lag-invalid" if p.send_lag_invalid else f"p99 {p.p99_ms:.3g} ms")
+        for p in http.sweep
+        if p.offered_rate_qps is not None
+    )
+    tried = f" (probes: {probes})" if probes else ""
+    peak = http.peak_rate_qps
+    if peak is None or not peak > 0:
+        return f"the SLO search found no rate meeting {bound}{tried}"
+    at_peak = [p for p in http.sweep if p.offered_rate_qps is not None]
+    at_peak = [p for p in at_peak if math.isclose(p.offered_rate_qps or 0.0, peak, rel_tol=1e-9)]
+    if at_peak and not any(p.meets_bound and not p.send_lag_invalid for p in at_peak):
+        return f"the reported peak {peak:g}/s did not meet {bound} with a valid send lag{tried}"
+    return None

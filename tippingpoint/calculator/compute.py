@@ -1,15 +1,27 @@
 """The calculation end to end: reports and profiles in, a :class:`CostResult` out.
 
-Pure: no file or clock access (``today`` is an argument, for the staleness check), and the
-same inputs give the same result, Monte Carlo included (seeded).
+Pure: no file or clock access (``today`` is an argument, for the staleness check; raw latency
+samples arrive loaded), and the same inputs give the same result, Monte Carlo included
+(seeded).
+
+No invalid or borrowed figure decides:
+
+* edge reports measured on another machine than the device profile describes are refused,
+  unless ``proxy_host``: then every line and the summary say "measured on X, costed as Y";
+* a cloud instance without a valid SLO-bound capacity is *not measured* (nothing is priced
+  against it) and a run flagged unstable, min-queries-not-met or send-lag-invalid keeps the
+  recommendation *inconclusive*, unless ``accept_flagged``: then the flag is on every line and
+  the summary.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
+from numpy.typing import NDArray
 
 from tippingpoint.calculator.capacity import (
     CloudFigures,
@@ -20,15 +32,16 @@ from tippingpoint.calculator.capacity import (
     usable,
 )
 from tippingpoint.calculator.finance import (
+    add_months,
     break_even_month,
-    discounted_payback_month,
+    payback_months,
     present_value,
-    simple_payback_months,
 )
 from tippingpoint.calculator.inputs import (
     STALE_AFTER_DAYS,
     Profiles,
     cloud_inputs,
+    convert,
     edge_inputs,
     freeze,
     is_stale,
@@ -36,25 +49,37 @@ from tippingpoint.calculator.inputs import (
     varied_params,
 )
 from tippingpoint.calculator.latency import LatencyCheck, LatencyPart, check, network_parts
-from tippingpoint.calculator.lines import cost_lines, energy_figures
-from tippingpoint.calculator.model import Flows, ModelSpec, Placement
+from tippingpoint.calculator.lines import component_flows, cost_lines, energy_figures
+from tippingpoint.calculator.model import (
+    HOURS_PER_MONTH,
+    Flows,
+    ModelSpec,
+    Placement,
+    edge_share,
+)
 from tippingpoint.calculator.montecarlo import monte_carlo
-from tippingpoint.calculator.params import Basis, InputValue, Param, ParamSet
+from tippingpoint.calculator.params import Basis, InputValue, Param, ParamSet, make_input
+from tippingpoint.calculator.provenance import Match, check_reports
 from tippingpoint.calculator.result import (
     CloudAnalysis,
     Comparison,
     CostResult,
     InputRow,
+    LinkCheck,
     PlacementResult,
+    ProxyHost,
     Recommendation,
+    RecommendationStatus,
 )
 from tippingpoint.calculator.scenarios import scenarios
 from tippingpoint.calculator.sensitivity import tornado
+from tippingpoint.calculator.service import late_inputs, link_check, peak_upload_mbps
+from tippingpoint.calculator.switching import switching_values
 from tippingpoint.calculator.tco import evaluate
 from tippingpoint.calculator.tipping import tipping_point
 from tippingpoint.core.errors import CostInputError
 from tippingpoint.core.schema import Report
-from tippingpoint.profiles.schema import CloudKind, CloudProfile
+from tippingpoint.profiles.schema import CloudKind, CloudProfile, Distribution, Sourced
 
 
 def placement_result(
@@ -63,23 +88,24 @@ def placement_result(
     cloud: str | None,
     params: ParamSet,
     spec: ModelSpec,
-    latency: LatencyCheck,
+    checks: tuple[LatencyCheck, LinkCheck | None],
+    caveats: tuple[str, ...] = (),
 ) -> tuple[PlacementResult, Flows]:
-    """Cost lines, headline figures, energy and the cumulative curve of one placement."""
+    """Cost lines, headline figures, energy and the cash flows of one placement."""
+    latency, link = checks
     values = {p: np.array([iv.value]) for p, iv in params.items()}
     flows, summary = evaluate(placement, values, spec)
     year = min(12, spec.months)
-    share = {Placement.EDGE: 1.0, Placement.CLOUD: 0.0}.get(
-        placement, params[Param.HYBRID_EDGE_SHARE].value
-    )
+    share = float(edge_share(placement, values)[0, 0])
     kwh, kwh_basis, co2 = energy_figures(placement, flows, params, spec)
     result = PlacementResult(
         placement=placement,
         label=label,
         cloud=cloud,
         edge_share=share,
-        feasible=latency.feasible,
+        feasible=latency.feasible and (link is None or link.feasible),
         latency=latency,
+        link=link,
         edge_units_year1=float(flows.units[0, :year].mean()) if share > 0 else None,
         cloud_instances_year1=(
             float(flows.instances[0, :year].mean())
@@ -91,23 +117,38 @@ def placement_result(
         tco=float(summary.tco[0]),
         pv=float(summary.pv[0]),
         eac=float(summary.eac[0]),
+        capex_tco=float(summary.subtotal(True, "tco")[0]),
+        opex_tco=float(summary.subtotal(False, "tco")[0]),
+        capex_pv=float(summary.subtotal(True, "pv")[0]),
+        opex_pv=float(summary.subtotal(False, "pv")[0]),
         kwh_per_year=kwh,
         kwh_basis=kwh_basis,
         co2e_kg_per_year=co2,
-        lines=cost_lines(placement, flows, summary, params, spec),
+        lines=cost_lines(placement, flows, summary, params, spec, caveats),
         cumulative_cost=tuple(float(x) for x in np.cumsum(flows.total()[0])),
+        cash_flows=component_flows(placement, flows, spec),
+        caveats=caveats,
     )
     return result, flows
 
 
-def _comparison(edge: Flows, cloud: Flows, params: ParamSet, spec: ModelSpec) -> Comparison:
+def _comparison(
+    edge: Flows, cloud: Flows, params: ParamSet, spec: ModelSpec, start: date
+) -> Comparison:
+    """NPV, paybacks and break-even of edge against one cloud, from the monthly cash flows."""
     e, c = edge.total()[0], cloud.total()[0]
     rate = params[Param.DISCOUNT_RATE].value
     base = {p: iv.value for p, iv in params.items()}
+    pay = payback_months(c - e, None)
+    disc = payback_months(c - e, rate)
     return Comparison(
         npv_savings=float(present_value(c, rate) - present_value(e, rate)),
-        simple_payback_months=simple_payback_months(float(e[0] - c[0]), float(c[1] - e[1])),
-        discounted_payback_month=discounted_payback_month(c - e, rate),
+        payback_months=pay,
+        payback_hours=None if pay is None else pay * HOURS_PER_MONTH,
+        payback_date=None if pay is None else add_months(start, pay),
+        discounted_payback_months=disc,
+        discounted_payback_hours=None if disc is None else disc * HOURS_PER_MONTH,
+        discounted_payback_date=None if disc is None else add_months(start, disc),
         break_even_month=break_even_month(np.cumsum(e), np.cumsum(c)),
         tipping=tipping_point(base, spec),
     )
@@ -193,25 +234,41 @@ def _figure_warnings(
             f"the SLO search bounded server p99 at {bound:g} ms, above the workload's "
             f"{slo:g} ms end-to-end SLO: the SLO-bound capacity is optimistic"
         )
+    w = profiles.workload
+    if w.delay_cost_per_late_request is not None and slo is None:
+        warnings.append(
+            "the workload values late requests but sets no slo_p99_ms: no cost of delay is "
+            "computed; set slo_p99_ms"
+        )
+    n = profiles.network
+    if w.outage_cost_per_inference is not None and (
+        n.availability is None and n.outage_hours_per_year is None
+    ):
+        warnings.append(
+            f"the workload values lost inferences but network profile '{n.name}' states no "
+            "availability: no outage cost is computed; set availability or "
+            "outage_hours_per_year"
+        )
     if Param.EDGE_JOULES not in e_inputs:
         warnings.append(
             "no measured energy in the edge reports: J/inference is estimated from the device "
             "profile's active watts / measured throughput, and labelled estimated"
         )
         return warnings
-    busy_watts = e_inputs[Param.EDGE_JOULES].value * e_inputs[Param.EDGE_THROUGHPUT].value
+    joules = e_inputs[Param.EDGE_JOULES]
+    busy_watts = joules.value * e_inputs[Param.EDGE_THROUGHPUT].value
     idle = e_inputs[Param.DEVICE_IDLE_W].value
     if busy_watts < idle:
         warnings.append(
-            f"measured J/inference x throughput is {busy_watts:.3g} W, below the idle "
-            f"{idle:g} W: the energy figures disagree (is the energy scope narrower than the "
-            "device?)"
+            f"{joules.basis.value} J/inference x throughput is {busy_watts:.3g} W, below the "
+            f"idle {idle:g} W: the energy figures disagree (is the energy scope narrower than "
+            "the device?)"
         )
     return warnings
 
 
 def _provenance_warnings(analyses: Sequence[CloudAnalysis]) -> list[str]:
-    """Stale, undated and assumed inputs, each kind listed once."""
+    """Stale, undated and assumed inputs, and ranges held or cut, each kind listed once."""
     rows = [r for a in analyses for r in a.inputs]
     warnings: list[str] = []
     stale = {r.param.value: r.as_of for r in rows if r.stale and r.as_of is not None}
@@ -232,61 +289,211 @@ def _provenance_warnings(analyses: Sequence[CloudAnalysis]) -> list[str]:
         warnings.append(
             f"{len(assumed)} inputs have no source and are assumed: {', '.join(assumed)}"
         )
+    held = sorted({r.param.value for r in rows if r.range_note and "held at 0" in r.range_note})
+    if held:
+        warnings.append(
+            f"{len(held)} inputs are 0 with no stated range, so the sensitivity analysis and "
+            f"the Monte Carlo hold them at 0: {', '.join(held)}; state low/high in the profile"
+        )
+    cut = sorted({r.param.value for r in rows if r.range_note and "one-sided" in r.range_note})
+    if cut:
+        warnings.append(
+            f"{len(cut)} default ranges are cut at a physical limit, so they vary one way only: "
+            f"{', '.join(cut)}; state low/high in the profile"
+        )
     return warnings
 
 
-def _analyse(
-    cloud: CloudProfile,
-    profiles: Profiles,
-    e_inputs: dict[Param, InputValue],
-    figures: tuple[EdgeFigures, CloudFigures | None],
-    today: date,
-    draws: int,
-    seed: int,
-) -> tuple[CloudAnalysis, PlacementResult]:
-    """Edge against one cloud profile: placements, comparison, tornado, risk, presets."""
-    edge_fig, cloud_fig = figures
-    workload = profiles.workload
-    slo = workload.slo_p99_ms
-    params = freeze({**e_inputs, **cloud_inputs(profiles, cloud, cloud_fig)})
-    spec = model_spec(profiles, cloud, Param.EDGE_JOULES not in e_inputs)
-    edge_latency = _edge_latency(edge_fig, slo, workload.must_stay_on_premises)
-    edge_res, edge_flows = placement_result(
-        Placement.EDGE, f"edge: {profiles.device.name}", None, params, spec, edge_latency
+@dataclass(frozen=True)
+class _Context:
+    """What every analysis shares: the profiles, the measured figures and the options."""
+
+    profiles: Profiles
+    edge_fig: EdgeFigures
+    cloud_fig: CloudFigures | None
+    e_inputs: Mapping[Param, InputValue]
+    today: date
+    start: date
+    draws: int
+    seed: int
+    accept: bool
+    fx: InputValue | None
+    currency: str
+    caveats: tuple[str, ...]
+    samples: Mapping[str, NDArray[np.float64]]
+
+
+def _params(cloud: CloudProfile, ctx: _Context) -> dict[Param, InputValue]:
+    """Every input of one analysis, converted to the result's currency."""
+    profiles = ctx.profiles
+    params = {**ctx.e_inputs, **cloud_inputs(profiles, cloud, ctx.cloud_fig, ctx.accept)}
+    slo = profiles.workload.slo_p99_ms
+    if Param.DELAY_VALUE in params and slo is not None:
+        payload = (params[Param.REQUEST_BYTES].value, params[Param.RESPONSE_BYTES].value)
+        params.update(
+            late_inputs(
+                slo,
+                ctx.edge_fig,
+                ctx.cloud_fig,
+                cloud,
+                profiles.network,
+                payload,
+                ctx.samples,
+            )
+        )
+    if ctx.fx is not None:
+        convert(params, ctx.fx, ctx.currency)
+    return params
+
+
+def _rows(params: ParamSet, today: date) -> tuple[InputRow, ...]:
+    return tuple(
+        InputRow(**iv.model_dump(), stale=is_stale(iv, today), assumed_value=iv.assumed)
+        for iv in params.values()
     )
-    cloud_latency = _cloud_latency(Placement.CLOUD, cloud, cloud_fig, params, profiles)
+
+
+def _links(params: ParamSet, spec: ModelSpec, ctx: _Context) -> dict[Placement, LinkCheck | None]:
+    """Each placement's peak upload against the network's uplink."""
+    base = {p: iv.value for p, iv in params.items()}
+    n = ctx.profiles.network
+    up = base.get(Param.EDGE_UPSTREAM, 0.0)
+    hybrid = base.get(Param.HYBRID_EDGE_SHARE, 0.0)
+    out: dict[Placement, LinkCheck | None] = {}
+    for placement, share in (
+        (Placement.EDGE, 1.0),
+        (Placement.CLOUD, 0.0),
+        (Placement.HYBRID, hybrid),
+    ):
+        mbps = peak_upload_mbps(base, spec.months, share, up)
+        out[placement] = link_check(n.name, n.uplink_mbps.value, mbps, sends=mbps > 0)
+    return out
+
+
+def _analyse(cloud: CloudProfile, ctx: _Context) -> tuple[CloudAnalysis, PlacementResult]:
+    """Edge against one cloud profile: placements, comparison, tornado, risk, presets."""
+    workload = ctx.profiles.workload
+    slo = workload.slo_p99_ms
+    params = freeze(_params(cloud, ctx))
+    fx = ctx.fx.value if ctx.fx is not None else 1.0
+    spec = model_spec(ctx.profiles, cloud, Param.EDGE_JOULES not in params, params, fx)
+    links = _links(params, spec, ctx)
+    edge_latency = _edge_latency(ctx.edge_fig, slo, workload.must_stay_on_premises)
+    device = ctx.profiles.device.name
+    edge_res, edge_flows = placement_result(
+        Placement.EDGE,
+        f"edge: {device}",
+        None,
+        params,
+        spec,
+        (edge_latency, links[Placement.EDGE]),
+        ctx.caveats,
+    )
+    if cloud.kind is CloudKind.INSTANCE and Param.CLOUD_CAPACITY not in params:
+        reason = ctx.cloud_fig.capacity_problem if ctx.cloud_fig else None
+        analysis = CloudAnalysis(
+            cloud=cloud.name,
+            cloud_kind=cloud.kind,
+            not_measured=f"not measured: {reason or 'no valid capacity'}",
+            inputs=_rows(params, ctx.today),
+            placements=(),
+        )
+        return analysis, edge_res
+    cloud_latency = _cloud_latency(Placement.CLOUD, cloud, ctx.cloud_fig, params, ctx.profiles)
     cloud_res, cloud_flows = placement_result(
-        Placement.CLOUD, f"cloud: {cloud.name}", cloud.name, params, spec, cloud_latency
+        Placement.CLOUD,
+        f"cloud: {cloud.name}",
+        cloud.name,
+        params,
+        spec,
+        (cloud_latency, links[Placement.CLOUD]),
+        ctx.caveats,
     )
     placements = [cloud_res]
     if workload.hybrid_edge_share is not None:
         share = workload.hybrid_edge_share.value
         hybrid, _ = placement_result(
             Placement.HYBRID,
-            f"hybrid: {share:.0%} {profiles.device.name} + {cloud.name}",
+            f"hybrid: {share:.0%} {device} + {cloud.name}",
             cloud.name,
             params,
             spec,
-            _hybrid_latency(edge_latency, cloud_latency, slo),
+            (_hybrid_latency(edge_latency, cloud_latency, slo), links[Placement.HYBRID]),
+            ctx.caveats,
         )
         placements.append(hybrid)
     varied = varied_params(params)
     sweep = tornado(params, spec, varied)
-    rows = tuple(
-        InputRow(**iv.model_dump(), stale=is_stale(iv, today), assumed_value=iv.assumed)
-        for iv in params.values()
-    )
     analysis = CloudAnalysis(
         cloud=cloud.name,
         cloud_kind=cloud.kind,
-        inputs=rows,
+        inputs=_rows(params, ctx.today),
         placements=tuple(placements),
-        comparison=_comparison(edge_flows, cloud_flows, params, spec),
+        comparison=_comparison(edge_flows, cloud_flows, params, spec, ctx.start),
         tornado=sweep,
-        monte_carlo=monte_carlo(params, spec, varied, draws, seed) if draws > 0 else None,
+        switching=switching_values(params, spec, sweep),
+        monte_carlo=(
+            monte_carlo(params, spec, varied, ctx.draws, ctx.seed) if ctx.draws > 0 else None
+        ),
         scenarios=scenarios(params, spec, sweep),
     )
     return analysis, edge_res
+
+
+def _provenance(
+    profiles: Profiles, kept: Sequence[Report], proxy_host: bool
+) -> tuple[ProxyHost | None, list[str]]:
+    """Refuse edge reports from another machine, or describe the proxy; and warnings."""
+    device = profiles.device
+    checks = check_reports(device, [r for r in kept if not is_cloud(r)])
+    warnings: list[str] = []
+    bad = [c for c in checks if c.match is Match.MISMATCH]
+    if any(c.match is Match.UNDECLARED for c in checks):
+        warnings.append(
+            f"device profile '{device.name}' declares no identity (architecture, cpu, board): "
+            "the reports' host cannot be checked against it; add one to the profile"
+        )
+    unverified = [c for c in checks if c.match is Match.UNVERIFIED]
+    if unverified:
+        warnings.append(
+            f"{len(unverified)} edge report(s) record no board or CPU model: only their "
+            f"architecture was checked against device profile '{device.name}'"
+        )
+    if not bad:
+        if proxy_host:
+            warnings.append(
+                f"--proxy-host given, but the edge reports match device profile '{device.name}'"
+            )
+        return None, warnings
+    first = bad[0]
+    if not proxy_host:
+        raise CostInputError(
+            f"report {first.run_id[:8]} was measured on {first.host}, not on device profile "
+            f"'{device.name}' ({first.why})",
+            f"run the benchmark on the device, or pass --proxy-host to cost these figures as "
+            f"{device.name} (labelled illustrative)",
+        )
+    hosts = ", ".join(dict.fromkeys(c.host for c in bad))
+    return ProxyHost(measured_on=hosts, costed_as=device.name, reason=first.why), warnings
+
+
+def _fx_input(currency: str, fx: Sourced | None) -> InputValue | None:
+    if currency == "USD" and fx is None:
+        return None
+    if fx is None:
+        raise CostInputError(
+            f"no exchange rate for {currency}",
+            f"give the rate with --fx (units of {currency} per USD)",
+        )
+    return make_input(
+        Param.FX_RATE,
+        fx.value,
+        Basis.ASSUMED if fx.assumed else Basis.SOURCED,
+        "command line --fx",
+        distribution=Distribution.FIXED,
+        source=fx.source,
+        as_of=fx.as_of,
+    )
 
 
 def calculate(
@@ -300,11 +507,23 @@ def calculate(
     variant: str | None = None,
     draws: int = 100_000,
     seed: int = 0,
+    start: date | None = None,
+    currency: str = "USD",
+    fx: Sourced | None = None,
+    proxy_host: bool = False,
+    accept_flagged: bool = False,
+    samples: Mapping[str, NDArray[np.float64]] | None = None,
 ) -> CostResult:
-    """Cost of the edge device against each cloud profile, with sensitivity and risk."""
+    """Cost of the edge device against each cloud profile, with sensitivity and risk.
+
+    ``start`` is month 0 (default ``today``); ``fx`` converts the profiles' USD into
+    ``currency``; ``samples`` holds raw latencies (ms) by report ``run_id`` for the cost of
+    delay. See the module notes for ``proxy_host`` and ``accept_flagged``.
+    """
     if not clouds:
         raise CostInputError("no cloud profile given", "name one with --cloud")
     kept, warnings = usable(reports, model, variant)
+    proxy, w_prov = _provenance(profiles, kept, proxy_host)
     edge_fig, w_edge = edge_figures(kept, profiles.workload.slo_p99_ms)
     if edge_fig is None:
         raise CostInputError(
@@ -312,17 +531,63 @@ def calculate(
             "pass a report of 'tippingpoint run' on the edge device",
         )
     cloud_fig, w_cloud = cloud_figures(kept)
+    fx_input = _fx_input(currency, fx)
     e_inputs = edge_inputs(profiles, edge_fig)
-    warnings += w_edge + w_cloud + _figure_warnings(profiles, clouds, cloud_fig, e_inputs)
-    results = [
-        _analyse(c, profiles, e_inputs, (edge_fig, cloud_fig), today, draws, seed) for c in clouds
-    ]
+    warnings += w_prov + w_edge + w_cloud
+    warnings += _figure_warnings(profiles, clouds, cloud_fig, e_inputs)
+    problems = list(edge_fig.problems)
+    if cloud_fig is not None:
+        problems += cloud_fig.problems
+        if cloud_fig.capacity_problem and any(c.kind is CloudKind.INSTANCE for c in clouds):
+            problems.append(cloud_fig.capacity_problem.split("; run ")[0])
+    caveats: list[str] = []
+    illustrative: list[str] = []
+    if proxy is not None:
+        caveats.append(f"measured on {proxy.measured_on}, costed as {proxy.costed_as}")
+        illustrative.append(
+            f"the edge figures were measured on {proxy.measured_on} and costed as "
+            f"{proxy.costed_as} (--proxy-host)"
+        )
+    if cloud_fig is not None and cloud_fig.local_standin:
+        illustrative.append(
+            "the cloud endpoint was a loopback stand-in on the measuring machine: its capacity "
+            "and latency are not the cloud instance's"
+        )
+    if accept_flagged:
+        caveats += [f"accepted flagged run: {p}" for p in dict.fromkeys(problems)]
+    ctx = _Context(
+        profiles=profiles,
+        edge_fig=edge_fig,
+        cloud_fig=cloud_fig,
+        e_inputs=e_inputs,
+        today=today,
+        start=start or today,
+        draws=draws,
+        seed=seed,
+        accept=accept_flagged,
+        fx=fx_input,
+        currency=currency,
+        caveats=tuple(caveats),
+        samples=samples or {},
+    )
+    results = [_analyse(c, ctx) for c in clouds]
     analyses = [a for a, _ in results]
     edge = results[0][1]
     workload = profiles.workload
+    invalid = [] if accept_flagged else list(dict.fromkeys(problems))
+    invalid += [f"{a.cloud}: {a.not_measured}" for a in analyses if a.not_measured]
+    if invalid:
+        warnings.append(
+            "inconclusive: "
+            + "; ".join(invalid)
+            + " (re-measure, or accept flagged runs with --accept-flagged)"
+        )
     return CostResult(
         tool_version=tool_version,
         computed_on=today,
+        start=start or today,
+        currency=currency,
+        fx_rate=fx_input.value if fx_input is not None else 1.0,
         model=model or (kept[0].model.name if kept else None),
         variant=next((r.model.variant for r in kept if not is_cloud(r)), None),
         cloud_variant=next((r.model.variant for r in kept if is_cloud(r)), None),
@@ -330,24 +595,42 @@ def calculate(
         network=profiles.network.name,
         energy=profiles.energy.name,
         workload=workload.name,
-        horizon_months=12 * workload.horizon_years,
+        horizon_months=workload.months,
         amortisation=workload.amortisation,
         slo_p99_ms=workload.slo_p99_ms,
+        proxy=proxy,
+        illustrative=tuple(illustrative),
+        caveats=tuple(caveats),
         edge=edge,
         analyses=tuple(analyses),
-        recommendation=_recommend(edge, analyses),
+        recommendation=_recommend(edge, analyses, invalid),
         warnings=tuple(warnings + _provenance_warnings(analyses)),
     )
 
 
-def _recommend(edge: PlacementResult, analyses: Sequence[CloudAnalysis]) -> Recommendation:
+def _recommend(
+    edge: PlacementResult, analyses: Sequence[CloudAnalysis], invalid: Sequence[str]
+) -> Recommendation:
     candidates = [edge] + [p for a in analyses for p in a.placements]
     feasible = [p for p in candidates if p.feasible]
-    if not feasible:
+    best = min(feasible, key=lambda p: p.pv) if feasible else None
+    if invalid:
+        lean = f"; cheapest feasible placement priced: {best.label}" if best else ""
         return Recommendation(
-            label=None, pv=None, reason="no placement meets the SLO and the data constraints"
+            status=RecommendationStatus.INCONCLUSIVE,
+            label=None,
+            pv=None,
+            reason=f"inconclusive: a deciding figure is invalid or not measured{lean}",
+            leaning=best.label if best else None,
+            invalid_inputs=tuple(invalid),
         )
-    best = min(feasible, key=lambda p: p.pv)
+    if best is None:
+        return Recommendation(
+            status=RecommendationStatus.NONE_FEASIBLE,
+            label=None,
+            pv=None,
+            reason="no placement meets the SLO, the uplink and the data constraints",
+        )
     dropped = len(candidates) - len(feasible)
     tail = f"; {dropped} infeasible placement(s) excluded" if dropped else ""
     return Recommendation(

@@ -4,6 +4,9 @@ Measured figures win over profile figures where both exist: edge throughput and 
 the device's reports, cloud capacity (SLO-bound) and payload bytes from the HTTP report.
 Workload payload bytes, when set, override the measured ones (the workload describes the
 production payload; the benchmark may have used a test input).
+
+Profiles are in USD; with another currency every money input is converted at the stated
+exchange rate (an input of its own, with its source) before the model runs.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from tippingpoint.profiles.schema import (
     CloudProfile,
     DeviceProfile,
     Distribution,
+    EgressTier,
     EnergyProfile,
     NetworkProfile,
     ScalingMode,
@@ -45,8 +49,30 @@ NO_COST_EFFECT = frozenset(
 )
 """Inputs that change energy or carbon figures, or the hybrid only, not edge-vs-cloud cost."""
 
-NOT_VARIED = frozenset({Param.BILLING_GRANULARITY, Param.MINIMUM_BILLED})
-"""Contract terms, not uncertain quantities: the sensitivity analysis holds them fixed."""
+NOT_VARIED = frozenset({Param.BILLING_GRANULARITY, Param.MINIMUM_BILLED, Param.FX_RATE})
+"""Contract terms and the exchange rate, not uncertain quantities of the decision: the
+sensitivity analysis holds them fixed (a rate scales both placements alike)."""
+
+MONEY = frozenset(
+    {
+        Param.DEVICE_PRICE,
+        Param.DEVICE_RESIDUAL,
+        Param.DEVICE_OPS,
+        Param.EDGE_INTEGRATION,
+        Param.ELECTRICITY_PRICE,
+        Param.CLOUD_PRICE_HOUR,
+        Param.API_PRICE,
+        Param.TOKEN_PRICE_IN,
+        Param.TOKEN_PRICE_OUT,
+        Param.CLOUD_STORAGE,
+        Param.CLOUD_OPS,
+        Param.CLOUD_INTEGRATION,
+        Param.NETWORK_COST,
+        Param.DELAY_VALUE,
+        Param.OUTAGE_VALUE,
+    }
+)
+"""Inputs in USD, converted with --currency/--fx."""
 
 
 @dataclass(frozen=True)
@@ -74,8 +100,16 @@ def edge_inputs(profiles: Profiles, edge: EdgeFigures) -> dict[Param, InputValue
         (Param.DISCOUNT_RATE, w.discount_rate),
     ):
         out[param] = _src(param, sv, "workload", w.name)
-    share = w.hybrid_edge_share or Sourced(value=0.5, distribution=Distribution.FIXED)
-    out[Param.HYBRID_EDGE_SHARE] = _src(Param.HYBRID_EDGE_SHARE, share, "workload", w.name)
+    if w.hybrid_edge_share is not None:
+        out[Param.HYBRID_EDGE_SHARE] = _src(
+            Param.HYBRID_EDGE_SHARE, w.hybrid_edge_share, "workload", w.name
+        )
+    for param, opt in (
+        (Param.EDGE_UPSTREAM, w.edge_upstream_share),
+        (Param.DELAY_VALUE, w.delay_cost_per_late_request),
+    ):
+        if opt is not None:
+            out[param] = _src(param, opt, "workload", w.name)
     for param, sv in (
         (Param.DEVICE_PRICE, d.purchase_price),
         (Param.DEVICE_LIFE, d.life_years),
@@ -130,9 +164,16 @@ def _bytes(
 
 
 def cloud_inputs(
-    profiles: Profiles, cloud: CloudProfile, figures: CloudFigures | None
+    profiles: Profiles,
+    cloud: CloudProfile,
+    figures: CloudFigures | None,
+    accept_flagged: bool = False,
 ) -> dict[Param, InputValue]:
-    """Cloud, network and payload inputs, with the measured SLO-bound capacity."""
+    """Cloud, network and payload inputs, with the measured SLO-bound capacity.
+
+    A measured capacity with a problem (no valid SLO search) is left out, so the instance is
+    not priced, unless ``accept_flagged``; then its throughput is used, labelled so.
+    """
     w, n = profiles.workload, profiles.network
     origin = figures.capacity_origin if figures else ""
     out: dict[Param, InputValue] = {
@@ -152,6 +193,13 @@ def cloud_inputs(
         ),
         Param.NETWORK_COST: _src(Param.NETWORK_COST, n.cost_per_gb, "network", n.name),
     }
+    if w.outage_cost_per_inference is not None:
+        down = _unavailability(n)
+        if down is not None:
+            out[Param.UNAVAILABILITY] = down
+            out[Param.OUTAGE_VALUE] = _src(
+                Param.OUTAGE_VALUE, w.outage_cost_per_inference, "workload", w.name
+            )
     for param, sv in (
         (Param.CLOUD_STORAGE, cloud.storage_per_month),
         (Param.CLOUD_OPS, cloud.ops_per_year),
@@ -187,9 +235,10 @@ def cloud_inputs(
             fixed = sv.model_copy(update={"distribution": Distribution.FIXED})
             out[param] = _src(param, fixed, "cloud", cloud.name)
     if figures is not None:
-        out[Param.CLOUD_CAPACITY] = make_input(
-            Param.CLOUD_CAPACITY, figures.capacity_qps, figures.capacity_basis, origin
-        )
+        if figures.capacity_problem is None or accept_flagged:
+            out[Param.CLOUD_CAPACITY] = make_input(
+                Param.CLOUD_CAPACITY, figures.capacity_qps, figures.capacity_basis, origin
+            )
     elif cloud.capacity_qps is not None:
         out[Param.CLOUD_CAPACITY] = _src(
             Param.CLOUD_CAPACITY, cloud.capacity_qps, "cloud", cloud.name
@@ -214,7 +263,8 @@ def _egress_input(w: WorkloadProfile, cloud: CloudProfile, response_bytes: float
         return make_input(Param.EGRESS_SCALE, 1.0, Basis.ASSUMED, origin + " (none given)")
     growth = max(1.0, (1.0 + w.growth_per_year.value) ** ((12 * w.horizon_years - 1) / 12.0))
     gb = w.inferences_per_day.value * growth * 365.0 / 12.0 * response_bytes / 1e9
-    lower, reached = 0.0, []
+    lower = 0.0
+    reached: list[tuple[float, EgressTier]] = []
     for t in cloud.egress_tiers:
         if lower < gb or not reached:  # the first tier prices even a month of 0 GB
             reached.append((lower, t))
@@ -231,7 +281,48 @@ def _egress_input(w: WorkloadProfile, cloud: CloudProfile, response_bytes: float
     note = f"{origin}: busiest month {gb:.4g} GB"
     if any(t.price_per_gb.assumed for t in cloud.egress_tiers[len(reached) :]):
         note += ", below the tiers that have no source"
-    return make_input(Param.EGRESS_SCALE, 1.0, Basis.SOURCED, note)
+    prices = [t.price_per_gb for _, t in reached]
+    dates = [sv.as_of for sv in prices]
+    return make_input(
+        Param.EGRESS_SCALE,
+        1.0,
+        Basis.SOURCED,
+        note,
+        source="; ".join(dict.fromkeys(sv.source for sv in prices if sv.source)),
+        as_of=None if any(d is None for d in dates) else min(d for d in dates if d is not None),
+    )
+
+
+def _unavailability(n: NetworkProfile) -> InputValue | None:
+    """The share of time the cloud is unreachable over the link, from the network profile."""
+    origin = f"network profile '{n.name}'"
+    if n.availability is not None:
+        a = n.availability
+        return make_input(
+            Param.UNAVAILABILITY,
+            1.0 - a.value,
+            Basis.ASSUMED if a.assumed else Basis.SOURCED,
+            f"{origin}: 1 - availability {a.value:g}",
+            low=None if a.high is None else 1.0 - a.high,
+            high=None if a.low is None else 1.0 - a.low,
+            distribution=a.distribution,
+            source=a.source,
+            as_of=a.as_of,
+        )
+    if n.outage_hours_per_year is not None:
+        h = n.outage_hours_per_year
+        return make_input(
+            Param.UNAVAILABILITY,
+            h.value / 8760.0,
+            Basis.ASSUMED if h.assumed else Basis.SOURCED,
+            f"{origin}: {h.value:g} outage hours a year / 8760",
+            low=None if h.low is None else h.low / 8760.0,
+            high=None if h.high is None else h.high / 8760.0,
+            distribution=h.distribution,
+            source=h.source,
+            as_of=h.as_of,
+        )
+    return None
 
 
 def _token_inputs(w: WorkloadProfile, cloud: CloudProfile) -> dict[Param, InputValue]:
@@ -254,22 +345,51 @@ def _token_inputs(w: WorkloadProfile, cloud: CloudProfile) -> dict[Param, InputV
     }
 
 
-def model_spec(profiles: Profiles, cloud: CloudProfile, energy_from_power: bool) -> ModelSpec:
-    """The structural choices: horizon, amortisation, cloud kind, egress tiers."""
+def model_spec(
+    profiles: Profiles,
+    cloud: CloudProfile,
+    energy_from_power: bool,
+    params: ParamSet | None = None,
+    fx_rate: float = 1.0,
+) -> ModelSpec:
+    """The structural choices: horizon, amortisation, cloud kind, egress tiers (converted at
+    ``fx_rate``), and the optional lines the inputs in ``params`` switch on."""
     w = profiles.workload
+    have = set(params or ())
     bounds = tuple(t.up_to_gb if t.up_to_gb is not None else math.inf for t in cloud.egress_tiers)
+    months = w.months
     return ModelSpec(
-        months=12 * w.horizon_years,
-        horizon_years=w.horizon_years,
+        months=months,
+        horizon_years=months / 12.0,
         use_crf=w.amortisation is Amortisation.CRF,
         cloud_kind=cloud.kind,
         egress_bounds_gb=bounds,
-        egress_prices=tuple(t.price_per_gb.value for t in cloud.egress_tiers),
+        egress_prices=tuple(t.price_per_gb.value * fx_rate for t in cloud.egress_tiers),
         min_instances=cloud.min_instances,
         autoscale=cloud.kind is CloudKind.INSTANCE and cloud.scaling is ScalingMode.AUTOSCALE,
         energy_from_power=energy_from_power,
         token_priced=cloud.price_per_million_input_tokens is not None,
+        edge_upstream=Param.EDGE_UPSTREAM in have,
+        delay_cost={Param.DELAY_VALUE, Param.EDGE_LATE_SHARE, Param.CLOUD_LATE_SHARE} <= have,
+        outage_cost={Param.UNAVAILABILITY, Param.OUTAGE_VALUE} <= have,
     )
+
+
+def convert(params: dict[Param, InputValue], fx: InputValue, currency: str) -> None:
+    """Every money input in ``currency`` at ``fx`` units per USD, in place; ``fx`` added."""
+    rate = fx.value
+    for p in MONEY & set(params):
+        iv = params[p]
+        params[p] = iv.model_copy(
+            update={
+                "value": iv.value * rate,
+                "low": iv.low * rate,
+                "high": iv.high * rate,
+                "unit": iv.unit.replace("USD", currency),
+                "origin": f"{iv.origin}; converted at {rate:g} {currency}/USD",
+            }
+        )
+    params[Param.FX_RATE] = fx.model_copy(update={"unit": f"{currency} per USD"})
 
 
 def is_stale(iv: InputValue, today: date) -> bool:

@@ -29,6 +29,12 @@ The rules, in the order the code applies them:
   the average billed fleet, hours / 730. An API is billed per request instead.
 * Egress: response bytes of the cloud's share of inferences, priced by the monthly tiers,
   times a scale factor (the sensitivity input). Metered link: request + response bytes · USD/GB.
+* Edge upstream (when the workload sets a share): the share of the request bytes the edge
+  still sends to the cloud, priced on the metered link like the cloud's traffic.
+* Cost of delay (when the workload values a late request): inferences x the measured share
+  of requests over the latency bound x the value, per placement side.
+* Outage (when the workload values a lost inference): the cloud's inferences x the share of
+  time the link leaves the cloud unreachable x the value; the edge keeps working.
 * One-time integration costs fall at index 0.
 """
 
@@ -71,10 +77,12 @@ class Component(str, Enum):
     STORAGE = "storage"
     OPS = "ops"
     ONE_TIME = "one-time"
+    DELAY = "delay"
+    OUTAGE = "outage"
 
 
 CAPITAL = (Component.HARDWARE, Component.SALVAGE, Component.ONE_TIME)
-"""Components that are not recurring operating costs."""
+"""Components that are capital expenditure (capex); every other component is opex."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,7 @@ class ModelSpec:
     """The structural choices of one evaluation (not varied by the sensitivity analysis)."""
 
     months: int
-    horizon_years: int
+    horizon_years: float
     use_crf: bool
     cloud_kind: CloudKind
     egress_bounds_gb: tuple[float, ...] = ()
@@ -91,6 +99,9 @@ class ModelSpec:
     autoscale: bool = False
     energy_from_power: bool = False
     token_priced: bool = False
+    edge_upstream: bool = False
+    delay_cost: bool = False
+    outage_cost: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,7 +148,7 @@ class Flows:
 
     def total(self) -> FloatArray:
         """All components summed: shape (n, T + 1)."""
-        out = self.hardware.copy()
+        out: FloatArray = self.hardware.copy()
         recurring = out[:, 1:]
         for arr in self.monthly.values():
             recurring += arr
@@ -301,11 +312,18 @@ def _edge(
     kwh *= column(values, Param.SITE_PUE) / J_PER_KWH
     upkeep = c0 * column(values, Param.MAINTENANCE_SHARE) + column(values, Param.DEVICE_OPS)
     one_time = np.where(share > 0, column(values, Param.EDGE_INTEGRATION), 0.0)[:, 0]
+    monthly = {
+        Component.ENERGY: kwh * column(values, Param.ELECTRICITY_PRICE),
+        Component.OPS: units * (upkeep / 12.0),
+    }
+    if spec.edge_upstream:
+        gb = column(values, Param.EDGE_UPSTREAM) * column(values, Param.REQUEST_BYTES) / 1e9
+        monthly[Component.NETWORK] = edge_vol * (gb * column(values, Param.NETWORK_COST))
+    if spec.delay_cost:
+        late = column(values, Param.EDGE_LATE_SHARE) * column(values, Param.DELAY_VALUE)
+        monthly[Component.DELAY] = edge_vol * late
     return _Part(
-        monthly={
-            Component.ENERGY: kwh * column(values, Param.ELECTRICITY_PRICE),
-            Component.OPS: units * (upkeep / 12.0),
-        },
+        monthly=monthly,
         hardware=hardware,
         salvage=np.broadcast_to(salvage, (n,)),
         one_time=np.broadcast_to(one_time, (n,)),
@@ -342,6 +360,12 @@ def _cloud(
     monthly[Component.EGRESS] = egress
     link = (out_bytes + column(values, Param.REQUEST_BYTES)) / 1e9
     monthly[Component.NETWORK] = vol * (share * link * column(values, Param.NETWORK_COST))
+    if spec.delay_cost:
+        late = column(values, Param.CLOUD_LATE_SHARE) * column(values, Param.DELAY_VALUE)
+        monthly[Component.DELAY] = vol * (share * late)
+    if spec.outage_cost:
+        lost = column(values, Param.UNAVAILABILITY) * column(values, Param.OUTAGE_VALUE)
+        monthly[Component.OUTAGE] = vol * (share * lost)
     monthly[Component.STORAGE] = on * column(values, Param.CLOUD_STORAGE)
     monthly[Component.OPS] = on * column(values, Param.CLOUD_OPS) / 12.0
     one_time = np.where(on, column(values, Param.CLOUD_INTEGRATION), 0.0)[:, 0]

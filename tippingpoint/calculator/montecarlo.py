@@ -1,4 +1,9 @@
-"""Monte Carlo over the inputs' ranges: percentiles, VaR95, CVaR95, P(edge cheaper).
+"""Monte Carlo over the inputs' ranges: percentiles, VaR95, CVaR95, P(edge cheaper), P(loss).
+
+Risk sits on the tail that hurts: for a cost, the high tail (VaR95 = P95, CVaR95 = the mean of
+the draws at or above it); for the saving of choosing edge, the low tail (VaR95 = P5, CVaR95 =
+the mean of the draws at or below it). P(loss) is the share of draws where choosing edge loses
+money (saving < 0); the expected saving is the mean.
 
 Each varied input is drawn independently: triangular(low, base, high) by default, uniform or
 fixed when its profile says so. The draws are evaluated in vectorised chunks by the same model
@@ -8,6 +13,7 @@ as the base case, so a draw at the base values reproduces the base figures exact
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -36,18 +42,22 @@ def draw(
     return out
 
 
-def stats(x: np.ndarray) -> Stats:
-    """Mean, spread, percentiles, VaR95 and CVaR95 of a sample."""
+def stats(x: np.ndarray, tail: Literal["high", "low"] = "high") -> Stats:
+    """Mean, spread, percentiles, VaR95 and CVaR95 of a sample on the tail that hurts: high
+    for a cost (P95 and the mean at or above it), low for a saving (P5 and the mean at or
+    below it)."""
     p5, p50, p95 = np.percentile(x, [5, 50, 95])
-    tail = x[x >= p95]
+    var = p95 if tail == "high" else p5
+    beyond = x[x >= var] if tail == "high" else x[x <= var]
     return Stats(
         mean=float(x.mean()),
         std=float(x.std(ddof=1)) if x.size > 1 else 0.0,
         p5=float(p5),
         p50=float(p50),
         p95=float(p95),
-        var95=float(p95),
-        cvar95=float(tail.mean()) if tail.size else float(p95),
+        tail=tail,
+        var95=float(var),
+        cvar95=float(beyond.mean()) if beyond.size else float(var),
     )
 
 
@@ -86,8 +96,10 @@ def monte_carlo(
         seed=seed,
         edge_pv=stats(edge),
         cloud_pv=stats(cloud),
-        savings=stats(saving),
+        savings=stats(saving, tail="low"),
         p_edge_cheaper=float(np.mean(edge < cloud)),
+        p_loss=float(np.mean(saving < 0)),
+        expected_saving=float(saving.mean()),
         hist_edge_pv=histogram(edge, shared),
         hist_cloud_pv=histogram(cloud, shared),
         hist_savings=histogram(saving),

@@ -3,12 +3,15 @@
 Every input the model reads is a :class:`Param`. An :class:`InputValue` holds its base value,
 the range the tornado sweeps and the Monte Carlo draws from, where the value came from, and
 its basis (measured, sourced, assumed, ...). A value without a stated range gets a default
-spread around its base by basis: measured ±10 %, sourced ±20 %, assumed ±50 %.
+spread around its base by basis: measured ±10 %, estimated ±30 %, sourced ±20 %, assumed ±50 %.
+No range is changed silently: a default spread that a physical limit cuts (a PUE below 1) is
+one-sided and the input says so (``range_note``); a value of 0 without a stated range has no
+spread to apply, is held at 0 and says so too. The calculator lists both kinds in its warnings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from enum import Enum
 
@@ -27,6 +30,23 @@ class Basis(str, Enum):
     ESTIMATED = "estimated"
     SOURCED = "sourced"
     ASSUMED = "assumed"
+
+
+BASIS_ORDER: tuple[Basis, ...] = (
+    Basis.MEASURED,
+    Basis.SLO_BOUND,
+    Basis.MEASURED_THROUGHPUT,
+    Basis.SOURCED,
+    Basis.ESTIMATED,
+    Basis.ASSUMED,
+)
+"""Strongest first: measured (an SLO-bound rate, then a bare throughput) > sourced > estimated
+> assumed. A figure computed from several inputs is only as good as the weakest of them."""
+
+
+def weakest(bases: Iterable[Basis]) -> Basis:
+    """The weakest basis among ``bases`` (assumed when there are none)."""
+    return max(bases, key=BASIS_ORDER.index, default=Basis.ASSUMED)
 
 
 class Param(str, Enum):
@@ -71,6 +91,13 @@ class Param(str, Enum):
     CLOUD_PUE = "cloud_pue"
     CLOUD_GRID = "cloud_grid_intensity"
     NETWORK_COST = "network_cost_per_gb"
+    EDGE_UPSTREAM = "edge_upstream_share"
+    DELAY_VALUE = "delay_cost_per_late_request"
+    EDGE_LATE_SHARE = "edge_late_share"
+    CLOUD_LATE_SHARE = "cloud_late_share"
+    UNAVAILABILITY = "cloud_unavailability"
+    OUTAGE_VALUE = "outage_cost_per_inference"
+    FX_RATE = "fx_rate"
 
 
 UNITS: dict[Param, str] = {
@@ -113,6 +140,13 @@ UNITS: dict[Param, str] = {
     Param.CLOUD_PUE: "ratio",
     Param.CLOUD_GRID: "gCO2e/kWh",
     Param.NETWORK_COST: "USD/GB",
+    Param.EDGE_UPSTREAM: "share of request bytes",
+    Param.DELAY_VALUE: "USD/late request",
+    Param.EDGE_LATE_SHARE: "share of requests",
+    Param.CLOUD_LATE_SHARE: "share of requests",
+    Param.UNAVAILABILITY: "share of time",
+    Param.OUTAGE_VALUE: "USD/inference lost",
+    Param.FX_RATE: "currency per USD",
 }
 """The unit of each input."""
 
@@ -130,6 +164,11 @@ LIMITS: dict[Param, tuple[float, float]] = {
     Param.CLOUD_CAPACITY: (1e-9, float("inf")),
     Param.BILLING_GRANULARITY: (1e-3, float("inf")),
     Param.VOLUME: (1e-9, float("inf")),
+    Param.EDGE_UPSTREAM: (0.0, 1.0),
+    Param.EDGE_LATE_SHARE: (0.0, 1.0),
+    Param.CLOUD_LATE_SHARE: (0.0, 1.0),
+    Param.UNAVAILABILITY: (0.0, 1.0),
+    Param.FX_RATE: (1e-12, float("inf")),
 }
 """Physical limits a default spread is clipped to; anything not listed is at least zero."""
 
@@ -154,6 +193,11 @@ class InputValue(Frozen):
     distribution: Distribution = Distribution.TRIANGULAR
     basis: Basis
     range_stated: bool = Field(description="False when the range is the default spread")
+    range_note: str | None = Field(
+        default=None,
+        description="how a range without a statement was set: a default spread cut at a "
+        "physical limit (one-sided), or a value of 0 held with no spread",
+    )
     source: str | None = None
     as_of: date | None = None
     origin: str = Field(description="profile or report the value came from")
@@ -165,9 +209,28 @@ class InputValue(Frozen):
         return self.basis is Basis.ASSUMED
 
 
+def limits(param: Param) -> tuple[float, float]:
+    """The physical limits of an input: LIMITS, else zero or more."""
+    return LIMITS.get(param, (0.0, float("inf")))
+
+
 def _clip(param: Param, x: float) -> float:
-    lo, hi = LIMITS.get(param, (0.0, float("inf")))
+    lo, hi = limits(param)
     return min(max(x, lo), hi)
+
+
+def _default_range(param: Param, value: float, basis: Basis) -> tuple[float, float, str | None]:
+    """The default spread of an unstated range, and a note when it is not symmetric."""
+    spread = DEFAULT_SPREAD[basis] * abs(value)
+    if spread == 0:
+        return value, value, "no range stated and the value is 0: held at 0 (state low/high)"
+    lo, hi = _clip(param, value - spread), _clip(param, value + spread)
+    share = f"±{DEFAULT_SPREAD[basis]:.0%}"
+    if lo > value - spread:
+        return lo, hi, f"default {share} cut at the lower limit {lo:g}: one-sided below"
+    if hi < value + spread:
+        return lo, hi, f"default {share} cut at the upper limit {hi:g}: one-sided above"
+    return lo, hi, None
 
 
 def make_input(
@@ -184,11 +247,15 @@ def make_input(
 ) -> InputValue:
     """An input with its range: the stated one, else the default spread for its basis."""
     stated = low is not None or high is not None
-    spread = DEFAULT_SPREAD[basis] * abs(value)
-    lo = low if low is not None else (value if stated else _clip(param, value - spread))
-    hi = high if high is not None else (value if stated else _clip(param, value + spread))
+    note = None
     if distribution is Distribution.FIXED:
         lo = hi = value
+        stated = True
+    elif stated:
+        lo = low if low is not None else value
+        hi = high if high is not None else value
+    else:
+        lo, hi, note = _default_range(param, value, basis)
     return InputValue(
         param=param,
         value=value,
@@ -197,6 +264,7 @@ def make_input(
         distribution=distribution,
         basis=basis,
         range_stated=stated,
+        range_note=note,
         source=source,
         as_of=as_of,
         origin=origin,

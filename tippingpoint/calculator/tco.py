@@ -6,8 +6,13 @@ Two views, both reported:
   the discount rate, EAC = PV·CRF(r, H).
 * Annual view, year one: recurring costs of months 1-12, plus hardware as a yearly capital
   charge (straight-line or CRF, per the workload's ``amortisation``) on the mean number of units
-  in service, plus one-time costs spread over the horizon. Cost per million inferences is this
-  annual cost over year one's inferences.
+  in service, plus one-time costs spread over the horizon. A view for reading, not for
+  deciding: every decision figure comes from the monthly cash flows.
+
+Cost per million inferences is levelised on the cash flows: PV(costs) / PV(inferences) x 1e6,
+inferences discounted month by month like the costs (the cost per million that, charged on
+every inference, pays for the placement over the horizon). Capex (hardware, salvage, one-time)
+and opex (everything else) subtotals are sums of the components.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from tippingpoint.calculator.finance import (
     present_value,
 )
 from tippingpoint.calculator.model import (
+    CAPITAL,
     Component,
     Flows,
     ModelSpec,
@@ -50,6 +56,14 @@ class Summary:
     annual_by_component: Mapping[Component, FloatArray]
     tco_by_component: Mapping[Component, FloatArray]
     pv_by_component: Mapping[Component, FloatArray]
+
+    def subtotal(self, capex: bool, view: str = "pv") -> FloatArray:
+        """Capex (``capex``) or opex subtotal of the ``pv``, ``tco`` or ``annual`` view."""
+        by = {"pv": self.pv_by_component, "tco": self.tco_by_component}.get(
+            view, self.annual_by_component
+        )
+        parts = [a for c, a in by.items() if (c in CAPITAL) == capex]
+        return sum(parts, start=np.zeros_like(self.pv))
 
 
 def summarise(flows: Flows, values: Values, spec: ModelSpec) -> Summary:
@@ -76,15 +90,18 @@ def summarise(flows: Flows, values: Values, spec: ModelSpec) -> Summary:
         else:
             annual[comp] = cash[:, 1 : year + 1].sum(axis=1) * 12.0 / year
     total_annual = sum(annual.values(), start=np.zeros_like(rate))
-    inferences_y1 = flows.inferences[:, :year].sum(axis=1) * 12.0 / year
-    pv_by = {c: present_value(cash, rate) for c, cash in cash_by.items()}
+    df = discount_factors(rate, spec.months)
+    pv_by = {c: present_value(cash, rate, df) for c, cash in cash_by.items()}
     pv = sum(pv_by.values(), start=np.zeros_like(rate))
+    inferences = np.zeros((flows.inferences.shape[0], spec.months + 1))
+    inferences[:, 1:] = flows.inferences
+    pv_inferences = present_value(inferences, rate, df)
     return Summary(
         pv=pv,
         tco=flows.total().sum(axis=1),
         eac=equivalent_annual_cost(pv, rate, spec.horizon_years),
         annual=total_annual,
-        cost_per_million=total_annual / inferences_y1 * 1e6,
+        cost_per_million=pv / pv_inferences * 1e6,
         annual_by_component=annual,
         tco_by_component={c: cash.sum(axis=1) for c, cash in cash_by.items()},
         pv_by_component=pv_by,

@@ -8,6 +8,7 @@ may instead hold the workload's fields at the top level; its name is then the fi
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,12 +44,13 @@ def user_dir() -> Path:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+    else:  # Python 3.10
+        import tomli as tomllib  # type: ignore[import-not-found]  # a dependency on 3.10 only
     try:
-        return tomllib.loads(path.read_text())
+        data: dict[str, Any] = tomllib.loads(path.read_text())
+        return data
     except OSError as exc:
         raise ProfileError(
             f"cannot read profile file {path}: {exc.strerror or exc}", "check the path"

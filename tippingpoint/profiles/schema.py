@@ -6,7 +6,13 @@ sensitivity sweep and the Monte Carlo. In TOML a value is either a bare number, 
 *assumed* and shown as such everywhere, or an inline table::
 
     purchase_price = { value = 80, source = "raspberrypi.com launch post", as_of = 2023-09-28 }
-    life_years = 4                       # assumed: no source
+    life_years = { value = 4, low = 3, high = 6 }   # assumed (no source), with its range
+
+An assumed value should state its range (``low``/``high``): the sensitivity analysis and the
+Monte Carlo sweep it. Without one the calculator applies a default spread by basis (see
+:mod:`tippingpoint.calculator.params`), holds a value of 0 fixed, and says so in its warnings;
+a default spread that a physical limit cuts (a PUE below 1) is made one-sided, and said so too.
+Defaults of optional fields are assumed values without a range, documented on each field.
 """
 
 from __future__ import annotations
@@ -14,17 +20,10 @@ from __future__ import annotations
 import math
 from datetime import date
 from enum import Enum
-from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from tippingpoint.core.links import (
-    GilbertElliott,
-    JitterDistribution,
-    LinkSpec,
-    OutageWindow,
-)
 from tippingpoint.core.types import Frozen
 
 
@@ -123,8 +122,45 @@ class ProfileBase(Frozen):
     origin: str = Field(default="", description="file the profile was read from")
 
 
+ARCHITECTURE_ALIASES = {"arm64": "aarch64", "amd64": "x86_64", "x64": "x86_64"}
+"""Other spellings of platform.machine()'s architecture names."""
+
+
+def normalise_architecture(name: str) -> str:
+    """x86_64 and aarch64 for their other spellings (amd64, arm64), lower case."""
+    low = name.strip().lower()
+    return ARCHITECTURE_ALIASES.get(low, low)
+
+
+class DeviceIdentity(Frozen):
+    """How a report's host fingerprint is recognised as this device.
+
+    A report matches when its architecture (``platform.machine()``) is ``architecture`` and one
+    of ``cpu`` or ``board`` is found (case-insensitive substring) in the host's board model
+    (``/proc/device-tree/model`` on Arm boards, which names the Jetson module too) or its CPU
+    model (``/proc/cpuinfo``; on a Raspberry Pi its ``Model`` line names the board).
+    """
+
+    architecture: str | None = Field(default=None, description="e.g. aarch64 or x86_64")
+    cpu: tuple[str, ...] = Field(default=(), description="CPU/SoC model substrings")
+    board: tuple[str, ...] = Field(default=(), description="board or module model substrings")
+
+    @model_validator(mode="after")
+    def _something_declared(self) -> DeviceIdentity:
+        if self.architecture is None and not self.cpu and not self.board:
+            raise ValueError("an identity needs an architecture, a cpu or a board")
+        if any(not p.strip() for p in (*self.cpu, *self.board)):
+            raise ValueError("identity cpu and board entries must not be empty")
+        return self
+
+
 class DeviceProfile(ProfileBase):
-    """An edge device: price, life, residual value, power, upkeep. USD, years, watts."""
+    """An edge device: price, life, residual value, power, upkeep. USD, years, watts.
+
+    Defaults (assumed, no range: the calculator holds them and says so): residual value 0,
+    target utilisation 0.7 (default spread), maintenance share 0, ops 0, integration 0.
+    """
+
 
     purchase_price: NonNegative = Field(description="USD per unit")
     life_years: Positive
@@ -140,6 +176,11 @@ class DeviceProfile(ProfileBase):
     )
     integration_cost: NonNegative = Field(
         default_factory=lambda: assumed(0.0), description="one-time USD for the deployment"
+    )
+    identity: DeviceIdentity | None = Field(
+        default=None,
+        description="architecture, CPU/SoC and board of the device, checked against each edge "
+        "report's host fingerprint; without it the reports' host cannot be checked",
     )
 
     @model_validator(mode="after")
@@ -258,13 +299,7 @@ class CloudProfile(ProfileBase):
 
 
 class NetworkProfile(ProfileBase):
-    """The link between the data's source and the cloud: latency, bandwidth, loss, cost.
-
-    The calculator reads ``rtt_ms``, the rates, ``loss`` and ``cost_per_gb``; the network
-    shapers (``tippingpoint run --network NAME``) apply :meth:`link`: the one-way delays (half
-    the RTT each way unless given), jitter, random or bursty loss, the rates, MTU and outages.
-    A profile read from a file outside tippingpoint's own data is marked user-defined.
-    """
+    """The link between the data's source and the cloud: latency, bandwidth, loss, cost."""
 
     rtt_ms: NonNegative
     uplink_mbps: Positive
@@ -273,100 +308,23 @@ class NetworkProfile(ProfileBase):
     cost_per_gb: NonNegative = Field(
         default_factory=lambda: assumed(0.0), description="metered transfer, USD per GB"
     )
-    delay_up_ms: NonNegative | None = Field(
-        default=None, description="one-way delay to the cloud; default: half of rtt_ms"
+    availability: Probability | None = Field(
+        default=None,
+        description="share of the time the cloud is reachable over this link (the calculator "
+        "prices the rest with the workload's outage_cost_per_inference)",
     )
-    delay_down_ms: NonNegative | None = Field(
-        default=None, description="one-way delay from the cloud; default: rtt_ms minus up"
+    outage_hours_per_year: NonNegative | None = Field(
+        default=None, description="hours a year the cloud is unreachable (instead of availability)"
     )
-    jitter_ms: NonNegative = Field(default_factory=lambda: assumed(0.0))
-    jitter_distribution: JitterDistribution = JitterDistribution.NORMAL
-    seed: int = Field(default=1, ge=0, description="seed of the shaper's jitter and loss draws")
-    bursty_loss: GilbertElliott | None = Field(
-        default=None, description="Gilbert-Elliott loss; replaces random loss in the shapers"
-    )
-    mtu: int = Field(default=1500, ge=576, le=65535)
-    outages: tuple[OutageWindow, ...] = ()
-    caveat: str = Field(default="", description="what the figures do not cover")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _loss_from_bursty(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("bursty_loss") is not None and "loss" not in data:
-            ge = GilbertElliott.model_validate(data["bursty_loss"])
-            data = {**data, "loss": {"value": ge.mean_loss, "source": "mean of bursty_loss"}}
-        return data
 
     @model_validator(mode="after")
-    def _delays_match_rtt(self) -> NetworkProfile:
-        rtt = self.rtt_ms.value
-        up, down = self.delay_up_ms, self.delay_down_ms
-        for name, d in (("delay_up_ms", up), ("delay_down_ms", down)):
-            if d is not None and d.value > rtt * (1 + 1e-6):
-                raise ValueError(f"{name} {d.value:g} is above rtt_ms {rtt:g}")
-        if (
-            up is not None
-            and down is not None
-            and not math.isclose(up.value + down.value, rtt, rel_tol=1e-3, abs_tol=1e-6)
-        ):
-            raise ValueError(
-                f"delay_up_ms + delay_down_ms = {up.value + down.value:g} differs from "
-                f"rtt_ms {rtt:g}"
-            )
-        if self.bursty_loss is not None and not math.isclose(
-            self.loss.value, self.bursty_loss.mean_loss, rel_tol=0.05, abs_tol=1e-9
-        ):
-            raise ValueError(
-                f"loss {self.loss.value:g} differs from bursty_loss's mean "
-                f"{self.bursty_loss.mean_loss:.4g}: drop loss (it is then derived) or match it"
-            )
+    def _one_availability(self) -> NetworkProfile:
+        if self.availability is not None and self.outage_hours_per_year is not None:
+            raise ValueError("give availability or outage_hours_per_year, not both")
+        hours = self.outage_hours_per_year
+        if hours is not None and max(hours.value, hours.high or 0.0) > 8760:
+            raise ValueError("outage_hours_per_year must be <= 8760 (a year)")
         return self
-
-    @property
-    def user_defined(self) -> bool:
-        """True unless the profile was read from tippingpoint's own data folder."""
-        if not self.origin:
-            return True
-        builtin = Path(__file__).with_name("data").resolve()
-        return Path(self.origin).resolve().parent != builtin
-
-    def one_way_ms(self) -> tuple[float, float]:
-        """(up, down) one-way delays: as given, else split from ``rtt_ms``."""
-        rtt = self.rtt_ms.value
-        up, down = self.delay_up_ms, self.delay_down_ms
-        if up is not None and down is not None:
-            return up.value, down.value
-        if up is not None:
-            return up.value, max(rtt - up.value, 0.0)
-        if down is not None:
-            return max(rtt - down.value, 0.0), down.value
-        return rtt / 2, rtt / 2
-
-    def link(self) -> LinkSpec:
-        """The emulation parameters the network shapers apply."""
-        up, down = self.one_way_ms()
-        cited = [
-            v.source + (f" ({v.as_of.isoformat()})" if v.as_of else "")
-            for v in (self.rtt_ms, self.uplink_mbps, self.downlink_mbps)
-            if v.source
-        ]
-        return LinkSpec(
-            name=self.name,
-            user_defined=self.user_defined,
-            source="; ".join(dict.fromkeys(cited)),
-            caveat=self.caveat,
-            delay_up_ms=up,
-            delay_down_ms=down,
-            jitter_ms=self.jitter_ms.value,
-            jitter_distribution=self.jitter_distribution,
-            seed=self.seed,
-            loss=0.0 if self.bursty_loss is not None else min(self.loss.value, 0.999),
-            bursty_loss=self.bursty_loss,
-            rate_up_mbps=self.uplink_mbps.value,
-            rate_down_mbps=self.downlink_mbps.value,
-            mtu=self.mtu,
-            outages=self.outages,
-        )
 
 
 class EnergyProfile(ProfileBase):
@@ -376,8 +334,9 @@ class EnergyProfile(ProfileBase):
     price_per_kwh: NonNegative = Field(description="USD per kWh")
     grid_gco2_per_kwh: NonNegative
     pue: Positive = Field(
-        default_factory=lambda: assumed(1.0),
-        description="power usage effectiveness of the site: 1 for a device in the field",
+        default_factory=lambda: Sourced(value=1.0, distribution=Distribution.FIXED),
+        description="power usage effectiveness of the site; default 1, fixed: a device in the "
+        "field has no facility overhead (set it, with a range, for a server room)",
     )
 
 
@@ -389,7 +348,14 @@ class Amortisation(str, Enum):
 
 
 class WorkloadProfile(ProfileBase):
-    """The load to serve, its latency bound, and the horizon and rate of the analysis."""
+    """The load to serve, its latency bound, and the horizon and rate of the analysis.
+
+    Defaults (assumed): growth 0 and no range (held, and said so), peak-to-average 1 (a flat
+    day; its default spread is one-sided, as a day cannot be flatter), discount rate 8 %
+    (default spread), no upstream traffic from the edge, no value on late or lost inferences.
+    ``horizon_months``, when set, overrides ``horizon_years``.
+    """
+
 
     inferences_per_day: Positive
     growth_per_year: Growth = Field(default_factory=lambda: assumed(0.0))
@@ -412,6 +378,29 @@ class WorkloadProfile(ProfileBase):
     discount_rate: Growth = Field(default_factory=lambda: assumed(0.08))
     amortisation: Amortisation = Amortisation.CRF
     hybrid_edge_share: Probability | None = None
+    horizon_months: int | None = Field(
+        default=None, ge=1, le=360, description="horizon in months; overrides horizon_years"
+    )
+    edge_upstream_share: Probability | None = Field(
+        default=None,
+        description="share of the request bytes the edge still sends upstream (summaries, "
+        "alerts): its transfer is priced and must fit the uplink; none when unset",
+    )
+    delay_cost_per_late_request: NonNegative | None = Field(
+        default=None,
+        description="USD lost per request answered over slo_p99_ms, applied to the share of "
+        "measured requests over it",
+    )
+    outage_cost_per_inference: NonNegative | None = Field(
+        default=None,
+        description="USD lost per inference the cloud cannot serve while unreachable (the "
+        "network profile's availability)",
+    )
+
+    @property
+    def months(self) -> int:
+        """The horizon in months: ``horizon_months``, else 12 x ``horizon_years``."""
+        return self.horizon_months if self.horizon_months is not None else 12 * self.horizon_years
 
 
 PROFILE_TYPES: dict[ProfileKind, type[ProfileBase]] = {

@@ -39,35 +39,43 @@ class ExecutiveSummary:
     break_even: str
     most_sensitive: str
     p_edge_cheaper: str
+    illustrative: str | None = None
+    risk: str = "not run"
+    payback: str = "not computed"
+    switching: str = "not computed"
+    caveats: tuple[str, ...] = ()
 
 
 def money(v: float, currency: str = "USD") -> str:
-    """A currency amount for reading: $1.23M, $45.6k, $12.34."""
+    """A currency amount for reading: $1.23M, $45.6k, $12.34 (1.23M EUR in another currency)."""
     sign = "-" if v < 0 else ""
     a = abs(v)
     if a >= 1e6:
-        return f"{sign}${a / 1e6:,.2f}M"
-    if a >= 1e4:
-        return f"{sign}${a / 1e3:,.1f}k"
-    return f"{sign}${a:,.2f}"
+        text = f"{a / 1e6:,.2f}M"
+    elif a >= 1e4:
+        text = f"{a / 1e3:,.1f}k"
+    else:
+        text = f"{a:,.2f}"
+    return f"{sign}${text}" if currency == "USD" else f"{sign}{text} {currency}"
 
 
-def _cost_factor(edge: PlacementResult, cloud: PlacementResult) -> str:
-    by_e = {ln.component: ln.pv_usd for ln in edge.lines}
-    by_c = {ln.component: ln.pv_usd for ln in cloud.lines}
+def _cost_factor(edge: PlacementResult, cloud: PlacementResult, currency: str = "USD") -> str:
+    by_e = {ln.component: ln.pv for ln in edge.lines}
+    by_c = {ln.component: ln.pv for ln in cloud.lines}
     diffs = {c: by_c.get(c, 0.0) - by_e.get(c, 0.0) for c in set(by_e) | set(by_c)}
     if not diffs:
         return "no cost breakdown in the result"
     comp, diff = max(diffs.items(), key=lambda kv: abs(kv[1]))
     side = "cloud" if diff > 0 else "edge"
     return (
-        f"{comp.value} cost: {money(abs(diff))} more on {side} ({cloud.label} vs {edge.label}), "
+        f"{comp.value} cost: {money(abs(diff), currency)} more on {side} ({cloud.label} vs "
+        f"{edge.label}), "
         "present value over the horizon"
     )
 
 
 def _why_infeasible(p: PlacementResult) -> str:
-    return p.latency.reason or "infeasible"
+    return p.reason or "infeasible"
 
 
 def _deciding_factor(cost: CostResult, cloud: PlacementResult) -> str:
@@ -75,6 +83,8 @@ def _deciding_factor(cost: CostResult, cloud: PlacementResult) -> str:
     cheaper placement, else the largest cost difference between edge and the cloud."""
     candidates = [cost.edge, *(p for a in cost.analyses for p in a.placements)]
     rec = cost.recommendation
+    if rec.invalid_inputs:
+        return "validity: " + "; ".join(rec.invalid_inputs)
     if rec.label is None or rec.pv is None:
         out = [p for p in candidates if not p.feasible]
         return (
@@ -89,39 +99,90 @@ def _deciding_factor(cost: CostResult, cloud: PlacementResult) -> str:
         c = cheaper[0]
         more = f" (and {len(cheaper) - 1} more cheaper infeasible)" if len(cheaper) > 1 else ""
         return (
-            f"feasibility: {c.label} would cost less ({money(c.pv)} vs {money(rec.pv)} present "
+            f"feasibility: {c.label} would cost less ({money(c.pv, cost.currency)} vs "
+            f"{money(rec.pv, cost.currency)} present "
             f"value) but is ruled out: {_why_infeasible(c)}{more}"
         )
-    return _cost_factor(cost.edge, cloud)
+    return _cost_factor(cost.edge, cloud, cost.currency)
+
+
+def _recommended(cost: CostResult) -> str:
+    rec = cost.recommendation
+    if rec.invalid_inputs:
+        lean = f"; the cheapest feasible placement priced is {rec.leaning}" if rec.leaning else ""
+        return f"inconclusive: a deciding figure is invalid or not measured{lean}"
+    return rec.label or "none: no placement is feasible"
+
+
+def _illustrative(cost: CostResult) -> str | None:
+    if not cost.illustrative:
+        return None
+    return "Illustrative, not a decision: " + "; ".join(cost.illustrative) + "."
 
 
 def executive_summary(cost: CostResult) -> ExecutiveSummary:
-    """Recommended placement, deciding factor and tipping point, from the cost result."""
+    """Recommended placement, deciding factor and tipping point, from the cost result.
+
+    ``illustrative`` is the first line to show whenever a proxy host or a loopback stand-in
+    is involved.
+    """
     rec = cost.recommendation
-    a = cost.analyses[0] if cost.analyses else None
-    if a is None:
+    cur = cost.currency
+    a = next((x for x in cost.analyses if x.comparison is not None), None)
+    if a is None or a.comparison is None or not a.placements:
         return ExecutiveSummary(
-            recommended=rec.label or "none",
+            recommended=_recommended(cost),
             reason=rec.reason,
-            deciding_factor="no cloud placement analysed",
+            deciding_factor=(
+                _deciding_factor(cost, cost.edge)
+                if rec.invalid_inputs
+                else "no cloud placement analysed"
+            ),
             tipping_point="not computed",
             break_even="not computed",
             most_sensitive="not computed",
             p_edge_cheaper="not computed",
+            illustrative=_illustrative(cost),
+            caveats=cost.caveats,
         )
     cloud = a.placements[0]
-    tp = a.comparison.tipping
+    c = a.comparison
+    tp = c.tipping
+    basis = "NPV over the horizon" if tp.basis == "pv-horizon" else "year-one annual cost"
     tipping = (
-        f"{tp.volume_per_day:,.0f} inferences/day (edge is cheaper above it; the workload "
-        f"plans {tp.base_volume_per_day:,.0f}/day)"
+        f"{tp.volume_per_day:,.0f} inferences/day (edge is cheaper above it, by {basis}; the "
+        f"workload plans {tp.base_volume_per_day:,.0f}/day)"
         if tp.volume_per_day is not None
         else f"none in the range studied (workload: {tp.base_volume_per_day:,.0f}/day)"
     )
-    be = a.comparison.break_even_month
-    top = a.tornado.rows[0] if a.tornado.rows else None
+    be = c.break_even_month
+    top = a.tornado.rows[0] if a.tornado is not None and a.tornado.rows else None
     mc = a.monte_carlo
+    risk = "not run"
+    if mc is not None:
+        s = mc.savings
+        cvar = f", CVaR95 {money(s.cvar95, cur)}" if s.cvar95 is not None else ""
+        risk = (
+            f"P(loss choosing edge) {mc.p_loss:.0%}; expected NPV {money(mc.expected_saving, cur)};"
+            f" VaR95 {money(s.var95, cur)} (P5 of the NPV){cvar}"
+        )
+    payback = "not computed"
+    if c.discounted_payback_months is not None:
+        when = c.discounted_payback_date.isoformat() if c.discounted_payback_date else "-"
+        payback = (
+            f"{c.discounted_payback_months:.1f} months ({c.discounted_payback_hours or 0:,.0f} h),"
+            f" {when}, discounted"
+        )
+    elif tp.basis == "pv-horizon":
+        payback = f"none against {cloud.label} within {cost.horizon_months} months"
+    flips = [(sv, sv.value) for sv in a.switching if sv.value is not None]
+    switching = (
+        "; ".join(f"{sv.param.value} at {fmt_num(v)} {sv.unit}" for sv, v in flips[:3])
+        if flips
+        else ("no leading input flips the decision" if a.switching else "not computed")
+    )
     return ExecutiveSummary(
-        recommended=rec.label or "none: no placement is feasible",
+        recommended=_recommended(cost),
         reason=rec.reason,
         deciding_factor=_deciding_factor(cost, cloud),
         tipping_point=tipping,
@@ -131,11 +192,16 @@ def executive_summary(cost: CostResult) -> ExecutiveSummary:
             else f"none against {cloud.label} within {cost.horizon_months} months"
         ),
         most_sensitive=(
-            f"{top.param.value} (swing {money(top.swing)} in NPV saving)" if top else "none"
+            f"{top.param.value} (swing {money(top.swing, cur)} in NPV saving)" if top else "none"
         ),
         p_edge_cheaper=(
             f"{mc.p_edge_cheaper:.0%} over {mc.draws:,} Monte Carlo draws" if mc else "not run"
         ),
+        illustrative=_illustrative(cost),
+        risk=risk,
+        payback=payback,
+        switching=switching,
+        caveats=cost.caveats,
     )
 
 
@@ -175,7 +241,7 @@ def tco_figure(cost: CostResult, a: CloudAnalysis) -> Figure:
             Series(p.label, tuple((float(t), v) for t, v in enumerate(p.cumulative_cost)), prov)
         )
     markers: tuple[Marker, ...] = ()
-    be = a.comparison.break_even_month
+    be = a.comparison.break_even_month if a.comparison is not None else None
     if be is not None and be < months:
         markers = (Marker(f"break-even, month {be}", float(be), cost.edge.cumulative_cost[be]),)
     energy_basis = cost.edge.kwh_basis.value if cost.edge.kwh_basis else "unknown"
@@ -202,8 +268,11 @@ def tco_figure(cost: CostResult, a: CloudAnalysis) -> Figure:
 
 
 def tipping_figure(cost: CostResult, a: CloudAnalysis) -> Figure:
-    """Annual cost of edge and cloud over daily volume, the tipping point marked."""
+    """Cost of edge and cloud over daily volume (present value over the horizon; year-one
+    annual cost for a version 1 result), the tipping point marked."""
+    assert a.comparison is not None  # cost_figures draws it only for analysed clouds
     tp = a.comparison.tipping
+    pv = tp.basis == "pv-horizon"
     vols = tp.curve_volume_per_day
     prov, prov_note = derived_provenance(a)
     log = len(vols) > 1 and min(vols) > 0 and max(vols) / min(vols) > 50
@@ -214,26 +283,32 @@ def tipping_figure(cost: CostResult, a: CloudAnalysis) -> Figure:
             Marker(
                 f"tipping point {tp.volume_per_day:,.0f}/day",
                 tp.volume_per_day,
-                tp.curve_edge_annual[i],
+                tp.curve_edge[i],
             ),
         )
     return LineFigure(
         id=f"tipping-{slug(a.cloud)}",
         title=f"Tipping point by volume: edge vs {a.cloud}",
         caption=(
-            f"Estimated year-one annual cost in {cost.currency} (capital annualised) against "
-            f"inferences per day{' (log scale)' if log else ''}, {len(vols)} volumes computed; "
+            (
+                f"Estimated present value of cost in {cost.currency} over the "
+                f"{cost.horizon_months}-month horizon (the NPV's own cash flows) against "
+                if pv
+                else f"Estimated year-one annual cost in {cost.currency} (capital annualised; a "
+                "version 1 result) against "
+            )
+            + f"inferences per day{' (log scale)' if log else ''}, {len(vols)} volumes computed; "
             f"the vertical line is the workload's {tp.base_volume_per_day:,.0f}/day. " + prov_note
         ),
         x=Axis("volume", "inferences/day", log=log),
-        y=Axis("annual cost", cost.currency),
+        y=Axis("present value of cost" if pv else "annual cost", cost.currency),
         series=(
             Series(
                 f"{cost.edge.label} (edge)",
-                tuple(zip(vols, tp.curve_edge_annual, strict=False)),
+                tuple(zip(vols, tp.curve_edge, strict=False)),
                 prov,
             ),
-            Series(a.cloud, tuple(zip(vols, tp.curve_cloud_annual, strict=False)), prov),
+            Series(a.cloud, tuple(zip(vols, tp.curve_cloud, strict=False)), prov),
         ),
         markers=markers,
         ref_lines=(RefLine("workload", tp.base_volume_per_day, vertical=True),),
@@ -242,6 +317,7 @@ def tipping_figure(cost: CostResult, a: CloudAnalysis) -> Figure:
 
 def tornado_figure(cost: CostResult, a: CloudAnalysis) -> Figure:
     """One-at-a-time sensitivity of the edge saving, largest swing first."""
+    assert a.tornado is not None  # cost_figures draws it only for analysed clouds
     rows = tuple(
         TornadoRow(
             f"{r.param.value} {fmt_num(r.low)}-{fmt_num(r.high)} {r.unit}".strip(),
@@ -275,8 +351,16 @@ def monte_carlo_figure(cost: CostResult, a: CloudAnalysis) -> Figure | None:
         title=f"Monte Carlo: edge saving vs {a.cloud}",
         caption=(
             f"Estimated NPV saving of edge ({cost.currency}) over {mc.draws:,} draws of every "
-            f"input across its range (seed {mc.seed}); P(edge cheaper) = {mc.p_edge_cheaper:.1%}. "
-            f"P5 {money(s.p5)}, P50 {money(s.p50)}, P95 {money(s.p95)}."
+            f"input across its range (seed {mc.seed}); P(edge cheaper) = {mc.p_edge_cheaper:.1%}, "
+            f"P(loss choosing edge) = {mc.p_loss:.1%}, expected "
+            f"{money(mc.expected_saving, cost.currency)}. P5 {money(s.p5, cost.currency)}, P50 "
+            f"{money(s.p50, cost.currency)}, P95 {money(s.p95, cost.currency)}. Risk on the loss "
+            f"side: VaR95 {money(s.var95, cost.currency)} (P5)"
+            + (
+                f", CVaR95 {money(s.cvar95, cost.currency)} (the mean below it)."
+                if s.cvar95 is not None
+                else "."
+            )
         ),
         x=Axis("NPV saving of edge", cost.currency),
         edges=mc.hist_savings.edges,
@@ -294,10 +378,12 @@ def cost_figures(cost: CostResult) -> list[Figure]:
     """TCO, tipping point, tornado and Monte Carlo figures of every cloud analysis."""
     figs: list[Figure] = []
     for a in cost.analyses:
+        if a.comparison is None:  # not measured: nothing priced against this cloud
+            continue
         figs.append(tco_figure(cost, a))
         if a.comparison.tipping.curve_volume_per_day:
             figs.append(tipping_figure(cost, a))
-        if a.tornado.rows:
+        if a.tornado is not None and a.tornado.rows:
             figs.append(tornado_figure(cost, a))
         mc = monte_carlo_figure(cost, a)
         if mc is not None:

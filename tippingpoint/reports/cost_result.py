@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tippingpoint.core.errors import ReportError
+from tippingpoint.core.io import too_deep
 
 if TYPE_CHECKING:
     from tippingpoint.calculator.result import CostResult
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 def read_cost_result(path: Path) -> CostResult:
     """Read and validate a cost result JSON written by ``tippingpoint cost``."""
     try:
-        from tippingpoint.calculator.result import COST_SCHEMA_VERSION, CostResult
+        from tippingpoint.calculator.result import read_cost_data
     except ImportError:
         raise ReportError(
             "this tippingpoint has no cost calculator to read --cost files",
@@ -39,18 +40,17 @@ def read_cost_result(path: Path) -> CostResult:
             f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})",
             "pass a cost result written by 'tippingpoint cost'",
         ) from None
-    version = data.get("schema_version") if isinstance(data, dict) else None
-    if version != COST_SCHEMA_VERSION:
-        raise ReportError(
-            f"{path} has cost schema_version {version!r}; this tippingpoint reads "
-            f"{COST_SCHEMA_VERSION}",
-            "re-run 'tippingpoint cost' with this version",
-        )
+    except RecursionError:
+        raise too_deep(str(path), "a cost result written by 'tippingpoint cost'") from None
     try:
-        return CostResult.model_validate(data)
+        return read_cost_data(data)  # older versions are read upgraded
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise ReportError(
             f"{path} is not a valid cost result: '{where}': {err['msg']}", "regenerate it"
+        ) from None
+    except ValueError as exc:  # a version this tippingpoint does not read
+        raise ReportError(
+            f"{path} has {exc}", "re-run 'tippingpoint cost' with this version"
         ) from None

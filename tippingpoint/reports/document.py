@@ -27,7 +27,7 @@ from tippingpoint.reports.runs import RunData, scenario_label
 from tippingpoint.reports.significance import SignificanceMethod, fmt_p
 
 if TYPE_CHECKING:
-    from tippingpoint.calculator.result import CostResult
+    from tippingpoint.calculator.result import CloudAnalysis, CostResult
 
 
 class Tone(str, Enum):
@@ -257,6 +257,8 @@ def summary_section(runs: Sequence[RunData], cost: CostResult | None) -> list[Bl
         )
     else:
         s = executive_summary(cost)
+        if s.illustrative:  # the first line whenever a proxy host or a stand-in is involved
+            blocks.append(Para(s.illustrative, Tone.WARNING))
         costed = f"{cost.model or '-'} {cost.variant or ''}".strip()
         if cost.cloud_variant and cost.cloud_variant != cost.variant:
             costed += f" (endpoint measured on {cost.cloud_variant}: the comparison mixes variants)"
@@ -269,8 +271,12 @@ def summary_section(runs: Sequence[RunData], cost: CostResult | None) -> list[Bl
                     ("Deciding factor", s.deciding_factor),
                     ("Tipping point", s.tipping_point),
                     ("Break-even", s.break_even),
+                    ("Payback", s.payback),
                     ("Most sensitive input", s.most_sensitive),
+                    ("Where the decision flips", s.switching),
                     ("Probability edge is cheaper", s.p_edge_cheaper),
+                    ("Risk of choosing edge", s.risk),
+                    *(("Caveat", c) for c in s.caveats),
                 )
             )
         )
@@ -472,15 +478,18 @@ def cost_section(cost: CostResult | None) -> list[Block]:
         blocks.append(Para("No cost analysis was supplied (--cost).", Tone.NOTE))
         return blocks
     placements = [cost.edge, *(p for a in cost.analyses for p in a.placements)]
+    cur = cost.currency
     rows = tuple(
         (
             p.label,
-            "yes" if p.feasible else f"NO ({p.latency.reason or 'infeasible'})",
+            "yes" if p.feasible else f"NO ({p.reason or 'infeasible'})",
             f"{p.latency.p99_ms:.3g} ms" if p.latency.p99_ms is not None else "-",
-            money(p.cost_per_million),
-            money(p.annual_cost),
-            money(p.tco),
-            money(p.pv),
+            money(p.cost_per_million, cur),
+            money(p.annual_cost, cur),
+            money(p.tco, cur),
+            money(p.capex_tco, cur),
+            money(p.opex_tco, cur),
+            money(p.pv, cur),
             (
                 f"{p.kwh_per_year:,.0f} kWh ({p.kwh_basis.value})"
                 if p.kwh_per_year is not None and p.kwh_basis is not None
@@ -488,13 +497,19 @@ def cost_section(cost: CostResult | None) -> list[Block]:
             ),
         )
         for p in placements
+    ) + tuple(
+        (f"cloud: {a.cloud}", f"NOT MEASURED ({a.not_measured})", *("-",) * 8)
+        for a in cost.analyses
+        if a.not_measured
     )
     blocks.append(
         TableBlock(
             caption=(
                 f"Estimated cost per placement in {cost.currency}: year one and over "
-                f"{cost.horizon_months} months ({cost.amortisation.value}); SLO p99 "
+                f"{cost.horizon_months} months ({cost.amortisation.value}), capex and opex over "
+                "the horizon; per million levelised (PV of cost / PV of inferences); SLO p99 "
                 f"{cost.slo_p99_ms if cost.slo_p99_ms is not None else 'none'} ms."
+                + (f" Every line: {'; '.join(cost.caveats)}." if cost.caveats else "")
             ),
             headers=(
                 "placement",
@@ -503,6 +518,8 @@ def cost_section(cost: CostResult | None) -> list[Block]:
                 "per million",
                 "annual",
                 "TCO",
+                "capex",
+                "opex",
                 "present value",
                 "energy/year",
             ),
@@ -511,13 +528,16 @@ def cost_section(cost: CostResult | None) -> list[Block]:
     )
     blocks.extend(FigureBlock(f) for f in cost_figures(cost))
     for a in cost.analyses:
+        blocks.extend(_risk_blocks(a, cur))
         inputs = tuple(
             (
                 i.param.value,
                 f"{i.value:.4g} {i.unit}",
-                f"{i.low:.4g} - {i.high:.4g}",
+                f"{i.low:.4g} - {i.high:.4g}" + (f" ({i.range_note})" if i.range_note else ""),
                 i.basis.value + (" (stale)" if i.stale else ""),
-                i.source or "assumed: no source",
+                # the source a sourced value cites; otherwise where the figure came from
+                (i.source if i.source else i.origin)
+                + ("" if i.source or not i.assumed_value else " (assumed: no source)"),
                 str(i.as_of) if i.as_of else "-",
             )
             for i in a.inputs
@@ -527,6 +547,66 @@ def cost_section(cost: CostResult | None) -> list[Block]:
                 caption=f"Inputs of the analysis against {a.cloud}, with their sources.",
                 headers=("input", "value", "range", "basis", "source", "as of"),
                 rows=inputs,
+            )
+        )
+    return blocks
+
+
+def _risk_blocks(a: CloudAnalysis, cur: str) -> list[Block]:
+    """The loss-side risk and the switching values of one analysis, as the result states them."""
+    blocks: list[Block] = []
+    mc = a.monte_carlo
+    if mc is not None:
+        rows = tuple(
+            (
+                name,
+                money(s.mean, cur),
+                money(s.p5, cur),
+                money(s.p50, cur),
+                money(s.p95, cur),
+                money(s.var95, cur),
+                money(s.cvar95, cur) if s.cvar95 is not None else "-",
+                "high: P95 and above" if s.tail == "high" else "low: P5 and below",
+            )
+            for name, s in (
+                ("edge cost (PV)", mc.edge_pv),
+                ("cloud cost (PV)", mc.cloud_pv),
+                ("NPV of choosing edge", mc.savings),
+            )
+        )
+        blocks.append(
+            TableBlock(
+                caption=(
+                    f"Risk against {a.cloud} over {mc.draws:,} Monte Carlo draws: P(loss choosing "
+                    f"edge) {mc.p_loss:.1%}, expected NPV {money(mc.expected_saving, cur)}. VaR95 "
+                    "and CVaR95 sit on the tail that hurts: high for a cost, low for the NPV."
+                ),
+                headers=("quantity", "mean", "P5", "P50", "P95", "VaR95", "CVaR95", "risk tail"),
+                rows=rows,
+            )
+        )
+    if a.switching:
+        flips: tuple[tuple[str, ...], ...] = tuple(
+            (
+                f"{sv.param.value} [{sv.unit}]",
+                f"{sv.base_value:.4g}",
+                f"{sv.value:.4g}"
+                if sv.value is not None
+                else f"none in {sv.searched_low:.4g}..{sv.searched_high:.4g}",
+                f"{sv.change:+.0%}" if sv.change is not None else "-",
+                "yes" if sv.within_range else "no",
+                f"{sv.cheaper_beyond.value} cheaper" if sv.cheaper_beyond else "-",
+            )
+            for sv in a.switching
+        )
+        blocks.append(
+            TableBlock(
+                caption=(
+                    f"Switching values against {a.cloud}: the value of each leading input, the "
+                    "rest at base, at which the cheaper placement flips (NPV = 0)."
+                ),
+                headers=("input", "base", "flips at", "change", "in range", "beyond it"),
+                rows=flips,
             )
         )
     return blocks
