@@ -20,10 +20,17 @@ from __future__ import annotations
 import math
 from datetime import date
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
+from tippingpoint.core.links import (
+    GilbertElliott,
+    JitterDistribution,
+    LinkSpec,
+    OutageWindow,
+)
 from tippingpoint.core.types import Frozen
 
 
@@ -160,7 +167,6 @@ class DeviceProfile(ProfileBase):
     Defaults (assumed, no range: the calculator holds them and says so): residual value 0,
     target utilisation 0.7 (default spread), maintenance share 0, ops 0, integration 0.
     """
-
 
     purchase_price: NonNegative = Field(description="USD per unit")
     life_years: Positive
@@ -299,7 +305,13 @@ class CloudProfile(ProfileBase):
 
 
 class NetworkProfile(ProfileBase):
-    """The link between the data's source and the cloud: latency, bandwidth, loss, cost."""
+    """The link between the data's source and the cloud: latency, bandwidth, loss, cost.
+
+    The calculator reads ``rtt_ms``, the rates, ``loss`` and ``cost_per_gb``; the network
+    shapers (``tippingpoint run --network NAME``) apply :meth:`link`: the one-way delays (half
+    the RTT each way unless given), jitter, random or bursty loss, the rates, MTU and outages.
+    A profile read from a file outside tippingpoint's own data is marked user-defined.
+    """
 
     rtt_ms: NonNegative
     uplink_mbps: Positive
@@ -308,6 +320,21 @@ class NetworkProfile(ProfileBase):
     cost_per_gb: NonNegative = Field(
         default_factory=lambda: assumed(0.0), description="metered transfer, USD per GB"
     )
+    delay_up_ms: NonNegative | None = Field(
+        default=None, description="one-way delay to the cloud; default: half of rtt_ms"
+    )
+    delay_down_ms: NonNegative | None = Field(
+        default=None, description="one-way delay from the cloud; default: rtt_ms minus up"
+    )
+    jitter_ms: NonNegative = Field(default_factory=lambda: assumed(0.0))
+    jitter_distribution: JitterDistribution = JitterDistribution.NORMAL
+    seed: int = Field(default=1, ge=0, description="seed of the shaper's jitter and loss draws")
+    bursty_loss: GilbertElliott | None = Field(
+        default=None, description="Gilbert-Elliott loss; replaces random loss in the shapers"
+    )
+    mtu: int = Field(default=1500, ge=576, le=65535)
+    outages: tuple[OutageWindow, ...] = ()
+    caveat: str = Field(default="", description="what the figures do not cover")
     availability: Probability | None = Field(
         default=None,
         description="share of the time the cloud is reachable over this link (the calculator "
@@ -325,6 +352,85 @@ class NetworkProfile(ProfileBase):
         if hours is not None and max(hours.value, hours.high or 0.0) > 8760:
             raise ValueError("outage_hours_per_year must be <= 8760 (a year)")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _loss_from_bursty(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("bursty_loss") is not None and "loss" not in data:
+            ge = GilbertElliott.model_validate(data["bursty_loss"])
+            data = {**data, "loss": {"value": ge.mean_loss, "source": "mean of bursty_loss"}}
+        return data
+
+    @model_validator(mode="after")
+    def _delays_match_rtt(self) -> NetworkProfile:
+        rtt = self.rtt_ms.value
+        up, down = self.delay_up_ms, self.delay_down_ms
+        for name, d in (("delay_up_ms", up), ("delay_down_ms", down)):
+            if d is not None and d.value > rtt * (1 + 1e-6):
+                raise ValueError(f"{name} {d.value:g} is above rtt_ms {rtt:g}")
+        if (
+            up is not None
+            and down is not None
+            and not math.isclose(up.value + down.value, rtt, rel_tol=1e-3, abs_tol=1e-6)
+        ):
+            raise ValueError(
+                f"delay_up_ms + delay_down_ms = {up.value + down.value:g} differs from "
+                f"rtt_ms {rtt:g}"
+            )
+        if self.bursty_loss is not None and not math.isclose(
+            self.loss.value, self.bursty_loss.mean_loss, rel_tol=0.05, abs_tol=1e-9
+        ):
+            raise ValueError(
+                f"loss {self.loss.value:g} differs from bursty_loss's mean "
+                f"{self.bursty_loss.mean_loss:.4g}: drop loss (it is then derived) or match it"
+            )
+        return self
+
+    @property
+    def user_defined(self) -> bool:
+        """True unless the profile was read from tippingpoint's own data folder."""
+        if not self.origin:
+            return True
+        builtin = Path(__file__).with_name("data").resolve()
+        return Path(self.origin).resolve().parent != builtin
+
+    def one_way_ms(self) -> tuple[float, float]:
+        """(up, down) one-way delays: as given, else split from ``rtt_ms``."""
+        rtt = self.rtt_ms.value
+        up, down = self.delay_up_ms, self.delay_down_ms
+        if up is not None and down is not None:
+            return up.value, down.value
+        if up is not None:
+            return up.value, max(rtt - up.value, 0.0)
+        if down is not None:
+            return max(rtt - down.value, 0.0), down.value
+        return rtt / 2, rtt / 2
+
+    def link(self) -> LinkSpec:
+        """The emulation parameters the network shapers apply."""
+        up, down = self.one_way_ms()
+        cited = [
+            v.source + (f" ({v.as_of.isoformat()})" if v.as_of else "")
+            for v in (self.rtt_ms, self.uplink_mbps, self.downlink_mbps)
+            if v.source
+        ]
+        return LinkSpec(
+            name=self.name,
+            user_defined=self.user_defined,
+            source="; ".join(dict.fromkeys(cited)),
+            caveat=self.caveat,
+            delay_up_ms=up,
+            delay_down_ms=down,
+            jitter_ms=self.jitter_ms.value,
+            jitter_distribution=self.jitter_distribution,
+            seed=self.seed,
+            loss=0.0 if self.bursty_loss is not None else min(self.loss.value, 0.999),
+            bursty_loss=self.bursty_loss,
+            rate_up_mbps=self.uplink_mbps.value,
+            rate_down_mbps=self.downlink_mbps.value,
+            mtu=self.mtu,
+            outages=self.outages,
+        )
 
 
 class EnergyProfile(ProfileBase):
@@ -355,7 +461,6 @@ class WorkloadProfile(ProfileBase):
     (default spread), no upstream traffic from the edge, no value on late or lost inferences.
     ``horizon_months``, when set, overrides ``horizon_years``.
     """
-
 
     inferences_per_day: Positive
     growth_per_year: Growth = Field(default_factory=lambda: assumed(0.0))
