@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from tippingpoint.cli import collectors, compare, cost, info, report, run, serve
+from tippingpoint.cli import campaign, collectors, compare, cost, info, report, run, serve
 
 app = typer.Typer(
     name="tippingpoint",
@@ -40,6 +40,7 @@ app.command("compare")(compare.compare)
 app.command("report")(report.report)
 app.command("cost")(cost.cost)
 app.command("collectors")(collectors.collectors)
+app.add_typer(campaign.app, name="campaign")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,17 +33,29 @@ class LocalStandIn:
     """
 
     def __init__(
-        self, models: Sequence[Path], backend: str = "onnxruntime", threads: int = 1
+        self,
+        models: Sequence[Path],
+        backend: str = "onnxruntime",
+        threads: int = 1,
+        *,
+        host: str = "127.0.0.1",
+        token_env: str | None = None,
     ) -> None:
         self.models = tuple(dict.fromkeys(models))
         self.backend = backend
         self.threads = threads
+        self.host = host
+        """The address to bind: loopback here; a campaign binds its node's address."""
+        self.token_env = token_env
+        """Require the bearer token held in this environment variable (passed to the child)."""
         self.proc: subprocess.Popen[str] | None = None
         self.url: str | None = None
 
     def __enter__(self) -> str:
-        cmd = [sys.executable, "-m", "tippingpoint", "serve", "--host", "127.0.0.1", "--port", "0"]
+        cmd = [sys.executable, "-m", "tippingpoint", "serve", "--host", self.host, "--port", "0"]
         cmd += ["--backend", self.backend, "--threads", str(self.threads)]
+        if self.token_env is not None:
+            cmd += ["--token-env", self.token_env]
         for m in self.models:
             cmd += ["-m", str(m)]
         self.proc = subprocess.Popen(
