@@ -10,6 +10,7 @@ TORCH_PIN := torch==2.13.0
 RESULTS ?= results
 
 .PHONY: venv bench test test-export lint format models bench-overhead bench-calculator bench-loadgen clean
+.PHONY: test-campaign bench-campaign
 
 venv: $(STAMP)
 
@@ -88,6 +89,15 @@ bench-overhead: venv
 
 bench-calculator: venv
 	$(PY) -m tippingpoint.calculator.bench
+
+# campaigns: a real Ray cluster of several nodes on this machine, inside a network namespace
+# (unshare -n, loopback only; needs root), about two minutes on 2 cores
+test-campaign: venv
+	TIPPINGPOINT_CLUSTER_TESTS=1 $(PY) -m pytest -q -p no:cacheprovider tests/test_campaign_cluster.py || { rc=$$?; if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc; }
+
+# per-cell scheduling overhead (target < 1 s) and each node's wall time against its cells'
+bench-campaign: venv
+	$(PY) -m tippingpoint.campaign.bench
 
 # nginx and wrk come from Debian's packages; the benchmark starts nginx on loopback itself
 bench-loadgen: venv
