@@ -17,7 +17,8 @@ import time
 
 import numpy as np
 
-from tippingpoint.core.schema import ScenarioKind, StopRule, WarmupRule
+from tippingpoint.core.kinds import ScenarioKind
+from tippingpoint.core.schema import StopRule, WarmupRule
 from tippingpoint.harness.config import scenario_settings
 from tippingpoint.harness.runner import Runner, RunSpec
 from tippingpoint.models.registry import resolve_model
@@ -46,7 +47,7 @@ def bare_p50_ns(model: str, queries: int, threads: int) -> float:
     clock = time.perf_counter_ns
     for _ in range(max(queries // 10, 10)):
         run(None, feeds)
-    lat = []
+    lat: list[int] = []
     append = lat.append
     for _ in range(queries):
         t0 = clock()

@@ -347,7 +347,7 @@ def build_model(defn: LlmDefinition, out: Path, work: Path) -> GenerativeEntry:
     from transformers import PreTrainedTokenizerFast
 
     hf_dir = work / "hf"
-    fast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]  # unannotated in transformers
+    fast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call, unused-ignore]  # unannotated in transformers; unused where transformers is absent
         tokenizer_object=tok,
         bos_token=defn.eos_token,
         eos_token=defn.eos_token,
