@@ -318,10 +318,12 @@ def test_variant_selection_errors_and_the_single_variant_default() -> None:
         _calc(two, variant="fp32")  # only the endpoint measured fp32
 
 
-def test_send_lag_invalid_endpoint_runs_are_a_caution() -> None:
+def test_send_lag_invalid_endpoint_runs_keep_the_decision_open() -> None:
     lagged = CLOUD.model_copy(update={"flags": (RunFlag.SEND_LAG_INVALID,)})
     result = _calc([edge_report(100, 20, joules=0.05), lagged])
-    assert any("send-lag-invalid" in w for w in result.warnings)
+    # an invalid flag, not a caution: the recommendation is inconclusive and names the run
+    assert result.recommendation.status is RecommendationStatus.INCONCLUSIVE
+    assert any("send-lag-invalid" in w for w in result.recommendation.invalid_inputs)
 
 
 def test_egress_is_sourced_unless_the_traffic_reaches_a_tier_without_a_source() -> None:
@@ -341,9 +343,33 @@ def test_egress_is_sourced_unless_the_traffic_reaches_a_tier_without_a_source() 
     # 1e6 a day x 365/12 x 1,000 B = 30.4 GB in the busiest month: tiers 1 and 2, both sourced
     low = egress(_calc(reports, cloud=cloud))
     assert low.basis is Basis.SOURCED and "busiest month 30.42 GB" in low.origin
+    # dated and cited by the tiers it reaches, so it is not "undated"
+    assert low.as_of == date(2026, 11, 1) and low.source == "hand-worked example"
     assert "below the tiers that have no source" in low.origin
     # 1e8 a day: 3,042 GB a month reaches the tier above 1,000 GB, which has no source
     busy = _calc(reports, cloud=cloud, profiles=hand_profiles(inferences_per_day=sourced(1e8)))
     high = egress(busy)
     assert high.basis is Basis.ASSUMED and "tier above 1000 GB/month" in high.origin
     assert "egress_price_scale" in " ".join(busy.warnings)  # listed among the assumed inputs
+
+
+def test_a_line_is_as_good_as_its_weakest_input_and_unused_inputs_are_not_listed() -> None:
+    base = hand_profiles()
+    device = base.device.model_copy(update={"life_years": Sourced(value=1, low=1, high=2)})
+    profiles = base.__class__(
+        device=device, network=base.network, energy=base.energy, workload=base.workload
+    )
+    result = _calc([edge_report(100, 20, joules=0.05), CLOUD], profiles=profiles)
+    hardware = _line(result, Component.HARDWARE)
+    # a sourced price, a measured throughput and an assumed life: the line is assumed
+    assert hardware.basis is Basis.ASSUMED
+    assert {Param.DEVICE_PRICE, Param.EDGE_THROUGHPUT, Param.DEVICE_LIFE} <= set(hardware.inputs)
+    assert hardware.assumed_inputs == (Param.DEVICE_LIFE,)
+    # measured energy: the active watts are not behind the energy line
+    assert Param.DEVICE_ACTIVE_W not in _line(result, Component.ENERGY).inputs
+    # no hybrid is computed, so its share is no input
+    assert Param.HYBRID_EDGE_SHARE not in {r.param for r in result.analyses[0].inputs}
+    # an estimated J/inference is called estimated in the energy warning, not measured
+    guess = MeasurementMethod.ESTIMATED
+    low = _calc([edge_report(100, 20, joules=0.01, idle_watts=2.5, method=guess), CLOUD])
+    assert any(w.startswith("estimated J/inference x throughput") for w in low.warnings)

@@ -538,8 +538,10 @@ def calculate(
     problems = list(edge_fig.problems)
     if cloud_fig is not None:
         problems += cloud_fig.problems
-        if cloud_fig.capacity_problem and any(c.kind is CloudKind.INSTANCE for c in clouds):
-            problems.append(cloud_fig.capacity_problem.split("; run ")[0])
+    accepted = list(problems)
+    if cloud_fig is not None and cloud_fig.capacity_problem:
+        if any(c.kind is CloudKind.INSTANCE for c in clouds):
+            accepted.append(cloud_fig.capacity_problem.split("; run ")[0])
     caveats: list[str] = []
     illustrative: list[str] = []
     if proxy is not None:
@@ -554,7 +556,7 @@ def calculate(
             "and latency are not the cloud instance's"
         )
     if accept_flagged:
-        caveats += [f"accepted flagged run: {p}" for p in dict.fromkeys(problems)]
+        caveats += [f"accepted flagged run: {p}" for p in dict.fromkeys(accepted)]
     ctx = _Context(
         profiles=profiles,
         edge_fig=edge_fig,
@@ -575,13 +577,11 @@ def calculate(
     edge = results[0][1]
     workload = profiles.workload
     invalid = [] if accept_flagged else list(dict.fromkeys(problems))
-    invalid += [f"{a.cloud}: {a.not_measured}" for a in analyses if a.not_measured]
-    if invalid:
-        warnings.append(
-            "inconclusive: "
-            + "; ".join(invalid)
-            + " (re-measure, or accept flagged runs with --accept-flagged)"
-        )
+    unmeasured: dict[str, list[str]] = {}
+    for a in analyses:
+        if a.not_measured:
+            unmeasured.setdefault(a.not_measured, []).append(a.cloud)
+    invalid += [f"{', '.join(names)} {why}" for why, names in unmeasured.items()]
     return CostResult(
         tool_version=tool_version,
         computed_on=today,

@@ -164,8 +164,9 @@ class DeviceIdentity(Frozen):
 class DeviceProfile(ProfileBase):
     """An edge device: price, life, residual value, power, upkeep. USD, years, watts.
 
-    Defaults (assumed, no range: the calculator holds them and says so): residual value 0,
-    target utilisation 0.7 (default spread), maintenance share 0, ops 0, integration 0.
+    Defaults (assumed): target utilisation 0.7 (0.5 .. 0.85); and, with no range (the
+    calculator holds them and says so), residual value 0, maintenance share 0, ops 0,
+    integration 0.
     """
 
     purchase_price: NonNegative = Field(description="USD per unit")
@@ -173,7 +174,10 @@ class DeviceProfile(ProfileBase):
     residual_value: NonNegative = Field(default_factory=lambda: assumed(0.0))
     idle_watts: NonNegative
     active_watts: NonNegative = Field(description="used only when no measured energy exists")
-    target_utilisation: Fraction = Field(default_factory=lambda: assumed(0.7))
+    target_utilisation: Fraction = Field(
+        default_factory=lambda: Sourced(value=0.7, low=0.5, high=0.85),
+        description="share of capacity planned for; default 0.7 (assumed, 0.5 .. 0.85)",
+    )
     maintenance_share: NonNegative = Field(
         default_factory=lambda: assumed(0.0), description="maintenance per year, share of price"
     )
@@ -240,7 +244,10 @@ class CloudProfile(ProfileBase):
     region: str | None = None
     pricing: PricingModel | None = None
     price_per_hour: NonNegative | None = None
-    target_utilisation: Fraction = Field(default_factory=lambda: assumed(0.7))
+    target_utilisation: Fraction = Field(
+        default_factory=lambda: Sourced(value=0.7, low=0.5, high=0.85),
+        description="share of capacity planned for; default 0.7 (assumed, 0.5 .. 0.85)",
+    )
     min_instances: int = Field(default=1, ge=0)
     scaling: ScalingMode = Field(
         default=ScalingMode.ALWAYS_ON,
@@ -274,7 +281,10 @@ class CloudProfile(ProfileBase):
     instance_watts: NonNegative | None = Field(
         default=None, description="board power per instance, for kWh and CO2e only"
     )
-    pue: Positive = Field(default_factory=lambda: assumed(1.1))
+    pue: Positive = Field(
+        default_factory=lambda: Sourced(value=1.1, low=1.05, high=1.2),
+        description="data-centre PUE; default 1.1 (assumed, 1.05 .. 1.2)",
+    )
     grid_gco2_per_kwh: NonNegative | None = None
 
     @model_validator(mode="after")
