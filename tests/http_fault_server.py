@@ -4,7 +4,9 @@
 Routes: ``/ok`` (200, Server-Timing), ``/status/{code}``, ``/slow/{ms}``, ``/reset`` (TCP RST),
 ``/flaky`` (503 then 200, alternating), ``/garbage`` (200 with a non-JSON body), ``/chunked``
 (200 in chunked transfer-encoding, with Server-Timing), ``/echo``
-(a 500 whose body echoes the credentials), and a minimal
+(a 500 whose body echoes the credentials), ``/echo-cut/{pad}`` (the same after ``pad`` dots,
+so a truncation cuts the token), ``/gate`` (200 only with the HTTP Basic user and the
+``api_key`` query below), and a minimal
 TF Serving model ``double`` (``/v1/models/double[/metadata|:predict]``) that returns 2*x.
 A stall is injected from outside by SIGSTOP/SIGCONT of the whole process.
 """
@@ -103,6 +105,34 @@ async def echo(request: web.Request) -> web.Response:
     return web.Response(status=500, text=f"bad credentials: {creds}")
 
 
+async def echo_cut(request: web.Request) -> web.Response:
+    """A careless server with a long error: ``pad`` dots, then the credentials it was sent,
+    so the client's 200-character excerpt cuts the token where the test chooses."""
+    await request.read()
+    creds = request.headers.get("Authorization", "") + " " + request.headers.get("X-Api-Key", "")
+    pad = "." * int(request.match_info["pad"])
+    return web.Response(status=500, text=f"{pad}{creds} and more text after the token")
+
+
+GATE_USER = "gate-user"
+GATE_PASSWORD = "pa55-Gate-Word-71"
+GATE_KEY = "k3y-Gate-Value-9Q"
+
+
+async def gate(request: web.Request) -> web.Response:
+    """A gateway in front of a model: 200 only with HTTP Basic ``gate-user:GATE_PASSWORD`` and
+    the query ``api_key=GATE_KEY`` (as API gateways check), else 401 or 403."""
+    import base64
+
+    await request.read()
+    expected = base64.b64encode(f"{GATE_USER}:{GATE_PASSWORD}".encode()).decode()
+    if request.headers.get("Authorization") != f"Basic {expected}":
+        return web.Response(status=401, text="basic auth required")
+    if request.query.get("api_key") != GATE_KEY:
+        return web.Response(status=403, text="api key required")
+    return web.json_response({"outputs": [1.0]})
+
+
 async def tf_status(request: web.Request) -> web.Response:
     return web.json_response({"model_version_status": [{"version": "1", "state": "AVAILABLE"}]})
 
@@ -128,6 +158,8 @@ def make_app() -> web.Application:
         ("/garbage", garbage),
         ("/chunked", chunked),
         ("/echo", echo),
+        ("/echo-cut/{pad}", echo_cut),
+        ("/gate", gate),
     ):
         app.router.add_route("*", route, handler)
     app.router.add_get("/v1/models/double", tf_status)

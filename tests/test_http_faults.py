@@ -146,3 +146,20 @@ def test_template_with_placeholders(faults: str) -> None:
         x = np.ones((1, 4), np.float32)
         (y,) = s.bind([x])()
     np.testing.assert_array_equal(y, 2 * x)
+
+
+@pytest.mark.parametrize("client", ["aiohttp", "raw"])
+@pytest.mark.parametrize("kind", [ScenarioKind.SINGLE_STREAM, ScenarioKind.SERVER])
+def test_a_200_with_garbage_is_an_undecodable_failure(
+    faults: str, client: str, kind: ScenarioKind
+) -> None:
+    """The probe's garbage server: every reply is a 200 the protocol cannot decode; none may
+    count as an inference."""
+    sc = short_scenario(kind, target_rate_qps=200.0 if kind is ScenarioKind.SERVER else None)
+    with template(faults, "/garbage", client=client) as s:
+        run = run_network_scenario(s, [], sc.model_copy(update={"stop": SHORT}))
+    http = run.http
+    assert http.successes == 0 and http.requests >= 20
+    assert http.errors_by_kind == {"undecodable": http.requests}
+    assert http.status_counts == {"200": http.requests}
+    assert run.results is None

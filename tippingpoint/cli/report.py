@@ -27,9 +27,15 @@ def report(
     fmt: ReportFormat = typer.Option(ReportFormat.HTML, "--format", help="html or md."),
 ) -> int:
     """Render a decision report: summary, environment, latency, energy, accuracy, cost."""
+    from tippingpoint.core.errors import OutputDirError
     from tippingpoint.core.io import cost_result_files
     from tippingpoint.reports.render_report import write_report_file
 
+    if out.is_dir():
+        raise OutputDirError(
+            f"--out {out} is a directory, not a file",
+            f"name the file to write, e.g. --out {out / ('report.' + fmt.value)}",
+        )
     if cost is None:
         found = cost_result_files(list(results))
         if len(found) == 1:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from tippingpoint.core.errors import InvalidOptionError
 
 
 def serve(
@@ -119,7 +123,11 @@ def serve(
         runner = web.AppRunner(app) if access_log else web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise _cannot_listen(host, port, exc) from None
         sock = site._server.sockets[0]  # type: ignore[union-attr]
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
@@ -137,3 +145,14 @@ def serve(
     finally:
         repo.close()
     return 0
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> InvalidOptionError:
+    """The one-line error of a port that cannot be bound (in use, not permitted)."""
+    from tippingpoint.core.errors import InvalidOptionError
+
+    reason = exc.strerror or type(exc).__name__
+    return InvalidOptionError(
+        f"cannot listen on {host}:{port}: {reason}",
+        "pick another --port (0 picks a free one), or stop what holds it",
+    )

@@ -127,6 +127,8 @@ def parse_report(text: str, source: str = "<report>") -> Report:
             f"{source} is not valid JSON ({exc.msg} at line {exc.lineno})",
             "pass a report written by 'tippingpoint run'",
         ) from None
+    except RecursionError:
+        raise too_deep(source, "a report written by 'tippingpoint run'") from None
     if is_cost_data(data):
         raise ReportError(
             f"{source} is a cost result of 'tippingpoint cost', not a run report",
@@ -163,6 +165,14 @@ def parse_report(text: str, source: str = "<report>") -> Report:
             "use the original file, or re-run the benchmark",
         )
     return report
+
+
+def too_deep(source: str, expected: str) -> ReportError:
+    """The error of a JSON document nested deeper than the parser recurses (no report is)."""
+    return ReportError(
+        f"{source} is JSON nested too deeply to be read (no tippingpoint file is)",
+        f"pass {expected}",
+    )
 
 
 def read_report(path: Path) -> Report:
@@ -230,7 +240,7 @@ def is_cost_result(path: Path) -> bool:
     """
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return False
     return is_cost_data(data)
 

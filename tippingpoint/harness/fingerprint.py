@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tippingpoint import __version__
 from tippingpoint.backends.gpuinfo import gpu_info
+from tippingpoint.core.redact import redact_argv
 from tippingpoint.core.schema import ContainerInfo, HostFingerprint, ToolInfo
 
 RUNTIME_PACKAGES = (
@@ -236,5 +237,5 @@ def tool_info(argv: list[str] | None = None) -> ToolInfo:
         version=__version__,
         git_commit=commit,
         git_dirty=dirty,
-        argv=tuple(argv if argv is not None else sys.argv),
+        argv=redact_argv(argv if argv is not None else sys.argv),
     )

@@ -12,6 +12,7 @@ is measured. Nothing here loads a model to run it, measures or writes:
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from tippingpoint.harness.config import (
     scenario_settings,
 )
 from tippingpoint.harness.energy import DEFAULT_IDLE_S
+from tippingpoint.harness.loadgen import MAX_RATE_QPS
 from tippingpoint.harness.runner import AccuracyHook, RunSpec
 from tippingpoint.models.accuracy import accuracy_hook
 from tippingpoint.models.registry import DEFAULT_SUITE, for_backend, resolve_model
@@ -213,6 +215,7 @@ def expand(request: RunRequest) -> Matrix:
             "accuracy result",
             "pass one of them (run twice for both)",
         )
+    check_run_limits(request)
     local_standin = request.endpoint == LOCAL_ENDPOINT
     backends = list(request.backends) or [
         ENDPOINT_BACKEND if request.endpoint is not None else DEFAULT_BACKEND
@@ -291,6 +294,48 @@ def expand(request: RunRequest) -> Matrix:
     )
 
 
+def check_run_limits(request: RunRequest) -> None:
+    """The counts and durations of the request, checked before any rule is built from them:
+    a negative, zero (counts), NaN or infinite value, a minimum duration above the cap, a
+    negative seed or idle time is a one-line usage error naming the flag."""
+    counts = {
+        "--min-queries": (request.min_queries, 1),
+        "--warmup-queries": (request.warmup_queries, 0),
+    }
+    for flag, (count, least) in counts.items():
+        if count is not None and count < least:
+            raise InvalidOptionError(
+                f"{flag} must be at least {least}, got {count}", f"e.g. {flag} 100"
+            )
+    durations = {
+        "--min-duration": (request.min_duration_s, False),
+        "--max-duration": (request.max_duration_s, True),
+        "--warmup-duration": (request.warmup_s, False),
+        "--idle-s": (request.idle_s, False),
+    }
+    for flag, (value, positive) in durations.items():
+        if value is None:
+            continue
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            need = "a positive" if positive else "a non-negative"
+            raise InvalidOptionError(
+                f"{flag} must be {need} finite number of seconds, got {value:g}",
+                f"e.g. {flag} 10",
+            )
+    low = request.min_duration_s
+    cap = request.max_duration_s or (QUICK_STOP if request.quick else DEFAULT_STOP).max_duration_s
+    if low is not None and low > cap:
+        named = "--max-duration" if request.max_duration_s else "the default --max-duration"
+        raise InvalidOptionError(
+            f"--min-duration {low:g} s is above {named} {cap:g} s: the run would stop at the cap",
+            "raise --max-duration or lower --min-duration",
+        )
+    if request.seed is not None and request.seed < 0:
+        raise InvalidOptionError(
+            f"--seed must be a non-negative integer, got {request.seed}", "e.g. --seed 0"
+        )
+
+
 def _check_installed(backends: Sequence[str]) -> None:
     """Unknown backend names and missing runtimes fail before anything runs."""
     for b in backends:
@@ -302,9 +347,12 @@ def _check_installed(backends: Sequence[str]) -> None:
 
 
 def _check_network(network: NetworkRequest) -> None:
-    if network.rate_qps is not None and network.rate_qps <= 0:
+    rate = network.rate_qps
+    if rate is not None and not (0 < rate <= MAX_RATE_QPS):
         raise InvalidOptionError(
-            f"--rate must be positive, got {network.rate_qps}", "e.g. --rate 100"
+            f"--rate must be positive and at most {MAX_RATE_QPS:,.0f} requests/s (what the load "
+            f"generator can schedule from one event loop), got {rate:g}",
+            "e.g. --rate 100; for more, run several generators",
         )
     if network.latency_bound_ms is not None and network.latency_bound_ms <= 0:
         raise InvalidOptionError(

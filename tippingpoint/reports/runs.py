@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from tippingpoint.core.errors import ReportError
-from tippingpoint.core.io import load_samples
+from tippingpoint.core.io import load_samples, too_deep
 from tippingpoint.core.kinds import ScenarioKind
 from tippingpoint.core.schema import Report
 
@@ -34,6 +34,8 @@ def declared_schema_version(path: Path) -> object:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ReportError(f"cannot read report {path}: {exc}", "pass a report JSON file") from None
+    except RecursionError:
+        raise too_deep(str(path), "a report JSON file") from None
     return data.get("schema_version") if isinstance(data, dict) else None
 
 

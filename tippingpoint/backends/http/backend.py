@@ -34,11 +34,19 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tippingpoint.backends.base import SessionBase
-from tippingpoint.backends.http.auth import AuthConfig, AuthKind, load_secret, public_url
+from tippingpoint.backends.http.auth import (
+    AuthConfig,
+    AuthKind,
+    Endpoint,
+    load_secret,
+    parse_endpoint,
+    public_url,
+)
 from tippingpoint.backends.http.client import (
     ClientBase,
     ClientSettings,
     EndpointError,
+    ErrorKind,
     HttpClient,
     PreparedRequest,
 )
@@ -69,6 +77,8 @@ INSTALL_HINT = "pip install 'tippingpoint[http]'"
 SETUP_TIMEOUT_S = 60.0
 PLACEHOLDER_ENDPOINT = "http://127.0.0.1:1"
 """Stands in for a missing endpoint when options are validated before one is known."""
+CANCEL_WAIT_S = 30.0
+"""How long Ctrl-C waits for a cancelled load to hand back its partial run."""
 RAW_RUNTIME = "asyncio"
 """The runtime a report names when the raw client measured (Python's asyncio)."""
 
@@ -89,7 +99,10 @@ class HttpOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    endpoint: str = Field(description="base URL, e.g. http://127.0.0.1:8000")
+    endpoint: str = Field(
+        description="base URL, e.g. http://127.0.0.1:8000 (user info and query allowed)",
+        repr=False,  # it may hold credentials: recorded() gives the printable form
+    )
     protocol: WireProtocol = WireProtocol.KSERVE_V2
     model_name: str | None = Field(default=None, description="default: the model file's stem")
     model_version: str | None = None
@@ -129,7 +142,7 @@ class HttpOptions(BaseModel):
     def _url(cls, v: str) -> str:
         if not v.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
-        return v.rstrip("/")
+        return v
 
     @field_validator("path")
     @classmethod
@@ -190,7 +203,14 @@ class LoopThread:
             return done.result(timeout)
         except KeyboardInterrupt:
             self.loop.call_soon_threadsafe(lambda: holder["task"].cancel())
-            return done.result(30)
+            return done.result(CANCEL_WAIT_S)
+        except concurrent.futures.TimeoutError:
+            self.loop.call_soon_threadsafe(lambda: holder["task"].cancel())
+            raise InferenceError(
+                f"the load did not finish within its budget of {timeout:.0f} s (the endpoint "
+                "or the load generator fell behind)",
+                "lower --rate or --concurrency, or raise --opt timeout_s",
+            ) from None
 
     def stop(self) -> None:
         """Stop the loop and join its thread."""
@@ -202,18 +222,38 @@ class LoopThread:
             self.loop.close()
 
 
-def _auth(opts: HttpOptions) -> AuthConfig:
+def _auth(opts: HttpOptions, endpoint: Endpoint) -> AuthConfig:
+    """The credential to send: a token (bearer, or in ``auth_header``), else HTTP Basic from
+    the URL's user info; the URL's credentials are scrubbed from every text either way."""
+    hidden = endpoint.hidden
+    basic = endpoint.basic()
     if opts.token_env is None and opts.token_file is None:
         if opts.auth_header is not None:
             raise InvalidOptionError(
                 "auth_header is set but no token source is given",
                 "add token_env=VARIABLE or token_file=PATH",
             )
-        return AuthConfig()
+        if basic is not None:
+            return AuthConfig(AuthKind.BASIC, basic, also_hidden=hidden)
+        return AuthConfig(also_hidden=hidden)
     secret = load_secret(opts.token_env, opts.token_file)
+    if opts.auth_header and opts.auth_header.lower() != "authorization":
+        if basic is not None:
+            raise InvalidOptionError(
+                "the endpoint URL holds user info and a token goes in "
+                f"{opts.auth_header}: only one credential is sent",
+                "drop the user info from the URL, or the token options",
+            )
+        return AuthConfig(AuthKind.HEADER, secret, opts.auth_header, also_hidden=hidden)
+    if basic is not None:
+        raise InvalidOptionError(
+            "the endpoint URL holds user info (HTTP Basic) and a bearer token is set: both "
+            "would be the Authorization header",
+            "drop the user info from the URL, or token_env/token_file",
+        )
     if opts.auth_header:
-        return AuthConfig(AuthKind.HEADER, secret, opts.auth_header)
-    return AuthConfig(AuthKind.BEARER, secret)
+        return AuthConfig(AuthKind.HEADER, secret, opts.auth_header, also_hidden=hidden)
+    return AuthConfig(AuthKind.BEARER, secret, also_hidden=hidden)
 
 
 def _codec(opts: HttpOptions, model_name: str) -> Codec:
@@ -318,7 +358,7 @@ class HttpSession(SessionBase):
         def call() -> Sequence[np.ndarray]:
             c, body, headers = self.run(self.client.send(req), timeout)
             if c.error is not None:
-                detail = body[:200].decode("utf-8", "replace").strip() if body else ""
+                detail = self.auth.excerpt(body) if body else ""
                 raise InferenceError(
                     self.auth.scrub(
                         f"request to {public_url(req.url)} failed: {c.error}"
@@ -338,13 +378,23 @@ class HttpSession(SessionBase):
 
     def request_fn(self, kind: ScenarioKind, feeds: Sequence[np.ndarray]) -> RequestFn:
         """Encode ``feeds`` once for the client that measures ``kind`` (see
-        :meth:`client_for`) and return the function that sends that request on the loop."""
+        :meth:`client_for`) and return the function that sends that request on the loop. Every
+        successful reply is decoded (after it was timed); one that does not decode counts as
+        an ``undecodable`` failure."""
         client = self.client_for(kind)
         req = self.prepare(feeds, client)
         send = client.send
+        decode = self.codec.decode
+        outputs = self._outputs
 
         async def fn() -> Completion:
-            c, _, _ = await send(req)
+            c, body, headers = await send(req)
+            if c.error is None:
+                # after end_ns: a reply the protocol cannot decode is a failure, not a success
+                try:
+                    decode(body, headers, outputs)
+                except CodecError:
+                    return c._replace(error=ErrorKind.UNDECODABLE.value)
             return c
 
         return fn
@@ -429,10 +479,12 @@ class HttpBackend:
         except ImportError:
             raise RuntimeNotInstalledError("aiohttp is not installed", INSTALL_HINT) from None
         model_name = opts.model_name or Path(model).stem
-        auth = _auth(opts)
+        endpoint = parse_endpoint(opts.endpoint)
+        auth = _auth(opts, endpoint)
         codec = _codec(opts, model_name)
         settings = ClientSettings(
-            base_url=opts.endpoint,
+            base_url=endpoint.base_url,
+            query=endpoint.query,
             timeout_s=opts.timeout_s,
             connect_timeout_s=opts.connect_timeout_s,
             max_connections=opts.max_connections,

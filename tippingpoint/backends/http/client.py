@@ -11,11 +11,11 @@ import re
 import ssl
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from tippingpoint.backends.http.auth import AuthConfig
+from tippingpoint.backends.http.auth import AuthConfig, Secret
 from tippingpoint.backends.http.protocols import HttpMethod
 from tippingpoint.backends.network import Completion
 from tippingpoint.core.errors import RuntimeFailure
@@ -37,6 +37,8 @@ class ErrorKind(str, Enum):
     TIMEOUT = "timeout"
     CONNECTION = "connection"
     PROTOCOL = "protocol"
+    UNDECODABLE = "undecodable"
+    """A 2xx whose body the wire protocol cannot decode (garbage, truncated, wrong format)."""
 
 
 RETRYABLE = frozenset(
@@ -66,6 +68,9 @@ class ClientSettings:
     """Connection settings, all recorded in the report."""
 
     base_url: str
+    """``scheme://host[:port][/prefix]``: never user info or a query."""
+    query: Secret | None = field(default=None, repr=False)
+    """The endpoint URL's query, appended to every request (it may hold a key)."""
     timeout_s: float = 10.0
     connect_timeout_s: float = 5.0
     max_connections: int = 256
@@ -103,6 +108,14 @@ def status_error(status: int) -> str | None:
 
 def _head_size(first_line: str, headers: Mapping[str, str]) -> int:
     return len(first_line) + 2 + sum(len(k) + len(v) + 4 for k, v in headers.items()) + 2
+
+
+def request_url(settings: ClientSettings, path: str) -> str:
+    """The URL of a request to ``path``: the base URL, the path and the endpoint's query."""
+    url = settings.base_url + path
+    if settings.query is None:
+        return url
+    return url + ("&" if "?" in path else "?") + settings.query.reveal()
 
 
 class ClientBase:
@@ -199,8 +212,8 @@ class HttpClient(ClientBase):
         from yarl import URL
 
         all_headers = {**headers, **self.auth.headers()}
-        url = self.settings.base_url + path
-        return PreparedRequest(method, url, body, all_headers, target=URL(url))
+        url = request_url(self.settings, path)
+        return PreparedRequest(method, url, body, all_headers, target=URL(url, encoded=True))
 
     async def fetch(self, path: str) -> tuple[int, bytes, dict[str, str]]:
         """GET ``path`` for setup (readiness, metadata); failures are EndpointErrors."""

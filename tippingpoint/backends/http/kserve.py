@@ -175,10 +175,28 @@ def _split(body: bytes, header_length: int | None) -> tuple[dict[str, Any], memo
     try:
         doc = json.loads(head)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CodecError(f"malformed JSON: {exc}") from None
+        raise CodecError(_json_problem(exc, header_length)) from None
+    except RecursionError:
+        raise CodecError("malformed JSON: nested too deeply") from None
     if not isinstance(doc, dict):
         raise CodecError("the JSON body must be an object")
     return doc, rest
+
+
+def _json_problem(exc: ValueError, header_length: int | None) -> str:
+    """What is wrong with a JSON head: trailing bytes after a JSON document mean the
+    announced header length does not fit the body."""
+    if isinstance(exc, json.JSONDecodeError) and exc.msg == "Extra data":
+        if header_length is None:
+            return (
+                f"bytes follow the JSON document at offset {exc.pos}: binary tensors need the "
+                f"{HEADER_LENGTH} header"
+            )
+        return (
+            f"{HEADER_LENGTH} {header_length} does not end at the JSON header's end (offset "
+            f"{exc.pos}): the header length and binary_data_size values do not match the body"
+        )
+    return f"malformed JSON: {exc}"
 
 
 def _shape(entry: Mapping[str, Any], name: str) -> tuple[int, ...]:

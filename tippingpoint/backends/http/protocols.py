@@ -206,7 +206,7 @@ class TfServingCodec:
         """``outputs`` (columnar) or ``predictions`` (row) of the response."""
         try:
             doc = json.loads(body)
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise CodecError(f"malformed JSON: {exc}") from None
         if not isinstance(doc, dict):
             raise CodecError("the response must be a JSON object")
@@ -291,13 +291,16 @@ class TemplateCodec:
     def decode(
         self, body: bytes, headers: Mapping[str, str], outputs: Sequence[TensorSpec]
     ) -> list[np.ndarray]:
-        """The array at ``response_path``; nothing when no path was given."""
-        if not self.response_path:
+        """The array at ``response_path``; nothing when no path was given (a non-empty body
+        must still be JSON)."""
+        if not self.response_path and not body:
             return []
         try:
             node: Any = json.loads(body)
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise CodecError(f"malformed JSON: {exc}") from None
+        if not self.response_path:
+            return []
         for part in self.response_path.split("."):
             try:
                 node = node[int(part)] if isinstance(node, list) else node[part]

@@ -11,11 +11,10 @@ flight). Errors are classified exactly as the aiohttp client classifies them.
 from __future__ import annotations
 
 import asyncio
-import base64
 import ssl
 import time
 from collections.abc import Mapping
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from tippingpoint.backends.http.auth import AuthConfig, public_url
 from tippingpoint.backends.http.client import (
@@ -26,6 +25,7 @@ from tippingpoint.backends.http.client import (
     PreparedRequest,
     _describe,
     parse_server_timing,
+    request_url,
     status_error,
 )
 from tippingpoint.backends.http.protocols import HttpMethod
@@ -281,10 +281,6 @@ class RawHttpClient(ClientBase):
         host = f"[{self.host}]" if ":" in self.host else self.host
         default = self.port == (443 if self.scheme == "https" else 80)
         self._host_header = host if default else f"{host}:{self.port}"
-        self._basic: str | None = None
-        if parts.username is not None:
-            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-            self._basic = "Basic " + base64.b64encode(pair.encode("latin-1")).decode()
         self._ssl = _ssl_context(settings.tls_verify) if self.scheme == "https" else None
         self._idle: list[_Connection] = []
         self._all: set[_Connection] = set()
@@ -315,21 +311,19 @@ class RawHttpClient(ClientBase):
     ) -> PreparedRequest:
         """A request to ``path`` with the auth headers added, serialised once."""
         all_headers = {**headers, **self.auth.headers()}
-        url = self.settings.base_url + path
-        wire = self._serialise(method, path, body, all_headers)
+        url = request_url(self.settings, path)
+        wire = self._serialise(method, url, body, all_headers)
         return PreparedRequest(method, url, body, all_headers, len(wire) - len(body), wire=wire)
 
     def _serialise(
-        self, method: HttpMethod, path: str, body: bytes, headers: Mapping[str, str]
+        self, method: HttpMethod, url: str, body: bytes, headers: Mapping[str, str]
     ) -> bytes:
-        parts = urlsplit(self.settings.base_url + path)
+        parts = urlsplit(url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         lines = [f"{method.value} {target} HTTP/1.1", f"Host: {self._host_header}"]
         given = {k.lower() for k in headers}
         if "user-agent" not in given:
             lines.append(f"User-Agent: {USER_AGENT}")
-        if self._basic is not None and "authorization" not in given:
-            lines.append(f"Authorization: {self._basic}")
         for name, value in headers.items():
             if name.lower() in ("host", "content-length", "transfer-encoding", "connection"):
                 continue

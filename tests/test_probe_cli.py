@@ -1,0 +1,134 @@
+"""The probe's command-line misuse, replayed: every bad count, duration, seed or rate is one
+``error:`` line on stderr and exit 2 before anything runs (no output directory is created), and
+reading a report nested too deeply or writing a report onto a directory is one line too.
+
+The commands run in this process through :func:`tippingpoint.cli.main` (the console script's
+entry point), so each check costs milliseconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tippingpoint.cli import main
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``tippingpoint ARGS`` in this process: exit code, stdout, stderr."""
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_usage_error(code: int, err: str, *needles: str) -> None:
+    """Exit 2 and one ``error:`` line on stderr holding every needle, no traceback."""
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+BAD_LIMITS = [
+    (["--min-queries", "-5"], "--min-queries"),
+    (["--min-queries", "0"], "--min-queries"),
+    (["--warmup-queries", "-1"], "--warmup-queries"),
+    (["--min-duration", "-1"], "--min-duration"),
+    (["--min-duration", "nan"], "--min-duration"),
+    (["--min-duration", "inf"], "--min-duration"),
+    (["--max-duration", "-3"], "--max-duration"),
+    (["--max-duration", "0"], "--max-duration"),
+    (["--max-duration", "nan"], "--max-duration"),
+    (["--warmup-duration", "-2"], "--warmup-duration"),
+    (["--warmup-duration", "nan"], "--warmup-duration"),
+    (["--min-duration", "5", "--max-duration", "1"], "--max-duration"),
+    (["--min-duration", "500"], "default --max-duration"),
+    (["--idle-s", "-2"], "--idle-s"),
+    (["--seed", "-1"], "--seed"),
+]
+
+
+@pytest.mark.parametrize(("flags", "needle"), BAD_LIMITS, ids=[" ".join(f) for f, _ in BAD_LIMITS])
+def test_bad_limits_are_usage_errors_before_anything_runs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, flags: list[str], needle: str
+) -> None:
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, "run", "-m", "mlp-tiny", "--out", str(out), *flags)
+    assert_usage_error(code, err, needle)
+    assert not out.exists(), "the output directory was created before the usage error"
+
+
+@pytest.mark.parametrize("rate", ["1e9", "0", "-5", "nan", "inf"])
+def test_rates_the_generator_cannot_schedule_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, rate: str
+) -> None:
+    out = tmp_path / "out"
+    code, _, err = run_cli(
+        capsys, "run", "-m", "mlp-tiny", "--endpoint", "local", "-s", "server", "--rate", rate,
+        "--out", str(out),
+    )  # fmt: skip
+    assert_usage_error(code, err, "--rate", "100,000")
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def nested(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A JSON document nested 200,000 levels deep (valid JSON, no report)."""
+    path = tmp_path_factory.mktemp("nested") / "nested.json"
+    path.write_text("[" * 200_000 + "]" * 200_000)
+    return path
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["show", "{n}"],
+        ["compare", "{n}", "{n}"],
+        ["report", "{n}", "--out", "{tmp}/r.html"],
+        ["report", "{real}", "--cost", "{n}", "--out", "{tmp}/r.html"],
+        [
+            "cost",
+            "--reports",
+            "{n}",
+            "--device",
+            "rpi5",
+            "--cloud",
+            "gpu-t4-ondemand",
+            "-w",
+            "camera-analytics",
+        ],
+    ],
+    ids=["show", "compare", "report", "report --cost", "cost"],
+)
+def test_deeply_nested_json_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    nested: Path,
+    real_results: Path,
+    command: list[str],
+) -> None:
+    fill = {"n": str(nested), "tmp": str(tmp_path), "real": str(real_results)}
+    code, _, err = run_cli(capsys, *(part.format(**fill) for part in command))
+    assert_usage_error(code, err, "nested too deeply")
+
+
+def test_report_out_naming_a_directory_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, real_results: Path
+) -> None:
+    code, _, err = run_cli(capsys, "report", str(real_results), "--out", str(tmp_path))
+    assert_usage_error(code, err, "is a directory", "report.html")
+
+
+def test_serve_on_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    from tests.helpers import assert_one_line, tp
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        proc = tp("serve", "-m", "mlp-tiny", "--port", str(port), timeout=60)
+    assert_one_line(proc, 2, f"127.0.0.1:{port}", "--port")
