@@ -156,6 +156,29 @@ def main(work: Path) -> None:
         )
         result["missing_kind"] = cli("campaign", "run", str(bad), "-o", str(work / "bad"), *addr)
 
+        # --wait: the campaign waits for the missing kind; a node offering it joins meanwhile
+        argv = [sys.executable, "-m", "tippingpoint", "campaign", "run", str(bad), *addr]
+        argv += ["-o", str(work / "waited"), "--wait", "300"]
+        t1 = time.monotonic()
+        with (work / "wait.out").open("w") as out, (work / "wait.err").open("w") as err:
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True,
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                out.write(line)
+                if line.startswith("waiting for nodes offering device:edge-c"):
+                    result["edge_c"] = add("device:edge-c").node_id
+                    break
+            for line in proc.stdout:
+                out.write(line)
+            proc.wait(timeout=300)
+        result["wait"] = {
+            "rc": proc.returncode,
+            "out": (work / "wait.out").read_text(),
+            "err": (work / "wait.err").read_text(),
+            "s": round(time.monotonic() - t1, 2),
+        }
+
         plan = work / "kill.toml"
         plan.write_text(KILL_PLAN.format(defaults=DEFAULTS.format(duration=1.5)))
         tree = work / "kill-tree"

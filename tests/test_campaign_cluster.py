@@ -119,12 +119,25 @@ def test_the_http_cell_ran_from_the_edge_node_against_the_cloud_node(
 
 
 def test_a_kind_no_node_offers_is_one_line_exit_2(cluster_run: tuple[Path, dict[str, Any]]) -> None:
-    _, r = cluster_run
+    work, r = cluster_run
     bad = r["missing_kind"]
     assert bad["rc"] == 2
     (line,) = [x for x in bad["err"].splitlines() if x.startswith("error:")]
     assert "no node of the cluster offers 'device:edge-c'" in line
     assert "ray start --address=HEAD:6379 --resources='{\"device:edge-c\": 1}'" in line
+    assert not (work / "bad").exists()  # refused before the folder was touched
+
+
+def test_wait_holds_the_campaign_until_a_node_of_the_kind_joins(
+    cluster_run: tuple[Path, dict[str, Any]],
+) -> None:
+    work, r = cluster_run
+    waited = r["wait"]
+    assert waited["rc"] == 0, waited["out"] + waited["err"]
+    assert "waiting for nodes offering device:edge-c" in waited["out"]
+    record = read_cell(work / "waited", "edge-b/mlp-tiny/single-stream/onnxruntime-fp32")
+    assert record is not None and record.state is CellState.COMPLETE
+    assert record.node_id == r["edge_c"]  # the device edge-b of this plan is of kind edge-c
 
 
 def test_a_killed_node_loses_nothing_finished_and_resume_completes(
@@ -162,7 +175,7 @@ def test_a_killed_node_loses_nothing_finished_and_resume_completes(
             assert cell_report(tree, record) is not None
         else:
             assert record.state is CellState.LOST, record
-            assert record.reason is not None and " at 20" in record.reason  # with the time
+            assert record.reason is not None and "at 20" in record.reason  # with the time
             lost.append(key.cell_id)
     assert lost
     # check: valid, and it names exactly the lost cells; --require-complete fails

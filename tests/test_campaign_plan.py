@@ -167,6 +167,7 @@ def test_a_node_that_does_not_look_as_expected_is_refused(tmp_path: Path) -> Non
         str(tmp_path / "t"),
     )
     assert_one_line(p, 2, "device edge-b (this machine)", f"the plan expects {other}")
+    assert not (tmp_path / "t").exists()  # refused before the folder was touched
 
 
 def test_help_and_check_do_not_import_ray(tmp_path: Path) -> None:

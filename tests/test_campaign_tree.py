@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,13 +25,14 @@ from tippingpoint.campaign.tree import (
     read_cell,
     read_manifest,
     read_nodes,
+    report_paths,
     reports_by_device,
     write_node,
 )
 from tippingpoint.harness.standin import LocalStandIn
 from tippingpoint.models.registry import resolve_model
 
-from .helpers import assert_one_line, tp
+from .helpers import TP, assert_one_line, tp
 
 PLAN = """
 [campaign]
@@ -140,6 +144,7 @@ def test_merged_trees_pass_the_check_and_feed_cost_per_device(
         hosts = {n.fingerprint.hostname_hash for n in dev.nodes}
         assert all(r.host.hostname_hash in hosts for _, r in dev.local)
     assert len(read_manifest(merged).sessions) == 2
+    assert len(report_paths(merged)) == 4
 
 
 def test_resume_skips_what_is_done_and_a_second_run_is_refused(
@@ -241,3 +246,28 @@ def test_merge_refuses_a_cell_measured_twice(
     p = tp("campaign", "merge", str(b), str(again), "-o", str(tmp_path / "m"))
     assert_one_line(p, 2, f"cell {EDGE_B} is complete in both", "keep one")
     assert not (tmp_path / "m").exists()
+
+
+def test_ctrl_c_keeps_every_filed_cell_and_resume_completes(
+    trees: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text(trees[0].read_text().replace("min_duration_s = 0.05", "min_duration_s = 3"))
+    out = tmp_path / "t"
+    cmd = [*TP, "campaign", "run", str(plan), "--local", "edge-b", "-o", str(out)]
+    # edge-b has one cell: interrupt it while it runs, once its node is checked
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("sent "):
+            time.sleep(1.0)  # into the measured window
+            proc.send_signal(signal.SIGINT)
+            break
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stdout + stderr
+    assert "interrupted" in stdout
+    assert read_cell(out, EDGE_B) is None  # the cut run is not filed: resume runs it
+    assert read_manifest(out).sessions[-1].status == "interrupted"
+    p = tp("campaign", "run", str(plan), "--local", "edge-b", "-o", str(out), "--resume")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert [c.state for c in check_tree(out).cells if c.device == "edge-b"] == ["complete"]

@@ -6,8 +6,8 @@ head) inside a network namespace of its own (``unshare -n``, loopback only, so R
 cells on both edge kinds, and prints, per node:
 
 * the per-cell scheduling overhead: seconds from handing a cell to its node to filing its
-  report on the head, less the seconds the cell ran on the node (target: under 1 s). A
-  node's first cell also pays for starting its Ray worker process; it is shown apart.
+  report on the head, less the seconds the cell ran on the node (target: under 1 s). The
+  pre-run check has already started each node's Ray worker; the first cell is shown apart.
 * the node's wall time against the sum of its cells' run times.
 
 Figures only: nothing here asserts a time. Both edge nodes share this machine's cores, so
@@ -104,7 +104,7 @@ def _bench() -> int:
         print(
             f"{names.get(n.node_id, n.node_id[:12])}: {n.cells} cells, sum of cell times "
             f"{n.exec_s:.2f} s, node wall {n.wall_s:.2f} s (wall / sum {n.wall_s / n.exec_s:.2f}); "
-            f"overhead per cell: first {first:.2f} s (starts the worker), then median "
+            f"overhead per cell: first {first:.3f} s, then median "
             f"{median:.3f} s, max {max(rest, default=float('nan')):.3f} s"
         )
     if later:

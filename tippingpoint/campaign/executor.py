@@ -181,10 +181,9 @@ class CampaignResult:
 # the tree ------------------------------------------------------------------------------------
 
 
-def _open_tree(plan: Plan, out: Path, resume: bool, mode: str) -> list[PlannedCell]:
-    """Create (or, resuming, reopen) the campaign folder; returns the planned cells."""
-    cells = planned_cells(plan)
-    started = Session(mode=mode, started_at=now())
+def _check_target(plan: Plan, out: Path, resume: bool) -> frozenset[str]:
+    """Whether the campaign can be filed in ``out`` (nothing is written); returns the cells
+    already done there when resuming."""
     if is_campaign(out):
         manifest = read_manifest(out)
         if manifest.plan_sha256 != plan.digest():
@@ -197,10 +196,20 @@ def _open_tree(plan: Plan, out: Path, resume: bool, mode: str) -> list[PlannedCe
                 f"{out} already holds this campaign",
                 "pass --resume to run the cells not yet done, or choose another --out",
             )
-        write_manifest(out, manifest.model_copy(update={"sessions": (*manifest.sessions, started)}))
-        return cells
-    if out.exists() and any(out.iterdir()):
+        return frozenset(k.cell_id for k in manifest.cells if cell_done(out, k.cell_id))
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise PlanError(f"{out} is not empty and holds no campaign", "choose an empty or new --out")
+    return frozenset()
+
+
+def _open_tree(plan: Plan, out: Path, mode: str) -> None:
+    """Create (or reopen) the campaign folder, once the plan has passed every check."""
+    cells = planned_cells(plan)
+    started = Session(mode=mode, started_at=now())
+    if is_campaign(out):
+        manifest = read_manifest(out)
+        write_manifest(out, manifest.model_copy(update={"sessions": (*manifest.sessions, started)}))
+        return
     report_io.ensure_output_dir(out)
     write_manifest(
         out,
@@ -215,7 +224,6 @@ def _open_tree(plan: Plan, out: Path, resume: bool, mode: str) -> list[PlannedCe
             sessions=(started,),
         ),
     )
-    return cells
 
 
 def _close_tree(out: Path, status: CampaignStatus) -> None:
@@ -328,20 +336,18 @@ def run_local(
         known = ", ".join(plan.devices)
         raise PlanError(f"the plan has no device '{device}'", f"devices in the plan: {known}")
     urls = _endpoint_urls(plan, options, device, served=False)
-    cells = _open_tree(plan, options.out, options.resume, f"local:{device}")
+    mine = [c for c in planned_cells(plan) if c.device == device]
+    done = _check_target(plan, options.out, options.resume)
+    emit(CampaignPlanned(tuple(mine), done & {c.cell_id for c in mine}))
+    checked = probe(plan, device)
+    if checked.problem is not None:
+        raise PlanError(
+            f"device {device} (this machine): {checked.problem}", "fix the plan or this machine"
+        )
+    _open_tree(plan, options.out, f"local:{device}")
     status = CampaignStatus.COMPLETE
     records: dict[str, CellRecord] = {}
     try:
-        mine = [c for c in cells if c.device == device]
-        done = frozenset(
-            c.cell_id for c in mine if options.resume and cell_done(options.out, c.cell_id)
-        )
-        emit(CampaignPlanned(tuple(mine), done))
-        checked = probe(plan, device)
-        if checked.problem is not None:
-            raise PlanError(
-                f"device {device} (this machine): {checked.problem}", "fix the plan or this machine"
-            )
         node_id = f"local-{checked.fingerprint.hostname_hash}"
         write_node(
             options.out,
@@ -379,7 +385,9 @@ def run_local(
             records[cell.cell_id] = record
             emit(CellFiled(cell, record))
         status = _status(records)
-        return CampaignResult(records=records, status=status, skipped_done=len(done))
+        return CampaignResult(
+            records=records, status=status, skipped_done=len(done & {c.cell_id for c in mine})
+        )
     except KeyboardInterrupt:
         status = CampaignStatus.INTERRUPTED
         return CampaignResult(records=records, status=status)
@@ -447,52 +455,59 @@ def run_campaign(
 ) -> CampaignResult:
     """Run the plan on the Ray cluster: each cell on a node of its kind, filed as it ends.
 
-    Raises ``PlanError`` (exit 2) when a kind is offered by no node (after ``wait_s``) or a
-    node cannot run its cells, and ``FleetError`` when Ray or the cluster is missing.
+    Raises ``PlanError`` (exit 2) when a kind is offered by no node (after ``wait_s``), a node
+    cannot run its cells or an endpoint cannot be served, and ``FleetError`` when Ray or the
+    cluster is missing; in each case before the campaign folder is touched.
     """
     emit = on_event or _ignore
     urls = _endpoint_urls(plan, options, None, served=True)
-    cells = _open_tree(plan, options.out, options.resume, "ray")
-    status = CampaignStatus.INTERRUPTED
+    cells = planned_cells(plan)
+    done = _check_target(plan, options.out, options.resume)
+    todo = [c for c in cells if c.cell_id not in done]
+    emit(CampaignPlanned(tuple(cells), done))
     records: dict[str, CellRecord] = {}
     endpoints: list[fleet.EndpointHandle] = []
     clocks: dict[str, _NodeClock] = {}
+    status = CampaignStatus.INTERRUPTED
+    fleet.connect(options.address or plan.campaign.address)
     try:
-        done = frozenset(
-            c.cell_id for c in cells if options.resume and cell_done(options.out, c.cell_id)
-        )
-        todo = [c for c in cells if c.cell_id not in done]
-        emit(CampaignPlanned(tuple(cells), done))
-        fleet.connect(options.address or plan.campaign.address)
         try:
             _wait_for_kinds(plan, todo, urls, options, emit)
-            _check_nodes(plan, todo, options.out, emit)
-            tokens = _start_endpoints(plan, todo, urls, options.out, endpoints, emit)
+            nodes = _check_nodes(plan, todo, emit)
+            served, tokens = _start_endpoints(plan, todo, urls, endpoints, emit)
+        except KeyboardInterrupt:  # nothing was filed: the folder stays as it was
+            return CampaignResult(records=records, status=status, skipped_done=len(done))
+        _open_tree(plan, options.out, "ray")
+        try:
+            for node in nodes:
+                write_node(options.out, node)
+            for endpoint in served:
+                write_endpoint(options.out, endpoint)
             _schedule(plan, todo, urls, tokens, options, records, clocks, emit)
             status = _status(records)
+        except KeyboardInterrupt:
+            status = CampaignStatus.INTERRUPTED
         finally:
-            for handle in endpoints:
-                handle.stop()
-            fleet.disconnect()
-        return CampaignResult(
-            records=records,
-            status=status,
-            nodes=tuple(
-                NodeTiming(
-                    node_id=n,
-                    cells=c.cells,
-                    exec_s=c.exec_s,
-                    wall_s=c.last_filed - c.first_submit,
-                    overheads_s=tuple(c.overheads),
-                )
-                for n, c in clocks.items()
-            ),
-            skipped_done=len(done),
-        )
-    except KeyboardInterrupt:
-        return CampaignResult(records=records, status=CampaignStatus.INTERRUPTED)
+            _close_tree(options.out, status)
     finally:
-        _close_tree(options.out, status)
+        for handle in endpoints:
+            handle.stop()
+        fleet.disconnect()
+    return CampaignResult(
+        records=records,
+        status=status,
+        nodes=tuple(
+            NodeTiming(
+                node_id=n,
+                cells=c.cells,
+                exec_s=c.exec_s,
+                wall_s=c.last_filed - c.first_submit,
+                overheads_s=tuple(c.overheads),
+            )
+            for n, c in clocks.items()
+        ),
+        skipped_done=len(done),
+    )
 
 
 def _needed(plan: Plan, todo: list[PlannedCell], urls: Mapping[str, str]) -> dict[str, list[str]]:
@@ -563,8 +578,9 @@ def _wait_for_kinds(
         time.sleep(min(2.0, max(0.1, options.wait_s - waited)))
 
 
-def _check_nodes(plan: Plan, todo: list[PlannedCell], out: Path, emit: CampaignCallback) -> None:
-    """The pre-run check on every live node of each device's kind; records their fingerprints."""
+def _check_nodes(plan: Plan, todo: list[PlannedCell], emit: CampaignCallback) -> list[NodeRecord]:
+    """The pre-run check on every live node of each device's kind; their records."""
+    checked: list[NodeRecord] = []
     devices = list(dict.fromkeys(c.device for c in todo))
     alive = [n for n in fleet.nodes() if n.alive]
     probes = [
@@ -594,8 +610,7 @@ def _check_nodes(plan: Plan, todo: list[PlannedCell], out: Path, emit: CampaignC
             )
         if answer.problem is not None:
             raise PlanError(f"{where}: {answer.problem}", "fix the plan or the node")
-        write_node(
-            out,
+        checked.append(
             NodeRecord(
                 node_id=node.node_id,
                 kind=plan.devices[dev].kind,
@@ -604,28 +619,30 @@ def _check_nodes(plan: Plan, todo: list[PlannedCell], out: Path, emit: CampaignC
                 tool_version=answer.tool_version,
                 fingerprint=answer.fingerprint,
                 seen_at=now(),
-            ),
+            )
         )
         emit(NodeChecked(dev, node.node_id, node.address))
+    return checked
 
 
 def _start_endpoints(
     plan: Plan,
     todo: list[PlannedCell],
     urls: dict[str, str],
-    out: Path,
     handles: list[fleet.EndpointHandle],
     emit: CampaignCallback,
-) -> dict[str, str]:
-    """Start the served endpoints the cells use; fills ``urls``; returns their tokens."""
+) -> tuple[list[EndpointRecord], dict[str, str]]:
+    """Start the served endpoints the cells use; fills ``urls``; returns their records and
+    their tokens."""
     from tippingpoint.campaign.plan import served_models
 
+    records: list[EndpointRecord] = []
     tokens: dict[str, str] = {}
     used = list(dict.fromkeys(c.endpoint for c in todo if c.endpoint is not None))
     for name in used:
         ep = plan.endpoints[name]
         if name in urls:
-            write_endpoint(out, EndpointRecord(name=name, url=urls[name], started_at=now()))
+            records.append(EndpointRecord(name=name, url=urls[name], started_at=now()))
             emit(EndpointStarted(name, urls[name], None))
             continue
         assert ep.serve is not None
@@ -643,8 +660,7 @@ def _start_endpoints(
             ) from None
         handles.append(handle)
         urls[name], tokens[name] = url, token
-        write_endpoint(
-            out,
+        records.append(
             EndpointRecord(
                 name=name,
                 url=url,
@@ -654,10 +670,10 @@ def _start_endpoints(
                 backend=ep.backend,
                 models=files,
                 started_at=now(),
-            ),
+            )
         )
         emit(EndpointStarted(name, url, node.node_id))
-    return tokens
+    return records, tokens
 
 
 def _schedule(

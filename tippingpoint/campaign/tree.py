@@ -380,6 +380,15 @@ class DeviceReports:
     endpoints: dict[str, EndpointRecord] = field(default_factory=dict)
 
 
+def report_paths(root: Path) -> list[Path]:
+    """The complete, verified reports of a campaign folder, in plan order (for ``report``)."""
+    return [
+        path
+        for dev in reports_by_device(root).values()
+        for path, _ in [*dev.local, *(r for runs in dev.by_endpoint.values() for r in runs)]
+    ]
+
+
 def reports_by_device(root: Path) -> dict[str, DeviceReports]:
     """Every device's complete, verified reports in a campaign folder, by device id.
 
