@@ -179,20 +179,22 @@ def test_qdisc_arguments() -> None:
     assert int(tbf_args(0.5, 1500)[4]) >= 2 * 1514  # the bucket holds two full frames
 
 
-def test_auto_takes_the_best_shaper_the_machine_has_and_says_why() -> None:
+def test_auto_is_the_proxy_and_tc_takes_the_best_the_kernel_has_and_says_why() -> None:
     delayed = spec("lte-ish", delay_up_ms=30.0, delay_down_ms=30.0, rate_down_mbps=40.0)
     rate_only = spec("capped", rate_up_mbps=5.0, rate_down_mbps=5.0)
-    sel = select_shaper(delayed, "auto", NO_NETEM)
+    auto = select_shaper(delayed, "auto", WITH_NETEM)
+    assert auto.kind is ShaperKind.PROXY and "the default" in auto.reason
+    sel = select_shaper(delayed, "tc", NO_NETEM)
     assert sel.kind is ShaperKind.PROXY
     assert "sch_netem" in sel.reason and "falling back to the proxy" in sel.reason
     assert "\n" not in sel.reason
-    assert select_shaper(rate_only, "auto", NO_NETEM).kind is ShaperKind.TBF
-    assert select_shaper(delayed, "auto", WITH_NETEM).kind is ShaperKind.NETEM
-    no_ns = select_shaper(delayed, "auto", NO_NAMESPACE)
+    assert select_shaper(rate_only, "tc", NO_NETEM).kind is ShaperKind.TBF
+    assert select_shaper(delayed, "tc", WITH_NETEM).kind is ShaperKind.NETEM
+    no_ns = select_shaper(delayed, "tc", NO_NAMESPACE)
     assert no_ns.kind is ShaperKind.PROXY and "Operation not permitted" in no_ns.reason
     assert select_shaper(delayed, "proxy", NO_NAMESPACE).kind is ShaperKind.PROXY
     # on this machine, whatever it has
-    real = select_shaper(delayed)
+    real = select_shaper(delayed, "tc")
     assert real.kind in set(ShaperKind) and real.reason.startswith("network 'lte-ish'")
 
 

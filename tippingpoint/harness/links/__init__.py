@@ -1,8 +1,9 @@
 """Network links as a measured input: a shaper between the client and the endpoint that applies
 a network profile (:class:`~tippingpoint.core.links.LinkSpec`) and records what the link did.
 
-- :func:`select_shaper`: the shaper for a profile (``auto``, ``proxy``, ``netem``, ``tbf``) and
-  the one line that says why; a shaper the machine lacks is a usage error with its fix.
+- :func:`select_shaper`: the shaper for a profile (``auto`` = the proxy, ``tc`` = the best the
+  kernel allows, ``proxy``, ``netem``, ``tbf``) and the one line that says why; a shaper the
+  machine lacks is a usage error with its fix.
 - :class:`LinkProxy`: the user-space asyncio TCP proxy on loopback (any machine, CI).
 - :class:`TcLink`: ``tc`` netem or tbf on the loopback of a namespace tippingpoint creates.
 - :class:`LinkThread` / :class:`LinkProcess`: a chosen link on its own event loop in a thread,
@@ -13,7 +14,7 @@ a network profile (:class:`~tippingpoint.core.links.LinkSpec`) and records what 
 Usage::
 
     spec = catalog.network("lighthouse-mobile-slow-4g").link()
-    selection = select_shaper(spec, "auto")
+    selection = select_shaper(spec, "auto")   # or "tc"
     print(selection.reason)
     link = LinkThread(selection, (endpoint_host, endpoint_port))
     host, port = link.start()          # point the client at http://127.0.0.1:port

@@ -142,6 +142,8 @@ class TcCapabilities:
     netem_seed: bool = False
     missing: tuple[str, ...] = field(default=())
     """One line per thing missing, naming it (``sch_netem: ...``)."""
+    netem_distributions: bool = False
+    """Whether netem finds its jitter distribution tables (iproute2's ``normal.dist`` ...)."""
 
     @property
     def per_direction(self) -> bool:
@@ -180,7 +182,7 @@ def probe_tc() -> TcCapabilities:
     qdiscs: set[str] = set()
     filters: set[str] = set()
     missing: list[str] = []
-    seed = False
+    seed = tables = False
     try:
         ns.run([ip, "link", "set", "dev", "lo", "mtu", "1500", "up"])
         for name, args in _TRIALS.items():
@@ -200,11 +202,17 @@ def probe_tc() -> TcCapabilities:
             args = [tc, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms", "seed", "7"]
             seed = ns.run(args, False).returncode == 0
             ns.run([tc, "qdisc", "del", "dev", "lo", "root"], False)
+            args = [tc, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "10ms", "1ms"]
+            done = ns.run([*args, "distribution", "normal"], False)
+            tables = done.returncode == 0
+            if not tables:
+                missing.append(f"netem distribution tables: {_first_line(done)}")
+            ns.run([tc, "qdisc", "del", "dev", "lo", "root"], False)
     except Exception as exc:  # never a crash
         missing.append(f"tc probe: {exc}")
     finally:
         ns.close()
-    return TcCapabilities(True, frozenset(qdiscs), frozenset(filters), seed, tuple(missing))
+    return TcCapabilities(True, frozenset(qdiscs), frozenset(filters), seed, tuple(missing), tables)
 
 
 def _read_tcp_counters() -> dict[str, int]:

@@ -59,6 +59,7 @@ class LinkProcess:
                 "filters": sorted(caps.filters),
                 "netem_seed": caps.netem_seed,
                 "missing": list(caps.missing),
+                "netem_distributions": caps.netem_distributions,
             },
             "upstream": list(self.upstream),
             "rto_min_ms": self.rto_min_ms,
@@ -147,6 +148,7 @@ async def _child() -> None:
             frozenset(c["filters"]),
             c["netem_seed"],
             tuple(c["missing"]),
+            c["netem_distributions"],
         )
     )
     sel = ShaperSelection(

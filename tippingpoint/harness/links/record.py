@@ -95,8 +95,9 @@ class KernelTcp(Frozen):
 
     @property
     def retransmit_share(self) -> float:
-        """Retransmitted segments over segments sent."""
-        return self.retrans_segs / self.out_segs if self.out_segs else 0.0
+        """Retransmitted segments over all segments sent (``OutSegs`` leaves them out)."""
+        sent = self.out_segs + self.retrans_segs
+        return self.retrans_segs / sent if sent else 0.0
 
 
 class QdiscRecord(Frozen):

@@ -1,11 +1,14 @@
 """Choosing the shaper: what the user asked for, what the profile needs and what the machine
 has, with the reason printed.
 
-``auto`` takes netem in a namespace where the kernel has ``sch_netem`` (the kernel's own TCP
-under the profile), tbf where netem is missing but the profile only limits the rate (with
-outages, which the relay applies), and the user-space proxy otherwise: the proxy works in any
-container and in CI. Asking for a shaper the machine lacks, or one that cannot apply the profile,
-is a usage error with its fix, raised before anything runs.
+- ``auto`` (the default): the user-space proxy, which works in any container and in CI and
+  gives the same emulation on every machine.
+- ``tc``: the kernel where the machine allows it: netem in a namespace where the kernel has
+  ``sch_netem`` (the kernel's own TCP under the profile), else tbf when the profile only limits
+  the rate (outages are applied by the relay), else the proxy, with one line naming the missing
+  qdisc and the fallback.
+- ``proxy``, ``netem``, ``tbf``: exactly that one. Asking for a shaper the machine lacks, or one
+  that cannot apply the profile, is a usage error with its fix, raised before anything runs.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from tippingpoint.core.links import LinkSpec
 from tippingpoint.harness.links.netns import TcCapabilities, probe_tc
 from tippingpoint.harness.links.record import ShaperKind
 
-SHAPER_CHOICES = ("auto", "proxy", "netem", "tbf")
+SHAPER_CHOICES = ("auto", "proxy", "tc", "netem", "tbf")
 """What ``--shaper`` accepts."""
 TBF_FEATURES = frozenset({"rate", "outages"})
 """What the tbf shaper can apply (outages by its relay)."""
@@ -63,25 +66,28 @@ def _unapplied(spec: LinkSpec) -> str:
 
 
 def _tc_missing(caps: TcCapabilities, qdisc: str) -> str:
+    """One line naming what is missing for ``qdisc``: the kernel's module and tc's message."""
     for line in caps.missing:
         if line.startswith(f"sch_{qdisc}:") or not caps.namespace:
-            return line
+            return line.rstrip(".")
     return f"sch_{qdisc}: unavailable"
 
 
 def select_shaper(
     spec: LinkSpec, requested: str = "auto", caps: TcCapabilities | None = None
 ) -> ShaperSelection:
-    """The shaper for ``spec``: ``requested`` (auto, proxy, netem, tbf) against the machine's
-    capabilities (probed when not given). Raises InvalidOptionError (exit 2) with the fix."""
+    """The shaper for ``spec``: ``requested`` (auto, proxy, tc, netem, tbf) against the
+    machine's capabilities (probed when needed and not given). Raises InvalidOptionError
+    (exit 2) with the fix."""
     name = spec.name
     if requested not in SHAPER_CHOICES:
         raise InvalidOptionError(
             f"unknown network shaper {requested!r}", f"choose one of {', '.join(SHAPER_CHOICES)}"
         )
-    if requested == "proxy":
+    if requested in ("proxy", "auto"):
+        why = "asked for" if requested == "proxy" else "the default; --shaper tc uses the kernel"
         return ShaperSelection(
-            ShaperKind.PROXY, f"network '{name}': user-space proxy on loopback (asked for)", spec
+            ShaperKind.PROXY, f"network '{name}': user-space proxy on loopback ({why})", spec
         )
     caps = probe_tc() if caps is None else caps
     rate_only = spec.features() <= TBF_FEATURES and "rate" in spec.features()
@@ -119,7 +125,7 @@ def select_shaper(
             spec,
             caps,
         )
-    # auto
+    # tc: the best the kernel offers here, else the proxy
     if caps.namespace and caps.has("netem"):
         return ShaperSelection(
             ShaperKind.NETEM,

@@ -43,12 +43,19 @@ def _ms(value: float) -> str:
     return f"{value:.3f}ms"
 
 
-def netem_args(spec: LinkSpec, delay_ms: float, rate_mbps: float | None, seed: bool) -> list[str]:
-    """The netem options for one direction of ``spec``."""
+def netem_args(
+    spec: LinkSpec,
+    delay_ms: float,
+    rate_mbps: float | None,
+    seed: bool,
+    distributions: bool = True,
+) -> list[str]:
+    """The netem options for one direction of ``spec`` (without ``distributions``, jitter is
+    uniform: netem's default when its tables are missing)."""
     args = ["netem", "delay", _ms(delay_ms)]
     if spec.jitter_ms > 0:
         args.append(_ms(spec.jitter_ms))
-        if spec.jitter_distribution is not JitterDistribution.UNIFORM:
+        if spec.jitter_distribution is not JitterDistribution.UNIFORM and distributions:
             args += ["distribution", spec.jitter_distribution.value]
     ge = spec.bursty_loss
     if ge is not None:
@@ -147,13 +154,22 @@ class TcLink:
     def _shape(self, tc: str, port: int) -> None:
         ns, spec, caps = self.ns, self.spec, self.caps
         assert ns is not None
+        uniform = spec.jitter_distribution is JitterDistribution.UNIFORM
+        if self.kind is ShaperKind.NETEM and spec.jitter_ms and not uniform:
+            if not caps.netem_distributions:
+                self.notes.append(
+                    f"netem's distribution tables are missing: jitter drawn uniform, not "
+                    f"{spec.jitter_distribution.value}"
+                )
+            if not caps.netem_seed:
+                self.notes.append("this tc has no netem seed: jitter and loss are not seeded")
         dev = ["dev", "lo"]
 
         def leaf(up: bool) -> list[str] | None:
             rate = spec.rate_up_mbps if up else spec.rate_down_mbps
             if self.kind is ShaperKind.NETEM:
                 delay = spec.delay_up_ms if up else spec.delay_down_ms
-                return netem_args(spec, delay, rate, caps.netem_seed)
+                return netem_args(spec, delay, rate, caps.netem_seed, caps.netem_distributions)
             return None if rate is None else tbf_args(rate, spec.mtu)
 
         if caps.per_direction:
@@ -174,7 +190,9 @@ class TcLink:
         rates = [r for r in (spec.rate_up_mbps, spec.rate_down_mbps) if r is not None]
         rate = min(rates) if rates else None
         if self.kind is ShaperKind.NETEM:
-            both: list[str] | None = netem_args(spec, spec.rtt_ms / 2, rate, caps.netem_seed)
+            both: list[str] | None = netem_args(
+                spec, spec.rtt_ms / 2, rate, caps.netem_seed, caps.netem_distributions
+            )
         else:
             both = None if rate is None else tbf_args(rate, spec.mtu)
         if both is not None:
