@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tippingpoint.core.errors import SuiteFileError
 from tippingpoint.core.kinds import ScenarioKind
-from tippingpoint.core.schema import ScenarioSettings, StopRule, WarmupRule
+from tippingpoint.core.schema import ScenarioSettings, StopMode, StopRule, WarmupRule
 from tippingpoint.core.types import OptionValue
 
 if sys.version_info >= (3, 11):
@@ -23,6 +23,10 @@ QUICK_WARMUP = WarmupRule(min_queries=5, min_duration_s=0.2)
 QUICK_STOP = StopRule(min_queries=64, min_duration_s=1.0, max_duration_s=10.0)
 DEFAULT_WINDOWS = 5
 STABILITY_THRESHOLD = 0.10
+DEFAULT_STOP_MODE = StopMode.CONVERGE
+"""What ends a run's measured part after its minimums (see the README's stop rule section)."""
+DEFAULT_WARMUP_UNTIL_STEADY = False
+"""Whether the warm-up goes on until the window rate stops moving."""
 DEFAULT_BATCH_SIZES = (1, 8, 32)
 
 

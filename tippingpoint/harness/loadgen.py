@@ -14,6 +14,7 @@ Timing only: this module records nanosecond timestamps into arrays and formats n
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import time
 from array import array
@@ -24,7 +25,8 @@ from typing import NamedTuple
 import numpy as np
 
 from tippingpoint.backends.network import Completion, RequestFn
-from tippingpoint.core.schema import ArrivalProcess, StopRule
+from tippingpoint.core.schema import ArrivalProcess, StopReason, StopRule
+from tippingpoint.harness.convergence import StopRecord, StopTracker, Tracking
 
 LATE_NS = 1_000_000
 """A request sent more than this after its scheduled time counts as late."""
@@ -91,6 +93,8 @@ class LoadRun:
     open_loop: bool
     offered_rate_qps: float | None
     interrupted: bool = False
+    stop: StopRecord | None = None
+    """What ended the run (when a stop tracker decided it)."""
 
     @property
     def ok(self) -> np.ndarray:
@@ -215,6 +219,33 @@ class _LoopState:
 
     sent: int = 0
     stop: bool = False
+    next_check: int = 0
+    """With a stop tracker: when it decides next (the minimums' end, then window ends)."""
+    reason: StopReason | None = None
+
+
+def _tracked_done(
+    state: _LoopState, tracker: StopTracker, rec: _Recorder, now: int, start: int, rule: StopRule
+) -> bool:
+    """The stop tracker's decision once the minimums are met, at its window boundaries (a
+    worker finishing after another decided to stop changes nothing)."""
+    if state.stop:
+        return True
+    if now - start >= rule.max_duration_s * 1e9:
+        state.reason = StopReason.CAP
+        return True
+    if now < state.next_check or len(rec.end) < rule.min_queries:
+        return False
+    state.next_check = tracker.check_unsorted(now, rec.end, rec.err)
+    return not state.next_check
+
+
+def _record(run: LoadRun, tracker: StopTracker | None, reason: StopReason | None) -> LoadRun:
+    if tracker is None:
+        return run
+    if run.interrupted:
+        reason = StopReason.INTERRUPTED
+    return dataclasses.replace(run, stop=tracker.record(reason))
 
 
 async def closed_loop(
@@ -224,27 +255,33 @@ async def closed_loop(
     *,
     phase: str = "measure",
     progress: ProgressFn | None = None,
+    tracking: Tracking | None = None,
 ) -> LoadRun:
     """``concurrency`` workers each send a request as soon as their previous one finished,
-    until both the rule's query count and duration are met (or its cap passes)."""
+    until both the rule's query count and duration are met (or its cap passes); with
+    ``tracking``, the tracker decides from the minimums on."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     clock = time.perf_counter_ns
     rec = _Recorder()
     start = clock()
-    state = _LoopState()
+    state = _LoopState(next_check=start + int(rule.min_duration_s * 1e9))
+    tracker = tracking(start) if tracking is not None else None
 
     async def worker() -> None:
         while not state.stop:
             state.sent += 1
             c = await send()
             rec.add(c.start_ns, c)
-            if _done(len(rec.end), c.end_ns, start, rule):
+            if tracker is not None:
+                if _tracked_done(state, tracker, rec, c.end_ns, start, rule):
+                    state.stop = True
+            elif _done(len(rec.end), c.end_ns, start, rule):
                 state.stop = True
 
     workers = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
     interrupted = await _supervise(workers, start, rule, phase, state, rec, progress)
-    return rec.finish(start, False, None, interrupted)
+    return _record(rec.finish(start, False, None, interrupted), tracker, state.reason)
 
 
 async def _supervise(
@@ -296,8 +333,10 @@ async def open_loop(
     drain_timeout_s: float = 30.0,
     phase: str = "measure",
     progress: ProgressFn | None = None,
+    tracking: Tracking | None = None,
 ) -> LoadRun:
-    """Send at ``rate_qps`` on a precomputed schedule until the rule is met in scheduled time.
+    """Send at ``rate_qps`` on a precomputed schedule until the rule is met in scheduled time
+    (with ``tracking``: from the minimums on, until the tracker stops it at a window end).
 
     Latency is measured from each request's scheduled time. Requests are never sent early;
     when more than ``max_inflight`` are outstanding, a due request is dropped and counted as
@@ -335,6 +374,9 @@ async def open_loop(
     interrupted = False
     min_end = start + rule.min_duration_s * 1e9
     cap = start + rule.max_duration_s * 1e9
+    min_q = rule.min_queries
+    tracker = tracking(start) if tracking is not None else None
+    reason: StopReason | None = None
     try:
         while True:
             now = clock()
@@ -356,9 +398,18 @@ async def open_loop(
                     gi = 0
                 t_next = int(base + gaps[gi])
                 gi += 1
-                if (n >= rule.min_queries and t_next > min_end) or t_next > cap:
-                    stop = True
+                if t_next > cap:
+                    stop, reason = True, StopReason.CAP
                     break
+                if n >= min_q and t_next > min_end:
+                    if tracker is None:
+                        stop = True
+                        break
+                    min_end = tracker.check_unsorted(clock(), rec.end, rec.err)
+                    if not min_end:
+                        stop = True
+                        break
+                    min_q = 0
             if stop:
                 break
             if now >= next_tick:
@@ -383,4 +434,4 @@ async def open_loop(
         rec.add_error(sched, DRAIN_TIMEOUT, now, started.get(sched))
     if pending_sched:
         await asyncio.gather(*pending_sched, return_exceptions=True)
-    return rec.finish(start, True, rate_qps, interrupted)
+    return _record(rec.finish(start, True, rate_qps, interrupted), tracker, reason)

@@ -24,9 +24,12 @@ from tippingpoint.core.schema import (
     PerformanceResults,
     RunFlag,
     ScenarioSettings,
+    SegmentFigures,
+    Stability,
     Throughput,
     WarmupSummary,
 )
+from tippingpoint.harness.convergence import StopRecord
 
 
 @dataclass
@@ -63,29 +66,80 @@ class MeasuredPart:
     """The report's network section (network runs)."""
     flags: tuple[RunFlag, ...] = ()
     """Flags the scenario raised (e.g. an invalid send lag)."""
+    stop: StopRecord | None = None
+    """What ended the measured part (local runs; network results carry it already)."""
+
+
+def _throughput(n: int, duration_s: float, batch: int) -> Throughput:
+    return Throughput(
+        queries_per_s=n / duration_s if duration_s > 0 else 0.0,
+        samples_per_s=n * batch / duration_s if duration_s > 0 else 0.0,
+        duration_s=duration_s,
+        queries=n,
+        samples=n * batch,
+    )
 
 
 def performance_results(
-    samples: Samples, scenario: ScenarioSettings, consecutive: int | None = None
+    samples: Samples,
+    scenario: ScenarioSettings,
+    consecutive: int | None = None,
+    stop: StopRecord | None = None,
 ) -> PerformanceResults:
-    """Latency statistics, throughput and window stability from raw samples (``consecutive``:
-    the number of agreeing consecutive windows that makes a network load stable)."""
+    """Latency statistics, throughput, window stability and drift from raw samples
+    (``consecutive``: the number of agreeing consecutive windows that makes a network load
+    stable under the fixed stop; ``stop``: what ended the measured part).
+
+    The headline latency and throughput cover the whole measured part (as MLPerf reports a
+    run); a run the convergence rule stopped also gets the figures of its agreeing windows
+    (``converged_segment``, perf_analyzer's). Under the convergence rule the windows are its
+    whole windows and a run is stable when they converged; drift is fitted to the windows."""
     n = len(samples.latency_ns)
     duration_s = (samples.window_end_ns - samples.window_start_ns) / 1e9
     latency = stats.latency_stats(samples.latency_ns, seed=scenario.seed, with_ci=n >= 2)
-    throughput = Throughput(
-        queries_per_s=n / duration_s if duration_s > 0 else 0.0,
-        samples_per_s=n * scenario.batch_size / duration_s if duration_s > 0 else 0.0,
-        duration_s=duration_s,
-        queries=n,
-        samples=n * scenario.batch_size,
+    throughput = _throughput(n, duration_s, scenario.batch_size)
+    stability: Stability | None
+    if stop is not None and stop.width_ns:
+        width_s = stop.width_ns / 1e9
+        threshold = stop.threshold
+        stability = stats.converged_stability(
+            samples.end_ns, stop.width_ns, stop.windows, stop.k, threshold, stop.poisson
+        )
+    else:
+        threshold = scenario.stability_threshold
+        width_s = duration_s / scenario.windows
+        stability = stats.window_stability(
+            samples.end_ns,
+            0,
+            samples.window_end_ns - samples.window_start_ns,
+            scenario.windows,
+            threshold,
+            consecutive,
+        )
+    drift = stats.drift(stability.windows, width_s, threshold) if stability else None
+    segment = None
+    if stop is not None and stop.converged and stop.windows >= stop.k:
+        segment = _segment(samples, scenario, stop)
+    return PerformanceResults(
+        latency=latency,
+        throughput=throughput,
+        stability=stability,
+        stop=stop.outcome(duration_s) if stop is not None else None,
+        drift=drift,
+        converged_segment=segment,
     )
-    stability = stats.window_stability(
-        samples.end_ns,
-        0,
-        samples.window_end_ns - samples.window_start_ns,
-        scenario.windows,
-        scenario.stability_threshold,
-        consecutive,
+
+
+def _segment(samples: Samples, scenario: ScenarioSettings, stop: StopRecord) -> SegmentFigures:
+    """Figures of the last ``k`` whole windows, the ones that agreed."""
+    lo = (stop.windows - stop.k) * stop.width_ns
+    hi = stop.windows * stop.width_ns
+    inside = (samples.end_ns > lo) & (samples.end_ns <= hi)
+    lat = samples.latency_ns[inside]
+    width_s = (hi - lo) / 1e9
+    return SegmentFigures(
+        start_s=lo / 1e9,
+        end_s=hi / 1e9,
+        latency=stats.latency_stats(lat, seed=scenario.seed, with_ci=len(lat) >= 2),
+        throughput=_throughput(len(lat), width_s, scenario.batch_size),
     )
-    return PerformanceResults(latency=latency, throughput=throughput, stability=stability)

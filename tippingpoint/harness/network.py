@@ -34,10 +34,12 @@ from tippingpoint.core.schema import (
     PerformanceResults,
     RunFlag,
     ScenarioSettings,
+    StopMode,
     StopRule,
     SweepPoint,
     WarmupSummary,
 )
+from tippingpoint.harness.convergence import measure_tracking, steady_warmup, warmup_tracking
 from tippingpoint.harness.loadgen import (
     DRAIN_MARGIN_S,
     LoadRun,
@@ -104,7 +106,7 @@ def summarize(
             window_start_ns=load.window_start_ns,
             window_end_ns=window_end,
         )
-        results = performance_results(samples, scenario, STABLE_WINDOWS)
+        results = performance_results(samples, scenario, STABLE_WINDOWS, load.stop)
     server = load.server_ns[ok]
     has_server = server >= 0
     server_ok = server[has_server]
@@ -151,6 +153,12 @@ def _warm_rule(scenario: ScenarioSettings) -> StopRule:
     )
 
 
+def _warmup_summary(warm: LoadRun, scenario: ScenarioSettings) -> WarmupSummary:
+    duration_s = (warm.window_end_ns - warm.window_start_ns) / 1e9
+    steady = steady_warmup(warm.stop, duration_s, scenario.warmup)
+    return WarmupSummary(queries=len(warm.errors), duration_s=duration_s, until_steady=steady)
+
+
 def _point(load: LoadRun, bound_ms: float | None, concurrency: int | None) -> SweepPoint:
     ok = load.ok
     lat = np.sort(load.latency_ns[ok])
@@ -173,6 +181,11 @@ def _point(load: LoadRun, bound_ms: float | None, concurrency: int | None) -> Sw
         error_rate=err,
         meets_bound=meets,
         send_lag_invalid=load.lag_invalid if load.open_loop else None,
+        converged=(
+            load.stop.converged
+            if load.stop is not None and load.stop.mode is StopMode.CONVERGE
+            else None
+        ),
     )
 
 
@@ -201,6 +214,7 @@ def _open_loop(
             drain_timeout_s=limits.request_budget_s + DRAIN_MARGIN_S,
             phase=phase,
             progress=progress,
+            tracking=measure_tracking(scenario, poisson=arrival is ArrivalProcess.POISSON),
         ),
         budget_s,
     )
@@ -240,7 +254,11 @@ def run_network_scenario(
     send = session.request_fn(kind, feeds)
     budget = (
         scenario.stop.max_duration_s
-        + scenario.warmup.min_duration_s
+        + (
+            scenario.stop.max_duration_s
+            if scenario.warmup.until_steady
+            else scenario.warmup.min_duration_s
+        )
         + limits.request_budget_s
         + BUDGET_MARGIN_S
     )
@@ -251,14 +269,13 @@ def run_network_scenario(
             _warm_rule(scenario),
             phase="warmup",
             progress=progress,
+            tracking=warmup_tracking(scenario),
         ),
         budget,
     )
     if warm.interrupted:
         raise KeyboardInterrupt
-    warmup = WarmupSummary(
-        queries=len(warm.errors), duration_s=(warm.window_end_ns - warm.window_start_ns) / 1e9
-    )
+    warmup = _warmup_summary(warm, scenario)
     if on_measure_start is not None:
         on_measure_start(time.perf_counter_ns())
     sweep: tuple[SweepPoint, ...] = ()
@@ -277,7 +294,12 @@ def run_network_scenario(
             )
     else:
         n = concurrency if kind is ScenarioKind.CONCURRENCY else 1
-        load = session.run_async(closed_loop(send, n, scenario.stop, progress=progress), budget)
+        load = session.run_async(
+            closed_loop(
+                send, n, scenario.stop, progress=progress, tracking=measure_tracking(scenario)
+            ),
+            budget,
+        )
     samples, results, http = summarize(load, session.network_info(), scenario)
     if latency_bound_ms is not None:
         http = http.model_copy(

@@ -42,6 +42,7 @@ from tippingpoint.core.schema import (
     RunFlag,
     RunStatus,
     ScenarioSettings,
+    StopReason,
     StopRule,
     ToolInfo,
     WarmupRule,
@@ -50,6 +51,13 @@ from tippingpoint.core.schema import (
 from tippingpoint.core.types import BackendDescription, OptionValue
 from tippingpoint.harness.collectors.base import Collector
 from tippingpoint.harness.collectors.throttle import is_throttled
+from tippingpoint.harness.convergence import (
+    StopRecord,
+    Tracking,
+    measure_tracking,
+    steady_warmup,
+    warmup_tracking,
+)
 from tippingpoint.harness.energy import (
     EnergyAccounting,
     is_energy_collector,
@@ -116,6 +124,7 @@ class _LoopResult:
     start_ns: int
     end_ns: int
     interrupted: bool
+    stop: StopRecord | None = None
 
 
 def _loop(
@@ -124,8 +133,11 @@ def _loop(
     phase: str,
     progress: ProgressCallback | None,
     max_s: float,
+    tracking: Tracking | None = None,
 ) -> _LoopResult:
-    """Run ``call`` until both the query and duration minimums are met, or ``max_s`` passes."""
+    """Run ``call`` until both the query and duration minimums are met, or ``max_s`` passes;
+    with ``tracking``, the tracker decides from the minimums on (at window boundaries only,
+    so each query still costs one comparison after the second clock read)."""
     clock = time.perf_counter_ns
     latency: list[int] = []
     ends: list[int] = []
@@ -138,6 +150,8 @@ def _loop(
     next_tick = start + TICK_NS
     n = 0
     interrupted = False
+    tracker = tracking(start) if tracking is not None else None
+    reason: StopReason | None = None
     try:
         while True:
             t0 = clock()
@@ -147,9 +161,15 @@ def _loop(
             end_append(t1)
             n += 1
             if n >= min_q and t1 >= min_end:
-                break
+                if tracker is None:
+                    break
+                min_end = tracker.check(t1, ends)
+                if not min_end:
+                    break
+                min_q = 0
             if t1 >= next_tick:
                 if t1 >= cap:
+                    reason = StopReason.CAP
                     break
                 next_tick = t1 + TICK_NS
                 if progress is not None:
@@ -165,7 +185,10 @@ def _loop(
                     )
     except KeyboardInterrupt:
         interrupted = True
-    return _LoopResult(latency, ends, start, clock(), interrupted)
+        reason = StopReason.INTERRUPTED
+    end = clock()
+    stop = tracker.record(reason) if tracker is not None else None
+    return _LoopResult(latency, ends, start, end, interrupted, stop)
 
 
 def _loop_samples(meas: _LoopResult) -> Samples | None:
@@ -313,9 +336,19 @@ class Runner:
         measured loop only."""
         scenario = ctx.scenario or ctx.spec.scenario
         ctx.phase = "warmup"
-        warm = _loop(call, scenario.warmup, "warmup", self.progress, scenario.stop.max_duration_s)
+        warm = _loop(
+            call,
+            scenario.warmup,
+            "warmup",
+            self.progress,
+            scenario.stop.max_duration_s,
+            warmup_tracking(scenario),
+        )
+        warm_s = (warm.end_ns - warm.start_ns) / 1e9
         ctx.warmup = WarmupSummary(
-            queries=len(warm.latency), duration_s=(warm.end_ns - warm.start_ns) / 1e9
+            queries=len(warm.latency),
+            duration_s=warm_s,
+            until_steady=steady_warmup(warm.stop, warm_s, scenario.warmup),
         )
         if warm.interrupted:
             raise KeyboardInterrupt
@@ -326,7 +359,14 @@ class Runner:
         t_begin = time.perf_counter_ns()
         for c in self.collectors:
             c.begin_window(t_begin)
-        meas = _loop(call, scenario.stop, "measure", self.progress, scenario.stop.max_duration_s)
+        meas = _loop(
+            call,
+            scenario.stop,
+            "measure",
+            self.progress,
+            scenario.stop.max_duration_s,
+            measure_tracking(scenario),
+        )
         return MeasuredPart(
             window_start_ns=t_begin,
             window_end_ns=meas.end_ns,
@@ -334,6 +374,7 @@ class Runner:
             warmup=ctx.warmup,
             interrupted=meas.interrupted,
             samples=lambda: _loop_samples(meas),
+            stop=meas.stop,
         )
 
     def _measure_network(
@@ -407,6 +448,7 @@ class Runner:
             ctx.flags.append(RunFlag.THROTTLED)
         ctx.warmup = part.warmup
         ctx.results = part.results
+        ctx.stop = part.stop
         ctx.http = part.http
         ctx.flags.extend(part.flags)
         if part.interrupted:
@@ -428,11 +470,13 @@ class Runner:
         flags = list(ctx.flags)
         results = None
         if ctx.samples is not None and len(ctx.samples.latency_ns):
-            results = ctx.results or performance_results(ctx.samples, scenario)
+            results = ctx.results or performance_results(ctx.samples, scenario, stop=ctx.stop)
             if ctx.phases is not None:
                 results = results.model_copy(update={"phases": ctx.phases})
             if results.stability is not None and not results.stability.stable:
                 flags.append(RunFlag.UNSTABLE)
+            if results.drift is not None and results.drift.drifting:
+                flags.append(RunFlag.DRIFTING)
             if results.throughput.queries < scenario.stop.min_queries:
                 flags.append(RunFlag.MIN_QUERIES_NOT_MET)
         if scenario.quick:
@@ -505,6 +549,8 @@ class _RunContext:
     cold_start: ColdStart | None = None
     warmup: WarmupSummary | None = None
     samples: Samples | None = None
+    stop: StopRecord | None = None
+    """What ended the measured part (local runs; a network scenario's figures carry it)."""
     phases: DevicePhases | None = None
     accuracy: AccuracyResult | None = None
     energy: EnergySummary | None = None
