@@ -1,6 +1,16 @@
-"""Is one latency distribution really different from another? Pure numpy, no scipy.
+"""Is one configuration really faster than another? Pure numpy, no scipy.
 
-Two tests on the raw per-query samples, both of which must agree before a difference is called:
+The unit of comparison is the run. Groups of repeated runs (``run --repeat``) are compared on
+their run-level figures (median, p99, throughput), with an interval on the ratio that comes
+from the spread between runs (:mod:`tippingpoint.core.runstats`): a paired t interval when the
+groups were interleaved in one series, Welch's otherwise. A verdict needs that interval to
+exclude 1 and the change to exceed the negligible band. With one run on a side there is no
+spread between runs to judge by: the verdict is ``single-runs`` and only the within-run ratio
+is shown, with no interval or p-value (queries inside one run are not independent draws of a
+shared machine's state, so their tests claim far more than the run supports).
+
+The within-run tests below stay for the raw samples of one run against another (they answer
+"do these two samples differ?", not "is this configuration faster?"):
 
 * a bootstrap confidence interval of the ratio of medians (B / A), drawn with the exact
   order-statistic bootstrap of :mod:`tippingpoint.core.stats` (O(1) per resample, so it stays
@@ -19,6 +29,7 @@ from enum import Enum
 import numpy as np
 from pydantic import Field
 
+from tippingpoint.core.runstats import FigureSpread, RatioEstimate, RunFigure, compare_figure
 from tippingpoint.core.stats import (
     bootstrap_percentiles,
     percentile_interval,
@@ -40,6 +51,8 @@ class Verdict(str, Enum):
     NEGLIGIBLE = "negligible"
     NOT_SIGNIFICANT = "not-significant"
     UNKNOWN = "unknown"
+    SINGLE_RUNS = "single-runs"
+    """One run on a side: significance cannot be judged from single runs."""
 
 
 class SignificanceMethod(str, Enum):
@@ -48,6 +61,9 @@ class SignificanceMethod(str, Enum):
     RAW_SAMPLES = "bootstrap ratio of medians + Mann-Whitney U on raw samples"
     CI_OVERLAP = "overlap of the reports' p50 confidence intervals (raw samples missing)"
     NONE = "none (no latency figures)"
+    RUN_LEVEL_PAIRED = "paired t interval of log(B/A) over interleaved runs (run-level)"
+    RUN_LEVEL_WELCH = "Welch t interval of log run values (run-level, not interleaved)"
+    SINGLE_RUNS = "none: one run on a side, significance cannot be judged from single runs"
 
 
 class MannWhitney(Frozen):
@@ -69,6 +85,19 @@ class RatioInterval(Frozen):
     resamples: int
 
 
+class FigureVerdict(Frozen):
+    """One run-level figure of B against A: the ratio of geometric means over runs, its
+    interval from the spread between runs, and what it says."""
+
+    figure: RunFigure
+    ratio: float
+    low: float
+    high: float
+    level: float
+    df: float
+    verdict: Verdict
+
+
 class Significance(Frozen):
     """The latency verdict of B against A with the evidence behind it."""
 
@@ -81,6 +110,11 @@ class Significance(Frozen):
     min_effect: float = DEFAULT_MIN_EFFECT
     n_a: int = 0
     n_b: int = 0
+    runs_a: int = 1
+    runs_b: int = 1
+    figures: tuple[FigureVerdict, ...] = Field(
+        default=(), description="run-level: p50 (the verdict's), p99, throughput"
+    )
 
 
 def fmt_p(p: float) -> str:
@@ -200,3 +234,136 @@ def compare_intervals(
         n_a=n_a,
         n_b=n_b,
     )
+
+
+def figure_verdict(est: RatioEstimate, figure: RunFigure, min_effect: float) -> Verdict:
+    """Faster or slower only when the interval excludes 1 and the change exceeds
+    ``min_effect``; negligible when it excludes 1 within the band; else not significant."""
+    if not est.excludes_one:
+        return Verdict.NOT_SIGNIFICANT
+    if abs(est.ratio - 1.0) < min_effect:
+        return Verdict.NEGLIGIBLE
+    worse = est.ratio > 1.0 if figure.lower_is_better else est.ratio < 1.0
+    return Verdict.SLOWER if worse else Verdict.FASTER
+
+
+COMPARED_FIGURES = (RunFigure.P50, RunFigure.P99, RunFigure.THROUGHPUT)
+
+
+def compare_groups(
+    a: dict[RunFigure, FigureSpread],
+    b: dict[RunFigure, FigureSpread],
+    *,
+    paired: bool,
+    alpha: float = DEFAULT_ALPHA,
+    min_effect: float = DEFAULT_MIN_EFFECT,
+) -> Significance:
+    """The verdict of group B against group A from their run-level figures.
+
+    ``paired`` when the two groups were interleaved in one series. The verdict is the median
+    latency's; p99 and throughput get their own intervals beside it. With fewer than two
+    complete runs on a side the verdict is :attr:`Verdict.SINGLE_RUNS`.
+    """
+    runs_a = len(a[RunFigure.P50].values) if RunFigure.P50 in a else 0
+    runs_b = len(b[RunFigure.P50].values) if RunFigure.P50 in b else 0
+    if runs_a == 0 or runs_b == 0:
+        return Significance(verdict=Verdict.UNKNOWN, method=SignificanceMethod.NONE)
+    if runs_a < 2 or runs_b < 2:
+        return single_runs(a, b, alpha=alpha, min_effect=min_effect)
+    figures: list[FigureVerdict] = []
+    method = SignificanceMethod.RUN_LEVEL_WELCH
+    for fig in COMPARED_FIGURES:
+        if fig not in a or fig not in b:
+            continue
+        est = compare_figure(a[fig], b[fig], paired=paired, level=1.0 - alpha)
+        if est is None:
+            continue
+        if fig is RunFigure.P50 and est.paired:
+            method = SignificanceMethod.RUN_LEVEL_PAIRED
+        figures.append(
+            FigureVerdict(
+                figure=fig,
+                ratio=est.ratio,
+                low=est.low,
+                high=est.high,
+                level=est.level,
+                df=est.df,
+                verdict=figure_verdict(est, fig, min_effect),
+            )
+        )
+    head = next((f for f in figures if f.figure is RunFigure.P50), None)
+    if head is None:
+        return single_runs(a, b, alpha=alpha, min_effect=min_effect)
+    return Significance(
+        verdict=head.verdict,
+        method=method,
+        median_ratio=head.ratio,
+        alpha=alpha,
+        min_effect=min_effect,
+        runs_a=runs_a,
+        runs_b=runs_b,
+        figures=tuple(figures),
+    )
+
+
+def single_runs(
+    a: dict[RunFigure, FigureSpread],
+    b: dict[RunFigure, FigureSpread],
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    min_effect: float = DEFAULT_MIN_EFFECT,
+) -> Significance:
+    """No verdict: one run on a side. The within-run ratio of medians is kept as it is, with
+    no interval or p-value."""
+    ratio = None
+    if RunFigure.P50 in a and RunFigure.P50 in b:
+        ratio = b[RunFigure.P50].geometric_mean / a[RunFigure.P50].geometric_mean
+    return Significance(
+        verdict=Verdict.SINGLE_RUNS,
+        method=SignificanceMethod.SINGLE_RUNS,
+        median_ratio=ratio,
+        alpha=alpha,
+        min_effect=min_effect,
+        runs_a=len(a[RunFigure.P50].values) if RunFigure.P50 in a else 0,
+        runs_b=len(b[RunFigure.P50].values) if RunFigure.P50 in b else 0,
+    )
+
+
+def describe(sig: Significance | None) -> str:
+    """The verdict in plain words with its evidence (tables add their own styling)."""
+    if sig is None:
+        return "baseline"
+    text = sig.verdict.value
+    if sig.method is SignificanceMethod.SINGLE_RUNS:
+        within = f" (within-run median x{sig.median_ratio:.3f})" if sig.median_ratio else ""
+        return "single runs: significance cannot be judged" + within
+    head = next((f for f in sig.figures if f.figure is RunFigure.P50), None)
+    if head is not None:
+        how = "paired" if sig.method is SignificanceMethod.RUN_LEVEL_PAIRED else "unpaired"
+        text += (
+            f" x{head.ratio:.3f} [{head.low:.3f}, {head.high:.3f}] {head.level:.0%}, "
+            f"{sig.runs_a}+{sig.runs_b} runs {how}"
+        )
+        return text
+    if sig.interval is not None:
+        i = sig.interval
+        text += f" x{i.ratio:.3f} [{i.low:.3f}, {i.high:.3f}] {i.level:.0%}"
+    if sig.mann_whitney is not None:
+        text += f", MW p {fmt_p(sig.mann_whitney.p_value)}"
+    if sig.method is SignificanceMethod.CI_OVERLAP:
+        text += " (CI overlap; raw samples missing)"
+    return text
+
+
+def describe_others(sig: Significance | None) -> str:
+    """The run-level p99 and throughput ratios beside the verdict, e.g.
+    ``p99 x1.10 [0.95, 1.27]; throughput x0.92 [0.88, 0.96] slower``."""
+    if sig is None:
+        return ""
+    parts = []
+    for f in sig.figures:
+        if f.figure is RunFigure.P50:
+            continue
+        called = f" {f.verdict.value}" if f.verdict in (Verdict.FASTER, Verdict.SLOWER) else ""
+        parts.append(f"{f.figure.value} x{f.ratio:.3f} [{f.low:.3f}, {f.high:.3f}]{called}")
+    return "; ".join(parts)
