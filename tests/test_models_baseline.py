@@ -71,7 +71,10 @@ def test_cli_int8_tflite_against_fp32_onnx(tmp_path: Path) -> None:
     assert report.status is RunStatus.COMPLETE
     acc = report.accuracy
     assert acc is not None and acc.kind is AccuracyKind.AGREEMENT
-    assert acc.samples == 64 and "digits-cnn.fp32.onnx" in acc.dataset
+    assert acc.samples >= 64 and "digits-cnn.fp32.onnx" in acc.dataset
+    assert f"{acc.samples} samples" in acc.dataset and acc.sample_stop is not None
+    assert acc.sample_time_cap_s == 20.0 and acc.sample_target_half_width == 0.01
+    assert acc.metric == "top1-agreement" and acc.interval is not None
     assert acc.max_abs_error is not None and 0 < acc.max_abs_error < 5
     assert acc.cosine_similarity is not None and acc.cosine_similarity > 0.99
 

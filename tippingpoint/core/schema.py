@@ -4,6 +4,12 @@ Format history (``schema_version``):
 
 * 1: first version. Latencies in milliseconds, raw per-query samples in an ``.npz`` sidecar
   referenced by relative path and sha256, a content ``digest`` over the canonical JSON.
+  Added since, optional and left out of the JSON when absent (so digests of earlier files
+  still verify): ``results.phases``; the convergence stop (``scenario.stop.mode``,
+  ``window_s``, ``converge_windows``, ``converge_threshold``; ``scenario.warmup.until_steady``;
+  ``warmup.until_steady``; ``results.stop``, ``results.drift``, ``results.converged_segment``;
+  ``http.sweep[].converged``) and the ``drifting`` flag. A report without ``stop.mode`` was
+  stopped by the fixed rule.
   Repetitions (``run --repeat``): ``repetition`` (group, index, count, series, position,
   order, seed, fresh_process), optional and left out of the JSON when absent; a report
   without it is a single run.
@@ -48,6 +54,18 @@ class RunFlag(str, Enum):
     ENERGY_INVALID = "energy-invalid"
     ENERGY_ESTIMATED = "energy-estimated"
     LOCAL_STANDIN = "local-standin"
+    DRIFTING = "drifting"
+    """Window throughput trends over the measured part: the 95% interval of the slope
+    excludes 0 and the fitted change across the part exceeds the stability threshold."""
+
+
+def _omit_absent(data: dict[str, Any], *names: str) -> dict[str, Any]:
+    """``data`` without the named keys whose value is None: fields added after v1 was first
+    written are left out when absent, so digests of reports written before them still verify."""
+    for name in names:
+        if data.get(name, 0) is None:
+            del data[name]
+    return data
 
 
 class ToolInfo(Frozen):
@@ -111,6 +129,45 @@ class ModelSource(str, Enum):
     SUITE = "suite"
     BUILTIN = "builtin"
     FILE = "file"
+    REMOTE = "remote"
+    """No local file: the model exists only on the endpoint (``-m NAME --endpoint URL``)."""
+
+
+class SpecSource(str, Enum):
+    """Where a network run took its input and output specs from."""
+
+    METADATA = "metadata"
+    """The server's model metadata."""
+    FILE = "file"
+    """The local model file (the server's metadata lists no inputs)."""
+    OPTION = "option"
+    """``--opt inputs=NAME:DTYPE:SHAPE`` (no metadata, no local file)."""
+
+
+class RemoteModel(Frozen):
+    """The model of a network run as the endpoint states it (added after v1 was first
+    written: a report without it ran no network model)."""
+
+    name: str = Field(description="the model's name on the endpoint")
+    version: str | None = Field(default=None, description="as the server states it")
+    platform: str | None = Field(default=None, description="as the server states it")
+    endpoint: str = Field(description="URL without credentials")
+    protocol: str
+    specs_from: SpecSource
+    local_file: bool = Field(
+        description="False: the model exists only on the endpoint, so there is no local file "
+        "to hash (sha256 is empty); True: the local file named by path was hashed"
+    )
+    warning: str | None = Field(
+        default=None, description="the server's metadata and the local file disagree"
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_warning(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("warning", 0) is None:
+            del data["warning"]
+        return data
 
 
 class ModelIdentity(Frozen):
@@ -130,21 +187,71 @@ class ModelIdentity(Frozen):
     sha256_verified: bool = Field(
         default=False, description="True when checked against a manifest before loading"
     )
+    remote: RemoteModel | None = Field(
+        default=None, description="network runs: the model as the endpoint states it"
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_remote(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # added after v1 was first written: left out when absent so earlier digests verify
+        data: dict[str, Any] = handler(self)
+        if data.get("remote", 0) is None:
+            del data["remote"]
+        return data
 
 
 class WarmupRule(Frozen):
-    """Warm-up ends when both the query count and the duration are reached."""
+    """Warm-up ends when both the query count and the duration are reached (and, with
+    ``until_steady``, once the window rate has stopped moving)."""
 
     min_queries: int = Field(ge=0)
     min_duration_s: float = Field(ge=0)
+    until_steady: bool | None = Field(
+        default=None,
+        description="after the minimums, warm up on until the last windows agree (the stop "
+        "rule's windows, count and threshold), or the measured part's cap; absent: no",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _omit_absent(handler(self), "until_steady")
+
+
+class StopMode(str, Enum):
+    """What ends the measured part once its minimums are met."""
+
+    FIXED = "fixed"
+    """Nothing more: LoadGen's rule (stop at the minimums)."""
+    CONVERGE = "converge"
+    """Whole windows until the last few agree, or the cap (perf_analyzer's rule)."""
 
 
 class StopRule(Frozen):
-    """The measured part ends when both minimums are met, or at the cap."""
+    """The measured part ends when both minimums are met, or at the cap; with the convergence
+    mode, at the first window boundary after the minimums where the last ``converge_windows``
+    windows agree within ``converge_threshold`` of their mean, or at the last boundary
+    before the cap."""
 
     min_queries: int = Field(ge=1)
     min_duration_s: float = Field(ge=0)
     max_duration_s: float = Field(gt=0)
+    mode: StopMode | None = Field(default=None, description="absent: fixed (LoadGen's rule)")
+    window_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="convergence windows' nominal length; absent: the minimum measured "
+        "duration over the scenario's windows (the run's length is fixed at the minimums)",
+    )
+    converge_windows: int | None = Field(default=None, ge=2, description="windows that agree")
+    converge_threshold: float | None = Field(
+        default=None, gt=0, description="largest relative deviation from their mean"
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _omit_absent(
+            handler(self), "mode", "window_s", "converge_windows", "converge_threshold"
+        )
 
 
 class ArrivalProcess(str, Enum):
@@ -184,11 +291,25 @@ class ColdStart(Frozen):
     )
 
 
+class SteadyWarmup(Frozen):
+    """How a warm-up extended until steady state ended."""
+
+    steady: bool = Field(description="the last windows agreed before the cap")
+    window_s: float
+    windows: tuple[float, ...] = Field(description="queries per second in each warm-up window")
+    extended_s: float = Field(description="warm-up beyond its minimums, seconds")
+
+
 class WarmupSummary(Frozen):
     """What the warm-up did."""
 
     queries: int
     duration_s: float
+    until_steady: SteadyWarmup | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _omit_absent(handler(self), "until_steady")
 
 
 class ConfidenceInterval(Frozen):
@@ -251,6 +372,60 @@ class Stability(Frozen):
     )
 
 
+class StopReason(str, Enum):
+    """What ended the measured part."""
+
+    MINIMUMS = "minimums"
+    """Both minimums were met (the fixed rule)."""
+    CONVERGED = "converged"
+    """The last windows agreed (the convergence rule)."""
+    CAP = "cap"
+    """The duration cap: the minimums were not met, or the windows never agreed."""
+    INTERRUPTED = "interrupted"
+
+
+class StopOutcome(Frozen):
+    """Which stop rule ended the measured part, when, and whether its windows converged."""
+
+    mode: StopMode
+    reason: StopReason
+    duration_s: float = Field(description="the measured part, seconds")
+    converged: bool | None = Field(
+        default=None, description="convergence rule: the last windows agreed before the cap"
+    )
+    window_s: float | None = Field(
+        default=None, description="convergence rule: the windows' length, fixed at the minimums"
+    )
+    windows: int | None = Field(default=None, description="whole windows measured")
+    converge_windows: int | None = None
+    tolerance: float | None = Field(
+        default=None,
+        description="the agreement the windows were held to: the threshold, widened to twice "
+        "the Poisson counting noise of an open loop's windows where that is larger",
+    )
+
+
+class Drift(Frozen):
+    """The throughput trend over the measured part: a least-squares line through the window
+    throughputs against time, its slope relative to their mean."""
+
+    slope_pct_per_s: float = Field(description="percent of the mean window throughput per second")
+    ci: ConfidenceInterval = Field(description="of the slope, %/s")
+    change_pct: float = Field(description="the fitted change across the measured part, percent")
+    windows: int
+    significant: bool = Field(description="the interval excludes 0")
+    drifting: bool = Field(description="significant, and the change exceeds the threshold")
+
+
+class SegmentFigures(Frozen):
+    """Figures of the converged segment: the agreeing windows that ended the run."""
+
+    start_s: float = Field(description="from the start of the measured part")
+    end_s: float
+    latency: LatencyStats
+    throughput: Throughput
+
+
 class RawSamples(Frozen):
     """The sidecar with per-query samples, so any statistic can be recomputed."""
 
@@ -280,15 +455,19 @@ class PerformanceResults(Frozen):
     phases: DevicePhases | None = Field(
         default=None, description="copy and compute times apart, where the session measures them"
     )
+    stop: StopOutcome | None = None
+    drift: Drift | None = None
+    converged_segment: SegmentFigures | None = Field(
+        default=None,
+        description="the agreeing windows that ended a converged run (perf_analyzer's figures); "
+        "latency and throughput above cover the whole measured part (MLPerf's)",
+    )
 
     @model_serializer(mode="wrap")
     def _omit_absent_phases(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # added after v1 was first written: left out when absent so digests of reports written
-        # before it still verify
-        data: dict[str, Any] = handler(self)
-        if data.get("phases") is None:
-            data.pop("phases", None)
-        return data
+        # before them still verify
+        return _omit_absent(handler(self), "phases", "stop", "drift", "converged_segment")
 
 
 class HttpResults(Frozen):
@@ -342,6 +521,13 @@ class SweepPoint(Frozen):
     send_lag_invalid: bool | None = Field(
         default=None, description="open loop: over 1% sent over 1 ms late (the probe fails)"
     )
+    converged: bool | None = Field(
+        default=None, description="convergence stop: the probe's last windows agreed"
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _omit_absent(handler(self), "converged")
 
 
 class AccuracyKind(str, Enum):
@@ -349,6 +535,20 @@ class AccuracyKind(str, Enum):
 
     LABELLED = "labelled"
     AGREEMENT = "agreement"
+
+
+class AccuracyGate(Frozen):
+    """One agreement metric against its own floor, judged on its 95% interval."""
+
+    metric: str = Field(description="top1-agreement, cosine or relative-error")
+    value: float
+    interval: ConfidenceInterval
+    floor: float = Field(description="the limit: a lowest value, or a highest for errors")
+    higher_is_better: bool = Field(description="False for relative-error (a ceiling)")
+    verdict: Literal["pass", "below-floor", "inconclusive"] = Field(
+        description="below-floor: the whole interval is on the wrong side of the floor; "
+        "inconclusive: the interval straddles it"
+    )
 
 
 class AccuracyResult(Frozen):
@@ -397,7 +597,52 @@ class AccuracyResult(Frozen):
         default=None, description="mean per-sample cosine similarity with the reference outputs"
     )
     floor: float = 0.99
-    below_floor: bool = False
+    below_floor: bool = Field(
+        default=False,
+        description="the result fails its floor: the whole 95% interval of a gate is on the "
+        "wrong side of it (the point value alone when no interval was computed); treat as invalid",
+    )
+    inconclusive: bool | None = Field(
+        default=None,
+        description="a gate's 95% interval straddles its floor and none is wholly below: more "
+        "samples are needed to decide (a caution, not a failure)",
+    )
+    interval: ConfidenceInterval | None = Field(
+        default=None, description="95% interval of value (Wilson for proportions, bootstrap)"
+    )
+    relative_error: float | None = Field(
+        default=None,
+        description="mean absolute error over the baseline's output range (max - min)",
+    )
+    metric_rule: str | None = Field(
+        default=None, description="why this agreement metric: the output rule or the override"
+    )
+    gates: tuple[AccuracyGate, ...] | None = Field(
+        default=None, description="each metric judged against its own floor, with its interval"
+    )
+    sample_target_half_width: float | None = Field(
+        default=None, description="generated samples grow until every interval is this narrow"
+    )
+    sample_time_cap_s: float | None = Field(
+        default=None, description="generated samples stop growing after this many seconds"
+    )
+    sample_stop: str | None = Field(
+        default=None, description="why the sample count stopped: interval, time cap, max count"
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _omit_absent(
+            handler(self),
+            "inconclusive",
+            "interval",
+            "relative_error",
+            "metric_rule",
+            "gates",
+            "sample_target_half_width",
+            "sample_time_cap_s",
+            "sample_stop",
+        )
 
 
 class MeasurementMethod(str, Enum):

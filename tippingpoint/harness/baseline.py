@@ -3,11 +3,16 @@
 The comparison runs as the accuracy pass of each run: the baseline file is loaded on the same
 backend, both sessions see the same real-valued samples (each converted to its own dtype,
 quantised for int8/uint8 inputs), and :func:`tippingpoint.models.accuracy.compare_sessions`
-scores top-1 agreement (or cosine), max/mean absolute error and cosine similarity.
+scores them: top-1 agreement for class scores, cosine similarity and error relative to the
+baseline's output range otherwise (the rule: :func:`tippingpoint.models.accuracy.class_scores_rule`;
+``--agreement-metric`` overrides), each with a 95% interval judged against its floor.
 
 Samples are the rows of ``--inputs`` arrays when given, otherwise generated: token ids for
 integer inputs without quantisation, values spread over the representable range for inputs that
-either file quantises, standard normal floats for the rest.
+either file quantises, standard normal floats for the rest. Generated samples grow from 64,
+doubling, until every interval is within ±1 percentage point or a time cap
+(:class:`tippingpoint.models.accuracy.SampleGrowth`); the report carries the count, the cap and
+why it stopped.
 """
 
 from __future__ import annotations
@@ -22,10 +27,13 @@ from tippingpoint.core.errors import InvalidShapeError
 from tippingpoint.core.schema import AccuracyResult
 from tippingpoint.core.types import OptionValue, TensorSpec
 from tippingpoint.harness.inputs import check_input_array, generate_input, resolve_shape
-from tippingpoint.models.accuracy import MLPERF_FLOOR, compare_sessions
-
-DEFAULT_SAMPLES = 64
-"""Generated samples per comparison."""
+from tippingpoint.models.accuracy import (
+    MLPERF_FLOOR,
+    AgreementMetric,
+    SampleGrowth,
+    compare_growing,
+    compare_sessions,
+)
 
 
 def _quant_range(spec: TensorSpec) -> tuple[float, float] | None:
@@ -97,7 +105,8 @@ def baseline_hook(
     seed: int = 0,
     overrides: Mapping[str, tuple[int, ...]] | None = None,
     feeds: Mapping[str, np.ndarray] | None = None,
-    count: int = DEFAULT_SAMPLES,
+    growth: SampleGrowth | None = None,
+    metric: AgreementMetric | None = None,
     floor: float = MLPERF_FLOOR,
 ) -> Callable[[Session], AccuracyResult]:
     """An accuracy hook scoring the run's session against ``baseline`` on ``backend``."""
@@ -107,11 +116,20 @@ def baseline_hook(
             if feeds is not None:
                 samples = file_samples(feeds, base.inputs)
                 dataset = f"--inputs ({len(samples)} rows) vs baseline {baseline.name}"
-            else:
-                samples = generate_samples(
-                    session.inputs, base.inputs, count, seed, overrides or {}
+                return compare_sessions(
+                    session, base, samples, dataset=dataset, metric=metric, floor=floor, seed=seed
                 )
-                dataset = f"generated (seed {seed}, {count} samples) vs baseline {baseline.name}"
-            return compare_sessions(session, base, samples, dataset=dataset, floor=floor)
+
+            def generate(count: int) -> list[list[np.ndarray]]:
+                return generate_samples(session.inputs, base.inputs, count, seed, overrides or {})
+
+            result = compare_growing(
+                session, base, generate, dataset="generated", metric=metric, floor=floor,
+                growth=growth, seed=seed,
+            )  # fmt: skip
+            dataset = (
+                f"generated (seed {seed}, {result.samples} samples) vs baseline {baseline.name}"
+            )
+            return result.model_copy(update={"dataset": dataset})
 
     return hook

@@ -23,20 +23,61 @@ scores every exported file with it, and the harness calls it for ``--accuracy`` 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from enum import Enum
+from typing import Literal
 
 import numpy as np
 
 from tippingpoint.backends.base import Session
 from tippingpoint.core.errors import UnknownModelError
-from tippingpoint.core.schema import AccuracyKind, AccuracyResult
+from tippingpoint.core.schema import (
+    AccuracyGate,
+    AccuracyKind,
+    AccuracyResult,
+    ConfidenceInterval,
+)
+from tippingpoint.core.stats import bootstrap_mean_ci, wilson_interval
 from tippingpoint.core.types import TensorSpec
 from tippingpoint.models.datasets import EvalSet, Metric, load_eval_set
 from tippingpoint.models.manifest import suite_manifests, verify_file
 
 MLPERF_FLOOR = 0.99
 """MLPerf's accuracy target: at least 99% of the fp32 reference."""
+
+COSINE_FLOOR = 0.99
+"""Reconstruction, regression and embedding outputs: lowest mean cosine similarity."""
+
+RELATIVE_ERROR_LIMIT = 0.10
+"""Highest mean absolute error as a share of the baseline's output range (max - min). A coarse
+guard against gross error (cosine is the sharp check): int8 reconstructions of generated inputs
+sit near 5%, of real inputs near 0.3%."""
+
+TARGET_HALF_WIDTH = 0.01
+"""Generated samples grow until every gate's 95% interval is within ±1 percentage point."""
+
+SAMPLE_TIME_CAP_S = 20.0
+"""... or until this many seconds of comparison have passed."""
+
+START_SAMPLES = 64
+MAX_SAMPLES = 16_384
+WILSON = "wilson score interval"
+BOOTSTRAP = "bootstrap percentile interval of the mean"
+BOOTSTRAP_RESAMPLES = 2_000
+
+
+class AgreementMetric(str, Enum):
+    """How a file's outputs are compared with a baseline's (``--agreement-metric``)."""
+
+    TOP1 = "top1"
+    COSINE = "cosine"
+    RELATIVE_ERROR = "relative-error"
+
+
+_EMBEDDING_NAMES = ("embed", "feature", "hidden", "pooler", "latent", "reconstruct", "decoded")
+_CLASS_NAMES = ("logit", "prob", "softmax", "score", "class", "label")
 
 
 def prepare_input(array: np.ndarray, spec: TensorSpec) -> np.ndarray:
@@ -153,44 +194,270 @@ def evaluate(
     return score(run_eval_set(session, eval_set), eval_set, reference_value, floor)
 
 
+def _per_sample(spec: TensorSpec) -> tuple[int | None, ...]:
+    return tuple(d for d in spec.shape[1:] if d != 1)
+
+
+def class_scores_rule(
+    reference: np.ndarray, output: TensorSpec | None, inputs: Sequence[TensorSpec]
+) -> tuple[bool, str]:
+    """Whether the baseline's outputs are class scores (judged by top-1) and why.
+
+    The rule, first match wins, on the first output of the baseline:
+
+    1. not one vector of at least 2 values per sample (a scalar, or a map with 2+ axes):
+       regression / dense output;
+    2. every row non-negative and summing to 1 (±1e-3): probabilities, class scores;
+    3. the same per-sample shape as one of the inputs: a reconstruction (autoencoder);
+    4. an output named like logits/probabilities/scores/classes: class scores; like an
+       embedding/features/hidden state/reconstruction: not;
+    5. every row of unit L2 norm (±1e-3): a normalised embedding;
+    6. otherwise a vector of scores per sample: logits, class scores.
+    """
+    flat = reference.reshape(len(reference), -1).astype(np.float64)
+    per = tuple(d for d in reference.shape[1:] if d != 1)
+    if len(per) != 1 or per[0] < 2:
+        return False, f"per-sample output shape {reference.shape[1:]} is not a score vector"
+    if (flat >= 0).all() and (flat <= 1).all() and np.allclose(flat.sum(axis=1), 1, atol=1e-3):
+        return True, "rows are probabilities (non-negative, summing to 1): class scores"
+    for spec in inputs:
+        if _per_sample(spec) == per:
+            return False, f"output mirrors input '{spec.name}' ({per[0]} values): a reconstruction"
+    name = output.name.lower() if output is not None else ""
+    if any(k in name for k in _CLASS_NAMES):
+        return True, f"output named '{name}': class scores"
+    if any(k in name for k in _EMBEDDING_NAMES):
+        return False, f"output named '{name}': an embedding or reconstruction"
+    if np.allclose(np.linalg.norm(flat, axis=1), 1, atol=1e-3):
+        return False, "rows have unit L2 norm: an embedding"
+    return True, f"one vector of {per[0]} scores per sample: logits, class scores"
+
+
+def judge(
+    metric: str,
+    per_sample: np.ndarray,
+    floor: float,
+    *,
+    higher_is_better: bool = True,
+    seed: int = 0,
+) -> AccuracyGate:
+    """``metric``'s mean over samples, its 95% interval and verdict against ``floor``.
+
+    Proportions (``per_sample`` of 0/1, top-1 agreement) get the Wilson interval, the rest a
+    bootstrap percentile interval of the mean. Below the floor only when the whole interval is
+    on the wrong side of it; inconclusive when the interval straddles it.
+    """
+    values = np.asarray(per_sample, dtype=np.float64)
+    n = len(values)
+    value = float(values.mean())
+    if metric == Metric.TOP1_AGREEMENT.value or metric == Metric.TOP1.value:
+        lo, hi = wilson_interval(int(np.rint(values.sum())), n)
+        interval = ConfidenceInterval(low=lo, high=hi, method=WILSON)
+    else:
+        lo, hi = bootstrap_mean_ci(values, resamples=BOOTSTRAP_RESAMPLES, seed=seed)
+        interval = ConfidenceInterval(
+            low=lo, high=hi, method=BOOTSTRAP, resamples=BOOTSTRAP_RESAMPLES
+        )
+    good, bad = (lo >= floor, hi < floor) if higher_is_better else (hi <= floor, lo > floor)
+    verdict: Literal["pass", "below-floor", "inconclusive"] = (
+        "pass" if good else "below-floor" if bad else "inconclusive"
+    )
+    return AccuracyGate(
+        metric=metric,
+        value=value,
+        interval=interval,
+        floor=floor,
+        higher_is_better=higher_is_better,
+        verdict=verdict,
+    )
+
+
+def _choose(
+    metric: AgreementMetric | Metric | None,
+    reference: np.ndarray,
+    baseline: Session,
+) -> tuple[tuple[AgreementMetric, ...], str]:
+    if isinstance(metric, Metric):
+        metric = AgreementMetric.COSINE if metric is Metric.COSINE else AgreementMetric.TOP1
+    if metric is not None:
+        return (metric,), f"--agreement-metric {metric.value}"
+    outputs = list(baseline.outputs)
+    scores, rule = class_scores_rule(reference, outputs[0] if outputs else None, baseline.inputs)
+    if scores:
+        return (AgreementMetric.TOP1,), rule
+    return (AgreementMetric.COSINE, AgreementMetric.RELATIVE_ERROR), rule
+
+
+def _gates(
+    chosen: Sequence[AgreementMetric],
+    outputs: np.ndarray,
+    reference: np.ndarray,
+    floor: float,
+    seed: int,
+) -> tuple[list[AccuracyGate], float]:
+    out = outputs.reshape(len(outputs), -1).astype(np.float64)
+    ref = reference.reshape(len(reference), -1).astype(np.float64)
+    if out.shape != ref.shape:
+        raise ValueError(f"outputs {out.shape} and references {ref.shape} differ in shape")
+    span = float(ref.max() - ref.min())
+    rel = np.abs(out - ref).mean(axis=1) / span if span > 0 else np.abs(out - ref).mean(axis=1)
+    gates = []
+    for m in chosen:
+        if m is AgreementMetric.TOP1:
+            hits = (out.argmax(axis=1) == ref.argmax(axis=1)).astype(np.float64)
+            gates.append(judge(Metric.TOP1_AGREEMENT.value, hits, floor, seed=seed))
+        elif m is AgreementMetric.COSINE:
+            norms = np.linalg.norm(out, axis=1) * np.linalg.norm(ref, axis=1)
+            cos = np.where(norms > 0, (out * ref).sum(axis=1) / np.maximum(norms, 1e-300), 1.0)
+            gates.append(judge(Metric.COSINE.value, cos, COSINE_FLOOR, seed=seed))
+        else:
+            gates.append(
+                judge(
+                    AgreementMetric.RELATIVE_ERROR.value,
+                    rel,
+                    RELATIVE_ERROR_LIMIT,
+                    higher_is_better=False,
+                    seed=seed,
+                )
+            )
+    return gates, float(rel.mean())
+
+
+def _result(
+    gates: Sequence[AccuracyGate],
+    agree: Agreement,
+    relative_error: float,
+    *,
+    dataset: str,
+    samples: int,
+    rule: str,
+    growth: tuple[float, float, str] | None = None,
+) -> AccuracyResult:
+    primary = gates[0]
+    below = any(g.verdict == "below-floor" for g in gates)
+    straddles = not below and any(g.verdict == "inconclusive" for g in gates)
+    error = not primary.higher_is_better
+    return AccuracyResult(
+        kind=AccuracyKind.AGREEMENT,
+        dataset=dataset,
+        samples=samples,
+        metric=primary.metric,
+        value=primary.value,
+        reference_variant="baseline",
+        reference_value=0.0 if error else 1.0,
+        relative_to_reference=None if error else primary.value,
+        delta=primary.value - (0.0 if error else 1.0),
+        agreement_top1=agree.top1,
+        max_abs_error=agree.max_abs_error,
+        mean_abs_error=agree.mean_abs_error,
+        cosine_similarity=agree.cosine_similarity,
+        floor=primary.floor,
+        below_floor=below,
+        inconclusive=straddles,
+        interval=primary.interval,
+        relative_error=relative_error,
+        metric_rule=rule,
+        gates=tuple(gates),
+        sample_target_half_width=growth[0] if growth else None,
+        sample_time_cap_s=growth[1] if growth else None,
+        sample_stop=growth[2] if growth else None,
+    )
+
+
 def compare_sessions(
     candidate: Session,
     baseline: Session,
     samples: Sequence[Sequence[np.ndarray]],
     *,
     dataset: str,
-    metric: Metric | None = None,
+    metric: AgreementMetric | Metric | None = None,
     floor: float = MLPERF_FLOOR,
+    seed: int = 0,
 ) -> AccuracyResult:
     """Agreement of ``candidate`` with ``baseline`` on the same inputs (``run --baseline``).
 
     ``samples`` are real-valued inputs (floats, or integer ids), one list per query; each
-    session gets them in its own dtype. The metric defaults to top-1 agreement when the first
-    output has more than one column, cosine similarity otherwise.
+    session gets them in its own dtype. The metric follows the baseline's first output
+    (:func:`class_scores_rule`): class scores -> top-1 agreement against ``floor``; any other
+    output -> mean cosine similarity (floor :data:`COSINE_FLOOR`) and mean absolute error over
+    the baseline's output range (at most :data:`RELATIVE_ERROR_LIMIT`), each judged on its 95%
+    interval. ``metric`` overrides the rule (one gate then).
     """
     reference = run_samples(baseline, samples)[0]
     outputs = run_samples(candidate, samples)[0]
-    if metric is None:
-        wide = reference.ndim == 2 and reference.shape[1] > 1
-        metric = Metric.TOP1_AGREEMENT if wide else Metric.COSINE
-    agree = agreement(outputs, reference, classifier=metric is not Metric.COSINE)
-    value = agree.top1 if agree.top1 is not None else agree.cosine_similarity
-    return AccuracyResult(
-        kind=AccuracyKind.AGREEMENT,
+    chosen, rule = _choose(metric, reference, baseline)
+    gates, rel = _gates(chosen, outputs, reference, floor, seed)
+    agree = agreement(outputs, reference, classifier=AgreementMetric.TOP1 in chosen)
+    return _result(gates, agree, rel, dataset=dataset, samples=len(samples), rule=rule)
+
+
+@dataclass(frozen=True)
+class SampleGrowth:
+    """How far generated samples grow: doubling from ``start`` until every gate's interval is
+    within ±``target_half_width``, the next doubling would pass ``time_cap_s`` (predicted from
+    the time so far), or ``max_samples``."""
+
+    target_half_width: float = TARGET_HALF_WIDTH
+    time_cap_s: float = SAMPLE_TIME_CAP_S
+    start: int = START_SAMPLES
+    max_samples: int = MAX_SAMPLES
+
+
+def compare_growing(
+    candidate: Session,
+    baseline: Session,
+    generate: Callable[[int], Sequence[Sequence[np.ndarray]]],
+    *,
+    dataset: str,
+    metric: AgreementMetric | Metric | None = None,
+    floor: float = MLPERF_FLOOR,
+    growth: SampleGrowth | None = None,
+    seed: int = 0,
+    clock: Callable[[], float] = time.monotonic,
+) -> AccuracyResult:
+    """:func:`compare_sessions` on generated samples whose count grows (:class:`SampleGrowth`).
+
+    ``generate(n)`` returns the first ``n`` samples (the same prefix for every ``n``); only the
+    new ones run. The metric is chosen on the first batch and kept.
+    """
+    rule_growth = growth or SampleGrowth()
+    began = clock()
+    outs: list[np.ndarray] = []
+    refs: list[np.ndarray] = []
+    n, target = 0, max(1, rule_growth.start)
+    chosen: tuple[AgreementMetric, ...] = ()
+    rule = ""
+    while True:
+        batch = list(generate(target))[n:]
+        refs.append(run_samples(baseline, batch)[0])
+        outs.append(run_samples(candidate, batch)[0])
+        n = target
+        reference, outputs = np.concatenate(refs), np.concatenate(outs)
+        if not chosen:
+            chosen, rule = _choose(metric, reference, baseline)
+        gates, rel = _gates(chosen, outputs, reference, floor, seed)
+        widest = max((g.interval.high - g.interval.low) / 2 for g in gates)
+        elapsed = clock() - began
+        following = min(2 * n, rule_growth.max_samples)
+        if widest <= rule_growth.target_half_width:
+            stop = f"95% interval within ±{rule_growth.target_half_width:.0%}"
+        elif n >= rule_growth.max_samples:
+            stop = f"max count {rule_growth.max_samples}"
+        elif elapsed / n * following > rule_growth.time_cap_s:
+            stop = f"time cap {rule_growth.time_cap_s:g} s (interval ±{widest:.2%})"
+        else:
+            target = following
+            continue
+        break
+    agree = agreement(outputs, reference, classifier=AgreementMetric.TOP1 in chosen)
+    return _result(
+        gates,
+        agree,
+        rel,
         dataset=dataset,
-        samples=len(samples),
-        metric=metric.value,
-        value=value,
-        reference_variant="baseline",
-        reference_value=1.0,
-        relative_to_reference=value,
-        delta=value - 1.0,
-        agreement_top1=agree.top1,
-        max_abs_error=agree.max_abs_error,
-        mean_abs_error=agree.mean_abs_error,
-        cosine_similarity=agree.cosine_similarity,
-        floor=floor,
-        below_floor=value < floor,
+        samples=n,
+        rule=rule,
+        growth=(rule_growth.target_half_width, rule_growth.time_cap_s, stop),
     )
 
 
