@@ -13,9 +13,6 @@ Format history (``schema_version``):
   Repetitions (``run --repeat``): ``repetition`` (group, index, count, series, position,
   order, seed, fresh_process), optional and left out of the JSON when absent; a report
   without it is a single run.
-  Repetitions (``run --repeat``): ``repetition`` (group, index, count, series, position,
-  order, seed, fresh_process), optional and left out of the JSON when absent; a report
-  without it is a single run.
 
 Bump ``SCHEMA_VERSION`` on any breaking change and keep a reader for the previous version in
 :mod:`tippingpoint.core.io`; adding an optional field is not breaking.
@@ -763,32 +760,6 @@ class Repetition(Frozen):
     )
 
 
-class InterleaveOrder(str, Enum):
-    """The order in which the runs of a series of repetitions are made."""
-
-    ALTERNATE = "alternate"
-    """Round by round, each cell once per round in matrix order: A B A B ..."""
-    SHUFFLE = "shuffle"
-    """Round by round, each cell once per round in a seeded random order."""
-
-
-class Repetition(Frozen):
-    """This run is one of ``count`` repetitions of one cell: together they are a group, one
-    measurement with ``count`` values. The groups of one invocation were interleaved in one
-    series, so runs of different groups with the same ``index`` ran side by side."""
-
-    group: str = Field(description="id shared by the repetitions of one cell")
-    index: int = Field(ge=1, description="this repetition, from 1")
-    count: int = Field(ge=1, description="repetitions asked for in the group")
-    series: str = Field(description="id shared by every group interleaved with this one")
-    position: int = Field(ge=1, description="this run's place in the series, from 1")
-    order: InterleaveOrder
-    seed: int | None = Field(default=None, description="shuffle: the seed of the order")
-    fresh_process: bool = Field(
-        default=False, description="the run had a process of its own (as pyperf's runs do)"
-    )
-
-
 class Report(Frozen):
     """One benchmark run: environment, model, backend, scenario, results."""
 
@@ -816,21 +787,9 @@ class Report(Frozen):
     repetition: Repetition | None = Field(
         default=None, description="one of a group of repeated runs; absent: a single run"
     )
-    repetition: Repetition | None = Field(
-        default=None, description="one of a group of repeated runs; absent: a single run"
-    )
     digest: str | None = Field(
         default=None, description="sha256 of the canonical JSON without this field"
     )
-
-    @model_serializer(mode="wrap")
-    def _omit_absent_repetition(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # added after v1 was first written: left out when absent so digests of reports written
-        # before it still verify
-        data: dict[str, Any] = handler(self)
-        if data.get("repetition") is None:
-            data.pop("repetition", None)
-        return data
 
     @model_serializer(mode="wrap")
     def _omit_absent_repetition(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
