@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import pytest
 
 from tippingpoint.backends.base import Session
 from tippingpoint.backends.onnxruntime_cpu import OnnxRuntimeCpuBackend
-from tippingpoint.core.schema import AccuracyResult
+from tippingpoint.core.io import read_report
+from tippingpoint.core.schema import AccuracyResult, RunFlag
 from tippingpoint.core.stats import bootstrap_mean_ci, wilson_interval
 from tippingpoint.core.types import TensorSpec
 from tippingpoint.harness.baseline import generate_samples
@@ -25,6 +27,9 @@ from tippingpoint.models.accuracy import (
     judge,
 )
 from tippingpoint.models.manifest import ARTIFACTS_DIR
+from tippingpoint.models.registry import resolve_model
+
+from .helpers import QUICK, assert_one_line, tp
 
 
 def _open(name: str) -> Session:
@@ -139,3 +144,23 @@ def test_fixed_samples_carry_intervals_and_no_growth(tmp_path: Path) -> None:
     assert result.relative_error is not None and result.relative_error < 0.01
     assert result.reference_value == 0.0 and result.relative_to_reference is None
     assert result.sample_stop is None and "sample_stop" not in result.model_dump(mode="json")
+
+
+def test_cli_autoencoder_pair_and_the_override(tmp_path: Path) -> None:
+    int8 = resolve_model("ae-anomaly", "int8", ".onnx").path
+    fp32 = resolve_model("ae-anomaly", "fp32", ".onnx").path
+    args = ("run", "-m", str(int8), "-b", "onnxruntime", "--baseline", str(fp32),
+            "-s", "single-stream", "--json", *QUICK)  # fmt: skip
+    p = tp(*args, "-o", str(tmp_path / "a"))
+    assert p.returncode == 0, p.stderr
+    report = read_report(Path(json.loads(p.stdout)[0]["path"]))
+    acc = report.accuracy
+    assert acc is not None and acc.metric == "cosine" and not acc.below_floor
+    assert RunFlag.BELOW_ACCURACY_FLOOR not in report.flags
+    p = tp(*args, "--agreement-metric", "top1", "-o", str(tmp_path / "b"))
+    assert p.returncode == 0, p.stderr
+    acc = read_report(Path(json.loads(p.stdout)[0]["path"])).accuracy
+    assert acc is not None and acc.metric == "top1-agreement"
+    assert acc.metric_rule == "--agreement-metric top1"
+    bad = tp(*args, "--agreement-metric", "mse", "-o", str(tmp_path / "c"))
+    assert_one_line(bad, 2, "--agreement-metric", "mse")

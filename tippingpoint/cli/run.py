@@ -22,10 +22,12 @@ if TYPE_CHECKING:
     from rich.progress import Progress as ProgressBar
     from rich.progress import TaskID
 
+    from tippingpoint.core.schema import InterleaveOrder, StopMode
     from tippingpoint.harness.collectors.options import CollectorOptions
     from tippingpoint.harness.events import Event
     from tippingpoint.harness.execute import ExecutionResult, ExitStatus
     from tippingpoint.harness.runner import Progress as RunProgress
+    from tippingpoint.models.accuracy import AgreementMetric
 
 
 def run(
@@ -51,6 +53,30 @@ def run(
     max_duration: float | None = typer.Option(None, help="Cap on measured seconds (default 120)."),
     warmup_queries: int | None = typer.Option(None, help="Minimum warm-up queries (default 10)."),
     warmup_duration: float | None = typer.Option(None, help="Minimum warm-up seconds (default 2)."),
+    stop: str | None = typer.Option(
+        None,
+        "--stop",
+        help="What ends the measured part once its minimums are met: converge (default; whole "
+        "windows until the last 3 agree within 10% of their mean, or --max-duration) or fixed "
+        "(LoadGen's rule: stop at the minimums; the default with --quick).",
+    ),
+    converge_windows: int | None = typer.Option(
+        None, help="--stop converge: windows that must agree (default 3)."
+    ),
+    converge_threshold: float | None = typer.Option(
+        None, help="--stop converge: their largest deviation from their mean (default 0.10)."
+    ),
+    window: float | None = typer.Option(
+        None,
+        help="--stop converge: window seconds (default: the minimum duration over 5, longer "
+        "when the minimums took longer or a window would hold under 50 queries).",
+    ),
+    warmup_until_steady: bool | None = typer.Option(
+        None,
+        "--warmup-until-steady/--no-warmup-until-steady",
+        help="Warm up on until the last windows' rates agree (the convergence rule), up to "
+        "--max-duration, so ramps stay out of the measurement (default off).",
+    ),
     opt: list[str] = typer.Option(
         [], "--opt", help="Backend option KEY=VALUE or BACKEND.KEY=VALUE."
     ),
@@ -69,6 +95,25 @@ def run(
     seed: int | None = typer.Option(
         None, help="Seed of generated inputs and bootstrap (default 0)."
     ),
+    repeat: int = typer.Option(
+        1,
+        "--repeat",
+        help="Run each cell N times as separate runs (a fresh session each), interleaved with "
+        "the other cells (A B A B): a group that compare, show, report and cost treat as one "
+        "measurement with N values. Verdicts between groups come from the spread between runs.",
+    ),
+    order: str = typer.Option(
+        "alternate",
+        "--order",
+        help="Order of repeated runs: alternate (A B A B ...) or shuffle (each round in a "
+        "random order drawn from --seed).",
+    ),
+    fresh_process: bool = typer.Option(
+        False,
+        "--fresh-process",
+        help="Run each repetition in a process of its own (as pyperf does), not only a fresh "
+        "session; no progress bar then.",
+    ),
     accuracy: bool = typer.Option(
         False, "--accuracy", help="Also score each run on the suite model's evaluation set."
     ),
@@ -77,6 +122,12 @@ def run(
         "--baseline",
         help="Also score each run's outputs against this file's (e.g. int8 vs fp32 agreement); "
         "not with --accuracy.",
+    ),
+    agreement_metric: str | None = typer.Option(
+        None,
+        "--agreement-metric",
+        help="--baseline metric: top1, cosine or relative-error (default: top1 for class "
+        "scores, cosine and relative-error for reconstructions, regressions, embeddings).",
     ),
     endpoint: str | None = typer.Option(
         None,
@@ -155,9 +206,18 @@ def run(
         max_duration_s=max_duration,
         warmup_queries=warmup_queries,
         warmup_s=warmup_duration,
+        stop=_stop_mode(stop),
+        converge_windows=converge_windows,
+        converge_threshold=converge_threshold,
+        window_s=window,
+        warmup_until_steady=warmup_until_steady,
         seed=seed,
+        repeat=repeat,
+        order=_order(order),
+        fresh_process=fresh_process,
         accuracy=accuracy,
         baseline=baseline,
+        agreement_metric=_agreement_metric(agreement_metric),
         endpoint=endpoint,
         network=NetworkRequest(
             rate_qps=rate,
@@ -194,6 +254,50 @@ def run(
         view.close()
     _print_summary(console, result, out, as_json)
     return exit_code(result.status)
+
+
+def _stop_mode(text: str | None) -> StopMode | None:
+    """``--stop fixed|converge`` (None when not given)."""
+    from tippingpoint.core.errors import InvalidOptionError
+    from tippingpoint.core.schema import StopMode
+
+    if text is None:
+        return None
+    try:
+        return StopMode(text.lower())
+    except ValueError:
+        raise InvalidOptionError(
+            f"--stop must be fixed or converge, got '{text}'", "e.g. --stop fixed"
+        ) from None
+
+
+def _agreement_metric(text: str | None) -> AgreementMetric | None:
+    """``--agreement-metric top1|cosine|relative-error``."""
+    from tippingpoint.core.errors import InvalidOptionError
+    from tippingpoint.models.accuracy import AgreementMetric
+
+    if text is None:
+        return None
+    try:
+        return AgreementMetric(text.lower())
+    except ValueError:
+        raise InvalidOptionError(
+            f"--agreement-metric must be top1, cosine or relative-error, got '{text}'",
+            "e.g. --agreement-metric cosine",
+        ) from None
+
+
+def _order(text: str) -> InterleaveOrder:
+    """``--order alternate|shuffle``."""
+    from tippingpoint.core.errors import InvalidOptionError
+    from tippingpoint.core.schema import InterleaveOrder
+
+    try:
+        return InterleaveOrder(text.lower())
+    except ValueError:
+        raise InvalidOptionError(
+            f"--order must be alternate or shuffle, got '{text}'", "e.g. --order shuffle"
+        ) from None
 
 
 def exit_code(status: ExitStatus) -> int:
@@ -310,7 +414,8 @@ class _RunView:
                 "local stand-in server (a loopback stand-in, not a cloud endpoint) at " + event.url
             )
         elif isinstance(event, ev.CellStarted):
-            self._label(f"[{event.index}/{event.total}] {cell_label(event.cell)}")
+            rep = f" (rep {event.repetition}/{event.repeat})" if event.repetition else ""
+            self._label(f"[{event.index}/{event.total}] {cell_label(event.cell)}{rep}")
         elif isinstance(event, ev.CellProgress):
             self._update(event.progress)
         elif isinstance(event, ev.CellFinished):

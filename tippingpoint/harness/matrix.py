@@ -25,26 +25,46 @@ from tippingpoint.core.errors import (
     InvalidShapeError,
     ModelFileError,
     RuntimeNotInstalledError,
+    UnknownModelError,
 )
 from tippingpoint.core.kinds import ScenarioKind
-from tippingpoint.core.schema import ArrivalProcess, ScenarioSettings, StopRule, WarmupRule
+from tippingpoint.core.schema import (
+    ArrivalProcess,
+    InterleaveOrder,
+    ScenarioSettings,
+    StopMode,
+    StopRule,
+    WarmupRule,
+)
 from tippingpoint.core.types import OptionValue
 from tippingpoint.harness.baseline import baseline_hook
 from tippingpoint.harness.collectors.options import CollectorOptions
 from tippingpoint.harness.config import (
     DEFAULT_BATCH_SIZES,
     DEFAULT_STOP,
+    DEFAULT_STOP_MODE,
     DEFAULT_WARMUP,
+    DEFAULT_WARMUP_UNTIL_STEADY,
     QUICK_STOP,
     QUICK_WARMUP,
+    STABILITY_THRESHOLD,
     SuiteFile,
     scenario_settings,
 )
+from tippingpoint.harness.convergence import DEFAULT_CONVERGE_WINDOWS
 from tippingpoint.harness.energy import DEFAULT_IDLE_S
 from tippingpoint.harness.loadgen import MAX_RATE_QPS
 from tippingpoint.harness.runner import AccuracyHook, RunSpec
-from tippingpoint.models.accuracy import accuracy_hook
-from tippingpoint.models.registry import DEFAULT_SUITE, for_backend, resolve_model
+from tippingpoint.models.accuracy import AgreementMetric, accuracy_hook
+from tippingpoint.models.registry import (
+    DEFAULT_SUITE,
+    ModelRef,
+    for_backend,
+    is_remote,
+    looks_like_path,
+    remote_ref,
+    resolve_model,
+)
 
 LOCAL_ENDPOINT = "local"
 """The endpoint value that starts the reference server on loopback as a stand-in."""
@@ -96,12 +116,24 @@ class RunRequest:
     max_duration_s: float | None = None
     warmup_queries: int | None = None
     warmup_s: float | None = None
+    stop: StopMode | None = None
+    """What ends the measured part after its minimums; None: the default (converge)."""
+    converge_windows: int | None = None
+    """Convergence stop: windows that must agree; None: 3."""
+    converge_threshold: float | None = None
+    """Convergence stop: their largest relative deviation from their mean; None: 0.10."""
+    window_s: float | None = None
+    """Convergence stop: the windows' nominal length; None: the minimum duration over 5."""
+    warmup_until_steady: bool | None = None
+    """Warm up on until the window rate stops moving; None: the default."""
     seed: int | None = None
     """Seed of generated inputs and the bootstrap; None: 0."""
     accuracy: bool = False
     """Score each run on the suite model's evaluation set."""
     baseline: Path | None = None
     """Score each run's outputs against this model file's (not with ``accuracy``)."""
+    agreement_metric: AgreementMetric | None = None
+    """``baseline``'s metric; None: chosen from the output (top-1 for class scores)."""
     endpoint: str | None = None
     """A remote endpoint's URL, or :data:`LOCAL_ENDPOINT` for the loopback stand-in."""
     network: NetworkRequest = field(default_factory=NetworkRequest)
@@ -116,6 +148,14 @@ class RunRequest:
     collector_options: CollectorOptions = field(default_factory=CollectorOptions)
     idle_s: float = DEFAULT_IDLE_S
     """Idle power measured before and after each run, seconds (0: skip)."""
+    repeat: int = 1
+    """Runs of each cell (``--repeat``): a group of that many separate runs, each with a fresh
+    session, interleaved with the other cells' runs; 1: each cell runs once (a single run)."""
+    order: InterleaveOrder = InterleaveOrder.ALTERNATE
+    """The order of the repetitions: A B A B, or each round in a random order seeded by
+    ``seed``."""
+    fresh_process: bool = False
+    """Each repetition in a process of its own (pyperf's way), not only a fresh session."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +168,39 @@ class Matrix:
     idle_s: float = DEFAULT_IDLE_S
     standin_models: tuple[Path, ...] | None = None
     """Model files for the local stand-in server; None: no stand-in is started."""
+    repeat: int = 1
+    """Runs of each cell; above 1 each cell's runs are a repetition group."""
+    order: InterleaveOrder = InterleaveOrder.ALTERNATE
+    order_seed: int = 0
+    """The seed of a shuffled order."""
+    fresh_process: bool = False
+    request: RunRequest | None = None
+    """The request the cells were expanded from: a fresh process expands it again to rebuild
+    its cell (a cell's accuracy hook does not cross a process boundary)."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One run of a series: cell ``cell`` (an index into the matrix's cells), repetition
+    ``index`` (from 1)."""
+
+    cell: int
+    index: int
+
+
+def schedule(cells: int, repeat: int, order: InterleaveOrder, seed: int = 0) -> tuple[Slot, ...]:
+    """The order of the runs of ``cells`` cells repeated ``repeat`` times: round by round, each
+    cell once per round, so that a slow phase of the machine falls on every cell alike (A B A B
+    ...); with :attr:`InterleaveOrder.SHUFFLE` each round's order is a permutation drawn from
+    ``seed`` (the same seed, the same order)."""
+    rng = np.random.default_rng(seed)
+    slots: list[Slot] = []
+    for index in range(1, repeat + 1):
+        round_order = list(range(cells))
+        if order is InterleaveOrder.SHUFFLE:
+            round_order = [int(i) for i in rng.permutation(cells)]
+        slots.extend(Slot(cell=c, index=index) for c in round_order)
+    return tuple(slots)
 
 
 def with_suite(request: RunRequest, suite: SuiteFile) -> RunRequest:
@@ -231,12 +304,24 @@ def expand(request: RunRequest) -> Matrix:
     for b, values in options_by_backend(request.options, backends).items():
         options.setdefault(b, {}).update(values)
     seed = request.seed if request.seed is not None else 0
+    if request.repeat < 1:
+        raise InvalidOptionError(
+            f"--repeat must be at least 1, got {request.repeat}", "e.g. --repeat 5"
+        )
     feeds = load_input_file(request.inputs) if request.inputs is not None else None
-    refs = [resolve_model(m, request.variant) for m in request.models or DEFAULT_SUITE]
+    refs = [_model_ref(m, request) for m in request.models or DEFAULT_SUITE]
     # one AccuracyOnly hook per model; a model without an evaluation set is a usage error
     hooks = {ref.name: accuracy_hook(ref.name) for ref in refs} if request.accuracy else {}
     base_hooks = (
-        _baseline_hooks(request.baseline, backends, options, seed, request.shape_overrides, feeds)
+        _baseline_hooks(
+            request.baseline,
+            backends,
+            options,
+            seed,
+            request.shape_overrides,
+            feeds,
+            request.agreement_metric,
+        )
         if request.baseline is not None
         else {}
     )
@@ -268,7 +353,7 @@ def expand(request: RunRequest) -> Matrix:
                             model=for_backend(ref, get_backend(b).formats),
                             backend=b,
                             scenario=settings,
-                            backend_options=options.get(b, {}),
+                            backend_options=_cell_options(ref, options.get(b, {})),
                             shape_overrides=request.shape_overrides,
                             feeds=feeds,
                             accuracy=hooks.get(ref.name) or base_hooks.get(b),
@@ -291,7 +376,32 @@ def expand(request: RunRequest) -> Matrix:
         collector_options=request.collector_options,
         idle_s=request.idle_s,
         standin_models=served,
+        repeat=request.repeat,
+        order=request.order,
+        order_seed=seed,
+        fresh_process=request.fresh_process,
+        request=request,
     )
+
+
+def _model_ref(spec: str, request: RunRequest) -> ModelRef:
+    """A suite model or a model file; with a remote endpoint, a name neither of them knows is
+    a model that exists only on the endpoint (its specs come from the server's metadata or
+    ``--opt inputs=``)."""
+    remote = request.endpoint is not None and request.endpoint != LOCAL_ENDPOINT
+    try:
+        return resolve_model(spec, request.variant)
+    except UnknownModelError:
+        if not remote or looks_like_path(spec):
+            raise
+        return remote_ref(spec)
+
+
+def _cell_options(ref: ModelRef, options: Mapping[str, OptionValue]) -> dict[str, OptionValue]:
+    """A cell's backend options: a remote-only model is asked for by its name."""
+    if is_remote(ref) and "model_name" not in options:
+        return {**options, "model_name": ref.name}
+    return dict(options)
 
 
 def check_run_limits(request: RunRequest) -> None:
@@ -394,6 +504,7 @@ def _rules(request: RunRequest) -> tuple[WarmupRule, StopRule]:
         ),
         max_duration_s=request.max_duration_s or base_stop.max_duration_s,
     )
+    stop = _with_mode(stop, request)
     warmup = WarmupRule(
         min_queries=(
             request.warmup_queries if request.warmup_queries is not None else base_warm.min_queries
@@ -401,8 +512,61 @@ def _rules(request: RunRequest) -> tuple[WarmupRule, StopRule]:
         min_duration_s=request.warmup_s
         if request.warmup_s is not None
         else base_warm.min_duration_s,
+        until_steady=_until_steady(request),
     )
     return warmup, stop
+
+
+def _until_steady(request: RunRequest) -> bool | None:
+    """Whether the warm-up runs until steady (None, left out of the report: it does not)."""
+    steady = request.warmup_until_steady
+    steady = DEFAULT_WARMUP_UNTIL_STEADY if steady is None else steady
+    return True if steady else None
+
+
+def _with_mode(stop: StopRule, request: RunRequest) -> StopRule:
+    """``stop`` with the request's stop mode and, for the convergence stop, its knobs (each
+    written into the report, defaults included); a knob without that stop is a usage error.
+    A quick run stops at its minimums unless it asks to converge: a smoke test's length is
+    the one asked for."""
+    mode = request.stop or (StopMode.FIXED if request.quick else DEFAULT_STOP_MODE)
+    knobs = {
+        "--converge-windows": request.converge_windows,
+        "--converge-threshold": request.converge_threshold,
+        "--window": request.window_s,
+    }
+    if mode is StopMode.FIXED:
+        given = [flag for flag, value in knobs.items() if value is not None]
+        if given:
+            raise InvalidOptionError(
+                f"{given[0]} applies to the convergence stop, not to --stop fixed",
+                f"drop {given[0]} or pass --stop converge",
+            )
+        return stop.model_copy(update={"mode": mode})
+    k = request.converge_windows
+    if k is not None and k < 2:
+        raise InvalidOptionError(
+            f"--converge-windows must be at least 2, got {k}", "e.g. --converge-windows 3"
+        )
+    threshold = request.converge_threshold
+    if threshold is not None and not 0 < threshold < 1:
+        raise InvalidOptionError(
+            f"--converge-threshold is a fraction between 0 and 1, got {threshold:g}",
+            "e.g. --converge-threshold 0.1 for 10%",
+        )
+    window = request.window_s
+    if window is not None and not (0 < window < float("inf")):
+        raise InvalidOptionError(
+            f"--window must be a positive number of seconds, got {window:g}", "e.g. --window 2"
+        )
+    return stop.model_copy(
+        update={
+            "mode": mode,
+            "window_s": window,
+            "converge_windows": k or DEFAULT_CONVERGE_WINDOWS,
+            "converge_threshold": threshold or STABILITY_THRESHOLD,
+        }
+    )
 
 
 def _baseline_hooks(
@@ -412,6 +576,7 @@ def _baseline_hooks(
     seed: int,
     overrides: Mapping[str, tuple[int, ...]],
     feeds: Mapping[str, np.ndarray] | None,
+    metric: AgreementMetric | None = None,
 ) -> dict[str, AccuracyHook]:
     """Per backend: compare with ``baseline``, loaded on that backend or one that loads it."""
     if not baseline.is_file():
@@ -435,5 +600,6 @@ def _baseline_hooks(
             seed=seed,
             overrides=dict(overrides),
             feeds=feeds,
+            metric=metric,
         )
     return hooks
