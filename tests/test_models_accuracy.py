@@ -50,7 +50,15 @@ def test_labelled_score_and_floor_flag() -> None:
     assert same.delta == 0.0 and same.reference_variant == "fp32"
     worse = score([np.eye(4, dtype=np.float32)[[0, 1, 3, 3]]], es, reference_value=0.75)
     assert worse.value == 0.5 and worse.agreement_top1 == 0.75
-    assert worse.below_floor and worse.relative_to_reference == pytest.approx(2 / 3)
+    assert worse.relative_to_reference == pytest.approx(2 / 3)
+    # 2 of 4 right: the Wilson interval (0.15, 0.85) / 0.75 straddles the floor
+    assert worse.inconclusive and not worse.below_floor
+    assert worse.interval is not None and worse.interval.method == "wilson score interval"
+    many = _eval_set(
+        AccuracyKind.LABELLED, Metric.TOP1, np.tile(refs, (50, 1)), np.tile(labels, 50)
+    )
+    flat = score([np.tile(np.eye(4, dtype=np.float32)[[0, 1, 3, 3]], (50, 1))], many, 0.75)
+    assert flat.below_floor and not flat.inconclusive  # 100 of 200: the whole interval below
     assert worse.delta == pytest.approx(-0.25)  # accuracy change against fp32: 0.5 - 0.75
 
 
@@ -65,7 +73,9 @@ def test_agreement_metrics() -> None:
     es = _eval_set(AccuracyKind.AGREEMENT, Metric.COSINE, ref)
     result = score([out], es, reference_value=1.0)
     assert result.metric == "cosine" and result.agreement_top1 is None
-    assert result.value == pytest.approx(agree.cosine_similarity) and result.below_floor
+    assert result.value == pytest.approx(agree.cosine_similarity)
+    # two samples: the bootstrap interval (0.894, 1.0) straddles the 0.99 floor
+    assert result.inconclusive and not result.below_floor
 
 
 def test_int8_inputs_are_quantised_and_outputs_dequantised() -> None:

@@ -158,16 +158,28 @@ def score(
     """
     classifier = eval_set.metric is not Metric.COSINE
     agree = agreement(outputs[0], eval_set.references[0], classifier)
+    out = outputs[0].reshape(len(outputs[0]), -1).astype(np.float64)
+    ref = eval_set.references[0].reshape(len(eval_set.references[0]), -1).astype(np.float64)
     if eval_set.kind is AccuracyKind.LABELLED:
         if eval_set.labels is None:
             raise ValueError(f"labelled evaluation set {eval_set.dataset} has no labels")
-        pred = outputs[0].reshape(len(outputs[0]), -1).argmax(axis=1)
-        value = float(np.mean(pred == eval_set.labels))
+        per_sample = (out.argmax(axis=1) == np.asarray(eval_set.labels)).astype(np.float64)
     elif classifier:
-        value = agree.top1 if agree.top1 is not None else 0.0
+        per_sample = (out.argmax(axis=1) == ref.argmax(axis=1)).astype(np.float64)
     else:
-        value = agree.cosine_similarity
+        norms = np.linalg.norm(out, axis=1) * np.linalg.norm(ref, axis=1)
+        per_sample = np.where(norms > 0, (out * ref).sum(axis=1) / np.maximum(norms, 1e-300), 1.0)
+    # the floor is on value / reference_value: judge that ratio's interval
+    scale = reference_value if reference_value > 0 else 1.0
+    gate = judge(
+        eval_set.metric.value if classifier else Metric.COSINE.value, per_sample, floor * scale
+    )
+    value = gate.value
     relative = value / reference_value if reference_value > 0 else 0.0
+    if reference_value <= 0:
+        below, straddles = True, False
+    else:
+        below, straddles = gate.verdict == "below-floor", gate.verdict == "inconclusive"
     return AccuracyResult(
         kind=eval_set.kind,
         dataset=eval_set.dataset,
@@ -183,7 +195,9 @@ def score(
         mean_abs_error=agree.mean_abs_error,
         cosine_similarity=agree.cosine_similarity,
         floor=floor,
-        below_floor=relative < floor,
+        below_floor=below,
+        inconclusive=straddles,
+        interval=gate.interval,
     )
 
 
