@@ -101,19 +101,22 @@ def test_real_runs_align_by_model_scenario_and_batch(real_results: Path) -> None
     base, other = group.rows
     assert base.is_baseline and base.latency is None
     assert other.latency is not None
-    assert other.latency.method is SignificanceMethod.RAW_SAMPLES
+    assert other.latency.method is SignificanceMethod.SINGLE_RUNS  # one run a side
     p50 = {m.metric: m for m in other.metrics}[Metric.P50]
     assert p50.ratio == pytest.approx(p50.value / p50.baseline)
     unpaired = {result.runs[i].model + " " + result.runs[i].scenario.value for i in result.unpaired}
     assert unpaired == {"mlp-tiny offline", "conv-small single-stream"}
 
 
-def test_missing_samples_fall_back_to_interval_overlap(real_results: Path, tmp_path: Path) -> None:
+def test_single_runs_without_samples_still_compare_as_single_runs(
+    real_results: Path, tmp_path: Path
+) -> None:
     for p in mlp_single_stream(real_results):
         shutil.copy(p, tmp_path / p.name)  # the JSON only, not the .samples.npz
     result = compare_paths(report_files([tmp_path]))
     sig = result.groups[0].rows[1].latency
-    assert sig is not None and sig.method is SignificanceMethod.CI_OVERLAP
+    assert sig is not None and sig.method is SignificanceMethod.SINGLE_RUNS
+    assert sig.verdict is Verdict.SINGLE_RUNS and sig.median_ratio is not None
 
 
 def test_mismatched_schema_versions_are_refused(real_results: Path, tmp_path: Path) -> None:

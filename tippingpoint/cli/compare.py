@@ -51,9 +51,24 @@ def compare(
         console.print(
             f"[dim]not compared (no run shares model, scenario and batch): {escape(names)}[/dim]"
         )
+    single = [
+        r
+        for g in result.groups
+        for r in g.rows
+        if r.latency is not None and r.latency.verdict.value == "single-runs"
+    ]
+    if single:
+        console.print(
+            "[yellow]single runs[/yellow]: significance cannot be judged from one run a side "
+            "(queries inside a run are not independent draws of a shared machine's state); the "
+            "within-run figures are shown as they are. Repeat each cell, e.g. "
+            "'tippingpoint run ... --repeat 5', and compare the groups."
+        )
     console.print(
-        f"[dim]latency verdicts need a {1 - result.alpha:.0%} bootstrap interval of the median "
-        f"ratio excluding 1 and Mann-Whitney p < {result.alpha}; changes under "
-        f"{result.min_effect:.0%} are negligible[/dim]"
+        f"[dim]verdicts come from the spread between repeated runs: a {1 - result.alpha:.0%} "
+        "t interval of the ratio of the runs' medians (paired when the groups were "
+        f"interleaved) excluding 1, and a change of at least {result.min_effect:.0%}; "
+        f"cv: between-run coefficient of variation, flagged above {result.cv_threshold:.0%}"
+        "[/dim]"
     )
     return 0

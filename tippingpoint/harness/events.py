@@ -59,11 +59,15 @@ class StandInStarted:
 
 @dataclass(frozen=True)
 class CellStarted:
-    """Cell ``index`` of ``total`` (from 1) starts."""
+    """Run ``index`` of ``total`` (from 1) starts: a cell, or one repetition of it."""
 
     index: int
     total: int
     cell: RunSpec
+    repetition: int | None = None
+    """The repetition (from 1) when the cells repeat (``--repeat``); None: a single run."""
+    repeat: int = 1
+    """Repetitions of each cell."""
 
 
 @dataclass(frozen=True)

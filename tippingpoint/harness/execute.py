@@ -7,6 +7,12 @@ cell. Each report and its samples sidecar are written atomically as the run fini
 runs finished before an interruption, a failure or a full disk stay on disk. It tells its
 caller what happens through typed events and returns the outcome with an :class:`ExitStatus`;
 it prints nothing.
+
+With repetitions (``Matrix.repeat`` above 1) each cell runs that many times as separate runs,
+each loading a fresh session (and, with ``fresh_process``, in a process of its own: see
+:mod:`tippingpoint.harness.isolated`), in rounds (:func:`~tippingpoint.harness.matrix.schedule`:
+A B A B, or each round shuffled), so that a slow phase of a shared machine falls on every cell
+alike. Each report records its group, index and place in the series.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import contextlib
 import dataclasses
 import signal
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -23,7 +30,7 @@ from types import FrameType
 
 from tippingpoint.core import io as report_io
 from tippingpoint.core.errors import OutputDirError
-from tippingpoint.core.schema import RunFlag, RunStatus
+from tippingpoint.core.schema import InterleaveOrder, Repetition, RunFlag, RunStatus
 from tippingpoint.harness.collectors.selection import close_collectors, open_collectors
 from tippingpoint.harness.energy import EnergyAccounting, is_energy_collector
 from tippingpoint.harness.events import (
@@ -38,7 +45,8 @@ from tippingpoint.harness.events import (
     StandInStarted,
     WrittenReport,
 )
-from tippingpoint.harness.matrix import Matrix, cell_label, served_by_standin
+from tippingpoint.harness.isolated import ChildJob, run_in_fresh_process
+from tippingpoint.harness.matrix import Matrix, cell_label, schedule, served_by_standin
 from tippingpoint.harness.preflight import preflight
 from tippingpoint.harness.runner import Progress, Runner, RunOutcome, RunSpec
 from tippingpoint.harness.standin import LocalStandIn
@@ -88,18 +96,34 @@ def execute(
     """
     emit: EventCallback = on_event if on_event is not None else _ignore
     report_io.ensure_output_dir(options.out)
+    fresh = matrix.fresh_process
+    if fresh and matrix.request is None:
+        raise ValueError("a fresh process per run needs the matrix expanded from a RunRequest")
     cells, skipped = _checked(matrix.cells, emit)
+    slots = [
+        s
+        for s in schedule(len(matrix.cells), matrix.repeat, matrix.order, matrix.order_seed)
+        if s.cell in cells
+    ]
+    repeated = matrix.repeat > 1
+    series = uuid.uuid4().hex
+    groups = {i: uuid.uuid4().hex for i in cells}
     written: list[WrittenReport] = []
     status = ExitStatus.COMPLETE
     with contextlib.ExitStack() as stack:
         opened, collectors_skipped = open_collectors(matrix.collectors, matrix.collector_options)
-        stack.callback(close_collectors, opened)
+        if fresh:  # each child opens its own; this only tells the caller what is missing
+            close_collectors(opened)
+            opened = []
+        else:
+            stack.callback(close_collectors, opened)
         for s in collectors_skipped:
             emit(CollectorSkipped(s.name, s.reason))
+        url: str | None = None
         if matrix.standin_models is not None:
             url = stack.enter_context(LocalStandIn(matrix.standin_models))
             emit(StandInStarted(url))
-            cells = [_pointed_at(c, url) for c in cells]
+            cells = {i: _pointed_at(c, url) for i, c in cells.items()}
         if options.sigterm_as_interrupt:
             stack.enter_context(_sigterm_as_interrupt())
         current = 0
@@ -119,12 +143,40 @@ def execute(
             collectors_requested=matrix.collectors,
             energy=energy,
         )
-        for current, cell in enumerate(cells, 1):  # progress() reads current
-            emit(CellStarted(current, len(cells), cell))
-            outcome = runner.run(cell)
-            done = _write(cell, outcome, options.out, len(written), matrix)
+        for current, slot in enumerate(slots, 1):  # progress() reads current
+            cell = cells[slot.cell]
+            emit(
+                CellStarted(
+                    current,
+                    len(slots),
+                    cell,
+                    repetition=slot.index if repeated else None,
+                    repeat=matrix.repeat,
+                )
+            )
+            if fresh:
+                assert matrix.request is not None
+                job = ChildJob(matrix.request, slot.cell, url)
+                outcome = run_in_fresh_process(job, cell)
+            else:
+                outcome = runner.run(cell)
+            repetition = (
+                Repetition(
+                    group=groups[slot.cell],
+                    index=slot.index,
+                    count=matrix.repeat,
+                    series=series,
+                    position=current,
+                    order=matrix.order,
+                    seed=matrix.order_seed if matrix.order is InterleaveOrder.SHUFFLE else None,
+                    fresh_process=fresh,
+                )
+                if repeated
+                else None
+            )
+            done = _write(cell, outcome, options.out, len(written), matrix, repetition)
             written.append(done)
-            emit(CellFinished(current, len(cells), done))
+            emit(CellFinished(current, len(slots), done))
             if done.report.status is RunStatus.FAILED:
                 status = ExitStatus.FAILED
             if done.report.status is RunStatus.INTERRUPTED:
@@ -139,9 +191,9 @@ def _ignore(event: Event) -> None:
 
 def _checked(
     cells: tuple[RunSpec, ...], emit: EventCallback
-) -> tuple[list[RunSpec], tuple[SkippedCell, ...]]:
-    """The pre-run check: the cells to run (the first of each model keeps the check's load
-    time) and the cells skipped, each announced as found."""
+) -> tuple[dict[int, RunSpec], tuple[SkippedCell, ...]]:
+    """The pre-run check: the cells to run by their index in the matrix (the first of each
+    model keeps the check's load time) and the cells skipped, each announced as found."""
     checked = preflight(cells)
     timed = [
         dataclasses.replace(c, first_load_in_process_s=checked.first_load_s.get(i))
@@ -150,7 +202,7 @@ def _checked(
     found = {i: SkippedCell(timed[i], exc.one_line()) for i, exc in checked.skipped.items()}
     for s in found.values():
         emit(CellSkipped(s))
-    return [c for i, c in enumerate(timed) if i not in found], tuple(
+    return {i: c for i, c in enumerate(timed) if i not in found}, tuple(
         found[i] for i in sorted(found)
     )
 
@@ -163,12 +215,20 @@ def _pointed_at(cell: RunSpec, url: str) -> RunSpec:
 
 
 def _write(
-    cell: RunSpec, outcome: RunOutcome, out: Path, before: int, matrix: Matrix
+    cell: RunSpec,
+    outcome: RunOutcome,
+    out: Path,
+    before: int,
+    matrix: Matrix,
+    repetition: Repetition | None = None,
 ) -> WrittenReport:
-    """Write ``outcome``'s report and samples atomically; a failure keeps the earlier ones."""
+    """Write ``outcome``'s report (with its place in a repetition group) and samples
+    atomically; a failure keeps the earlier ones."""
     report = outcome.report
     if matrix.standin_models is not None and served_by_standin(cell):
         report = report.model_copy(update={"flags": (*report.flags, RunFlag.LOCAL_STANDIN)})
+    if repetition is not None:
+        report = report.model_copy(update={"repetition": repetition})
     samples = None
     if outcome.samples is not None:
         samples = {"latency_ns": outcome.samples.latency_ns, "end_ns": outcome.samples.end_ns}

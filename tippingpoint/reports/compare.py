@@ -14,6 +14,14 @@ typed :class:`ComparisonResult`; nothing here prints.
 
 Within a group the baseline is the first fp32 run given when the group mixes variants,
 otherwise the first run given; every ratio is ``run / baseline``.
+
+Repeated runs (``run --repeat``) of one cell are one side of a comparison: one measurement
+with N values. Its figures are the geometric means of its runs' figures, each with the
+between-run coefficient of variation; the verdict against the baseline comes from the spread
+between runs (:func:`~tippingpoint.reports.significance.compare_groups`), paired when the two
+groups were interleaved in one series. A single run against a single run gets no verdict: the
+within-run ratio is shown as it is. A group whose runs disagree (between-run CV of the median
+or the throughput above 10%) is flagged.
 """
 
 from __future__ import annotations
@@ -22,12 +30,20 @@ from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
 
-import numpy as np
 from pydantic import Field
 
 from tippingpoint.core.errors import ReportError
-from tippingpoint.core.io import load_samples, parse_report
+from tippingpoint.core.io import parse_report
 from tippingpoint.core.kinds import ScenarioKind
+from tippingpoint.core.runstats import (
+    GROUP_CV_THRESHOLD,
+    RunFigure,
+    RunGroup,
+    disagreeing,
+    geometric_mean,
+    group_runs,
+    group_spread,
+)
 from tippingpoint.core.schema import MeasurementMethod, Report, RunFlag, RunStatus
 from tippingpoint.core.types import Frozen
 from tippingpoint.reports.cost_result import read_cost_result
@@ -36,10 +52,7 @@ from tippingpoint.reports.significance import (
     DEFAULT_ALPHA,
     DEFAULT_MIN_EFFECT,
     Significance,
-    SignificanceMethod,
-    Verdict,
-    compare_intervals,
-    compare_samples,
+    compare_groups,
 )
 
 ACCURACY_FLOOR = 0.99
@@ -123,14 +136,34 @@ class AccuracyCheck(Frozen):
     source: str = Field(description="'report' or the path of the fp32 run used as reference")
 
 
-class RunComparison(Frozen):
-    """A run of a group set against the group's baseline."""
+class FigureSpreadOut(Frozen):
+    """One figure over the runs of a repeated side: each run's value and their spread."""
 
-    run: int = Field(description="index into ComparisonResult.runs")
+    figure: RunFigure
+    values: tuple[float, ...] = Field(description="one per complete run, in repetition order")
+    repetitions: tuple[int, ...] = Field(description="the repetition index of each value")
+    geometric_mean: float
+    cv: float | None = Field(description="between-run coefficient of variation (sd / mean)")
+
+
+class RunComparison(Frozen):
+    """A run, or a group of repeated runs, set against the group's baseline."""
+
+    run: int = Field(description="index into ComparisonResult.runs (a group's first run)")
     is_baseline: bool
     metrics: tuple[MetricValue, ...]
     latency: Significance | None = Field(default=None, description="None for the baseline")
     accuracy: AccuracyCheck | None = None
+    members: tuple[int, ...] = Field(
+        default=(), description="every run of a repeated side (indices into runs); () single"
+    )
+    repetitions: int = Field(default=1, description="repetitions asked for (a single run: 1)")
+    spread: tuple[FigureSpreadOut, ...] = Field(
+        default=(), description="a repeated side: each figure per run, with its CV"
+    )
+    disagree: tuple[RunFigure, ...] = Field(
+        default=(), description="figures whose between-run CV exceeds the threshold"
+    )
 
 
 class ComparisonGroup(Frozen):
@@ -172,6 +205,7 @@ class ComparisonResult(Frozen):
     costs: tuple[CostRow, ...] = Field(default=(), description="placements of --cost results")
     alpha: float = DEFAULT_ALPHA
     min_effect: float = DEFAULT_MIN_EFFECT
+    cv_threshold: float = GROUP_CV_THRESHOLD
 
 
 SCHEMA_VERSION_HINT = (
@@ -332,44 +366,88 @@ def accuracy_check(run: LoadedRun, runs: Sequence[LoadedRun]) -> AccuracyCheck |
     )
 
 
-def latency_significance(
-    base: LoadedRun,
-    run: LoadedRun,
-    *,
-    alpha: float = DEFAULT_ALPHA,
-    min_effect: float = DEFAULT_MIN_EFFECT,
-    seed: int = 0,
-) -> Significance:
-    """Verdict on ``run``'s latency against ``base``: raw samples when both have them."""
-    a, b = base.report.results, run.report.results
-    if a is None or b is None:
-        return Significance(verdict=Verdict.UNKNOWN, method=SignificanceMethod.NONE)
-    try:
-        sa = load_samples(base.report, base.path)["latency_ns"]
-        sb = load_samples(run.report, run.path)["latency_ns"]
-    except (ReportError, KeyError):
-        ca, cb = a.latency.ci.get("p50"), b.latency.ci.get("p50")
-        return compare_intervals(
-            a.latency.p50,
-            (ca.low, ca.high) if ca else None,
-            b.latency.p50,
-            (cb.low, cb.high) if cb else None,
-            n_a=a.latency.count,
-            n_b=b.latency.count,
-            min_effect=min_effect,
+def _baseline(sides: list[RunGroup], runs: Sequence[LoadedRun]) -> int:
+    """The baseline side: the first fp32 side when the sides mix variants, else the first."""
+    variants = {runs[s.members[0]].report.model.variant for s in sides}
+    if len(variants) > 1:
+        for k, s in enumerate(sides):
+            if runs[s.members[0]].report.model.variant == REFERENCE_VARIANT:
+                return k
+    return 0
+
+
+def _sides(members: list[int], runs: Sequence[LoadedRun]) -> list[RunGroup]:
+    """The runs of one aligned group as sides: repetitions of one cell together, each single
+    run alone (member indices are into ``runs``)."""
+    grouped = group_runs([runs[i].report for i in members])
+    return [
+        RunGroup(
+            members=tuple(members[m] for m in g.members),
+            group=g.group,
+            series=g.series,
+            count=g.count,
+            indices=g.indices,
         )
-    return compare_samples(
-        np.asarray(sa), np.asarray(sb), alpha=alpha, min_effect=min_effect, seed=seed
+        for g in grouped
+    ]
+
+
+def _side_values(
+    side: RunGroup, runs: Sequence[LoadedRun]
+) -> dict[Metric, tuple[float | None, bool]]:
+    """A side's figures: a single run's own, or the geometric mean over a group's complete
+    runs (accuracy: the mean; energy estimated if any run's is)."""
+    per_run = [_metric_values(runs[i].report) for i in side.members]
+    if len(per_run) == 1:
+        return per_run[0]
+    complete = [
+        v
+        for i, v in zip(side.members, per_run, strict=True)
+        if runs[i].report.status is RunStatus.COMPLETE
+    ] or per_run
+    out: dict[Metric, tuple[float | None, bool]] = {}
+    for m in Metric:
+        values = [x for v in complete if (x := v[m][0]) is not None]
+        estimated = any(v[m][1] for v in complete)
+        if not values:
+            out[m] = (None, estimated)
+        elif m is Metric.ACCURACY or any(x <= 0 for x in values):
+            out[m] = (sum(values) / len(values), estimated)
+        else:
+            out[m] = (geometric_mean(values), estimated)
+    return out
+
+
+def _spread_out(side: RunGroup, runs: Sequence[LoadedRun]) -> tuple[FigureSpreadOut, ...]:
+    if not side.repeated:
+        return ()
+    spread = group_spread([r.report for r in runs], side)
+    return tuple(
+        FigureSpreadOut(
+            figure=s.figure,
+            values=s.values,
+            repetitions=s.indices,
+            geometric_mean=s.geometric_mean,
+            cv=s.cv,
+        )
+        for s in spread.values()
     )
 
 
-def _baseline(members: list[int], runs: Sequence[LoadedRun]) -> int:
-    variants = {runs[i].report.model.variant for i in members}
-    if len(variants) > 1:
-        for i in members:
-            if runs[i].report.model.variant == REFERENCE_VARIANT:
-                return i
-    return members[0]
+def side_significance(
+    base: RunGroup,
+    side: RunGroup,
+    runs: Sequence[LoadedRun],
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    min_effect: float = DEFAULT_MIN_EFFECT,
+) -> Significance:
+    """The verdict of ``side`` against ``base`` from their run-level figures: paired when both
+    are groups of one series; ``single-runs`` when a side has one complete run."""
+    reports = [r.report for r in runs]
+    a, b = group_spread(reports, base), group_spread(reports, side)
+    paired = base.series is not None and base.series == side.series
+    return compare_groups(a, b, paired=paired, alpha=alpha, min_effect=min_effect)
 
 
 def compare_runs(
@@ -380,7 +458,8 @@ def compare_runs(
     alpha: float = DEFAULT_ALPHA,
     min_effect: float = DEFAULT_MIN_EFFECT,
 ) -> ComparisonResult:
-    """Align runs into groups and compare each run with its group's baseline."""
+    """Align runs into groups, gather repetitions into sides, and compare each side with its
+    group's baseline."""
     if len(runs) < 2:
         raise ComparisonRefused(
             f"comparison needs at least two reports, got {len(runs)}",
@@ -388,10 +467,14 @@ def compare_runs(
         )
     reasons = list(forced) + check_model_files(runs, force)
     keyed = align(runs, across_models=False)
-    if all(len(m) < 2 for m in keyed.values()):
+
+    def comparable(k: dict[GroupKey, list[int]]) -> bool:
+        return any(len(_sides(m, runs)) > 1 for m in k.values())
+
+    if not comparable(keyed):
         names = sorted({r.report.model.name for r in runs})
         across = align(runs, across_models=True)
-        if len(names) > 1 and any(len(m) > 1 for m in across.values()):
+        if len(names) > 1 and comparable(across):
             reason = (
                 f"the reports are of different models ({', '.join(names)}); "
                 "runs are compared only within one model"
@@ -406,14 +489,17 @@ def compare_runs(
     unpaired: list[int] = []
     checks = {i: accuracy_check(r, runs) for i, r in enumerate(runs)}
     for (model, kind, batch, conc, rate), members in keyed.items():
-        if len(members) < 2:
+        sides = _sides(members, runs)
+        if len(sides) < 2:
             unpaired.extend(members)
             continue
-        base = _baseline(members, runs)
-        base_values = _metric_values(runs[base].report)
+        base_k = _baseline(sides, runs)
+        base = sides[base_k]
+        base_values = _side_values(base, runs)
         rows: list[RunComparison] = []
-        for i in [base, *(m for m in members if m != base)]:
-            values = _metric_values(runs[i].report)
+        for k in [base_k, *(j for j in range(len(sides)) if j != base_k)]:
+            side = sides[k]
+            values = _side_values(side, runs)
             metrics = tuple(
                 MetricValue(
                     metric=m,
@@ -428,12 +514,24 @@ def compare_runs(
             )
             sig = (
                 None
-                if i == base
-                else latency_significance(runs[base], runs[i], alpha=alpha, min_effect=min_effect)
+                if k == base_k
+                else side_significance(base, side, runs, alpha=alpha, min_effect=min_effect)
             )
+            spread = _spread_out(side, runs)
+            first = side.members[0]
             rows.append(
                 RunComparison(
-                    run=i, is_baseline=i == base, metrics=metrics, latency=sig, accuracy=checks[i]
+                    run=first,
+                    is_baseline=k == base_k,
+                    metrics=metrics,
+                    latency=sig,
+                    accuracy=checks[first],
+                    members=side.members if side.repeated else (),
+                    repetitions=side.count,
+                    spread=spread,
+                    disagree=disagreeing(group_spread([r.report for r in runs], side))
+                    if side.repeated
+                    else (),
                 )
             )
         groups.append(
@@ -443,7 +541,7 @@ def compare_runs(
                 batch_size=batch,
                 concurrency=conc,
                 target_rate_qps=rate,
-                baseline=base,
+                baseline=base.members[0],
                 rows=tuple(rows),
             )
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
+from tippingpoint.core.runstats import RunFigure
 from tippingpoint.reports.compare import (
     Better,
     ComparisonGroup,
@@ -14,7 +15,12 @@ from tippingpoint.reports.compare import (
     RunComparison,
 )
 from tippingpoint.reports.runs import scenario_label
-from tippingpoint.reports.significance import Significance, SignificanceMethod, Verdict, fmt_p
+from tippingpoint.reports.significance import (
+    Significance,
+    Verdict,
+    describe,
+    describe_others,
+)
 
 SHOWN = (Metric.P50, Metric.P99, Metric.THROUGHPUT, Metric.JOULES)
 
@@ -42,6 +48,15 @@ def _ratio(mv: MetricValue, baseline: bool) -> str:
     return f" [{style}]x{mv.ratio:.3f}[/{style}]"
 
 
+SPREAD_METRICS = {
+    Metric.P50: RunFigure.P50,
+    Metric.P99: RunFigure.P99,
+    Metric.THROUGHPUT: RunFigure.THROUGHPUT,
+    Metric.JOULES: RunFigure.JOULES,
+}
+"""The compared metrics that a repeated side has a between-run spread of."""
+
+
 def verdict_text(sig: Significance | None) -> str:
     """The latency verdict with its interval, or why there is none."""
     if sig is None:
@@ -52,16 +67,39 @@ def verdict_text(sig: Significance | None) -> str:
         Verdict.NEGLIGIBLE: "dim",
         Verdict.NOT_SIGNIFICANT: "dim",
         Verdict.UNKNOWN: "yellow",
+        Verdict.SINGLE_RUNS: "yellow",
     }[sig.verdict]
-    text = f"[{style}]{sig.verdict.value}[/{style}]"
-    if sig.interval is not None:
-        i = sig.interval
-        text += f" x{i.ratio:.3f} [{i.low:.3f}, {i.high:.3f}] {i.level:.0%}"
-    if sig.mann_whitney is not None:
-        text += f", MW p {fmt_p(sig.mann_whitney.p_value)}"
-    if sig.method is SignificanceMethod.CI_OVERLAP:
-        text += " (CI overlap; raw samples missing)"
-    return text
+    text = escape(describe(sig))
+    head = sig.verdict.value
+    if text.startswith(head):
+        text = f"[{style}]{head}[/{style}]" + text[len(head) :]
+    else:
+        text = f"[{style}]{text}[/{style}]"
+    others = describe_others(sig)
+    return text + (f"\n[dim]{escape(others)}[/dim]" if others else "")
+
+
+def cv_text(row: RunComparison, metric: Metric) -> str:
+    """`` ±4.1%``: the between-run CV of a repeated side's figure (empty for a single run)."""
+    fig = SPREAD_METRICS.get(metric)
+    spread = next((s for s in row.spread if s.figure is fig), None)
+    if spread is None or spread.cv is None:
+        return ""
+    style = "yellow" if fig in row.disagree else "dim"
+    return f" [{style}]cv {spread.cv:.1%}[/{style}]"
+
+
+def side_label(result: ComparisonResult, row: RunComparison) -> str:
+    """The run's label, with ``N runs`` for a repeated side (and the count asked for when
+    some are missing)."""
+    label = escape(result.runs[row.run].label)
+    if row.members:
+        n = len(row.members)
+        label += f", {n} runs" + (f" (of {row.repetitions})" if n != row.repetitions else "")
+    if row.disagree:
+        figs = ", ".join(f.value for f in row.disagree)
+        label += f"\n[yellow]runs disagree ({escape(figs)})[/yellow]"
+    return label
 
 
 def _accuracy(row: RunComparison) -> str:
@@ -98,9 +136,9 @@ def group_table(result: ComparisonResult, group: ComparisonGroup) -> Table:
             cell = fmt_value(mv.value, mv.unit) + _ratio(mv, row.is_baseline)
             if mv.estimated and mv.value is not None:
                 cell += " (est.)"
-            cells.append(cell)
+            cells.append(cell + cv_text(row, m))
         table.add_row(
-            escape(ref.label) + f"\n[dim]{escape(ref.host)}[/dim]",
+            side_label(result, row) + f"\n[dim]{escape(ref.host)}[/dim]",
             *cells,
             _accuracy(row),
             verdict_text(row.latency),

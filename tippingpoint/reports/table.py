@@ -8,7 +8,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from tippingpoint.backends.registry import BackendListing
-from tippingpoint.core.schema import Report, RunFlag, RunStatus
+from tippingpoint.core.runstats import (
+    RunFigure,
+    RunGroup,
+    disagreeing,
+    group_runs,
+    group_spread,
+)
+from tippingpoint.core.schema import PerformanceResults, Report, RunFlag, RunStatus, StopMode
 from tippingpoint.models.registry import ModelRef
 
 
@@ -26,8 +33,25 @@ def _fmt_rate(v: float) -> str:
     return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
 
 
+def _stop_text(res: PerformanceResults) -> str:
+    """How long the measured part ran and what ended it: the fixed rule, the convergence rule
+    (converged), or its cap (not converged); empty for reports written before it was kept."""
+    stop = res.stop
+    if stop is None:
+        return ""
+    if stop.mode is StopMode.FIXED:
+        end = "[dim]fixed[/dim]"
+    elif stop.converged:
+        end = "[dim]conv.[/dim]"
+    else:
+        end = "[yellow]cap[/yellow]"
+    return f" [dim]· {stop.duration_s:.3g} s[/dim] {end}"
+
+
 def summary_table(reports: Sequence[Report], title: str = "tippingpoint results") -> Table:
-    """One row per run: model, backend, scenario, percentiles, throughput, energy, flags."""
+    """One row per run, or per group of repeated runs (the geometric mean of its runs'
+    figures with their between-run CV): model, backend, scenario, percentiles, throughput,
+    energy, flags."""
     table = Table(title=title, header_style="bold")
     for col, justify in (
         ("model", "left"),
@@ -42,9 +66,52 @@ def summary_table(reports: Sequence[Report], title: str = "tippingpoint results"
         ("status", "left"),
     ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for r in reports:
-        table.add_row(*_summary_row(r))
+    for g in group_runs(reports):
+        if len(g.members) > 1:
+            table.add_row(*_group_row(reports, g))
+        else:
+            table.add_row(*_summary_row(reports[g.members[0]]))
     return table
+
+
+def _group_row(reports: Sequence[Report], g: RunGroup) -> tuple[str, ...]:
+    """A group of repeated runs as one row: its first complete run's identity, the geometric
+    means of the runs' figures with their between-run CV, the runs' statuses and flags."""
+    members = [reports[m] for m in g.members]
+    first = next((r for r in members if r.status is RunStatus.COMPLETE), members[0])
+    cells = list(_summary_row(first))
+    spread = group_spread(reports, g)
+    bad = disagreeing(spread)
+
+    def with_cv(fig: RunFigure, text: str) -> str:
+        s = spread.get(fig)
+        if s is None or s.cv is None:
+            return text
+        style = "yellow" if fig in bad else "dim"
+        return f"{text} [{style}]cv {s.cv:.1%}[/{style}]"
+
+    if RunFigure.P50 in spread:
+        cells[4] = with_cv(RunFigure.P50, _fmt_ms(spread[RunFigure.P50].geometric_mean))
+    if RunFigure.P99 in spread:
+        cells[5] = with_cv(RunFigure.P99, _fmt_ms(spread[RunFigure.P99].geometric_mean))
+    if RunFigure.THROUGHPUT in spread:
+        rate = _fmt_rate(spread[RunFigure.THROUGHPUT].geometric_mean)
+        cells[6] = with_cv(RunFigure.THROUGHPUT, rate)
+    if RunFigure.JOULES in spread:
+        cells[7] = with_cv(RunFigure.JOULES, f"{spread[RunFigure.JOULES].geometric_mean:.3g}")
+    queries = sum(r.results.throughput.queries for r in members if r.results is not None)
+    cells[3] = f"{len(members)} runs, {queries:,}"
+    ok = sum(r.status is RunStatus.COMPLETE for r in members)
+    status = "ok" if ok == len(members) else f"{ok}/{len(members)} ok"
+    style = "green" if ok == len(members) else "yellow"
+    flags = sorted({f.value for r in members for f in r.flags if f is not RunFlag.INTERRUPTED})
+    if bad:
+        flags.append("[yellow]runs disagree[/yellow]")
+    missing = g.count - len(members)
+    if missing > 0:
+        flags.append(f"{missing} of {g.count} runs missing")
+    cells[9] = f"[{style}]{status}[/{style}]" + (" " + ", ".join(flags) if flags else "")
+    return tuple(cells)
 
 
 def _summary_row(r: Report) -> tuple[str, ...]:
@@ -67,7 +134,7 @@ def _summary_row(r: Report) -> tuple[str, ...]:
         if "p99" in lat.ci:
             p99 += f" [dim]\\[{_fmt_ms(lat.ci['p99'].low)}, {_fmt_ms(lat.ci['p99'].high)}][/dim]"
         rate = _fmt_rate(res.throughput.samples_per_s)
-        queries = f"{res.throughput.queries:,}"
+        queries = f"{res.throughput.queries:,}" + _stop_text(res)
     energy = "-"
     if r.collectors.energy is not None:
         e = r.collectors.energy
