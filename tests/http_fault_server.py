@@ -6,7 +6,8 @@ Routes: ``/ok`` (200, Server-Timing), ``/status/{code}``, ``/slow/{ms}``, ``/res
 (200 in chunked transfer-encoding, with Server-Timing), ``/echo``
 (a 500 whose body echoes the credentials), ``/echo-cut/{pad}`` (the same after ``pad`` dots,
 so a truncation cuts the token), ``/gate`` (200 only with the HTTP Basic user and the
-``api_key`` query below), and a minimal
+``api_key`` query below), a KServe v2 model ``blank`` whose metadata lists no inputs (it
+doubles what it is sent; an empty request is a 500), and a minimal
 TF Serving model ``double`` (``/v1/models/double[/metadata|:predict]``) that returns 2*x.
 A stall is injected from outside by SIGSTOP/SIGCONT of the whole process.
 """
@@ -133,6 +134,34 @@ async def gate(request: web.Request) -> web.Response:
     return web.json_response({"outputs": [1.0]})
 
 
+BLANK_METADATA = {"name": "blank", "versions": ["3"], "platform": "custom", "inputs": [],
+                  "outputs": []}  # fmt: skip
+
+
+async def ready(request: web.Request) -> web.Response:
+    return web.Response(status=200)
+
+
+async def blank_metadata(request: web.Request) -> web.Response:
+    return web.json_response(BLANK_METADATA)
+
+
+async def blank_infer(request: web.Request) -> web.Response:
+    """A custom KServe predictor whose metadata lists no inputs: it doubles whatever tensors it
+    is sent, and answers an empty request with a 500 (as such servers do)."""
+    from tippingpoint.backends.http import kserve
+
+    body = await request.read()
+    length = request.headers.get(kserve.HEADER_LENGTH)
+    try:
+        req = kserve.decode_request(body, int(length) if length else None)
+    except kserve.CodecError as exc:
+        return web.json_response({"error": str(exc)}, status=500)
+    outs = [kserve.NamedTensor(t.name + "_out", t.array * 2) for t in req.inputs]
+    enc = kserve.encode_response("blank", outs, [req.binary_default] * len(outs), req.id, "3")
+    return web.Response(body=enc.body, headers=enc.headers())
+
+
 async def tf_status(request: web.Request) -> web.Response:
     return web.json_response({"model_version_status": [{"version": "1", "state": "AVAILABLE"}]})
 
@@ -162,6 +191,9 @@ def make_app() -> web.Application:
         ("/gate", gate),
     ):
         app.router.add_route("*", route, handler)
+    app.router.add_get("/v2/health/ready", ready)
+    app.router.add_get("/v2/models/blank", blank_metadata)
+    app.router.add_post("/v2/models/blank/infer", blank_infer)
     app.router.add_get("/v1/models/double", tf_status)
     app.router.add_get("/v1/models/double/metadata", tf_metadata)
     app.router.add_post("/v1/models/double:predict", tf_predict)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from tippingpoint.core.kinds import ScenarioKind
+    from tippingpoint.core.schema import RemoteModel
 
 T = TypeVar("T")
 
@@ -111,4 +112,15 @@ class NetworkSession(Session, Protocol):
 
     def network_info(self) -> NetworkInfo:
         """Protocol, printable endpoint, TLS and auth, for the report."""
+        ...
+
+
+@runtime_checkable
+class RemoteModelSession(Protocol):
+    """A session whose model lives on an endpoint and which can say what the endpoint states
+    of it (name, version, platform, where its specs came from); the report's model section
+    records it, and a model with no local file is named by it."""
+
+    def remote_model(self) -> RemoteModel:
+        """The model as the endpoint states it."""
         ...

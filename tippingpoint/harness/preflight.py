@@ -18,10 +18,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from tippingpoint.backends.base import Backend
 from tippingpoint.backends.registry import get_backend
 from tippingpoint.core.errors import FixedBatchError, ModelFileError, UsageError
 from tippingpoint.harness.inputs import check_unknown_overrides, query_feeds
 from tippingpoint.harness.runner import RunSpec
+from tippingpoint.models.registry import is_remote
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,19 @@ def _format_hint(cell: RunSpec) -> str:
     )
 
 
+def _check_remote(plugin: Backend, cell: RunSpec) -> None:
+    """A model that exists only on the endpoint: connect once, so a model whose specs cannot
+    be found (no metadata inputs, no ``inputs`` option) is a usage error before anything runs;
+    any other failure (unreachable, not ready) is left to the run, which records it."""
+    try:
+        session = plugin.load(cell.model.path, cell.backend_options)
+    except UsageError:
+        raise
+    except Exception:
+        return
+    session.close()
+
+
 def preflight(cells: Sequence[RunSpec]) -> Preflight:
     """Check every cell once; raises the first usage error, returns the cells to skip."""
     groups: dict[tuple[str, str, str], list[int]] = {}
@@ -68,6 +83,8 @@ def preflight(cells: Sequence[RunSpec]) -> Preflight:
             )
         plugin.validate_options(first.backend_options)
         if cls.network:  # nothing to load here: the endpoint has the model
+            if is_remote(first.model) and "endpoint" in first.backend_options:
+                _check_remote(plugin, first)
             continue
         try:
             t0 = time.perf_counter_ns()

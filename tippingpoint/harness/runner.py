@@ -21,7 +21,7 @@ import numpy as np
 
 from tippingpoint.backends.base import Session
 from tippingpoint.backends.gpuinfo import with_torch_settings
-from tippingpoint.backends.network import NetworkSession
+from tippingpoint.backends.network import NetworkSession, RemoteModelSession
 from tippingpoint.backends.phases import PhaseTimedSession, summarize_phases
 from tippingpoint.backends.registry import get_backend
 from tippingpoint.core.errors import TippingPointError
@@ -69,6 +69,7 @@ from tippingpoint.harness.inputs import query_feeds
 from tippingpoint.harness.loadgen import LoadProgress
 from tippingpoint.harness.measured import MeasuredPart, Samples, performance_results
 from tippingpoint.harness.network import run_network_scenario
+from tippingpoint.harness.remote import with_remote
 from tippingpoint.models.registry import ModelRef, identity, unloaded_identity, verify
 
 TICK_NS = 250_000_000
@@ -300,6 +301,8 @@ class Runner:
         self._refresh_host(ctx)
         ctx.backend = session.describe()
         ctx.model = identity(spec.model, digest, tuple(session.inputs), tuple(session.outputs))
+        if isinstance(session, RemoteModelSession):  # named and described by the endpoint
+            ctx.model = with_remote(ctx.model, session.remote_model())
 
         ctx.phase = "inputs"
         feeds = query_feeds(
@@ -497,6 +500,9 @@ class Runner:
             note = "; ".join(x for x in (ctx.lengthened, energy.note) if x)
             energy = energy.model_copy(update={"note": note})
         warnings: list[str] = []
+        remote = ctx.model.remote if ctx.model is not None else None
+        if remote is not None and remote.warning:
+            warnings.append(remote.warning)
         if host.emulated:
             warnings.append("run under emulation: timings are not representative of the target CPU")
         if ctx.energy is not None:

@@ -126,6 +126,16 @@ def resolve_model(spec: str, variant: str | None = None, fmt: str | None = None)
     return sorted(candidates, key=lambda r: (order.get(r.variant, 9), r.format))[0]
 
 
+def remote_ref(name: str) -> ModelRef:
+    """A model known only by its ``name`` on an endpoint: no local file, nothing to hash."""
+    return ModelRef(name=name, variant="remote", path=Path(), source=ModelSource.REMOTE)
+
+
+def is_remote(ref: ModelRef) -> bool:
+    """Whether ``ref`` is a model known only on an endpoint (see :func:`remote_ref`)."""
+    return ref.source is ModelSource.REMOTE
+
+
 def for_backend(ref: ModelRef, formats: tuple[str, ...]) -> ModelRef:
     """The same suite model and variant in a format the backend loads (e.g. .tflite for litert).
 
@@ -143,6 +153,8 @@ def for_backend(ref: ModelRef, formats: tuple[str, ...]) -> ModelRef:
 
 def verify(ref: ModelRef) -> str:
     """Hash the file, compare with the manifest when there is one, and return the hash."""
+    if ref.source is ModelSource.REMOTE:
+        return ""  # no local file: the endpoint has the model
     if not ref.path.is_file():
         raise ModelFileError(
             f"model file missing: {ref.path}", "regenerate the suite with 'make models'"
@@ -165,7 +177,7 @@ def unloaded_identity(ref: ModelRef) -> ModelIdentity:
         variant=ref.variant,
         format=ref.format,
         source=ref.source,
-        path=str(ref.path),
+        path="" if ref.source is ModelSource.REMOTE else str(ref.path),
         sha256="",
         size_bytes=ref.path.stat().st_size if ref.path.is_file() else 0,
     )
@@ -182,7 +194,7 @@ def identity(
     return unloaded_identity(ref).model_copy(
         update={
             "sha256": digest,
-            "size_bytes": ref.path.stat().st_size,
+            "size_bytes": ref.path.stat().st_size if ref.path.is_file() else 0,
             "inputs": inputs,
             "outputs": outputs,
             "parameters": ref.parameters,

@@ -25,6 +25,7 @@ import importlib.util
 import platform
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from enum import Enum
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -62,8 +63,10 @@ from tippingpoint.backends.http.protocols import (
 )
 from tippingpoint.backends.network import Completion, NetworkInfo, NetworkLimits, RequestFn
 from tippingpoint.backends.options import parse_options
+from tippingpoint.backends.remote import ChosenSpecs, Specs, choose_specs, local_specs
 from tippingpoint.core.errors import InferenceError, InvalidOptionError, RuntimeNotInstalledError
 from tippingpoint.core.kinds import ScenarioKind
+from tippingpoint.core.schema import RemoteModel, SpecSource
 from tippingpoint.core.types import (
     Availability,
     BackendDescription,
@@ -130,7 +133,9 @@ class HttpOptions(BaseModel):
     response_path: str = Field(default="", description="template protocol: dotted output path")
     method: HttpMethod = HttpMethod.POST
     inputs: str = Field(
-        default="", description="input specs NAME:DTYPE:1x16,... where there is no metadata"
+        default="",
+        description="input specs NAME:DTYPE:1x16,... (FP32 or float32) where neither the "
+        "server's metadata nor a local file gives them",
     )
     tf_signature: str = "serving_default"
     latency_bound_ms: float | None = Field(
@@ -142,6 +147,12 @@ class HttpOptions(BaseModel):
     def _url(cls, v: str) -> str:
         if not v.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        return v
+
+    @field_validator("inputs")
+    @classmethod
+    def _inputs(cls, v: str) -> str:
+        parse_input_specs(v)  # a ValueError names the item and the fix
         return v
 
     @field_validator("path")
@@ -286,8 +297,10 @@ class HttpSession(SessionBase):
         inputs: tuple[TensorSpec, ...],
         outputs: tuple[TensorSpec, ...],
         description: BackendDescription,
+        discovery: Discovery | None = None,
     ) -> None:
         super().__init__(inputs, outputs, description)
+        self.discovery = discovery
         self.options = opts
         self.codec = codec
         self.client = client
@@ -428,6 +441,22 @@ class HttpSession(SessionBase):
             auth=self.auth.describe(),
         )
 
+    def remote_model(self) -> RemoteModel:
+        """The model as the endpoint states it: name, version, platform, where the specs
+        came from, whether a local file was given, and a mismatch warning."""
+        found = self.discovery
+        info = self.network_info()
+        return RemoteModel(
+            name=str(self._description.options.get("model_name", "")),
+            version=found.version if found else None,
+            platform=found.platform if found else None,
+            endpoint=info.endpoint,
+            protocol=info.protocol,
+            specs_from=found.specs.source if found else SpecSource.OPTION,
+            local_file=found.local_file if found else False,
+            warning=self.auth.scrub(found.specs.warning) if found and found.specs.warning else None,
+        )
+
     def close(self) -> None:
         """Close the connection pool and stop the event loop."""
         if self._closed:
@@ -504,7 +533,7 @@ class HttpBackend:
         loop = LoopThread()
         try:
             loop.run(client.start(), SETUP_TIMEOUT_S)
-            inputs, outputs = loop.run(_discover(client, codec, opts), SETUP_TIMEOUT_S)
+            found = discover(loop, client, codec, opts, Path(model), model_name)
         except BaseException:
             loop.run(client.close(), 10)
             loop.stop()
@@ -521,13 +550,25 @@ class HttpBackend:
                 "client": ClientKind.RAW.value if opts.client is ClientKind.RAW else "aiohttp",
             },
         )
-        return HttpSession(opts, codec, client, loop, inputs, outputs, description)
+        specs = found.specs
+        return HttpSession(
+            opts, codec, client, loop, specs.inputs, specs.outputs, description, found
+        )
 
 
-async def _discover(
-    client: ClientBase, codec: Codec, opts: HttpOptions
-) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
-    """Readiness, then input/output specs from metadata or from the ``inputs`` option."""
+@dataclass(frozen=True)
+class Discovery:
+    """What the endpoint said of the model: its specs (and where they came from), its version
+    and platform, and whether a local file was given."""
+
+    specs: ChosenSpecs
+    version: str | None
+    platform: str | None
+    local_file: bool
+
+
+async def _metadata(client: ClientBase, codec: Codec, opts: HttpOptions) -> tuple[Specs, bytes]:
+    """Readiness, then the model's metadata (specs and the raw document)."""
     ready = codec.ready_path()
     if opts.check_ready and ready is not None:
         status, _, _ = await client.fetch(ready)
@@ -541,21 +582,14 @@ async def _discover(
                 f"the endpoint is not ready: GET {ready} returned HTTP {status}",
                 "wait for the server to load its models, or pass --opt check_ready=false",
             )
-    if opts.inputs:
-        try:
-            return parse_input_specs(opts.inputs), ()
-        except (ValueError, TypeError) as exc:
-            raise InvalidOptionError(
-                f"invalid inputs option: {exc}", "write NAME:DTYPE:DIMxDIM, e.g. x:float32:1x16"
-            ) from None
     meta = codec.metadata_path()
     if meta is None:
-        return (), ()
+        return ((), ()), b""
     status, body, _ = await client.fetch(meta)
     if status == 404:
         raise EndpointError(
             f"the endpoint does not serve a model at {meta} (HTTP 404)",
-            "pass --opt model_name=NAME with a model the server has",
+            "pass --opt model_name=NAME (or -m NAME) with a model the server has",
         )
     if status in (401, 403):
         raise EndpointError(
@@ -565,9 +599,30 @@ async def _discover(
     if status != 200:
         raise EndpointError(f"GET {meta} returned HTTP {status}", "check the endpoint's logs")
     try:
-        return codec.parse_metadata(body)
+        return codec.parse_metadata(body), body
     except CodecError as exc:
         raise EndpointError(
             f"cannot read the model metadata: {exc}",
             "check --opt protocol=, or give --opt inputs=NAME:DTYPE:SHAPE",
         ) from None
+
+
+def discover(
+    loop: LoopThread, client: ClientBase, codec: Codec, opts: HttpOptions, model: Path, name: str
+) -> Discovery:
+    """The model's specs by :func:`~tippingpoint.backends.remote.choose_specs`: the server's
+    metadata, else the local file, else the ``inputs`` option."""
+    meta, body = loop.run(_metadata(client, codec, opts), SETUP_TIMEOUT_S)
+    has_metadata = codec.metadata_path() is not None
+    option = parse_input_specs(opts.inputs) if opts.inputs else ()
+    local = local_specs(Path(model)) if str(model) else None
+    chosen = choose_specs(
+        name,
+        meta if has_metadata else None,
+        local,
+        option,
+        local_path=Path(model),
+        has_metadata=has_metadata,
+    )
+    version, platform_name = codec.model_info(body) if has_metadata else (None, None)
+    return Discovery(chosen, version or opts.model_version, platform_name, Path(model).is_file())

@@ -346,3 +346,19 @@ def parse_metadata(body: bytes) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpe
         return tuple(out)
 
     return specs("inputs"), specs("outputs")
+
+
+def model_info(body: bytes) -> tuple[str | None, str | None]:
+    """The first of ``versions`` and the ``platform`` of a model-metadata response (None
+    where the document states none)."""
+    try:
+        doc, _ = _split(body, None)
+    except CodecError:
+        return None, None
+    versions = doc.get("versions")
+    version = versions[0] if isinstance(versions, list) and versions else None
+    platform = doc.get("platform")
+    return (
+        str(version) if version is not None else None,
+        platform if isinstance(platform, str) and platform else None,
+    )

@@ -61,6 +61,10 @@ class Codec(Protocol):
         """Input and output specs from the metadata response."""
         ...
 
+    def model_info(self, body: bytes) -> tuple[str | None, str | None]:
+        """The model's version and platform as the metadata response states them."""
+        ...
+
     def infer_path(self) -> str:
         """Path inference requests go to."""
         ...
@@ -101,6 +105,10 @@ class KServeV2Codec:
     def parse_metadata(self, body: bytes) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
         """Specs from the v2 metadata document."""
         return kserve.parse_metadata(body)
+
+    def model_info(self, body: bytes) -> tuple[str | None, str | None]:
+        """The first of the metadata's ``versions`` and its ``platform``."""
+        return kserve.model_info(body)
 
     def infer_path(self) -> str:
         """The model's infer endpoint."""
@@ -188,6 +196,14 @@ class TfServingCodec:
             raise CodecError(f"TF Serving metadata has no signature '{self.signature}'") from None
         return _tf_specs(sig.get("inputs")), _tf_specs(sig.get("outputs"))
 
+    def model_info(self, body: bytes) -> tuple[str | None, str | None]:
+        """``model_spec.version`` of the metadata; the platform is TensorFlow Serving's."""
+        try:
+            version = json.loads(body)["model_spec"]["version"]
+        except (ValueError, KeyError, TypeError, RecursionError):
+            version = None
+        return (str(version) if version is not None else None), "tensorflow-serving"
+
     def infer_path(self) -> str:
         """The ``:predict`` endpoint."""
         return self._base() + ":predict"
@@ -261,6 +277,10 @@ class TemplateCodec:
         """Never called: the template protocol has no metadata."""
         raise CodecError("the template protocol has no metadata endpoint")
 
+    def model_info(self, body: bytes) -> tuple[str | None, str | None]:
+        """Nothing: a generic endpoint states no version or platform."""
+        return None, None
+
     def infer_path(self) -> str:
         """The endpoint path given by the user."""
         return self.path
@@ -309,15 +329,50 @@ class TemplateCodec:
         return [_array(node, outputs[0].dtype if outputs else None)]
 
 
+STRING_TYPES = frozenset({"BYTES", "STRING", "BYTES_", "STR", "OBJECT", "OBJECT_"})
+"""Datatype names of string tensors (upper-cased), which no numeric input can stand for."""
+
+
+def spec_dtype(name: str, dtype: str) -> str:
+    """The numpy dtype name of ``dtype`` for input ``name``: a KServe v2 datatype (``FP32``,
+    ``INT8``, ...) or a numpy name (``float32``, ``int8``, ...); anything else, and string
+    tensors, are ValueErrors naming the fix."""
+    if dtype.upper() in kserve.NUMPY_TYPES:
+        return kserve.NUMPY_TYPES[dtype.upper()]
+    if dtype.upper() in STRING_TYPES or dtype.lower() in ("str", "string", "bytes", "object"):
+        raise ValueError(
+            f"input '{name}' is {dtype} (strings): tippingpoint sends numeric tensors only; "
+            "benchmark a model with numeric inputs (e.g. token ids as INT64)"
+        )
+    try:
+        numpy_name = np.dtype(dtype).name
+    except TypeError:
+        numpy_name = ""
+    if numpy_name not in kserve.V2_TYPES:
+        known = ", ".join(sorted(kserve.NUMPY_TYPES))
+        raise ValueError(
+            f"input '{name}' has an unknown datatype '{dtype}' (use {known}, or the numpy name "
+            "such as float32)"
+        )
+    return str(numpy_name)
+
+
 def parse_input_specs(text: str) -> tuple[TensorSpec, ...]:
-    """``name:dtype:1x16,other:int64:1x8`` into specs (``?`` or ``-1`` for a dynamic dim)."""
+    """``name:FP32:1x16,other:int64:1x8`` into specs: KServe v2 datatypes or numpy names,
+    ``?`` or ``-1`` for a dynamic dim. A malformed item is a ValueError saying how to write it."""
     specs = []
     for item in filter(None, (t.strip() for t in text.split(","))):
         parts = item.split(":")
-        if len(parts) != 3:
+        if len(parts) != 3 or not parts[0]:
             raise ValueError(f"'{item}' is not NAME:DTYPE:DIMxDIM")
         name, dtype, dims = parts
-        np.dtype(dtype)  # raises TypeError for an unknown dtype
-        shape = tuple(None if d in ("?", "-1") else int(d) for d in dims.lower().split("x") if d)
-        specs.append(TensorSpec(name=name, shape=shape, dtype=np.dtype(dtype).name))
+        try:
+            shape = tuple(
+                None if d in ("?", "-1") else int(d) for d in dims.lower().split("x") if d
+            )
+        except ValueError:
+            raise ValueError(f"'{item}': the shape '{dims}' is not DIMxDIM (e.g. 1x640)") from None
+        if any(d is not None and d < 0 for d in shape):
+            raise ValueError(f"'{item}': dimensions are positive, or ? for a dynamic one")
+        specs.append(TensorSpec(name=name, shape=shape, dtype=spec_dtype(name, dtype)))
     return tuple(specs)
