@@ -271,3 +271,27 @@ def test_ctrl_c_keeps_every_filed_cell_and_resume_completes(
     p = tp("campaign", "run", str(plan), "--local", "edge-b", "-o", str(out), "--resume")
     assert p.returncode == 0, p.stdout + p.stderr
     assert [c.state for c in check_tree(out).cells if c.device == "edge-b"] == ["complete"]
+
+
+def test_cost_and_report_read_a_campaign_folder_one_device_at_a_time(
+    merged: Path, tmp_path: Path
+) -> None:
+    cost_args = ["--device", "rpi5", "--cloud", "gpu-t4-ondemand", "--workload", "camera-analytics"]
+    cost_args += ["--proxy-host"]
+    cost_args += ["--accept-flagged", "--draws", "0", "--json"]
+    p = tp("cost", "--reports", str(merged), *cost_args)
+    assert_one_line(p, 2, "is a campaign of devices edge-a, edge-b")
+    p = tp("cost", "--reports", str(merged), "--campaign-device", "edge-c", *cost_args)
+    assert_one_line(p, 2, "has no device 'edge-c'")
+    p = tp("cost", "--reports", str(merged), "--campaign-device", "edge-a", *cost_args)
+    assert p.returncode == 0, p.stdout + p.stderr
+    used = json.dumps(json.loads(p.stdout))
+    edge_a = {r.run_id for _, r in reports_by_device(merged)["edge-a"].local}
+    edge_b = {r.run_id for _, r in reports_by_device(merged)["edge-b"].local}
+    # every figure names its report by the run id's first 8 characters
+    assert any(f"report {run_id[:8]}" in used for run_id in edge_a)
+    assert not any(f"report {run_id[:8]}" in used for run_id in edge_b)
+    out = tmp_path / "campaign.html"
+    p = tp("report", str(merged), "--out", str(out))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert out.is_file() and out.stat().st_size > 0

@@ -118,6 +118,12 @@ def cost(
     fx_source: str | None = typer.Option(
         None, "--fx-source", help="Where the --fx rate comes from (else it is assumed)."
     ),
+    campaign_device: str | None = typer.Option(
+        None,
+        "--campaign-device",
+        help="With a campaign folder in --reports: the device id to cost (its own runs and the "
+        "endpoints measured from it).",
+    ),
     proxy_host: bool = typer.Option(
         False,
         "--proxy-host",
@@ -186,7 +192,10 @@ def cost(
         raise CostInputError(
             "no cloud profile given", "name one with --cloud, e.g. gpu-t4-ondemand"
         )
-    paths = [p for p in report_files([*reports, *(more_reports or [])]) if not is_cost_result(p)]
+    from tippingpoint.cli.campaign_inputs import device_report_paths
+
+    given = device_report_paths([*reports, *(more_reports or [])], campaign_device)
+    paths = [p for p in report_files(given) if not is_cost_result(p)]
     if not paths:
         raise CostInputError(
             "no reports given", "pass the device's (and endpoint's) reports with --reports"

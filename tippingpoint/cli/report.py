@@ -16,7 +16,9 @@ class ReportFormat(str, Enum):
 
 
 def report(
-    results: list[Path] = typer.Argument(..., help="Report JSON files, or directories of them."),
+    results: list[Path] = typer.Argument(
+        ..., help="Report JSON files, directories of them, or a campaign folder."
+    ),
     cost: Path | None = typer.Option(
         None,
         "--cost",
@@ -47,6 +49,8 @@ def report(
                 f"note: several cost results ({names}); none used (choose one with --cost)",
                 err=True,
             )
-    path = write_report_file(list(results), out, fmt.value, cost)
+    from tippingpoint.cli.campaign_inputs import all_report_paths
+
+    path = write_report_file(all_report_paths(list(results)), out, fmt.value, cost)
     typer.echo(f"report written to {path}")
     return 0
