@@ -20,6 +20,7 @@ from tippingpoint.harness.execute import ExecuteOptions, ExitStatus, execute
 from tippingpoint.harness.isolated import ChildJob, run_in_fresh_process
 from tippingpoint.harness.matrix import RunRequest, Slot, expand, schedule
 from tippingpoint.reports.compare import compare_paths
+from tippingpoint.reports.render_report import write_report_file
 from tippingpoint.reports.significance import SignificanceMethod, Verdict
 
 from .helpers import TP, assert_one_line, tp
@@ -123,6 +124,13 @@ def test_an_a_a_pair_of_groups_compares_run_level_and_paired(tmp_path: Path) -> 
     for row in (base, other):
         spread = {s.figure.value: s for s in row.spread}
         assert len(spread["p50"].values) == 3 and spread["p50"].cv is not None
+    # the HTML report: the groups' table and each repetition as a point beside the mean
+    html = write_report_file([tmp_path], tmp_path / "report.html", "html", None).read_text()
+    assert 'id="repetitions"' in html and "3 of 3" in html and "CV " in html
+    for figure in ("reps-p50-mlp-tiny", "reps-throughput-mlp-tiny"):
+        svg = html.split(f'data-figure="{figure}"')[1].split("</svg>")[0]
+        assert svg.count("<circle") == 6  # a point per run of both groups
+        assert "(1) fp32" in svg and "(2) fp32" in svg
 
 
 def test_single_runs_are_labelled_and_not_judged(real_results: Path) -> None:

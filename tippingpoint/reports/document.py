@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from tippingpoint.core.runstats import RunFigure, disagreeing, group_spread
 from tippingpoint.core.schema import MeasurementMethod, RunFlag, RunStatus
 from tippingpoint.reports.charts.spec import Figure
 from tippingpoint.reports.compare import ComparisonRefused, accuracy_check, compare_runs
@@ -20,11 +21,14 @@ from tippingpoint.reports.cost_figures import cost_figures, executive_summary, m
 from tippingpoint.reports.figures import (
     accuracy_figure,
     energy_figure,
+    group_label,
     http_figures,
     latency_figures,
+    repeated_groups,
+    repetition_figures,
 )
 from tippingpoint.reports.runs import RunData, scenario_label
-from tippingpoint.reports.significance import SignificanceMethod, fmt_p
+from tippingpoint.reports.significance import describe, describe_others
 
 if TYPE_CHECKING:
     from tippingpoint.calculator.result import CloudAnalysis, CostResult
@@ -190,6 +194,7 @@ def comparison_section(runs: Sequence[RunData]) -> list[Block]:
             ref = result.runs[row.run]
             by = {mv.metric: mv for mv in row.metrics}
             cells = []
+            spread = {s.figure.value: s for s in row.spread}
             for m in SHOWN:
                 mv = by[m]
                 text = fmt_value(mv.value, mv.unit)
@@ -197,25 +202,26 @@ def comparison_section(runs: Sequence[RunData]) -> list[Block]:
                     text += f" (x{mv.ratio:.3f})"
                 if mv.estimated and mv.value is not None:
                     text += " est."
+                s = spread.get(m.value)
+                if s is not None and s.cv is not None:
+                    text += f", CV {s.cv:.1%}"
                 cells.append(text)
             sig = row.latency
-            if sig is None:
-                verdict = "baseline"
-            else:
-                verdict = sig.verdict.value
-                if sig.interval is not None:
-                    iv = sig.interval
-                    verdict += f", median x{iv.ratio:.3f} [{iv.low:.3f}, {iv.high:.3f}]"
-                if sig.mann_whitney is not None:
-                    verdict += f", Mann-Whitney p {fmt_p(sig.mann_whitney.p_value)}"
-                if sig.method is SignificanceMethod.CI_OVERLAP:
-                    verdict += " (CI overlap only)"
+            verdict = describe(sig)
+            others = describe_others(sig)
+            if others:
+                verdict += f"; {others}"
+            label = ref.label
+            if row.members:
+                label += f", {len(row.members)} of {row.repetitions} runs"
+            if row.disagree:
+                label += f" (runs disagree: {', '.join(f.value for f in row.disagree)})"
             acc = "-"
             if row.accuracy is not None and row.accuracy.relative is not None:
                 acc = f"{row.accuracy.relative:.2%} of fp32"
                 if row.accuracy.below_floor:
                     acc += " BELOW 99%"
-            rows.append((ref.label, *cells, acc, verdict))
+            rows.append((label, *cells, acc, verdict))
         blocks.append(
             TableBlock(
                 caption=(
@@ -229,17 +235,83 @@ def comparison_section(runs: Sequence[RunData]) -> list[Block]:
         )
     blocks.append(
         Para(
-            f"A latency difference is called only when the {1 - result.alpha:.0%} bootstrap "
-            f"interval of the ratio of medians excludes 1 and the Mann-Whitney U test gives "
-            f"p < {result.alpha}; significant changes under {result.min_effect:.0%} are "
-            "reported as negligible.",
+            "The unit of comparison is the run. A latency difference is called only between "
+            f"groups of repeated runs, when the {1 - result.alpha:.0%} t interval of the ratio "
+            "of the runs' medians (paired over interleaved rounds, else Welch's) excludes 1 "
+            f"and the change is at least {result.min_effect:.0%} (smaller ones are negligible). "
+            "Single runs are not judged: queries inside one run are not independent draws of "
+            "a shared machine's state. CV: the between-run coefficient of variation; runs "
+            f"disagree above {result.cv_threshold:.0%}.",
             Tone.NOTE,
         )
     )
+    if any(r.latency is not None and r.latency.runs_a < 2 for g in result.groups for r in g.rows):
+        blocks.append(
+            Para(
+                "Some comparisons are of single runs: their significance cannot be judged, "
+                "and their ratios are the within-run figures as measured. Repeat each cell "
+                "(tippingpoint run --repeat 5) to compare groups.",
+                Tone.WARNING,
+            )
+        )
     for i in result.accuracy_flags:
         blocks.append(
             Para(f"{result.runs[i].label} is below 99% of the fp32 accuracy.", Tone.WARNING)
         )
+    return blocks
+
+
+def repetitions_section(runs: Sequence[RunData]) -> list[Block]:
+    """Groups of repeated runs: how many ran and in which order, each figure's mean and
+    between-run CV, and each run as a point beside the group's mean (median latency and
+    throughput); groups whose runs disagree are named."""
+    groups = repeated_groups(runs)
+    if not groups:
+        return []
+    reports = [r.report for r in runs]
+    rows = []
+    for g in groups:
+        first = reports[g.members[0]]
+        rep = first.repetition
+        order = rep.order.value if rep is not None else "-"
+        if rep is not None and rep.fresh_process:
+            order += ", a process per run"
+        spread = group_spread(reports, g)
+        bad = disagreeing(spread)
+        cells = []
+        for fig, unit in (
+            (RunFigure.P50, "ms"),
+            (RunFigure.P99, "ms"),
+            (RunFigure.THROUGHPUT, "samples/s"),
+        ):
+            s = spread.get(fig)
+            cv = f", CV {s.cv:.1%}" if s is not None and s.cv is not None else ""
+            cells.append(fmt_value(s.geometric_mean, unit) + cv if s is not None else "-")
+        model = first.model.name
+        rows.append(
+            (
+                f"{model} {group_label(model, runs, groups, g)}",
+                f"{len(g.members)} of {g.count}",
+                order,
+                *cells,
+                ("runs disagree: " + ", ".join(f.value for f in bad)) if bad else "-",
+            )
+        )
+    blocks: list[Block] = [
+        Heading(2, "Repetitions", "repetitions"),
+        TableBlock(
+            caption=(
+                "Groups of repeated runs (tippingpoint run --repeat): each figure is the "
+                "geometric mean of the runs' figures with their between-run coefficient of "
+                "variation; a group whose median latency or throughput varies by more than 10% "
+                "between runs disagrees."
+            ),
+            headers=("group", "runs", "order", "p50", "p99", "throughput", "flag"),
+            rows=tuple(rows),
+        ),
+    ]
+    for model in sorted({reports[g.members[0]].model.name for g in groups}):
+        blocks.extend(FigureBlock(f) for f in repetition_figures(model, runs))
     return blocks
 
 
@@ -688,6 +760,7 @@ def build_document(
         *summary_section(runs, cost),
         *runs_section(runs),
         *comparison_section(runs),
+        *repetitions_section(runs),
         *latency_section(runs),
         *http_section(runs),
         *energy_section(runs),

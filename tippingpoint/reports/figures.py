@@ -1,4 +1,5 @@
-"""Figures of run reports: latency CDFs, percentile bars, HTTP sweeps, energy, accuracy.
+"""Figures of run reports: latency CDFs, percentile bars, HTTP sweeps, energy, accuracy, and
+each repetition of a repeated run as a point beside the group's mean.
 
 Builds :mod:`tippingpoint.reports.charts.spec` figures from reports and their raw samples;
 draws nothing. Every caption states units, sample counts and measured vs estimated.
@@ -12,6 +13,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from tippingpoint.core.kinds import ScenarioKind
+from tippingpoint.core.runstats import (
+    RunFigure,
+    RunGroup,
+    disagreeing,
+    group_runs,
+    group_spread,
+    mean_interval,
+)
 from tippingpoint.core.schema import LatencyStats, MeasurementMethod, RunFlag
 from tippingpoint.reports.charts.spec import (
     Axis,
@@ -21,13 +30,15 @@ from tippingpoint.reports.charts.spec import (
     Figure,
     LineFigure,
     Marker,
+    PointGroup,
+    PointsFigure,
     Provenance,
     RefLine,
     Series,
     slug,
 )
 from tippingpoint.reports.compare import accuracy_check
-from tippingpoint.reports.runs import RunData
+from tippingpoint.reports.runs import RunData, run_label
 
 CDF_POINTS = 400
 TAIL_LEVELS = (0.99, 0.995, 0.999, 0.9995, 0.9999)
@@ -335,3 +346,73 @@ def accuracy_figure(runs: Sequence[RunData]) -> Figure | None:
         groups=tuple(BarGroup(category=b.series, bars=(b,)) for b in seen.values()),
         ref_lines=(RefLine("99% of fp32", -1.0),),
     )
+
+
+def repeated_groups(runs: Sequence[RunData]) -> list[RunGroup]:
+    """The groups of repeated runs among ``runs`` (member indices are into ``runs``)."""
+    return [g for g in group_runs([r.report for r in runs]) if g.repeated]
+
+
+def group_label(model: str, runs: Sequence[RunData], groups: list[RunGroup], g: RunGroup) -> str:
+    """The group's run label without the model, after ``(k)`` when two groups of the same
+    configuration are shown (an A/A pair)."""
+
+    def base(x: RunGroup) -> str:
+        return run_label(runs[x.members[0]].report).removeprefix(f"{model} ")
+
+    same = [x for x in groups if base(x) == base(g)]
+    return (f"({same.index(g) + 1}) " if len(same) > 1 else "") + base(g)
+
+
+def repetition_figures(model: str, runs: Sequence[RunData]) -> list[PointsFigure]:
+    """For the repeated runs of ``model``: each run's median latency, and its throughput, as a
+    point beside the group's mean with the 95% t interval of that mean; a group whose runs
+    disagree (between-run CV above 10%) is drawn in the warning colour."""
+    reports = [r.report for r in runs]
+    groups = [g for g in repeated_groups(runs) if reports[g.members[0]].model.name == model]
+    if not groups:
+        return []
+    out: list[PointsFigure] = []
+    for fig, axis, what in (
+        (RunFigure.P50, Axis("median latency per run", "ms"), "median latency"),
+        (RunFigure.THROUGHPUT, Axis("throughput per run", "samples/s"), "throughput"),
+    ):
+        points = []
+        counts = []
+        for g in groups:
+            spread = group_spread(reports, g)
+            s = spread.get(fig)
+            if s is None:
+                continue
+            mi = mean_interval(s.values)
+            label = group_label(model, runs, groups, g)
+            points.append(
+                PointGroup(
+                    category=label,
+                    points=s.values,
+                    summary=mi.mean,
+                    low=mi.low if mi.runs > 1 else None,
+                    high=mi.high if mi.runs > 1 else None,
+                    flagged=fig in disagreeing(spread),
+                )
+            )
+            cv = f", CV {s.cv:.1%}" if s.cv is not None else ""
+            counts.append(f"{label}: {len(s.values)} of {g.count} runs{cv}")
+        if not points:
+            continue
+        out.append(
+            PointsFigure(
+                id=f"reps-{fig.name.lower()}-{slug(model)}",
+                title=f"Repetitions, {what}: {model}",
+                caption=(
+                    f"Measured {what} of each repeated run (a point per run, in run order), "
+                    "beside the mean of the runs and its 95% t interval; orange groups' runs "
+                    "disagree (between-run coefficient of variation above 10%). "
+                    + "; ".join(counts)
+                    + "."
+                ),
+                value_axis=axis,
+                groups=tuple(points),
+            )
+        )
+    return out

@@ -17,10 +17,11 @@ from tippingpoint.reports.charts.spec import (
     Figure,
     HistogramFigure,
     LineFigure,
+    PointsFigure,
     Provenance,
     TornadoFigure,
 )
-from tippingpoint.reports.charts.svg import PALETTE
+from tippingpoint.reports.charts.svg import PALETTE, WARN
 
 
 def _pyplot() -> Any:
@@ -144,6 +145,41 @@ def _histogram(ax: Any, fig: HistogramFigure) -> None:
     ax.set_ylabel("draws (count)")
 
 
+def _points(ax: Any, fig: PointsFigure) -> None:
+    labelled: set[str] = set()
+    for gi, g in enumerate(fig.groups):
+        color = WARN if g.flagged else PALETTE[0]
+        n = len(g.points)
+        xs = [gi - 0.35 + 0.4 * (k + 0.5) / max(n, 1) for k in range(n)]
+        label = "runs disagree" if g.flagged else "one run"
+        ax.scatter(xs, g.points, color=color, s=22, label=None if label in labelled else label)
+        labelled.add(label)
+        err = None
+        if g.low is not None and g.high is not None:
+            err = [[g.summary - g.low], [g.high - g.summary]]
+        summary = "mean of the runs, 95% interval"
+        ax.errorbar(
+            [gi + 0.22],
+            [g.summary],
+            yerr=err,
+            fmt="_",
+            color="black",
+            ms=14,
+            mew=2.5,
+            capsize=4,
+            label=None if summary in labelled else summary,
+        )
+        labelled.add(summary)
+    ax.set_xticks(range(len(fig.groups)))
+    ax.set_xticklabels(
+        [textwrap.fill(textwrap.shorten(g.category, 72, placeholder="…"), 26) for g in fig.groups],
+        fontsize=8,
+    )
+    if fig.value_axis.log:
+        ax.set_yscale("log")
+    ax.set_ylabel(fig.value_axis.title)
+
+
 def write_png(fig: Figure, path: Path) -> Path:
     """Draw ``fig`` into a PNG file at ``path``."""
     plt = _pyplot()
@@ -157,6 +193,8 @@ def write_png(fig: Figure, path: Path) -> Path:
             _bars(ax, fig)
         elif isinstance(fig, TornadoFigure):
             _tornado(ax, fig)
+        elif isinstance(fig, PointsFigure):
+            _points(ax, fig)
         else:
             _histogram(ax, fig)
         ax.set_title(fig.title, loc="left")

@@ -142,5 +142,29 @@ class HistogramFigure(FigureBase):
     provenance: Provenance = Provenance.ESTIMATED
 
 
-Figure = LineFigure | BarFigure | TornadoFigure | HistogramFigure
+@dataclass(frozen=True)
+class PointGroup:
+    """One category of a points figure: a value per repetition beside their summary."""
+
+    category: str
+    points: tuple[float, ...]
+    """One value per run, in repetition order."""
+    summary: float
+    """The group's value (the mean of its runs)."""
+    low: float | None = None
+    """The summary's interval, when there is one (two runs or more)."""
+    high: float | None = None
+    flagged: bool = False
+    """The runs disagree beyond the threshold: drawn in the warning colour."""
+
+
+@dataclass(frozen=True)
+class PointsFigure(FigureBase):
+    """Per category, each run as a point and beside them the summary with its interval."""
+
+    value_axis: Axis = field(default_factory=lambda: Axis("value", ""))
+    groups: tuple[PointGroup, ...] = ()
+
+
+Figure = LineFigure | BarFigure | TornadoFigure | HistogramFigure | PointsFigure
 """Any figure a writer can draw."""

@@ -1,4 +1,5 @@
-"""A small inline-SVG chart writer: lines (and CDF steps), grouped bars, tornado, histogram.
+"""A small inline-SVG chart writer: lines (and CDF steps), grouped bars, tornado, histogram,
+points per repetition.
 
 Pure string building: no fonts, scripts or external references, so the SVG renders inside a
 self-contained HTML file. Ids inside each SVG are prefixed with the figure id, because many
@@ -19,6 +20,7 @@ from tippingpoint.reports.charts.spec import (
     Figure,
     HistogramFigure,
     LineFigure,
+    PointsFigure,
     Provenance,
     RefLine,
     TornadoFigure,
@@ -402,8 +404,52 @@ def histogram_svg(fig: HistogramFigure) -> str:
     return cv.finish()
 
 
+WARN = "#D55E00"
+
+
+def points_svg(fig: PointsFigure) -> str:
+    """Per category, one dot per run (spread left of centre in run order) and, to their right,
+    the summary as a bar with its interval as a whisker; a flagged group is drawn in the
+    warning colour."""
+    legend = [("one run", 0, False), ("mean of the runs, 95% interval", 6, False)]
+    if any(g.flagged for g in fig.groups):
+        legend.append(("runs disagree", 1, False))
+    cv = _Canvas(fig.id, fig.title, fig.caption, legend)
+    values = [v for g in fig.groups for v in (*g.points, g.summary)]
+    values += [v for g in fig.groups for v in (g.low, g.high) if v is not None]
+    y = Scale.fit(values, cv.bottom, cv.top, fig.value_axis.log, zero=not fig.value_axis.log)
+    cv.axes(None, y, None, fig.value_axis)
+    gw = (cv.right - cv.left) / max(len(fig.groups), 1)
+    for gi, g in enumerate(fig.groups):
+        gx = cv.left + gi * gw
+        color = WARN if g.flagged else PALETTE[0]
+        n = len(g.points)
+        for k, v in enumerate(g.points):
+            px = gx + gw * (0.15 + 0.4 * (k + 0.5) / max(n, 1))
+            cv.add(
+                f'<circle cx="{px:.1f}" cy="{y(v):.1f}" r="4" fill="{color}" '
+                f'fill-opacity="0.8"><title>{escape(f"{g.category}, run {k + 1}: {v:.6g}")}'
+                "</title></circle>"
+            )
+        sx = gx + gw * 0.72
+        if g.low is not None and g.high is not None:
+            cv.add(
+                f'<line x1="{sx:.1f}" x2="{sx:.1f}" y1="{y(g.low):.1f}" y2="{y(g.high):.1f}" '
+                f'stroke="#000" stroke-width="1.5"/>'
+            )
+        cv.add(
+            f'<line x1="{sx - 10:.1f}" x2="{sx + 10:.1f}" y1="{y(g.summary):.1f}" '
+            f'y2="{y(g.summary):.1f}" stroke="#000" stroke-width="3">'
+            f"<title>{escape(f'{g.category}: mean {g.summary:.6g}')}</title></line>"
+        )
+        cv.add(_text(gx + gw / 2, cv.bottom + 16, _fit_label(g.category, gw), 11))
+    return cv.finish()
+
+
 def figure_svg(fig: Figure) -> str:
     """Draw any figure as an SVG element."""
+    if isinstance(fig, PointsFigure):
+        return points_svg(fig)
     if isinstance(fig, LineFigure):
         return line_svg(fig)
     if isinstance(fig, BarFigure):
