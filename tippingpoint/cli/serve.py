@@ -22,6 +22,12 @@ def serve(
     ),
     host: str = typer.Option("127.0.0.1", help="Address to bind; loopback unless you expose it."),
     port: int = typer.Option(8000, help="Port to listen on (0 picks a free one)."),
+    grpc_port: int | None = typer.Option(
+        None,
+        "--grpc-port",
+        help="Also serve KServe v2 over gRPC on this port (0 picks a free one; TLS and the "
+        "token as for HTTP). Needs grpcio: pip install 'tippingpoint[grpc]'.",
+    ),
     backend: str = typer.Option("onnxruntime", help="Backend that runs the models."),
     opt: list[str] = typer.Option([], "--opt", help="Backend option KEY=VALUE."),
     token_env: str | None = typer.Option(
@@ -68,6 +74,18 @@ def serve(
             "invalid server limits",
             "--max-body-mb and --timeout must be positive, --threads >= 1, --port 0-65535",
         )
+    if grpc_port is not None:
+        if not 0 <= grpc_port <= 65535 or (grpc_port == port and port != 0):
+            raise InvalidOptionError(
+                f"invalid --grpc-port {grpc_port}", "give 0-65535, not the HTTP --port"
+            )
+        import importlib.util
+
+        if importlib.util.find_spec("grpc") is None:
+            raise InvalidOptionError(
+                "--grpc-port needs grpcio, which is not installed",
+                "pip install 'tippingpoint[grpc]'",
+            )
     if tls_key is not None and tls_cert is None:
         raise InvalidOptionError("--tls-key needs --tls-cert", "pass both, or neither")
     for path in (tls_cert, tls_key):
@@ -132,10 +150,32 @@ def serve(
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         names = ", ".join([m.name for m in repo] + [f"{s.name} (/v1)" for s in sources])
-        print(f"serving {names} on {config.scheme}://{shown}:{bound} (Ctrl-C stops)", flush=True)
+        also = ""
+        grpc_server = grpc_service = None
+        if grpc_port is not None:
+            from tippingpoint.server.app import InferenceService
+            from tippingpoint.server.grpc_service import start_grpc
+
+            grpc_service = InferenceService(repo, config)  # its own inference pool
+            try:
+                grpc_server, grpc_bound = await start_grpc(grpc_service, config, host, grpc_port)
+            except OSError as exc:
+                grpc_service.close()
+                await runner.cleanup()
+                raise _cannot_listen(host, grpc_port, exc) from None
+            scheme = "grpcs" if config.tls_cert is not None else "grpc"
+            also = f" and {scheme}://{shown}:{grpc_bound}"
+        print(
+            f"serving {names} on {config.scheme}://{shown}:{bound}{also} (Ctrl-C stops)",
+            flush=True,
+        )
         try:
             await asyncio.Event().wait()
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(1.0)
+            if grpc_service is not None:
+                grpc_service.close()
             await runner.cleanup()
 
     try:
@@ -156,3 +196,4 @@ def _cannot_listen(host: str, port: int, exc: OSError) -> InvalidOptionError:
         f"cannot listen on {host}:{port}: {reason}",
         "pick another --port (0 picks a free one), or stop what holds it",
     )
+

@@ -69,6 +69,8 @@ from tippingpoint.models.registry import (
 LOCAL_ENDPOINT = "local"
 """The endpoint value that starts the reference server on loopback as a stand-in."""
 ENDPOINT_BACKEND = "http"
+GRPC_BACKEND = "grpc"
+"""The backend of a ``grpc://`` or ``grpcs://`` endpoint (KServe v2 over gRPC)."""
 """The backend an endpoint runs on (KServe v2 over HTTP), the protocol the stand-in speaks."""
 DEFAULT_BACKEND = "onnxruntime"
 NETWORK_SCENARIOS = (ScenarioKind.SERVER, ScenarioKind.CONCURRENCY)
@@ -238,6 +240,14 @@ def with_suite(request: RunRequest, suite: SuiteFile) -> RunRequest:
     )
 
 
+def endpoint_backend_of(endpoint: str | None) -> str:
+    """The backend an ``--endpoint`` runs on: ``grpc`` for ``grpc://``/``grpcs://`` (KServe
+    v2 over gRPC), else ``http``."""
+    if endpoint is not None and endpoint.startswith(("grpc://", "grpcs://")):
+        return GRPC_BACKEND
+    return ENDPOINT_BACKEND
+
+
 def served_by_standin(cell: RunSpec) -> bool:
     """Whether the local stand-in server, when one runs, serves this cell."""
     return cell.backend == ENDPOINT_BACKEND
@@ -290,17 +300,18 @@ def expand(request: RunRequest) -> Matrix:
         )
     check_run_limits(request)
     local_standin = request.endpoint == LOCAL_ENDPOINT
+    endpoint_backend = endpoint_backend_of(request.endpoint)
     backends = list(request.backends) or [
-        ENDPOINT_BACKEND if request.endpoint is not None else DEFAULT_BACKEND
+        endpoint_backend if request.endpoint is not None else DEFAULT_BACKEND
     ]
     options = {b: dict(o) for b, o in request.backend_options.items()}
     if request.endpoint is not None and not local_standin:
-        options.setdefault(ENDPOINT_BACKEND, {}).setdefault("endpoint", request.endpoint)
+        options.setdefault(endpoint_backend, {}).setdefault("endpoint", request.endpoint)
     _check_installed(backends)
     network = request.network
     _check_network(network)
     if network.latency_bound_ms is not None:
-        options.setdefault(ENDPOINT_BACKEND, {})["latency_bound_ms"] = network.latency_bound_ms
+        options.setdefault(endpoint_backend, {})["latency_bound_ms"] = network.latency_bound_ms
     for b, values in options_by_backend(request.options, backends).items():
         options.setdefault(b, {}).update(values)
     seed = request.seed if request.seed is not None else 0
