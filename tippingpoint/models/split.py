@@ -247,7 +247,7 @@ def enumerate_cuts(model: Path | Any) -> list[Cut]:
     return cuts
 
 
-def _check_cut(proto: Any, cut: str, cuts: Sequence[Cut], label: str) -> None:
+def _check_cut(cut: str, cuts: Sequence[Cut], label: str) -> None:
     if any(c.name == cut for c in cuts):
         return
     names = [c.name for c in cuts]
@@ -269,7 +269,7 @@ def extract_split(model_path: Path, cut: str, out_dir: Path) -> SplitPair:
     model_path = Path(model_path)
     proto = _load(model_path)
     cuts = enumerate_cuts(proto)
-    _check_cut(proto, cut, cuts, model_path.name)
+    _check_cut(cut, cuts, model_path.name)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
