@@ -100,8 +100,8 @@ def test_stub_stream_format_usage_and_schedule(server: BackgroundServer) -> None
     content = events[:-2]
     texts = [e["choices"][0]["text"] for e in content]
     # the first token alone, then chunks of 2: w0 | w1 w2 | w3 w4 | w5 w6
-    assert texts == [" w0", " w1 w2", " w3 w4", " w5 w6"]
-    assert [e["choices"][0]["finish_reason"] for e in content] == [None, None, None, "length"]
+    assert texts == [" w0", " w1 w2", " w3 w4", " w5 w6", ""]  # then the closing event
+    assert [e["choices"][0]["finish_reason"] for e in content] == [None] * 4 + ["length"]
     assert all(e["usage"] is None and e["object"] == "text_completion" for e in content)
     # chunk j is due when its last token is produced: TTFT + (last index) x ITL after arrival
     sent = times[0]
@@ -113,7 +113,7 @@ def test_stub_stream_format_usage_and_schedule(server: BackgroundServer) -> None
         start_ns=sent,
         end_ns=times[4],
         chunk_ns=tuple(times[1:5]),
-        chunk_tokens=tuple(len(t.split()) for t in texts),
+        chunk_tokens=tuple(len(t.split()) for t in texts[:4]),
         output_tokens_client=7,
         output_tokens_server=usage_event["usage"]["completion_tokens"],
     )
@@ -125,10 +125,11 @@ def test_stub_stream_format_usage_and_schedule(server: BackgroundServer) -> None
 def test_chat_stream_role_first_and_no_usage_unless_asked(server: BackgroundServer) -> None:
     doc = {"model": "stub", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}
     events, _ = stream(server, "/v1/chat/completions", doc)
-    assert events[-1] == "[DONE]" and len(events) == 4
+    assert events[-1] == "[DONE]" and len(events) == 5
     deltas = [e["choices"][0]["delta"] for e in events[:-1]]
-    assert deltas[0] == {"role": "assistant", "content": " w0"}
-    assert "".join(d["content"] for d in deltas) == " w0 w1 w2"
+    assert deltas[0] == {"role": "assistant", "content": " w0"} and deltas[-1] == {}
+    assert events[-2]["choices"][0]["finish_reason"] == "length"
+    assert "".join(d.get("content", "") for d in deltas) == " w0 w1 w2"
     assert all("usage" not in e and e["object"] == "chat.completion.chunk" for e in events[:-1])
 
 
@@ -146,8 +147,14 @@ def test_suite_llm_over_http_matches_the_session(server: BackgroundServer) -> No
     events, _ = stream(
         server, "/v1/completions", {**doc, "stream_options": {"include_usage": True}}
     )
-    pieces = [e["choices"][0]["text"] for e in events[:-2]]
+    pieces = [e["choices"][0]["text"] for e in events[:-3]]  # [-3]: the closing event
     assert len(pieces) == 20 and "".join(pieces) == expected.text
+    assert events[-3]["choices"][0] == {
+        "index": 0,
+        "finish_reason": "length",
+        "text": "",
+        "logprobs": None,
+    }
     assert events[-2]["usage"]["completion_tokens"] == 20
     # token ids as the prompt, and a chat request whose prompt is the message's content
     ids = list(expected.prompt_tokens)

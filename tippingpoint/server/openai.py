@@ -477,16 +477,16 @@ class OpenAiService:
                 choice.update(text=text or "", logprobs=None)
             return _sse({**meta, "choices": [choice], **extra})
 
-        pending = first
         role = True
-        try:
-            async for chunk in chunks:
-                assert pending is not None
-                await resp.write(event(pending.text, None, role))
+        try:  # each chunk goes out as it comes (no look-ahead: it would delay every chunk by
+            # one), then OpenAI's closing event: no text, the finish reason
+            if first is not None:
+                await resp.write(event(first.text, None, role))
                 role = False
-                pending = chunk
-            last = pending.text if pending is not None else None
-            await resp.write(event(last, outcome.finish_reason, role))
+            async for chunk in chunks:
+                await resp.write(event(chunk.text, None, role))
+                role = False
+            await resp.write(event(None, outcome.finish_reason, role))
         except ConnectionError:  # the client went away
             return resp
         except Exception as exc:  # mid-stream: say so in the stream, end without [DONE]
