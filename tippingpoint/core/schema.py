@@ -13,6 +13,9 @@ Format history (``schema_version``):
   Repetitions (``run --repeat``): ``repetition`` (group, index, count, series, position,
   order, seed, fresh_process), optional and left out of the JSON when absent; a report
   without it is a single run.
+  Network links (``run --network``): ``http.link`` (the profile, the shaper and the reason it
+  was chosen, handshake RTT, goodput each way, stalls, resets, outages, kernel counters),
+  optional and left out of the JSON when absent; a report without it ran on the bare path.
 
 Bump ``SCHEMA_VERSION`` on any breaking change and keep a reader for the previous version in
 :mod:`tippingpoint.core.io`; adding an optional field is not breaking.
@@ -27,6 +30,7 @@ from typing import Any, Final, Literal
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from tippingpoint.core.kinds import ScenarioKind
+from tippingpoint.core.links import LinkRecord
 from tippingpoint.core.types import BackendDescription, Frozen, TensorSpec
 
 SCHEMA_VERSION: Final = 1
@@ -506,6 +510,15 @@ class HttpResults(Frozen):
     )
     latency_bound_ms: float | None = None
     sweep: tuple[SweepPoint, ...] = ()
+    link: LinkRecord | None = Field(
+        default=None,
+        description="run --network: the profile, the shaper and why, and what the link did",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_link(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # added after v1 was first written: left out when absent so digests still verify
+        return _omit_absent(handler(self), "link")
 
 
 class SweepPoint(Frozen):
