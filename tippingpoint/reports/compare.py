@@ -331,7 +331,9 @@ def accuracy_check(run: LoadedRun, runs: Sequence[LoadedRun]) -> AccuracyCheck |
             reference_value=acc.reference_value,
             relative=rel,
             floor=acc.floor,
-            below_floor=acc.below_floor or rel < acc.floor,
+            # a result with an interval is below only when its whole interval is (the run's
+            # own verdict); older results without one are judged on the point value
+            below_floor=acc.below_floor or (acc.interval is None and rel < acc.floor),
             source="report",
         )
     m = run.report.model
