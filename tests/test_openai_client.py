@@ -303,3 +303,18 @@ def test_per_chunk_usage_gives_chunk_tokens() -> None:
     )
     c = canned([SSE_HEAD, ev("ab", 1), ev("cd ef", 3), b"data: [DONE]\n\n"])
     assert c.ok and c.chunk_tokens == (1, 2) and c.output_tokens_client == 3
+
+
+def test_many_concurrent_streams(inproc: str) -> None:
+    """200 streams at once on one client, one connection each: every one complete, its chunks
+    in order, nothing lost (how many it holds and what it adds per chunk is make's benchmark)."""
+    config = OpenAiClientConfig.create(inproc, "stub")
+
+    async def go() -> list[StreamCompletion]:
+        async with OpenAiStreamClient(config, words) as client:
+            return list(await asyncio.gather(*(client.complete("x", 8) for _ in range(200))))
+
+    done = asyncio.run(go())
+    assert all(c.ok and c.output_tokens_client == c.output_tokens_server == 8 for c in done)
+    assert all(list(c.chunk_ns) == sorted(c.chunk_ns) for c in done)
+    assert summarize(request_timings(done)).succeeded == 200
