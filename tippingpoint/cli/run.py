@@ -8,6 +8,7 @@ summary, and maps the harness's exit status to the exit code.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress as ProgressBar
     from rich.progress import TaskID
 
+    from tippingpoint.core.links import LinkSpec
     from tippingpoint.core.schema import InterleaveOrder, StopMode
     from tippingpoint.harness.collectors.options import CollectorOptions
     from tippingpoint.harness.events import Event
@@ -134,6 +136,18 @@ def run(
         help="URL of a remote inference endpoint (runs the http backend against it); 'local' "
         "starts the reference server on loopback as a stand-in (flagged local-standin).",
     ),
+    network: str | None = typer.Option(
+        None,
+        "--network",
+        help="Network profile (e.g. lighthouse-mobile-slow-4g) shaped between the client and "
+        "--endpoint; the report records the link (tippingpoint profiles list).",
+    ),
+    shaper: str = typer.Option(
+        "auto",
+        "--shaper",
+        help="How --network is applied: auto (the user-space proxy), proxy, tc (netem, else "
+        "tbf for a rate-only profile, else the proxy), netem or tbf.",
+    ),
     rate: float | None = typer.Option(
         None, help="Server scenario: target queries per second (open loop)."
     ),
@@ -245,7 +259,13 @@ def run(
     )
     if suite_file is not None:
         request = with_suite(request, suite_file)
+    if network is not None or shaper != "auto":
+        request = dataclasses.replace(
+            request, link=_network_link(network) if network is not None else None, shaper=shaper
+        )
     matrix = expand(request)
+    if matrix.link is not None:
+        console.print(_escape_markup(matrix.link.reason))
     bar = not as_json and (sys.stderr.isatty() or sys.stdout.isatty())
     view = _RunView(console, bar)
     try:
@@ -254,6 +274,20 @@ def run(
         view.close()
     _print_summary(console, result, out, as_json)
     return exit_code(result.status)
+
+
+def _network_link(name: str) -> LinkSpec:
+    """The link of network profile ``name`` (an unknown one is a usage error naming the fix)."""
+    from tippingpoint.profiles.loader import load_catalog, user_dir
+
+    return load_catalog([user_dir()] if user_dir().is_dir() else []).network(name).link()
+
+
+def _escape_markup(text: str) -> str:
+    """``text`` printed as is by rich."""
+    from rich.markup import escape
+
+    return escape(text)
 
 
 def _stop_mode(text: str | None) -> StopMode | None:
@@ -421,9 +455,14 @@ class _RunView:
         elif isinstance(event, ev.CellFinished):
             report = event.written.report
             if report.status is RunStatus.FAILED:
+                from rich.console import Console
+
                 err = report.errors[0] if report.errors else None
-                self.console.print(
-                    "[red]run failed[/red]: " + escape(err.message if err else "unknown error")
+                what = f"{err.kind}: {err.message}" if err and err.message else None
+                # on stderr, as every error line: stdout keeps the table (or the --json)
+                Console(stderr=True, width=self.console.width).print(
+                    f"[red]run failed[/red] ({escape(cell_label(event.written.cell))}): "
+                    + escape(what or (err.kind if err else "unknown error"))
                 )
 
     def _label(self, text: str) -> None:

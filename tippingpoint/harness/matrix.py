@@ -28,6 +28,7 @@ from tippingpoint.core.errors import (
     UnknownModelError,
 )
 from tippingpoint.core.kinds import ScenarioKind
+from tippingpoint.core.links import LinkSpec
 from tippingpoint.core.schema import (
     ArrivalProcess,
     InterleaveOrder,
@@ -53,6 +54,7 @@ from tippingpoint.harness.config import (
 )
 from tippingpoint.harness.convergence import DEFAULT_CONVERGE_WINDOWS
 from tippingpoint.harness.energy import DEFAULT_IDLE_S
+from tippingpoint.harness.links.select import ShaperSelection, select_shaper
 from tippingpoint.harness.loadgen import MAX_RATE_QPS
 from tippingpoint.harness.runner import AccuracyHook, RunSpec
 from tippingpoint.models.accuracy import AgreementMetric, accuracy_hook
@@ -158,6 +160,11 @@ class RunRequest:
     ``seed``."""
     fresh_process: bool = False
     """Each repetition in a process of its own (pyperf's way), not only a fresh session."""
+    link: LinkSpec | None = None
+    """``--network``: the profile's link, shaped between the client and the endpoint (the CLI
+    resolves the profile: the harness does not read profiles)."""
+    shaper: str = "auto"
+    """``--shaper``: auto, proxy, tc, netem or tbf (see :func:`select_shaper`)."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +186,8 @@ class Matrix:
     request: RunRequest | None = None
     """The request the cells were expanded from: a fresh process expands it again to rebuild
     its cell (a cell's accuracy hook does not cross a process boundary)."""
+    link: ShaperSelection | None = None
+    """``--network``: the shaper put in front of the endpoint of each network cell."""
 
 
 @dataclass(frozen=True)
@@ -271,16 +280,36 @@ def options_by_backend(
 
 
 def load_input_file(path: Path) -> dict[str, np.ndarray]:
-    """Arrays of an ``--inputs`` .npz file, by name; problems are one-line usage errors."""
+    """Arrays of an ``--inputs`` .npz file, by name; problems are one-line usage errors: not
+    a file, not an .npz (a bare .npy, text), no arrays, or an input with no finite value."""
+    fix = "pass an .npz written by numpy.savez(PATH, INPUT_NAME=array, ...)"
+    if path.is_dir():
+        raise InvalidShapeError(f"--inputs {path} is a directory, not an .npz file", fix)
+    try:
+        with path.open("rb") as f:
+            magic = f.read(6)
+    except OSError as exc:
+        raise InvalidShapeError(
+            f"cannot read --inputs {path}: {exc.strerror or exc}", fix
+        ) from None
+    if magic.startswith(b"\x93NUMPY"):
+        raise InvalidShapeError(f"--inputs {path} is a single .npy array, not an .npz", fix)
+    if not magic.startswith(b"PK"):
+        raise InvalidShapeError(f"--inputs {path} is not an .npz file (no zip archive)", fix)
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError) as exc:
-        raise InvalidShapeError(
-            f"cannot read --inputs {path}: {exc}", "pass an .npz written by numpy.savez"
-        ) from None
+        raise InvalidShapeError(f"cannot read --inputs {path}: {exc}", fix) from None
     if not arrays:
         raise InvalidShapeError(f"--inputs {path} holds no arrays", "save one array per input")
+    for name, arr in arrays.items():
+        if arr.dtype.kind in "fc" and arr.size and not np.isfinite(arr).any():
+            raise InvalidShapeError(
+                f"every value of --inputs array '{name}' is NaN or infinite: a benchmark on it "
+                "measures no real input",
+                "save real (finite) values",
+            )
     return arrays
 
 
@@ -299,6 +328,7 @@ def expand(request: RunRequest) -> Matrix:
             "pass one of them (run twice for both)",
         )
     check_run_limits(request)
+    link = _link_selection(request)
     local_standin = request.endpoint == LOCAL_ENDPOINT
     endpoint_backend = endpoint_backend_of(request.endpoint)
     backends = list(request.backends) or [
@@ -392,7 +422,27 @@ def expand(request: RunRequest) -> Matrix:
         order_seed=seed,
         fresh_process=request.fresh_process,
         request=request,
+        link=link,
     )
+
+
+def _link_selection(request: RunRequest) -> ShaperSelection | None:
+    """The shaper of ``--network`` (None without it); a usage error before anything runs."""
+    if request.link is None:
+        if request.shaper != "auto":
+            raise InvalidOptionError("--shaper needs --network", "add --network PROFILE")
+        return None
+    if request.endpoint is None or request.endpoint == LOCAL_ENDPOINT:
+        raise InvalidOptionError(
+            "--network shapes the link to a remote endpoint and none is given",
+            "add --endpoint http://HOST:PORT",
+        )
+    if request.fresh_process:
+        raise InvalidOptionError(
+            "--network and --fresh-process cannot be combined yet",
+            "drop --fresh-process (repetitions still get a fresh session each)",
+        )
+    return select_shaper(request.link, request.shaper)
 
 
 def _model_ref(spec: str, request: RunRequest) -> ModelRef:
