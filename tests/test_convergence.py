@@ -162,3 +162,38 @@ def test_the_added_fields_are_absent_unless_used() -> None:
     raw = json.loads(FIXTURE.read_text())
     assert data["scenario"] == raw["scenario"] and data["warmup"] == raw["warmup"]
     assert not {"stop", "drift", "converged_segment"} & set(data["results"])
+
+
+def test_the_console_table_and_html_show_the_stop_and_drift() -> None:
+    from rich.console import Console
+
+    from tippingpoint.reports.document import TableBlock, runs_section
+    from tippingpoint.reports.runs import LoadedRun, RunData
+    from tippingpoint.reports.table import summary_table
+
+    report = read_report(FIXTURE)
+    assert report.results is not None
+    ends = np.asarray(_ends((1000.0, 0.9), (500.0, 2.0)))
+    stab = stats.converged_stability(ends, 200_000_000, 8, 3, 0.10, poisson=False)
+    assert stab is not None and stab.stable
+    drift = stats.drift(stab.windows, 0.2, 0.10)
+    assert drift is not None and drift.drifting
+    tracker = _tracker(StopMode.CONVERGE)
+    now = 1_000_000_000
+    while (nxt := tracker.check(now, [e for e in ends.tolist() if e <= now])) != 0:
+        now = nxt
+    results = report.results.model_copy(
+        update={"stop": tracker.record().outcome(1.6), "drift": drift, "stability": stab}
+    )
+    converged = report.model_copy(
+        update={"results": results, "flags": (*report.flags, RunFlag.DRIFTING)}
+    )
+    console = Console(width=200, record=True)
+    console.print(summary_table([converged]))
+    text = console.export_text()
+    assert "in 1.6 s" in text and "ok conv." in text and "drifting" in text
+    (_, table) = runs_section([RunData(LoadedRun(FIXTURE, converged, 1), None)])
+    assert isinstance(table, TableBlock)
+    (row,) = table.rows
+    assert any(cell.endswith("in 1.6 s (converged)") for cell in row)
+    assert any(f"drifting ({drift.slope_pct_per_s:+.2g}%/s)" in cell for cell in row)

@@ -13,7 +13,13 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from tippingpoint.core.runstats import RunFigure, disagreeing, group_spread
-from tippingpoint.core.schema import MeasurementMethod, RunFlag, RunStatus
+from tippingpoint.core.schema import (
+    MeasurementMethod,
+    PerformanceResults,
+    RunFlag,
+    RunStatus,
+    StopMode,
+)
 from tippingpoint.reports.charts.spec import Figure
 from tippingpoint.reports.compare import ComparisonRefused, accuracy_check, compare_runs
 from tippingpoint.reports.compare_table import SHOWN, fmt_value
@@ -123,9 +129,28 @@ def _energy_text(r: RunData) -> str:
 
 def _flags(r: RunData) -> str:
     flags = [f.value for f in r.report.flags]
+    drift = r.report.results.drift if r.report.results else None
+    if drift is not None and RunFlag.DRIFTING.value in flags:
+        i = flags.index(RunFlag.DRIFTING.value)
+        flags[i] += f" ({drift.slope_pct_per_s:+.2g}%/s)"
     if r.report.status is not RunStatus.COMPLETE:
         flags.insert(0, r.report.status.value)
     return ", ".join(flags) or "-"
+
+
+def _queries(res: PerformanceResults) -> str:
+    """Queries measured, how long, and what stopped them (when the report says)."""
+    text = f"{res.latency.count:,}"
+    stop = res.stop
+    if stop is None:
+        return text
+    if stop.mode is StopMode.FIXED:
+        end = "fixed stop"
+    elif stop.converged:
+        end = "converged"
+    else:
+        end = "cap, not converged"
+    return f"{text} in {stop.duration_s:.3g} s ({end})"
 
 
 def runs_section(runs: Sequence[RunData]) -> list[Block]:
@@ -140,7 +165,7 @@ def runs_section(runs: Sequence[RunData]) -> list[Block]:
                 f"{r.report.model.name} {r.report.model.variant} ({r.report.model.format})",
                 f"{b.name} on {b.device.value}" if b else "not loaded",
                 _scenario(r),
-                f"{res.latency.count:,}" if res else "-",
+                _queries(res) if res else "-",
                 fmt_value(res.latency.p50, "ms") if res else "-",
                 fmt_value(res.latency.p99, "ms") if res else "-",
                 fmt_value(res.throughput.samples_per_s, "samples/s") if res else "-",
@@ -382,7 +407,12 @@ def summary_section(runs: Sequence[RunData], cost: CostResult | None) -> list[Bl
         (RunFlag.QUICK, "quick smoke-test runs (too short for decisions)"),
         (
             RunFlag.UNSTABLE,
-            "unstable runs (throughput windows disagreed by more than the threshold)",
+            "unstable runs (throughput windows disagreed by more than the threshold, or "
+            "never converged before the cap)",
+        ),
+        (
+            RunFlag.DRIFTING,
+            "drifting runs (throughput trended over the measured part by more than the threshold)",
         ),
         (RunFlag.EMULATED, "runs under an emulator (not representative of the hardware)"),
         (RunFlag.LOCAL_STANDIN, "HTTP runs against a local stand-in, not a real cloud endpoint"),

@@ -33,19 +33,20 @@ def _fmt_rate(v: float) -> str:
     return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
 
 
-def _stop_text(res: PerformanceResults) -> str:
-    """How long the measured part ran and what ended it: the fixed rule, the convergence rule
-    (converged), or its cap (not converged); empty for reports written before it was kept."""
-    stop = res.stop
+def _stop_text(res: PerformanceResults | None) -> tuple[str, str]:
+    """How long the measured part ran (for the queries cell) and what ended it (for the
+    status cell): the fixed rule, the convergence rule (converged) or its cap (not converged);
+    empty for reports written before it was kept."""
+    stop = res.stop if res is not None else None
     if stop is None:
-        return ""
+        return "", ""
     if stop.mode is StopMode.FIXED:
-        end = "[dim]fixed[/dim]"
+        end = " [dim]fixed[/dim]"
     elif stop.converged:
-        end = "[dim]conv.[/dim]"
+        end = " [dim]conv.[/dim]"
     else:
-        end = "[yellow]cap[/yellow]"
-    return f" [dim]· {stop.duration_s:.3g} s[/dim] {end}"
+        end = " [yellow]cap[/yellow]"
+    return f" [dim]in {stop.duration_s:.3g} s[/dim]", end
 
 
 def summary_table(reports: Sequence[Report], title: str = "tippingpoint results") -> Table:
@@ -134,7 +135,7 @@ def _summary_row(r: Report) -> tuple[str, ...]:
         if "p99" in lat.ci:
             p99 += f" [dim]\\[{_fmt_ms(lat.ci['p99'].low)}, {_fmt_ms(lat.ci['p99'].high)}][/dim]"
         rate = _fmt_rate(res.throughput.samples_per_s)
-        queries = f"{res.throughput.queries:,}" + _stop_text(res)
+        queries = f"{res.throughput.queries:,}" + _stop_text(res)[0]
     energy = "-"
     if r.collectors.energy is not None:
         e = r.collectors.energy
@@ -165,7 +166,9 @@ def _summary_row(r: Report) -> tuple[str, ...]:
         rate,
         energy,
         acc,
-        f"[{style}]{status}[/{style}]" + (" " + ", ".join(flags) if flags else ""),
+        f"[{style}]{status}[/{style}]"
+        + _stop_text(res)[1]
+        + (" " + ", ".join(flags) if flags else ""),
     )
 
 
