@@ -46,6 +46,7 @@ from tippingpoint.harness.events import (
     WrittenReport,
 )
 from tippingpoint.harness.isolated import ChildJob, run_in_fresh_process
+from tippingpoint.harness.links.cell import run_shaped
 from tippingpoint.harness.matrix import Matrix, cell_label, schedule, served_by_standin
 from tippingpoint.harness.preflight import preflight
 from tippingpoint.harness.runner import Progress, Runner, RunOutcome, RunSpec
@@ -158,6 +159,8 @@ def execute(
                 assert matrix.request is not None
                 job = ChildJob(matrix.request, slot.cell, url)
                 outcome = run_in_fresh_process(job, cell)
+            elif matrix.link is not None:
+                outcome = run_shaped(cell, matrix.link, runner.run)
             else:
                 outcome = runner.run(cell)
             repetition = (

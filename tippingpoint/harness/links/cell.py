@@ -1,0 +1,51 @@
+"""One matrix cell run through a shaped link (``run --network``): the shaper is started in
+front of the cell's endpoint, the cell's client is pointed at the shaper's loopback entry, and
+the link's record goes into the report's ``http`` section with the endpoint as given."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
+
+from tippingpoint.backends.http.auth import public_url
+from tippingpoint.core.errors import InvalidOptionError
+from tippingpoint.harness.links.host import LinkThread
+from tippingpoint.harness.links.select import ShaperSelection
+from tippingpoint.harness.runner import RunOutcome, RunSpec
+
+DEFAULT_PORTS = {"http": 80, "https": 443, "grpc": 80, "grpcs": 443}
+
+
+def run_shaped(
+    cell: RunSpec, selection: ShaperSelection, run: Callable[[RunSpec], RunOutcome]
+) -> RunOutcome:
+    """``run(cell)`` with ``selection``'s link between the client and the cell's endpoint; a
+    cell without an endpoint runs as is."""
+    endpoint = cell.backend_options.get("endpoint")
+    if not isinstance(endpoint, str):
+        return run(cell)
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "grpc") or parts.hostname is None:
+        raise InvalidOptionError(
+            f"--network shapes plain http:// and grpc:// endpoints, not {parts.scheme}://",
+            "run the shaped measurement against the endpoint's plain-text port",
+        )
+    upstream = (parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme])
+    link = LinkThread(selection, upstream)
+    host, port = link.start()  # a free loopback port
+    netloc = f"{host}:{port}"
+    if parts.username is not None:  # user info stays with the URL
+        netloc = parts.netloc.rsplit("@", 1)[0] + "@" + netloc
+    shaped = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    try:
+        outcome = run(
+            dataclasses.replace(cell, backend_options={**cell.backend_options, "endpoint": shaped})
+        )
+    finally:
+        record = link.stop()
+    report = outcome.report
+    if report.http is None:
+        return outcome
+    http = report.http.model_copy(update={"link": record, "endpoint": public_url(endpoint)})
+    return dataclasses.replace(outcome, report=report.model_copy(update={"http": http}))
