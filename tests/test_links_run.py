@@ -61,3 +61,14 @@ def test_bad_network_input_is_one_line_exit_2(
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not list(tmp_path.glob("*.json"))
+
+
+def test_suite_file_network_key(tmp_path: Path) -> None:
+    suite = tmp_path / "suite.toml"
+    suite.write_text('[run]\nmodels = ["mlp-tiny"]\nnetwork = "no-such-link"\n')
+    proc = tp(
+        *RUN, "--endpoint", "http://127.0.0.1:9", "--suite", str(suite), "--out", str(tmp_path)
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "no network profile named 'no-such-link'" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -259,6 +259,10 @@ def run(
     )
     if suite_file is not None:
         request = with_suite(request, suite_file)
+    if suite_file is not None and network is None:
+        network = suite_file.run.network
+    if suite_file is not None and shaper == "auto" and suite_file.run.shaper is not None:
+        shaper = suite_file.run.shaper
     if network is not None or shaper != "auto":
         request = dataclasses.replace(
             request, link=_network_link(network) if network is not None else None, shaper=shaper

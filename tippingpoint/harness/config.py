@@ -73,6 +73,10 @@ class SuiteRun(BaseModel):
     seed: int = 0
     accuracy: bool = False
     collectors: tuple[str, ...] = ()
+    network: str | None = None
+    """A network profile shaped in front of ``--endpoint`` (``--network`` overrides it)."""
+    shaper: str | None = None
+    """How ``network`` is applied (``--shaper`` overrides it)."""
 
     @field_validator("batch_sizes")
     @classmethod
