@@ -40,6 +40,8 @@ bench: venv
 	$(TP) run -m digits-cnn -b onnxruntime -s offline --batch-sizes 1,8,32 --out $(BENCH_DIR)
 	$(TP) run -m digits-cnn --endpoint local -s single-stream -s server --rate 200 \
 		--latency-bound 25 --min-duration 2 --min-queries 300 --out $(BENCH_DIR)
+	$(TP) run -m digits-cnn --endpoint local --network lighthouse-mobile-slow-4g -s single-stream \
+		--min-queries 20 --min-duration 2 --stop fixed --out $(BENCH_DIR)/mobile-slow-4g
 	$(TP) cost --reports $(BENCH_DIR) $(COST_ARGS) --brief --out $(BENCH_DIR)/cost.json
 	$(TP) report $(BENCH_DIR) --cost $(BENCH_DIR)/cost.json --out $(BENCH_DIR)/report.html
 	@echo "HTML report: $(BENCH_DIR)/report.html"

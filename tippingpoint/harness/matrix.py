@@ -432,10 +432,10 @@ def _link_selection(request: RunRequest) -> ShaperSelection | None:
         if request.shaper != "auto":
             raise InvalidOptionError("--shaper needs --network", "add --network PROFILE")
         return None
-    if request.endpoint is None or request.endpoint == LOCAL_ENDPOINT:
+    if request.endpoint is None:
         raise InvalidOptionError(
             "--network shapes the link to a remote endpoint and none is given",
-            "add --endpoint http://HOST:PORT",
+            "add --endpoint http://HOST:PORT (or --endpoint local for the stand-in)",
         )
     if request.fresh_process:
         raise InvalidOptionError(
