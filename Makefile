@@ -32,16 +32,24 @@ BENCH_MODELS := -m tabular-mlp -m digits-cnn -m ds-cnn-kws
 COST_ARGS := -m digits-cnn --device rpi5 --proxy-host --cloud gpu-t4-ondemand \
 	--cloud cpu-c6i-xlarge --workload camera-analytics
 
+# Compared cells run as groups of short interleaved runs (README: "Repeated runs"): 5 runs of
+# 1 s each, of fixed length so that the rounds stay aligned, instead of one 10 s run; the A/A
+# step runs one configuration as two interleaved groups and compares them (no verdict is due)
+BENCH_REPEAT := --repeat 5 --min-duration 1 --warmup-duration 0.3 --stop fixed
+
 bench: venv
 	$(TP) run $(BENCH_MODELS) -b onnxruntime -b litert -s single-stream --variant fp32 \
-		--accuracy --out $(BENCH_DIR)
+		--accuracy $(BENCH_REPEAT) --out $(BENCH_DIR)
 	$(TP) run -m digits-cnn -b onnxruntime -b litert -s single-stream --variant int8 \
-		--accuracy --out $(BENCH_DIR)
+		--accuracy $(BENCH_REPEAT) --out $(BENCH_DIR)
 	$(TP) run -m digits-cnn -b onnxruntime -s offline --batch-sizes 1,8,32 --out $(BENCH_DIR)
 	$(TP) run -m digits-cnn --endpoint local -s single-stream -s server --rate 200 \
 		--latency-bound 25 --min-duration 2 --min-queries 300 --out $(BENCH_DIR)
 	$(TP) run -m digits-cnn --endpoint local --network lighthouse-mobile-slow-4g -s single-stream \
 		--min-queries 20 --min-duration 2 --stop fixed --out $(BENCH_DIR)/mobile-slow-4g
+	$(TP) run -m digits-cnn -b onnxruntime -b onnxruntime -s single-stream $(BENCH_REPEAT) \
+		--out $(BENCH_DIR)/aa
+	$(TP) compare $(BENCH_DIR)/aa
 	$(TP) cost --reports $(BENCH_DIR) $(COST_ARGS) --brief --out $(BENCH_DIR)/cost.json
 	$(TP) report $(BENCH_DIR) --cost $(BENCH_DIR)/cost.json --out $(BENCH_DIR)/report.html
 	@echo "HTML report: $(BENCH_DIR)/report.html"
