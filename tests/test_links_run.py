@@ -51,6 +51,7 @@ def test_run_under_a_profile_records_the_link_and_adds_its_rtt(tmp_path: Path) -
     [
         (("--endpoint", "http://127.0.0.1:9", "--network", "no-such-link"), "no network profile"),
         (("--network", "lte"), "--network shapes the link to a remote endpoint"),
+        (("--endpoint", "https://127.0.0.1:9", "--network", "lte"), "plain http:// and grpc://"),
         (("--endpoint", "http://127.0.0.1:9", "--network", "lte", "--shaper", "x"), "shaper"),
     ],
 )

@@ -437,6 +437,12 @@ def _link_selection(request: RunRequest) -> ShaperSelection | None:
             "--network shapes the link to a remote endpoint and none is given",
             "add --endpoint http://HOST:PORT (or --endpoint local for the stand-in)",
         )
+    scheme = request.endpoint.split("://", 1)[0] if "://" in request.endpoint else ""
+    if request.endpoint != LOCAL_ENDPOINT and scheme not in ("http", "grpc"):
+        raise InvalidOptionError(
+            f"--network shapes plain http:// and grpc:// endpoints, not {request.endpoint}",
+            "point --endpoint at the server's plain-text port on a trusted path",
+        )
     if request.fresh_process:
         raise InvalidOptionError(
             "--network and --fresh-process cannot be combined yet",
