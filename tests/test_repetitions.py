@@ -190,3 +190,33 @@ def test_a_child_that_dies_gives_a_failed_report_saying_so() -> None:
     assert outcome.report.status is RunStatus.FAILED and outcome.samples is None
     (err,) = outcome.report.errors
     assert "ended without a report" in err.message and "exit code 1" in err.message
+
+
+def test_sigterm_during_a_fresh_process_run_keeps_its_interrupted_report(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [
+            *TP, "run", "-m", "mlp-tiny", "-s", "single-stream", "--repeat", "2",
+            "--fresh-process", "--stop", "fixed", "--min-duration", "60",
+            "--max-duration", "90", "--warmup-duration", "0", "--out", str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not children.read_text().split():
+        time.sleep(0.2)  # wait for the first repetition's process
+    assert children.read_text().split(), "no child process started"
+    time.sleep(3)  # let it reach its measured part (either way its report is interrupted)
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    (path,) = report_files([tmp_path])  # the second repetition never started
+    report = read_report(path)
+    assert report.status is RunStatus.INTERRUPTED
+    assert report.repetition is not None and report.repetition.index == 1
