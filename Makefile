@@ -57,7 +57,20 @@ bench: venv
 test: venv
 	$(VENV)/bin/ruff check tippingpoint tests
 	$(VENV)/bin/ruff format --check tippingpoint tests
-	$(PY) -m pytest -q || { rc=$$?; if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc; }
+	$(PY) -m pytest -q -m "not interop" || { rc=$$?; if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc; }
+
+# interop with independent servers from PyPI (the dev extra): Seldon's MLServer serving a suite
+# model over KServe v2 REST and gRPC on loopback; slow to start, so not in make test (CI runs it)
+.PHONY: test-interop probe
+test-interop: venv
+	$(PY) -m pytest -q -p no:cacheprovider -m interop tests/test_interop_mlserver.py
+
+# the probe's categories (CLI misuse, reports, interrupts, server abuse, endpoint faults,
+# secrets) replayed as tests; prints tried / passed per category
+PROBE_TESTS := tests/test_probe_cli.py tests/test_http_overload.py tests/test_http_faults.py \
+	tests/test_http_remote.py tests/test_http_secrets.py tests/test_probe_server.py
+probe: venv
+	$(PY) -m pytest -q -p no:cacheprovider -p tests.probe_tally -m "not interop" $(PROBE_TESTS)
 
 lint: venv
 	$(VENV)/bin/ruff check tippingpoint tests

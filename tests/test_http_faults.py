@@ -17,6 +17,8 @@ from tippingpoint.core.errors import InferenceError
 from tippingpoint.core.schema import ScenarioKind, StopRule
 from tippingpoint.harness.network import run_network_scenario
 
+pytestmark = pytest.mark.probe("endpoint-faults")
+
 SHORT = StopRule(min_queries=20, min_duration_s=0.0, max_duration_s=5.0)
 
 
@@ -163,3 +165,23 @@ def test_a_200_with_garbage_is_an_undecodable_failure(
     assert http.errors_by_kind == {"undecodable": http.requests}
     assert http.status_counts == {"200": http.requests}
     assert run.results is None
+
+
+def test_a_run_past_the_error_rate_limit_is_flagged(faults: str) -> None:
+    """The probe: 30% of requests answered 500 and the run was 'ok' with no flag."""
+    from tippingpoint.core.schema import RunFlag
+
+    with template(faults, "/flaky") as s:  # every other request is a 503
+        bad = run_network_scenario(s, [], short_scenario(stop=SHORT))
+    with template(faults, "/ok") as s:
+        good = run_network_scenario(s, [], short_scenario(stop=SHORT))
+    assert bad.http.error_rate > 0.3 and RunFlag.ERROR_RATE in bad.flags
+    assert good.http.error_rate == 0 and RunFlag.ERROR_RATE not in good.flags
+
+
+def test_a_first_request_that_fails_once_does_not_fail_the_call(faults: str) -> None:
+    """The probe: a single failed first request aborted a run against a server that recovers
+    (``/flaky`` answers 503 then 200)."""
+    with template(faults, "/flaky", response_path="") as s:
+        for _ in range(4):
+            s.bind([])()

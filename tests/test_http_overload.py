@@ -18,6 +18,8 @@ from tippingpoint.core.errors import InferenceError
 from tippingpoint.core.schema import StopRule
 from tippingpoint.harness.loadgen import MAX_RATE_QPS, OVERLOAD, open_loop
 
+pytestmark = pytest.mark.probe("interrupts")
+
 
 async def never_answers() -> Completion:
     """A request to an endpoint that never answers."""

@@ -15,6 +15,8 @@ from tippingpoint.core.io import read_report
 from tippingpoint.core.schema import ModelSource, Report, SpecSource
 from tippingpoint.server.background import BackgroundServer
 
+pytestmark = pytest.mark.probe("endpoint-faults")
+
 SHORT = ["-s", "single-stream", "--min-queries", "20", "--min-duration", "0.05"]
 SHORT += ["--warmup-duration", "0", "--idle-s", "0"]
 

@@ -19,6 +19,8 @@ from tippingpoint.server.app import ServerConfig
 from tippingpoint.server.background import BackgroundServer
 from tippingpoint.server.repository import load_repository
 
+pytestmark = pytest.mark.probe("secrets")
+
 SECRET = "tp-secret-Zq8vW3kL9xR2"
 VAR = "TIPPINGPOINT_TEST_TOKEN"
 
@@ -97,7 +99,7 @@ def test_nothing_leaks_through_a_run(
                 "token_env": VAR,
                 **extra,
             }
-            with HttpBackend().load(model, opts) as s:
+            with HttpBackend().load(Path("remote"), opts) as s:  # no file: no inputs
                 with pytest.raises(InferenceError) as err:
                     s.bind([])()
                 texts.append(err.value.one_line())

@@ -13,6 +13,8 @@ import pytest
 
 from tippingpoint.cli import main
 
+pytestmark = pytest.mark.probe("cli-misuse")
+
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """``tippingpoint ARGS`` in this process: exit code, stdout, stderr."""
@@ -81,6 +83,7 @@ def nested(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.probe("reports")
 @pytest.mark.parametrize(
     "command",
     [
@@ -114,6 +117,7 @@ def test_deeply_nested_json_is_one_line(
     assert_usage_error(code, err, "nested too deeply")
 
 
+@pytest.mark.probe("reports")
 def test_report_out_naming_a_directory_is_one_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, real_results: Path
 ) -> None:
@@ -132,3 +136,98 @@ def test_serve_on_a_port_in_use_is_one_line(tmp_path: Path) -> None:
         port = held.getsockname()[1]
         proc = tp("serve", "-m", "mlp-tiny", "--port", str(port), timeout=60)
     assert_one_line(proc, 2, f"127.0.0.1:{port}", "--port")
+
+
+@pytest.mark.parametrize("kind", ["empty", "random", "truncated"])
+@pytest.mark.parametrize("fmt", [".onnx", ".tflite"])
+def test_files_the_backend_cannot_load_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: str, fmt: str
+) -> None:
+    """The README promises exit 2 before anything runs; the probe got exit 1 and a failed
+    report for empty, random and truncated files."""
+    import numpy as np
+
+    from tippingpoint.models.registry import resolve_model
+
+    good = resolve_model("digits-cnn", "fp32", fmt).path.read_bytes()
+    data = {
+        "empty": b"",
+        "random": np.random.default_rng(0).bytes(4096),
+        "truncated": good[: len(good) // 3],
+    }[kind]
+    bad = tmp_path / f"bad{fmt}"
+    bad.write_bytes(data)
+    backend = "litert" if fmt == ".tflite" else "onnxruntime"
+    out = tmp_path / "out"
+    code, _, err = run_cli(
+        capsys, "run", "-m", str(bad), "-b", backend, "-s", "single-stream", "--out", str(out)
+    )
+    assert_usage_error(code, err, f"bad{fmt}")
+    assert not list(out.glob("*.json"))
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["-m", "{tmp}"], "is a directory"),
+        (["--suite", "{tmp}"], "is a directory"),
+        (["-m", "mlp-tiny", "--inputs", "{text}"], "not an .npz"),
+        (["-m", "mlp-tiny", "--inputs", "{npy}"], "single .npy"),
+        (["-m", "mlp-tiny", "--inputs", "{nan}"], "NaN or infinite"),
+    ],
+    ids=["dir as -m", "dir as --suite", "text --inputs", "npy --inputs", "all-NaN --inputs"],
+)
+def test_misleading_lines_name_the_real_problem(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], needle: str
+) -> None:
+    import numpy as np
+
+    from tippingpoint.models.registry import resolve_model
+
+    (tmp_path / "text.npz").write_text("x,y\n1,2\n")
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    name = "input"
+    from tippingpoint.backends.onnxruntime_cpu import OnnxRuntimeCpuBackend
+
+    with OnnxRuntimeCpuBackend().load(resolve_model("mlp-tiny").path, {}) as s:
+        name = s.inputs[0].name
+    np.savez(tmp_path / "nan.npz", **{name: np.full((4, 16), np.nan, np.float32)})
+    fill = {
+        "tmp": str(tmp_path),
+        "text": str(tmp_path / "text.npz"),
+        "npy": str(tmp_path / "one.npy"),
+        "nan": str(tmp_path / "nan.npz"),
+    }
+    code, _, err = run_cli(
+        capsys, "run", *(a.format(**fill) for a in args), "--out", str(tmp_path / "out")
+    )
+    assert_usage_error(code, err, needle)
+
+
+@pytest.mark.probe("reports")
+def test_show_on_an_empty_directory_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run_cli(capsys, "show", str(tmp_path))
+    assert_usage_error(code, err, "no report JSON files")
+
+
+@pytest.mark.probe("endpoint-faults")
+def test_run_failed_lines_go_to_stderr_and_name_the_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The probe: 'run failed' went to stdout with stderr empty, and read 'run failed: ' alone
+    for an error without text. An endpoint that refuses connections fails its run."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, out, err = run_cli(
+        capsys, "run", "-m", "mlp-tiny", "--endpoint", f"http://127.0.0.1:{port}",
+        "-s", "single-stream", "--idle-s", "0", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert code == 1
+    (line,) = [x for x in err.splitlines() if "run failed" in x]
+    assert "EndpointError" in line and "cannot reach" in line
+    assert "run failed" not in out

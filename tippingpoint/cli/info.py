@@ -28,8 +28,16 @@ def show(
     )
     from tippingpoint.reports.table import summary_table
 
+    files = report_files(reports)
+    if not files:
+        from tippingpoint.core.errors import ReportError
+
+        raise ReportError(
+            f"no report JSON files in {', '.join(str(r) for r in reports)}",
+            "pass reports written by 'tippingpoint run', or their directory",
+        )
     loaded = []
-    for p in report_files(reports):
+    for p in files:
         report = read_report(p)
         try:
             verify_samples(report, p)

@@ -58,6 +58,9 @@ class RunFlag(str, Enum):
     ENERGY_INVALID = "energy-invalid"
     ENERGY_ESTIMATED = "energy-estimated"
     LOCAL_STANDIN = "local-standin"
+    ERROR_RATE = "error-rate"
+    """A network run where more than 1% of the requests failed (``http.error_rate``): its
+    latencies describe the requests that succeeded only, so the run is not a valid figure."""
     DRIFTING = "drifting"
     """Window throughput trends over the measured part: the 95% interval of the slope
     excludes 0 and the fitted change across the part exceeds the stability threshold."""

@@ -97,6 +97,10 @@ class SuiteFile(BaseModel):
 
 def load_suite_file(path: Path) -> SuiteFile:
     """Parse and validate a suite TOML file; any problem is one SuiteFileError line."""
+    if path.is_dir():
+        raise SuiteFileError(
+            f"--suite {path} is a directory, not a suite file", "pass the .toml file inside it"
+        )
     if not path.is_file():
         raise SuiteFileError(f"suite file not found: {path}", "check the path passed to --suite")
     try:

@@ -57,6 +57,8 @@ MIN_RATE_FRACTION = 1 / 16
 """When no probe passes, the search halves the rate down to this share of the start rate."""
 MAX_ERROR_RATE = 0.01
 """A probe with more failed requests than this share fails the search."""
+ERROR_RATE_LIMIT = MAX_ERROR_RATE
+"""A run with more failed requests than this share is flagged ``error-rate`` (not valid)."""
 STABLE_WINDOWS = 3
 """A network load is stable when this many consecutive windows agree within the scenario's
 threshold (perf_analyzer's rule: 3 measurement windows within 10%)."""
@@ -308,6 +310,8 @@ def run_network_scenario(
     flags: list[RunFlag] = []
     if load.lag_invalid:
         flags.append(RunFlag.SEND_LAG_INVALID)
+    if http.error_rate > ERROR_RATE_LIMIT:
+        flags.append(RunFlag.ERROR_RATE)
     return NetworkRun(samples, results, http, warmup, tuple(flags), load)
 
 

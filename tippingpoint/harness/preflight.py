@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from tippingpoint.backends.base import Backend
 from tippingpoint.backends.registry import get_backend
-from tippingpoint.core.errors import FixedBatchError, ModelFileError, UsageError
+from tippingpoint.core.errors import FixedBatchError, ModelFileError, ModelLoadError, UsageError
 from tippingpoint.harness.inputs import check_unknown_overrides, query_feeds
 from tippingpoint.harness.runner import RunSpec
 from tippingpoint.models.registry import is_remote
@@ -92,7 +92,13 @@ def preflight(cells: Sequence[RunSpec]) -> Preflight:
             first_load_s[indices[0]] = (time.perf_counter_ns() - t0) / 1e9
         except UsageError:
             raise
-        except Exception:  # the runtime rejects the file: the run records it
+        except ModelLoadError as exc:  # a file the backend cannot load: exit 2 before the runs
+            raise ModelFileError(
+                f"the {backend} backend cannot load {first.model.path.name}: {exc.message}",
+                "check the file (a truncated, empty or corrupt download?) or pass one this "
+                "backend loads",
+            ) from None
+        except Exception:  # a crash of the runtime: the run records it
             continue
         try:
             names[path] = [s.name for s in session.inputs]

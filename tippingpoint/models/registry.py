@@ -96,6 +96,11 @@ def resolve_model(spec: str, variant: str | None = None, fmt: str | None = None)
     """Resolve a suite name (+ variant, format) or a file path to a :class:`ModelRef`."""
     if looks_like_path(spec):
         path = Path(spec).expanduser()
+        if path.is_dir():
+            raise ModelFileError(
+                f"--model {path} is a directory, not a model file",
+                "pass the .onnx/.tflite/.pt2 file inside it",
+            )
         if not path.is_file():
             raise ModelFileError(
                 f"model file not found: {path}", "check the path passed to --model"

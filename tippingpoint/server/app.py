@@ -328,7 +328,9 @@ def create_app(
         if token is not None and request.path not in OPEN_PATHS:
             given = request.headers.get("Authorization", "")
             scheme, _, value = given.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token):
+            # a header that is not UTF-8 (bytes kept as surrogates) is a wrong token, not a 500
+            sent = value.encode("utf-8", "surrogateescape")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(sent, token):
                 return _error(401, "missing or wrong bearer token")
         try:
             return await handler(request)
@@ -340,8 +342,12 @@ def create_app(
             return _error(exc.status, exc.reason)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            LOG.exception("unexpected error handling %s %s", request.method, request.path)
+        except Exception as exc:
+            # one line in the log; the traceback only at debug level
+            LOG.error(
+                "unexpected error handling %s %s: %s", request.method, request.path, repr(exc)
+            )
+            LOG.debug("traceback of the unexpected error", exc_info=True)
             return _error(500, "internal server error (see the server's log)")
 
     app = web.Application(middlewares=[errors], client_max_size=config.max_body_bytes)

@@ -40,7 +40,12 @@ from tippingpoint.backends.http.auth import (
     load_secret,
     parse_endpoint,
 )
-from tippingpoint.backends.http.backend import SETUP_TIMEOUT_S, LoopThread
+from tippingpoint.backends.http.backend import (
+    BIND_BACKOFF_S,
+    BIND_TRIES,
+    SETUP_TIMEOUT_S,
+    LoopThread,
+)
 from tippingpoint.backends.http.client import EndpointError, ErrorKind, parse_server_timing
 from tippingpoint.backends.http.kserve import CodecError, NamedTensor
 from tippingpoint.backends.http.protocols import parse_input_specs
@@ -132,8 +137,7 @@ def _auth(opts: GrpcOptions, endpoint: Endpoint) -> AuthConfig:
     for, are refused."""
     if endpoint.userinfo is not None or endpoint.query is not None:
         raise InvalidOptionError(
-            f"a gRPC endpoint takes no user info or query ({endpoint.base_url}): gRPC has "
-            "neither",
+            f"a gRPC endpoint takes no user info or query ({endpoint.base_url}): gRPC has neither",
             "send a token with --opt grpc.token_env=VAR (or token_file=PATH)",
         )
     if opts.token_env is None and opts.token_file is None:
@@ -353,7 +357,11 @@ class GrpcSession(SessionBase):
         budget = self.options.timeout_s * (self.options.retries + 1) + 5
 
         def call() -> Sequence[np.ndarray]:
-            c, reply = self.loop_thread.run(self.client.send(data), budget)
+            for attempt in range(1, BIND_TRIES + 1):
+                c, reply = self.loop_thread.run(self.client.send(data), budget)
+                if c.error is None or c.error not in RETRYABLE or attempt == BIND_TRIES:
+                    break
+                time.sleep(BIND_BACKOFF_S * attempt)  # a server that recovers is not a failed run
             if c.error is not None:
                 raise InferenceError(
                     f"request to {self.client.shown} failed: {c.error}",
@@ -554,4 +562,3 @@ def _auth_checked(opts: GrpcOptions) -> tuple[Endpoint, AuthConfig]:
     if opts.tls_ca is not None and endpoint.scheme != "grpcs":
         raise InvalidOptionError("tls_ca is set on a plain grpc:// endpoint", "use grpcs://")
     return endpoint, _auth(opts, endpoint)
-

@@ -24,6 +24,7 @@ import concurrent.futures
 import importlib.util
 import platform
 import threading
+import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -44,6 +45,7 @@ from tippingpoint.backends.http.auth import (
     public_url,
 )
 from tippingpoint.backends.http.client import (
+    RETRYABLE,
     ClientBase,
     ClientSettings,
     EndpointError,
@@ -80,6 +82,12 @@ INSTALL_HINT = "pip install 'tippingpoint[http]'"
 SETUP_TIMEOUT_S = 60.0
 PLACEHOLDER_ENDPOINT = "http://127.0.0.1:1"
 """Stands in for a missing endpoint when options are validated before one is known."""
+BIND_TRIES = 5
+"""Tries of a blocking call (the first inference, accuracy passes) on a transient failure
+(5xx, timeout, connection): one failed first request must not fail a run against a server
+that recovers. The measured requests are never retried unless ``retries`` says so."""
+BIND_BACKOFF_S = 0.1
+"""Pause before the n-th retry of a blocking call: n times this."""
 CANCEL_WAIT_S = 30.0
 """How long Ctrl-C waits for a cancelled load to hand back its partial run."""
 RAW_RUNTIME = "asyncio"
@@ -363,13 +371,18 @@ class HttpSession(SessionBase):
         return self.loop_thread.run(coro, timeout)
 
     def bind(self, feeds: Sequence[np.ndarray]) -> Callable[[], Sequence[np.ndarray]]:
-        """A blocking call: send the prepared request, decode the outputs; failures raise
-        InferenceError naming the kind of failure."""
+        """A blocking call: send the prepared request, decode the outputs; a transient failure
+        is tried again (:data:`BIND_TRIES`), a lasting one raises InferenceError naming its
+        kind."""
         req = self.prepare(feeds)
         timeout = self.options.timeout_s * (self.options.retries + 1) + 5
 
         def call() -> Sequence[np.ndarray]:
-            c, body, headers = self.run(self.client.send(req), timeout)
+            for attempt in range(1, BIND_TRIES + 1):
+                c, body, headers = self.run(self.client.send(req), timeout)
+                if c.error is None or c.error not in RETRYABLE or attempt == BIND_TRIES:
+                    break
+                time.sleep(BIND_BACKOFF_S * attempt)  # a server that recovers is not a failed run
             if c.error is not None:
                 detail = self.auth.excerpt(body) if body else ""
                 raise InferenceError(
