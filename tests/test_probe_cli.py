@@ -231,3 +231,33 @@ def test_run_failed_lines_go_to_stderr_and_name_the_error(
     (line,) = [x for x in err.splitlines() if "run failed" in x]
     assert "EndpointError" in line and "cannot reach" in line
     assert "run failed" not in out
+
+
+@pytest.mark.probe("reports")
+@pytest.mark.parametrize("command", ["compare", "report"])
+def test_a_sidecar_with_a_wrong_sha256_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, real_results: Path, command: str
+) -> None:
+    """The probe: compare and report exited 0 calling a tampered sidecar 'missing'."""
+    import shutil
+
+    copy = tmp_path / "results"
+    shutil.copytree(real_results, copy)
+    sidecar = sorted(copy.glob("*mlp-tiny*single-stream*.samples.npz"))[0]
+    sidecar.write_bytes(sidecar.read_bytes() + b"x")
+    extra = ["--out", str(tmp_path / "r.html")] if command == "report" else []
+    code, _, err = run_cli(capsys, command, str(copy), *extra)
+    assert_usage_error(code, err, "do not match the report's sha256", sidecar.name)
+
+
+@pytest.mark.probe("reports")
+def test_report_cost_naming_a_run_report_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, real_results: Path
+) -> None:
+    """The probe: ``report --cost RUN_REPORT`` said 'no report JSON files'."""
+    run_report = sorted(real_results.glob("*.json"))[0]
+    code, _, err = run_cli(
+        capsys, "report", str(real_results), "--cost", str(run_report), "--out",
+        str(tmp_path / "r.html"),
+    )  # fmt: skip
+    assert_usage_error(code, err, "is a run report", "not a cost result")

@@ -33,7 +33,9 @@ def compare(
     from tippingpoint.reports.compare import compare_paths
     from tippingpoint.reports.compare_table import comparison_tables
 
-    result = compare_paths(report_files(list(paths)), force=force, cost_paths=list(cost))
+    files = report_files(list(paths))
+    _check_sidecars(files)
+    result = compare_paths(files, force=force, cost_paths=list(cost))
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         return 0
@@ -72,3 +74,20 @@ def compare(
         "[/dim]"
     )
     return 0
+
+
+def _check_sidecars(files: list[Path]) -> None:
+    """A samples sidecar that does not match its report's sha256 is an error (exit 2), as in
+    ``show``; a missing one is a warning on stderr (the comparison does not need it)."""
+    from tippingpoint.core.errors import ReportError
+    from tippingpoint.core.io import MissingSamplesError, read_report, verify_samples
+
+    for path in files:
+        try:
+            report = read_report(path)
+        except ReportError:  # an unreadable report: the comparison names it
+            continue
+        try:
+            verify_samples(report, path)
+        except MissingSamplesError as exc:
+            typer.echo(f"warning: {exc.one_line()}", err=True)

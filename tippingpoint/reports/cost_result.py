@@ -42,6 +42,12 @@ def read_cost_result(path: Path) -> CostResult:
         ) from None
     except RecursionError:
         raise too_deep(str(path), "a cost result written by 'tippingpoint cost'") from None
+    if isinstance(data, dict) and "run_id" in data and "scenario" in data:
+        raise ReportError(
+            f"{path} is a run report of 'tippingpoint run', not a cost result",
+            "pass run reports as arguments, and to --cost the JSON written by "
+            "'tippingpoint cost --out'",
+        )
     try:
         return read_cost_data(data)  # older versions are read upgraded
     except ValidationError as exc:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from tippingpoint.core.errors import ReportError
-from tippingpoint.core.io import load_samples, too_deep
+from tippingpoint.core.io import MissingSamplesError, load_samples, too_deep
 from tippingpoint.core.kinds import ScenarioKind
 from tippingpoint.core.schema import Report
 
@@ -95,8 +95,9 @@ def load_run_data(runs: Sequence[LoadedRun]) -> list[RunData]:
         if r.report.results is not None and r.report.results.raw is not None:
             try:
                 lat = np.asarray(load_samples(r.report, r.path)["latency_ns"], dtype=float) / 1e6
-            except (ReportError, KeyError):
+            except (MissingSamplesError, KeyError):  # no sidecar: the summary figures only
                 lat = None
+            # a sidecar that does not match its sha256 is an error (ReportError), not "missing"
         out.append(RunData(run=r, latency_ms=lat))
     labels = [run_label(r.report) for r in runs]
     return [
