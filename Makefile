@@ -36,15 +36,20 @@ COST_ARGS := -m digits-cnn --device rpi5 --proxy-host --cloud gpu-t4-ondemand \
 # 1 s each, of fixed length so that the rounds stay aligned, instead of one 10 s run; the A/A
 # step runs one configuration as two interleaved groups and compares them (no verdict is due)
 BENCH_REPEAT := --repeat 5 --min-duration 1 --warmup-duration 0.3 --stop fixed
+# single runs converge (the default stop) in 1 s windows after 5 s, within a 30 s cap, after a
+# warm-up that lasts until its windows agree (README: "When a run stops")
+BENCH_STOP := --min-duration 5 --max-duration 30 --warmup-until-steady
 
 bench: venv
 	$(TP) run $(BENCH_MODELS) -b onnxruntime -b litert -s single-stream --variant fp32 \
 		--accuracy $(BENCH_REPEAT) --out $(BENCH_DIR)
 	$(TP) run -m digits-cnn -b onnxruntime -b litert -s single-stream --variant int8 \
 		--accuracy $(BENCH_REPEAT) --out $(BENCH_DIR)
-	$(TP) run -m digits-cnn -b onnxruntime -s offline --batch-sizes 1,8,32 --out $(BENCH_DIR)
+	$(TP) run -m digits-cnn -b onnxruntime -s offline --batch-sizes 1,8,32 $(BENCH_STOP) \
+		--out $(BENCH_DIR)
 	$(TP) run -m digits-cnn --endpoint local -s single-stream -s server --rate 200 \
-		--latency-bound 25 --min-duration 2 --min-queries 300 --out $(BENCH_DIR)
+		--latency-bound 25 --min-duration 2 --min-queries 300 --max-duration 30 \
+		--warmup-until-steady --out $(BENCH_DIR)
 	$(TP) run -m digits-cnn --endpoint local --network lighthouse-mobile-slow-4g -s single-stream \
 		--min-queries 20 --min-duration 2 --stop fixed --out $(BENCH_DIR)/mobile-slow-4g
 	$(TP) run -m digits-cnn -b onnxruntime -b onnxruntime -s single-stream $(BENCH_REPEAT) \
