@@ -59,9 +59,8 @@ bench: venv
 	$(TP) report $(BENCH_DIR) --cost $(BENCH_DIR)/cost.json --out $(BENCH_DIR)/report.html
 	@echo "HTML report: $(BENCH_DIR)/report.html"
 
-test: venv
-	$(VENV)/bin/ruff check tippingpoint tests
-	$(VENV)/bin/ruff format --check tippingpoint tests
+# lint (ruff, ruff format, mypy --strict over tippingpoint/) gates the tests
+test: lint
 	$(PY) -m pytest -q -m "not interop" || { rc=$$?; if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc; }
 
 # interop with independent servers from PyPI (the dev extra): Seldon's MLServer serving a suite
@@ -80,6 +79,7 @@ probe: venv
 lint: venv
 	$(VENV)/bin/ruff check tippingpoint tests
 	$(VENV)/bin/ruff format --check tippingpoint tests
+	$(VENV)/bin/mypy
 
 format: venv
 	$(VENV)/bin/ruff format tippingpoint tests

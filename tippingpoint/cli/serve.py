@@ -196,4 +196,3 @@ def _cannot_listen(host: str, port: int, exc: OSError) -> InvalidOptionError:
         f"cannot listen on {host}:{port}: {reason}",
         "pick another --port (0 picks a free one), or stop what holds it",
     )
-
