@@ -25,7 +25,13 @@ from tippingpoint.core.runstats import RunFigure
 from tippingpoint.core.schema import LatencyStats, MeasurementMethod, Report, RunFlag, RunStatus
 from tippingpoint.core.types import Device, Frozen
 
-INVALID_FLAGS = (RunFlag.UNSTABLE, RunFlag.MIN_QUERIES_NOT_MET, RunFlag.SEND_LAG_INVALID)
+INVALID_FLAGS = (
+    RunFlag.UNSTABLE,
+    RunFlag.DRIFTING,
+    RunFlag.MIN_QUERIES_NOT_MET,
+    RunFlag.SEND_LAG_INVALID,
+    RunFlag.ERROR_RATE,
+)
 """Report flags that make a run's figures unfit to decide on (unless the user accepts them)."""
 
 INVALID_FIX = "re-run it on a quiet machine for longer, or accept it with --accept-flagged"
@@ -90,6 +96,8 @@ CAUTION_FLAGS = (
     RunFlag.INTERRUPTED,
     RunFlag.SEND_LAG_INVALID,
     RunFlag.BELOW_ACCURACY_FLOOR,
+    RunFlag.DRIFTING,
+    RunFlag.ERROR_RATE,
 )
 """Report flags that make a cost figure less trustworthy; each becomes a warning (the
 INVALID_FLAGS among them keep the figures from deciding; see :func:`run_problems`)."""
