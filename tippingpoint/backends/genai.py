@@ -13,12 +13,10 @@ The runtime is imported lazily, by ``load``; ``pip install 'tippingpoint[genai]'
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tippingpoint.backends.base import SessionBase
 from tippingpoint.backends.generative import Generation, GenerativeInfo, StreamCompletion
-from tippingpoint.backends.options import TypedOptions
+from tippingpoint.backends.options import TypedOptions, module_availability
 from tippingpoint.core.errors import (
     InferenceError,
     InvalidShapeError,
@@ -233,19 +231,11 @@ class GenAiBackend(TypedOptions[GenAiOptions]):
 
     def availability(self) -> Availability:
         """Installed or not, from package metadata."""
-        try:
-            installed = importlib.util.find_spec("onnxruntime_genai") is not None
-        except (ImportError, ValueError):
-            installed = False
-        ver = None
-        for dist in ("onnxruntime-genai", "onnxruntime-genai-cuda"):
-            try:
-                ver = version(dist)
-                break
-            except PackageNotFoundError:
-                continue
-        return Availability(
-            installed=installed, runtime=self.runtime, version=ver, install_hint=INSTALL_HINT
+        return module_availability(
+            "onnxruntime_genai",
+            ("onnxruntime-genai", "onnxruntime-genai-cuda"),
+            self.runtime,
+            INSTALL_HINT,
         )
 
     def load(self, model: Path, options: Mapping[str, OptionValue]) -> GenAiSession:

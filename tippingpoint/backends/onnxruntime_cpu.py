@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tippingpoint.backends.base import SessionBase, TensorSpec
-from tippingpoint.backends.options import TypedOptions
+from tippingpoint.backends.options import TypedOptions, module_availability
 from tippingpoint.core.errors import ModelFileError, ModelLoadError, RuntimeNotInstalledError
 from tippingpoint.core.types import Availability, BackendDescription, Device, OptionValue
 
@@ -115,22 +113,11 @@ class OnnxRuntimeCpuBackend(TypedOptions[OrtCpuOptions]):
 
     def availability(self) -> Availability:
         """Installed or not, from package metadata."""
-        try:
-            installed = importlib.util.find_spec("onnxruntime") is not None
-        except (ImportError, ValueError):  # a module entry of None, or a broken install
-            installed = False
-        ver = None
-        for dist in ("onnxruntime", "onnxruntime-gpu"):
-            try:
-                ver = version(dist)
-                break
-            except PackageNotFoundError:
-                continue
-        return Availability(
-            installed=installed,
-            runtime=self.runtime,
-            version=ver,
-            install_hint="pip install 'tippingpoint[onnx]'",
+        return module_availability(
+            "onnxruntime",
+            ("onnxruntime", "onnxruntime-gpu"),
+            self.runtime,
+            "pip install 'tippingpoint[onnx]'",
         )
 
     def load(self, model: Path, options: Mapping[str, OptionValue]) -> OrtSession:

@@ -21,13 +21,15 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib.util
+from collections.abc import Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from tippingpoint.core.errors import InvalidOptionError
-from tippingpoint.core.types import OptionValue
+from tippingpoint.core.types import Availability, OptionValue
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -61,3 +63,24 @@ class TypedOptions(Generic[M]):
     def validate_options(self, options: Mapping[str, OptionValue]) -> None:
         """Parse ``options`` without loading anything; InvalidOptionError when one is bad."""
         self.parse_options(options)
+
+
+def module_availability(
+    module: str, dists: Sequence[str], runtime: str, install_hint: str
+) -> Availability:
+    """Whether ``module`` is importable (without importing it) and the version of the first
+    installed distribution of ``dists`` that provides it."""
+    try:
+        installed = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a module entry of None, or a broken install
+        installed = False
+    ver = None
+    for dist in dists:
+        try:
+            ver = version(dist)
+            break
+        except PackageNotFoundError:
+            continue
+    return Availability(
+        installed=installed, runtime=runtime, version=ver, install_hint=install_hint
+    )
