@@ -13,9 +13,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tippingpoint.models.manifest import ModelFormat, Variant, suite_manifests
 from tippingpoint.core.io import read_report
 from tippingpoint.core.schema import Report, RunFlag, RunStatus
+from tippingpoint.models.manifest import ModelFormat, Variant, suite_manifests
 
 
 def recorded_accuracy(name: str, variant: str, suffix: str) -> tuple[float, int] | None:
