@@ -36,4 +36,5 @@ def test_unanswered_requests_time_out_without_counting_as_send_lag() -> None:
     assert timeouts.sum() == len(run.errors) // 5 > 0
     # the stuck requests were sent on time: their lag is the send lag, not the drain wait
     assert run.send_lag_ns[timeouts].max() < 50_000_000
-    assert run.late_fraction < 0.2 and (run.end_ns[timeouts] > run.start_ns[timeouts]).all()
+    # (the run's late fraction itself depends on the machine's load, so it is not asserted)
+    assert (run.end_ns[timeouts] > run.start_ns[timeouts]).all()

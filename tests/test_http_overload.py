@@ -9,6 +9,7 @@ import asyncio
 import os
 import signal
 import threading
+import time
 
 import pytest
 
@@ -45,18 +46,32 @@ def test_overload_ends_at_the_cap_with_drops_counted() -> None:
 
 def test_ctrl_c_interrupts_an_overloaded_open_loop() -> None:
     loop = LoopThread()
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    sending = threading.Event()
+
+    async def first_send_marks() -> Completion:
+        sending.set()
+        return await never_answers()
+
+    def interrupt_once_sending() -> None:
+        # Ctrl-C once the generator is overloaded, not at a fixed delay: on a loaded machine
+        # the loop thread may not have sent anything 0.5 s after the test started
+        if sending.wait(60):
+            time.sleep(0.3)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    killer = threading.Thread(target=interrupt_once_sending, daemon=True)
     try:
         stop = StopRule(min_queries=10**9, min_duration_s=0.0, max_duration_s=120.0)
-        timer.start()
+        killer.start()
         run = loop.run_interruptible(
-            open_loop(never_answers, MAX_RATE_QPS, stop, max_inflight=8, drain_timeout_s=0.05),
+            open_loop(first_send_marks, MAX_RATE_QPS, stop, max_inflight=8, drain_timeout_s=0.05),
             300,
         )
     finally:
-        timer.cancel()
+        killer.join(70)
         loop.stop()
     assert run.interrupted
+    assert len(run.scheduled_ns) > 8  # the 8 in flight, then drops counted
     # scheduled time, not wall time: the run ended long before its 120 s cap
     assert (run.scheduled_ns[-1] - run.window_start_ns) / 1e9 < 60
 
