@@ -24,6 +24,7 @@ from tests.http_helpers import serve_process, short_scenario
 from tippingpoint.backends.base import SessionBase
 from tippingpoint.backends.network import Completion, NetworkInfo, NetworkLimits, RequestFn
 from tippingpoint.core.errors import InvalidOptionError
+from tippingpoint.core.io import read_report
 from tippingpoint.core.schema import (
     ArrivalProcess,
     Report,
@@ -332,3 +333,23 @@ def test_the_cli_stop_flags_reach_the_report(tmp_path: Path) -> None:
     assert r.results is not None and r.results.stop is not None
     assert r.results.stop.window_s == pytest.approx(0.1)
     assert r.results.stop.converge_windows == 4
+
+
+def test_a_repeated_run_is_judged_by_its_group_not_by_its_own_windows(
+    stepper_env: dict[str, str], tmp_path: Path
+) -> None:
+    # each repetition steps up halfway through its own fixed 2 s: unstable windows, a trend
+    proc = tp(
+        "run", "-b", "stepper", "-m", "mlp-tiny", "-s", "single-stream", *SHORT,
+        "--stop", "fixed", "--repeat", "2", "--opt", "step_s=1.0", "--out", str(tmp_path),
+        env=stepper_env, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    reports = [read_report(p) for p in sorted(tmp_path.rglob("*.json"))]
+    assert len(reports) == 2 and all(r.repetition is not None for r in reports)
+    for r in reports:
+        assert r.results is not None and r.results.stability is not None
+        assert not r.results.stability.stable  # recorded as measured ...
+        assert r.results.drift is not None and r.results.drift.ci.high < 0
+        # ... but no within-run flag: the group's between-run spread judges a repetition
+        assert RunFlag.UNSTABLE not in r.flags and RunFlag.DRIFTING not in r.flags

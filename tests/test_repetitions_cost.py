@@ -104,3 +104,18 @@ def test_a_single_run_keeps_its_own_figures() -> None:
     assert group_input([single], single, RunFigure.THROUGHPUT) is None
     edge, _ = edge_figures([single])
     assert edge is not None and edge.throughput == 100.0 and edge.p99_ms == 20.0
+
+
+def test_a_group_whose_runs_disagree_may_not_decide_and_one_that_agrees_may() -> None:
+    # throughput between-run CV 22% (80, 100, 125): the runs measured no one state
+    disagree = _group([80.0, 100.0, 125.0], [20.0, 20.5, 21.0], [0.05, 0.05, 0.05])
+    edge, _ = edge_figures(disagree)
+    assert edge is not None
+    assert any(
+        "3 repeated runs disagree (throughput between-run CV 22% > 10%)" in p for p in edge.problems
+    )
+    # CV 2%: valid, whatever each short run's own windows did (a group member carries no
+    # within-run flag; the harness drops them, see test_repetitions)
+    agree = _group([98.0, 100.0, 102.0], [20.0, 20.5, 21.0], [0.05, 0.05, 0.05], group="h")
+    edge, _ = edge_figures(agree)
+    assert edge is not None and edge.problems == ()

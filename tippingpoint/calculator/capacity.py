@@ -9,8 +9,10 @@ why and how to fix it); the measured throughput is kept only for a caller that a
 runs, labelled so. Edge capacity is the highest measured throughput (inferences/s) among valid
 runs meeting the SLO; the edge p99 comes from the same run.
 
-A run is invalid for deciding when it is flagged unstable (windows beyond the threshold),
-min-queries-not-met or send-lag-invalid: its figures carry ``problems``.
+A run is invalid for deciding when it carries one of ``INVALID_FLAGS`` (unstable or drifting
+windows, min-queries-not-met, send-lag-invalid, error-rate), or when it is one of a repetition
+group whose runs disagree (between-run CV of the median or throughput above 10%; a group's
+members are judged as a group, not by their short windows): its figures carry ``problems``.
 """
 
 from __future__ import annotations
@@ -19,9 +21,20 @@ import math
 from collections.abc import Sequence
 
 from tippingpoint.calculator.params import Basis
-from tippingpoint.calculator.repetitions import group_input, group_value, one_per_group
+from tippingpoint.calculator.repetitions import (
+    group_input,
+    group_members,
+    group_value,
+    one_per_group,
+)
 from tippingpoint.core.errors import CostInputError
-from tippingpoint.core.runstats import RunFigure
+from tippingpoint.core.runstats import (
+    DISAGREEMENT_FIGURES,
+    GROUP_CV_THRESHOLD,
+    RunFigure,
+    between_run_cv,
+    run_figures,
+)
 from tippingpoint.core.schema import LatencyStats, MeasurementMethod, Report, RunFlag, RunStatus
 from tippingpoint.core.types import Device, Frozen
 
@@ -37,9 +50,26 @@ INVALID_FLAGS = (
 INVALID_FIX = "re-run it on a quiet machine for longer, or accept it with --accept-flagged"
 
 
-def run_problems(r: Report) -> tuple[str, ...]:
-    """Why a run's figures may not decide: its invalid flags, one string each."""
-    return tuple(f"{_label(r)} is flagged {f.value}" for f in r.flags if f in INVALID_FLAGS)
+def run_problems(r: Report, among: Sequence[Report] = ()) -> tuple[str, ...]:
+    """Why a run's figures may not decide: its invalid flags, one string each, and, for one of
+    a repetition group found in ``among``, its runs' disagreement (a between-run CV of the
+    median or throughput above the threshold: the group measured no one state)."""
+    problems = [f"{_label(r)} is flagged {f.value}" for f in r.flags if f in INVALID_FLAGS]
+    members = group_members(among, r) if r.repetition is not None else [r]
+    if len(members) > 1:
+        spread = {
+            fig: cv
+            for fig in DISAGREEMENT_FIGURES
+            if (cv := between_run_cv([v for m in members if (v := run_figures(m).get(fig))]))
+            is not None
+            and cv > GROUP_CV_THRESHOLD
+        }
+        problems.extend(
+            f"{_label(r)}: its {len(members)} repeated runs disagree ({fig.value} between-run "
+            f"CV {cv:.0%} > {GROUP_CV_THRESHOLD:.0%})"
+            for fig, cv in spread.items()
+        )
+    return tuple(problems)
 
 
 class EdgeFigures(Frozen):
@@ -233,7 +263,7 @@ def edge_figures(
         return None, []
     warnings: list[str] = []
     # a group of repeated runs is one measurement, chosen by its runs' geometric means
-    edge = one_per_group([r for r in measured if not run_problems(r)] or measured)
+    edge = one_per_group([r for r in measured if not run_problems(r, measured)] or measured)
 
     def tp_of(r: Report) -> float:
         return group_value(measured, r, RunFigure.THROUGHPUT) or 0.0
@@ -282,7 +312,7 @@ def edge_figures(
         EdgeFigures(
             run_id=best.run_id,
             latency=best.results.latency,
-            problems=run_problems(best),
+            problems=run_problems(best, measured),
             throughput=tp,
             throughput_low=low,
             throughput_high=high,
@@ -347,7 +377,7 @@ def cloud_figures(reports: Sequence[Report]) -> tuple[CloudFigures | None, list[
     if not cloud:
         return None, []
     warnings: list[str] = []
-    valid = [r for r in cloud if _search_problem(r) is None and not run_problems(r)]
+    valid = [r for r in cloud if _search_problem(r) is None and not run_problems(r, cloud)]
     searched = [r for r in cloud if _searched(r)]
     pick = max(valid or searched or cloud, key=lambda r: (r.started_at, _tp(r)))
     if len(cloud) > 1:
@@ -385,7 +415,7 @@ def cloud_figures(reports: Sequence[Report]) -> tuple[CloudFigures | None, list[
             run_id=pick.run_id,
             latency=pick.results.latency,
             server_latency=http.server_time if http is not None else None,
-            problems=run_problems(pick),
+            problems=run_problems(pick, cloud),
             capacity_problem=(
                 f"{_label(pick)}: {problem}; run the endpoint's server scenario with "
                 "--latency-bound MS on a quiet machine, or accept its throughput with "

@@ -66,6 +66,13 @@ class RunFlag(str, Enum):
     excludes 0 and the fitted change across the part exceeds the stability threshold."""
 
 
+WITHIN_RUN_FLAGS = frozenset({RunFlag.UNSTABLE, RunFlag.DRIFTING})
+"""Flags judged from one run's own windows. A run that is one of a repetition group does not
+carry them: the group is one measurement whose validity is its runs' agreement (between-run
+CV, see ``core.runstats.GROUP_CV_THRESHOLD``); the run's ``stability`` and ``drift`` sections
+still record its windows."""
+
+
 def _omit_absent(data: dict[str, Any], *names: str) -> dict[str, Any]:
     """``data`` without the named keys whose value is None: fields added after v1 was first
     written are left out when absent, so digests of reports written before them still verify."""

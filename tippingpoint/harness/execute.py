@@ -30,7 +30,13 @@ from types import FrameType
 
 from tippingpoint.core import io as report_io
 from tippingpoint.core.errors import OutputDirError
-from tippingpoint.core.schema import InterleaveOrder, Repetition, RunFlag, RunStatus
+from tippingpoint.core.schema import (
+    WITHIN_RUN_FLAGS,
+    InterleaveOrder,
+    Repetition,
+    RunFlag,
+    RunStatus,
+)
 from tippingpoint.harness.collectors.selection import close_collectors, open_collectors
 from tippingpoint.harness.energy import EnergyAccounting, is_energy_collector
 from tippingpoint.harness.events import (
@@ -231,7 +237,10 @@ def _write(
     if matrix.standin_models is not None and served_by_standin(cell):
         report = report.model_copy(update={"flags": (*report.flags, RunFlag.LOCAL_STANDIN)})
     if repetition is not None:
-        report = report.model_copy(update={"repetition": repetition})
+        # one of a group: the group's between-run spread judges it (README: "Repeated runs"),
+        # not the scatter of a short run's own windows; its stability and drift stay recorded
+        flags = tuple(f for f in report.flags if f not in WITHIN_RUN_FLAGS)
+        report = report.model_copy(update={"repetition": repetition, "flags": flags})
     samples = None
     if outcome.samples is not None:
         samples = {"latency_ns": outcome.samples.latency_ns, "end_ns": outcome.samples.end_ns}
