@@ -783,6 +783,59 @@ class Repetition(Frozen):
     )
 
 
+class SplitCandidate(Frozen):
+    """One placement of a split run's profile, measured through the same link: all-edge, all-cloud
+    or a cut. Times are medians over the profiling requests, milliseconds."""
+
+    name: str = Field(description="the cut tensor, or <all-edge> / <all-cloud>")
+    head_ms: float = Field(description="edge compute: the head (the whole model for all-edge)")
+    tail_ms: float | None = Field(
+        default=None, description="server-reported time of the tail request; None: all-edge"
+    )
+    transfer_ms: float | None = Field(
+        default=None, description="end-to-end minus head minus server time; None: all-edge"
+    )
+    e2e_ms: float = Field(description="end-to-end latency of one inference")
+    raw_bytes: int | None = Field(
+        default=None, description="the activation (or input) as produced, bytes per request"
+    )
+    sent_bytes: float | None = Field(
+        default=None, description="the request on the wire (header + binary tensors), bytes"
+    )
+    energy_j: float | None = Field(
+        default=None, description="estimated: head time x the device's active watts"
+    )
+    max_abs_error: float | None = Field(
+        default=None, description="largest output difference from the full model"
+    )
+    top1_agreement: float | None = Field(
+        default=None, description="share of rows whose arg-max matches the full model's"
+    )
+
+
+class SplitRecord(Frozen):
+    """A split run (head on the edge, tail behind the endpoint): the cut, how the activation was
+    sent, and the profile the cut was chosen from."""
+
+    cut: str
+    chosen_by: Literal["auto", "given"]
+    objective: str = Field(description="latency, energy or cost")
+    compression: str = Field(description="none, fp16 or int8 (static scale, calibrated)")
+    activation_bytes: int | None = Field(
+        default=None, description="the cut tensor as the head produced it, bytes per request"
+    )
+    network_profile: str | None = None
+    device_watts: float | None = Field(
+        default=None, description="active watts behind the energy estimates"
+    )
+    candidates: tuple[SplitCandidate, ...] = ()
+    crossover_bandwidth_bps: float | None = Field(
+        default=None,
+        description="bandwidth at which the chosen placement and all-edge are equally fast "
+        "(the profile's fixed costs, its bytes); None: they never cross",
+    )
+
+
 class Report(Frozen):
     """One benchmark run: environment, model, backend, scenario, results."""
 
@@ -810,6 +863,9 @@ class Report(Frozen):
     repetition: Repetition | None = Field(
         default=None, description="one of a group of repeated runs; absent: a single run"
     )
+    split: SplitRecord | None = Field(
+        default=None, description="a split run's cut and profile; absent: not a split run"
+    )
     digest: str | None = Field(
         default=None, description="sha256 of the canonical JSON without this field"
     )
@@ -821,7 +877,7 @@ class Report(Frozen):
         data: dict[str, Any] = handler(self)
         if data.get("repetition") is None:
             data.pop("repetition", None)
-        return data
+        return _omit_absent(data, "split")
 
 
 HttpResults.model_rebuild()
