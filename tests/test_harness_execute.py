@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tippingpoint.core.errors import InvalidOptionError
+from tippingpoint.core.errors import InvalidOptionError, SuiteFileError
 from tippingpoint.core.io import read_report, verify_samples
 from tippingpoint.core.kinds import ScenarioKind
-from tippingpoint.core.schema import RunStatus
+from tippingpoint.core.schema import RunStatus, StopMode
 from tippingpoint.harness import events as ev
-from tippingpoint.harness.config import SuiteFile, SuiteRun
+from tippingpoint.harness.config import SuiteFile, SuiteRun, load_suite_file
 from tippingpoint.harness.execute import ExecuteOptions, ExitStatus, execute
 from tippingpoint.harness.matrix import (
     BackendOption,
@@ -37,6 +37,25 @@ def test_flags_win_over_the_suite_file_and_the_rest_comes_from_it() -> None:
     # a baseline given with the request drops the suite's accuracy; an endpoint picks http
     baseline = with_suite(RunRequest(baseline=Path("x.onnx"), endpoint="local"), suite)
     assert not baseline.accuracy and baseline.backends == ()
+
+
+def test_the_suite_file_sets_the_stop_rule_and_flags_win_over_it(tmp_path: Path) -> None:
+    toml = tmp_path / "suite.toml"
+    toml.write_text(
+        '[run]\nmodels = ["mlp-tiny"]\nstop = "converge"\nconverge_windows = 4\n'
+        "converge_threshold = 0.05\nwindow_s = 0.5\nwarmup_until_steady = true\n"
+    )
+    suite = load_suite_file(toml)
+    cell = expand(with_suite(RunRequest(), suite)).cells[0]
+    stop = cell.scenario.stop
+    assert stop.mode is StopMode.CONVERGE
+    assert (stop.converge_windows, stop.converge_threshold, stop.window_s) == (4, 0.05, 0.5)
+    assert cell.scenario.warmup.until_steady is True
+    fixed = expand(with_suite(RunRequest(stop=StopMode.FIXED, converge_windows=None), suite))
+    assert fixed.cells[0].scenario.stop.mode is StopMode.FIXED
+    toml.write_text('[run]\nmodels = ["mlp-tiny"]\nstop = "sometimes"\n')
+    with pytest.raises(SuiteFileError, match=r"'run\.stop'"):
+        load_suite_file(toml)
 
 
 def test_expand_makes_one_cell_per_batch_and_level_with_the_request_options() -> None:

@@ -71,6 +71,12 @@ class SuiteRun(BaseModel):
     warmup_queries: int | None = Field(default=None, ge=0)
     warmup_s: float | None = Field(default=None, ge=0)
     seed: int = 0
+    stop: StopMode | None = None
+    """What ends the measured part (``--stop``): ``fixed`` or ``converge``."""
+    converge_windows: int | None = None
+    converge_threshold: float | None = None
+    window_s: float | None = None
+    warmup_until_steady: bool | None = None
     accuracy: bool = False
     collectors: tuple[str, ...] = ()
     network: str | None = None

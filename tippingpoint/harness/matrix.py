@@ -224,6 +224,8 @@ def with_suite(request: RunRequest, suite: SuiteFile) -> RunRequest:
     def given(value: float | None, fallback: float | None) -> float | None:
         return value if value is not None else fallback
 
+    fixed = (request.stop or run.stop) is StopMode.FIXED
+
     return dataclasses.replace(
         request,
         models=request.models or run.models,
@@ -240,6 +242,18 @@ def with_suite(request: RunRequest, suite: SuiteFile) -> RunRequest:
         ),
         warmup_s=given(request.warmup_s, run.warmup_s),
         seed=request.seed if request.seed is not None else run.seed,
+        stop=request.stop or run.stop,
+        # the suite's convergence knobs fall away when the command line asks for --stop fixed
+        converge_windows=request.converge_windows or (None if fixed else run.converge_windows),
+        converge_threshold=given(
+            request.converge_threshold, None if fixed else run.converge_threshold
+        ),
+        window_s=given(request.window_s, None if fixed else run.window_s),
+        warmup_until_steady=(
+            request.warmup_until_steady
+            if request.warmup_until_steady is not None
+            else run.warmup_until_steady
+        ),
         accuracy=request.accuracy or (run.accuracy and request.baseline is None),
         collectors=request.collectors or run.collectors,
         backend_options={
