@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, Final
 
@@ -403,3 +404,97 @@ def crossover_bandwidth(
         return None
     bandwidth = (bits_b - bits_a) / (fixed_a - fixed_b)
     return bandwidth if bandwidth > 0 and math.isfinite(bandwidth) else None
+
+
+# ----------------------------------------------------------------------------- compression
+
+
+class Compression(str, Enum):
+    """How the cut tensor crosses the network."""
+
+    NONE = "none"
+    FP16 = "fp16"
+    """Cast to float16 at the end of the head, back to float32 at the start of the tail."""
+    INT8 = "int8"
+    """Asymmetric uint8 with one static scale and zero point (QuantizeLinear at the end of the
+    head, DequantizeLinear at the start of the tail), calibrated on the profiling inputs."""
+
+
+def int8_params(low: float, high: float) -> tuple[float, int]:
+    """Scale and uint8 zero point covering ``[low, high]`` (widened to include 0)."""
+    low, high = min(float(low), 0.0), max(float(high), 0.0)
+    scale = (high - low) / 255.0 if high > low else 1.0
+    zero = round(-low / scale)
+    return scale, max(0, min(255, zero))
+
+
+def compress_pair(
+    pair: SplitPair,
+    compression: Compression,
+    out_dir: Path,
+    int8_range: tuple[float, float] | None = None,
+) -> SplitPair:
+    """``pair`` with the cut tensor sent compressed: the head ends in the encoding (Cast or
+    QuantizeLinear) and the tail starts with the decoding; the sent tensor is named
+    ``<cut>.<compression>``. ``NONE`` returns ``pair`` unchanged; int8 needs ``int8_range``
+    (the activation's observed min and max). Only float32 cuts are compressed."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    if compression is Compression.NONE:
+        return pair
+    head = onnx.load(str(pair.head))
+    tail = onnx.load(str(pair.tail))
+    (head_out,) = head.graph.output
+    elem = head_out.type.tensor_type.elem_type
+    if elem != TensorProto.FLOAT:
+        raise UsageError(
+            f"cut '{pair.cut}' is {TensorProto.DataType.Name(elem).lower()}, not float32: "
+            f"{compression.value} compression applies to float32 tensors",
+            "pick a float32 cut or --split-compression none",
+        )
+    sent = f"{pair.cut}.{compression.value}"
+    dims = head_out.type.tensor_type.shape
+    if compression is Compression.FP16:
+        wire_type = TensorProto.FLOAT16
+        head.graph.node.append(helper.make_node("Cast", [pair.cut], [sent], to=wire_type))
+        decode = [helper.make_node("Cast", [sent], [pair.cut], to=TensorProto.FLOAT)]
+        params: list[Any] = []
+    else:
+        if int8_range is None:
+            raise UsageError("int8 compression needs the activation's range", "calibrate first")
+        scale, zero = int8_params(*int8_range)
+        wire_type = TensorProto.UINT8
+        params = [
+            helper.make_tensor(f"{sent}.scale", TensorProto.FLOAT, [], [scale]),
+            helper.make_tensor(f"{sent}.zero_point", TensorProto.UINT8, [], [zero]),
+        ]
+        head.graph.initializer.extend(params)
+        head.graph.node.append(
+            helper.make_node(
+                "QuantizeLinear", [pair.cut, f"{sent}.scale", f"{sent}.zero_point"], [sent]
+            )
+        )
+        tail.graph.initializer.extend(params)
+        decode = [
+            helper.make_node(
+                "DequantizeLinear", [sent, f"{sent}.scale", f"{sent}.zero_point"], [pair.cut]
+            )
+        ]
+    wire = helper.make_tensor_value_info(sent, wire_type, None)
+    wire.type.tensor_type.shape.CopyFrom(dims)
+    del head.graph.output[:]
+    head.graph.output.append(wire)
+    (tail_in,) = [i for i in tail.graph.input if i.name == pair.cut]
+    tail.graph.input.remove(tail_in)
+    tail.graph.input.insert(0, wire)
+    nodes = list(tail.graph.node)
+    del tail.graph.node[:]
+    tail.graph.node.extend([*decode, *nodes])
+    stem = pair.head.name.removesuffix(".head.onnx")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    head_path = out_dir / f"{stem}.{compression.value}.head.onnx"
+    tail_path = out_dir / f"{stem}.{compression.value}.tail.onnx"
+    onnx.save(head, str(head_path))
+    onnx.save(tail, str(tail_path))
+    return SplitPair(cut=pair.cut, head=head_path, tail=tail_path)
