@@ -33,6 +33,19 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+class RouteRecord(NamedTuple):
+    """How a routing session (the hybrid backend) answered one request: the route taken
+    (``local``, ``cloud`` or ``cache``), the policy's reason, the policy's own time in ns
+    (deciding, reviewing and the cache lookup; never the inference), whether a failed cloud
+    request was answered locally instead (``fallback``) and that failure's kind."""
+
+    route: str
+    reason: str
+    policy_ns: int
+    fallback: bool = False
+    cloud_error: str | None = None
+
+
 class Completion(NamedTuple):
     """One finished request as the transport reports it.
 
@@ -51,6 +64,8 @@ class Completion(NamedTuple):
     server_ns: int
     retries: int
     status: int = 0
+    route: RouteRecord | None = None
+    """A routing session's decision for this request; None for plain network sessions."""
 
 
 RequestFn = Callable[[], Awaitable[Completion]]
