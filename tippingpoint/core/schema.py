@@ -16,6 +16,9 @@ Format history (``schema_version``):
   Network links (``run --network``): ``http.link`` (the profile, the shaper and the reason it
   was chosen, handshake RTT, goodput each way, stalls, resets, outages, kernel counters),
   optional and left out of the JSON when absent; a report without it ran on the bare path.
+  Generative runs (issue 18): ``generation`` (token-level figures: TTFT, TPOT, E2EL, chunk
+  gaps, token counts, tokens/s, goodput against the SLO, J per output token, the peak rate
+  search), optional and left out of the JSON when absent; the ``gamma`` arrival process.
 
 Bump ``SCHEMA_VERSION`` on any breaking change and keep a reader for the previous version in
 :mod:`tippingpoint.core.io`; adding an optional field is not breaking.
@@ -273,6 +276,9 @@ class ArrivalProcess(str, Enum):
 
     POISSON = "poisson"
     CONSTANT = "constant"
+    GAMMA = "gamma"
+    """Gamma-distributed gaps (vLLM's ``--burstiness``: shape = burstiness, mean = 1/rate);
+    burstiness 1 is Poisson, below 1 burstier, above 1 more regular."""
 
 
 class ScenarioSettings(Frozen):
@@ -836,6 +842,115 @@ class SplitRecord(Frozen):
     )
 
 
+# ---- generative runs (issue 18; definitions in tippingpoint.core.token_metrics) ------------
+
+
+class Slo(Frozen):
+    """Bounds a good request meets (each optional), in milliseconds: ``--slo ttft=MS,...``."""
+
+    ttft_ms: float | None = Field(default=None, gt=0)
+    tpot_ms: float | None = Field(default=None, gt=0)
+    e2el_ms: float | None = Field(default=None, gt=0)
+
+    def describe(self) -> str:
+        """``ttft<=200ms, tpot<=50ms``-style text of the bounds set."""
+        parts = [
+            f"{name}<={value:g}ms"
+            for name, value in (
+                ("ttft", self.ttft_ms),
+                ("tpot", self.tpot_ms),
+                ("e2el", self.e2el_ms),
+            )
+            if value is not None
+        ]
+        return ", ".join(parts) or "none"
+
+
+class TokenCounts(Frozen):
+    """Output tokens as each side counted them, over the successful requests."""
+
+    server_total: int | None = Field(description="sum of reported usage; None if none reported")
+    client_total: int | None = Field(description="sum of the client's counts; None if none")
+    compared: int = Field(description="requests with both counts")
+    differing: int = Field(description="of those, requests whose counts differ")
+    difference: int = Field(description="sum of server - client over the compared requests")
+
+
+class Goodput(Frozen):
+    """Requests meeting the SLO."""
+
+    slo: Slo
+    good: int
+    requests_per_s: float
+    good_fraction: float = Field(description="good / every request sent, failures included")
+
+
+class TokenMetrics(Frozen):
+    """One generative run's figures (latencies in ms; see tippingpoint.core.token_metrics)."""
+
+    origin: str = Field(description="what latencies are measured from")
+    requests: int
+    succeeded: int
+    failed: dict[str, int] = Field(description="failed requests by error kind")
+    duration_s: float
+    ttft: LatencyStats | None
+    tpot: LatencyStats | None = Field(description="over requests with >= 2 output tokens")
+    e2el: LatencyStats | None
+    chunk_gap: LatencyStats | None = Field(description="pooled gaps between chunks (vLLM's ITL)")
+    output_tokens: int = Field(description="of the successful requests")
+    prompt_tokens: int | None
+    output_tokens_per_s: float
+    total_tokens_per_s: float | None
+    requests_per_s: float
+    tokens_per_chunk: float | None = Field(description="mean over chunks with a known count")
+    multi_token_chunks: bool = Field(
+        description="some chunk carried several tokens: chunk gaps are not per-token times"
+    )
+    token_counts: TokenCounts
+    goodput: Goodput | None
+
+
+class GoodputPoint(Frozen):
+    """One probe of a peak-rate search or one level of a generative concurrency sweep."""
+
+    offered_rate_rps: float | None = None
+    concurrency: int | None = None
+    requests: int
+    requests_per_s: float
+    output_tokens_per_s: float
+    ttft_p50_ms: float | None
+    tpot_p50_ms: float | None
+    goodput_rps: float | None
+    good_fraction: float | None
+    meets: bool | None = Field(
+        default=None, description="peak search: good fraction >= the target and valid send lag"
+    )
+
+
+class GenerationResults(Frozen):
+    """Token-level figures of a generative run (``run`` on a generative backend)."""
+
+    metrics: TokenMetrics
+    prompts: str = Field(description="where prompts came from: the seeded set or a file")
+    max_tokens_mean: float = Field(description="mean output tokens asked for per request")
+    ignore_eos: bool = Field(description="exactly max_tokens asked for (vLLM's --ignore-eos)")
+    burstiness: float | None = Field(default=None, description="gamma arrivals' shape")
+    joules_per_output_token: float | None = Field(
+        default=None, description="energy over the timed window / output tokens in it"
+    )
+    joules_per_request: float | None = Field(
+        default=None, description="energy over the timed window / successful requests"
+    )
+    energy_method: MeasurementMethod | None = Field(
+        default=None, description="measured, or estimated (labelled): the energy's method"
+    )
+    peak_rate_rps: float | None = Field(
+        default=None, description="peak search: highest rate whose good fraction met the target"
+    )
+    peak_target_fraction: float | None = None
+    sweep: tuple[GoodputPoint, ...] = ()
+
+
 class Report(Frozen):
     """One benchmark run: environment, model, backend, scenario, results."""
 
@@ -866,6 +981,9 @@ class Report(Frozen):
     split: SplitRecord | None = Field(
         default=None, description="a split run's cut and profile; absent: not a split run"
     )
+    generation: GenerationResults | None = Field(
+        default=None, description="a generative run's token-level figures; absent: not one"
+    )
     digest: str | None = Field(
         default=None, description="sha256 of the canonical JSON without this field"
     )
@@ -877,7 +995,7 @@ class Report(Frozen):
         data: dict[str, Any] = handler(self)
         if data.get("repetition") is None:
             data.pop("repetition", None)
-        return _omit_absent(data, "split")
+        return _omit_absent(data, "split", "generation")
 
 
 HttpResults.model_rebuild()

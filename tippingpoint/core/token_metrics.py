@@ -32,12 +32,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import Field
 
 from tippingpoint.core.errors import InvalidOptionError
-from tippingpoint.core.schema import LatencyStats
+from tippingpoint.core.schema import Goodput, LatencyStats, Slo, TokenCounts, TokenMetrics
 from tippingpoint.core.stats import latency_stats
-from tippingpoint.core.types import Frozen
 
 UNKNOWN = -1
 """Marks a time or count that was not observed."""
@@ -168,27 +166,6 @@ def per_second(count: float, duration_ns: int) -> float:
 # ---- service-level objectives and goodput ---------------------------------------------------
 
 
-class Slo(Frozen):
-    """Bounds a good request meets (each optional), in milliseconds: ``--slo ttft=MS,...``."""
-
-    ttft_ms: float | None = Field(default=None, gt=0)
-    tpot_ms: float | None = Field(default=None, gt=0)
-    e2el_ms: float | None = Field(default=None, gt=0)
-
-    def describe(self) -> str:
-        """``ttft<=200ms, tpot<=50ms``-style text of the bounds set."""
-        parts = [
-            f"{name}<={value:g}ms"
-            for name, value in (
-                ("ttft", self.ttft_ms),
-                ("tpot", self.tpot_ms),
-                ("e2el", self.e2el_ms),
-            )
-            if value is not None
-        ]
-        return ", ".join(parts) or "none"
-
-
 SLO_KEYS = ("ttft", "tpot", "e2el")
 
 
@@ -242,50 +219,6 @@ def good_requests(
 
 
 # ---- per-run summary --------------------------------------------------------------------------
-
-
-class TokenCounts(Frozen):
-    """Output tokens as each side counted them, over the successful requests."""
-
-    server_total: int | None = Field(description="sum of reported usage; None if none reported")
-    client_total: int | None = Field(description="sum of the client's counts; None if none")
-    compared: int = Field(description="requests with both counts")
-    differing: int = Field(description="of those, requests whose counts differ")
-    difference: int = Field(description="sum of server - client over the compared requests")
-
-
-class Goodput(Frozen):
-    """Requests meeting the SLO."""
-
-    slo: Slo
-    good: int
-    requests_per_s: float
-    good_fraction: float = Field(description="good / every request sent, failures included")
-
-
-class TokenMetrics(Frozen):
-    """One generative run's figures (latencies in ms; see the module's definitions)."""
-
-    origin: str = Field(description="what latencies are measured from")
-    requests: int
-    succeeded: int
-    failed: dict[str, int] = Field(description="failed requests by error kind")
-    duration_s: float
-    ttft: LatencyStats | None
-    tpot: LatencyStats | None = Field(description="over requests with >= 2 output tokens")
-    e2el: LatencyStats | None
-    chunk_gap: LatencyStats | None = Field(description="pooled gaps between chunks (vLLM's ITL)")
-    output_tokens: int = Field(description="of the successful requests")
-    prompt_tokens: int | None
-    output_tokens_per_s: float
-    total_tokens_per_s: float | None
-    requests_per_s: float
-    tokens_per_chunk: float | None = Field(description="mean over chunks with a known count")
-    multi_token_chunks: bool = Field(
-        description="some chunk carried several tokens: chunk gaps are not per-token times"
-    )
-    token_counts: TokenCounts
-    goodput: Goodput | None
 
 
 def _stats(values: np.ndarray, with_ci: bool) -> LatencyStats | None:
