@@ -19,7 +19,8 @@ from tippingpoint.reports.compare import (
     Metric,
     compare_paths,
 )
-from tippingpoint.reports.compare_table import group_table
+from tippingpoint.reports.compare_table import comparison_tables, group_table
+from tippingpoint.reports.cost_result import read_cost_result
 from tippingpoint.reports.significance import (
     SignificanceMethod,
     Verdict,
@@ -305,3 +306,18 @@ def test_a_cost_result_in_the_results_folder_is_not_read_as_a_run(
     assert "pass it with --cost" in err.value.one_line()
     explicit = subprocess.run([*TP, "compare", str(cost)], capture_output=True, text=True)
     assert explicit.returncode == 2 and "is a cost result" in explicit.stderr
+
+
+def test_cost_results_in_another_currency_are_labelled_and_not_divided_across_currencies(
+    real_results: Path, cost_json: Path, tmp_path: Path
+) -> None:
+    usd = read_cost_result(cost_json)
+    eur_path = tmp_path / "eur.json"
+    eur_path.write_text(usd.model_copy(update={"currency": "EUR"}).model_dump_json())
+    result = compare_paths(mlp_single_stream(real_results), cost_paths=[eur_path, cost_json])
+    eur_rows = [r for r in result.costs if r.source == "eur.json"]
+    usd_rows = [r for r in result.costs if r.source != "eur.json"]
+    assert all(r.currency == "EUR" and r.ratio_pv is not None for r in eur_rows)
+    assert all(r.currency == "USD" and r.ratio_pv is None for r in usd_rows)
+    text = "\n".join(str(t.title) for t in comparison_tables(result))
+    assert "cost (EUR, USD" in text

@@ -184,10 +184,11 @@ class CostRow(Frozen):
     source: str = Field(description="the cost result file")
     placement: str
     feasible: bool
-    cost_per_million: float = Field(description="USD per million inferences, year one")
-    annual_cost: float = Field(description="USD, year one")
-    tco: float = Field(description="USD over the horizon, undiscounted")
-    pv: float = Field(description="USD over the horizon, discounted")
+    currency: str = Field(default="USD", description="ISO 4217 code of the cost result")
+    cost_per_million: float = Field(description="per million inferences, year one")
+    annual_cost: float = Field(description="year one")
+    tco: float = Field(description="over the horizon, undiscounted")
+    pv: float = Field(description="over the horizon, discounted")
     ratio_cost_per_million: float | None = None
     ratio_pv: float | None = None
 
@@ -575,6 +576,7 @@ def cost_rows(cost_paths: Sequence[Path]) -> tuple[CostRow, ...]:
                     source=path.name,
                     placement=p.label,
                     feasible=p.feasible,
+                    currency=cost.currency,
                     cost_per_million=p.cost_per_million,
                     annual_cost=p.annual_cost,
                     tco=p.tco,
@@ -591,6 +593,8 @@ def cost_rows(cost_paths: Sequence[Path]) -> tuple[CostRow, ...]:
                 "ratio_pv": _ratio(r.pv, first.pv),
             }
         )
+        if r.currency == first.currency  # no ratio across currencies
+        else r
         for r in rows
     )
 

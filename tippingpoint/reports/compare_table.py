@@ -148,9 +148,11 @@ def group_table(result: ComparisonResult, group: ComparisonGroup) -> Table:
 
 def cost_table(result: ComparisonResult) -> Table:
     """Placements of the cost results side by side, with ratios to the first."""
-    table = Table(title="cost (USD, from --cost results)", header_style="bold")
+    currencies = ", ".join(dict.fromkeys(r.currency for r in result.costs))
+    table = Table(title=f"cost ({currencies}, from --cost results)", header_style="bold")
     for col in ("placement", "source", "feasible", "per million", "year one", "TCO", "PV"):
         table.add_column(col, justify="left" if col in ("placement", "source") else "right")
+    first = result.costs[0].currency if result.costs else "USD"
     for i, r in enumerate(result.costs):
         ratio_m = (
             ""
@@ -162,7 +164,7 @@ def cost_table(result: ComparisonResult) -> Table:
             escape(r.placement),
             escape(r.source),
             "yes" if r.feasible else "[red]no (SLO)[/red]",
-            f"{r.cost_per_million:,.2f}{ratio_m}",
+            f"{r.cost_per_million:,.2f}{'' if r.currency == first else ' ' + r.currency}{ratio_m}",
             f"{r.annual_cost:,.0f}",
             f"{r.tco:,.0f}",
             f"{r.pv:,.0f}{ratio_pv}",
