@@ -951,6 +951,37 @@ class GenerationResults(Frozen):
     sweep: tuple[GoodputPoint, ...] = ()
 
 
+class HybridResults(Frozen):
+    """How a hybrid run (the ``hybrid`` backend) routed its requests: the policy, the share
+    offloaded to the endpoint, fallbacks, deadline misses, cache hits and the policy's own
+    measured overhead. Rates are over the requests the router decided (``decided``); failed
+    requests count (a failure is a deadline miss)."""
+
+    policy: str
+    fallback: bool = Field(description="a failed cloud request was answered locally")
+    cache: bool = Field(description="the result cache was on")
+    slo_ms: float | None = Field(default=None, description="the latency objective, if set")
+    requests: int = Field(description="requests in the measured part")
+    decided: int = Field(description="requests with a routing record")
+    offload_rate: float = Field(description="share the policy sent to the cloud (fallbacks too)")
+    fallback_rate: float = Field(description="share whose cloud request failed, answered locally")
+    deadline_miss_rate: float | None = Field(
+        default=None, description="share over slo_ms end to end, failures included"
+    )
+    cache_hit_rate: float | None = Field(
+        default=None, description="share answered by the cache; None when it was off"
+    )
+    answered_by: dict[str, int] = Field(description="local, cloud, cache -> requests answered")
+    reasons: dict[str, int] = Field(description="the policy's reason -> requests")
+    cloud_errors: dict[str, int] = Field(
+        default_factory=dict, description="failed cloud requests by kind (fallbacks included)"
+    )
+    policy_overhead_us_mean: float = Field(
+        description="mean time the router spent deciding (and the cache lookup), microseconds"
+    )
+    policy_overhead_us_p99: float
+
+
 class Report(Frozen):
     """One benchmark run: environment, model, backend, scenario, results."""
 
@@ -981,6 +1012,9 @@ class Report(Frozen):
     split: SplitRecord | None = Field(
         default=None, description="a split run's cut and profile; absent: not a split run"
     )
+    hybrid: HybridResults | None = Field(
+        default=None, description="a hybrid run's routing figures; absent: not a hybrid run"
+    )
     generation: GenerationResults | None = Field(
         default=None, description="a generative run's token-level figures; absent: not one"
     )
@@ -995,7 +1029,7 @@ class Report(Frozen):
         data: dict[str, Any] = handler(self)
         if data.get("repetition") is None:
             data.pop("repetition", None)
-        return _omit_absent(data, "split", "generation")
+        return _omit_absent(data, "split", "hybrid", "generation")
 
 
 HttpResults.model_rebuild()
