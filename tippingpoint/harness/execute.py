@@ -53,7 +53,13 @@ from tippingpoint.harness.events import (
 )
 from tippingpoint.harness.isolated import ChildJob, run_in_fresh_process
 from tippingpoint.harness.links.cell import run_shaped
-from tippingpoint.harness.matrix import Matrix, cell_label, schedule, served_by_standin
+from tippingpoint.harness.matrix import (
+    SPLIT_BACKEND,
+    Matrix,
+    cell_label,
+    schedule,
+    served_by_standin,
+)
 from tippingpoint.harness.preflight import preflight
 from tippingpoint.harness.runner import Progress, Runner, RunOutcome, RunSpec
 from tippingpoint.harness.standin import LocalStandIn
@@ -236,6 +242,8 @@ def _write(
     report = outcome.report
     if matrix.standin_models is not None and served_by_standin(cell):
         report = report.model_copy(update={"flags": (*report.flags, RunFlag.LOCAL_STANDIN)})
+    if matrix.split is not None and cell.backend == SPLIT_BACKEND:
+        report = report.model_copy(update={"split": matrix.split})
     if repetition is not None:
         # one of a group: the group's between-run spread judges it (README: "Repeated runs"),
         # not the scatter of a short run's own windows; its stability and drift stay recorded

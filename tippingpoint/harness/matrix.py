@@ -33,6 +33,7 @@ from tippingpoint.core.schema import (
     ArrivalProcess,
     InterleaveOrder,
     ScenarioSettings,
+    SplitRecord,
     StopMode,
     StopRule,
     WarmupRule,
@@ -75,6 +76,8 @@ GRPC_BACKEND = "grpc"
 """The backend of a ``grpc://`` or ``grpcs://`` endpoint (KServe v2 over gRPC)."""
 """The backend an endpoint runs on (KServe v2 over HTTP), the protocol the stand-in speaks."""
 DEFAULT_BACKEND = "onnxruntime"
+SPLIT_BACKEND = "split"
+"""The backend of ``--split`` cells (head here, tail on the endpoint or the stand-in)."""
 NETWORK_SCENARIOS = (ScenarioKind.SERVER, ScenarioKind.CONCURRENCY)
 
 
@@ -188,6 +191,8 @@ class Matrix:
     its cell (a cell's accuracy hook does not cross a process boundary)."""
     link: ShaperSelection | None = None
     """``--network``: the shaper put in front of the endpoint of each network cell."""
+    split: SplitRecord | None = None
+    """``--split``: the cut and profile every split cell's report carries."""
 
 
 @dataclass(frozen=True)
@@ -273,7 +278,7 @@ def endpoint_backend_of(endpoint: str | None) -> str:
 
 def served_by_standin(cell: RunSpec) -> bool:
     """Whether the local stand-in server, when one runs, serves this cell."""
-    return cell.backend == ENDPOINT_BACKEND
+    return cell.backend in (ENDPOINT_BACKEND, SPLIT_BACKEND)
 
 
 def options_by_backend(
