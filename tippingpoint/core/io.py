@@ -17,7 +17,18 @@ from pydantic import BaseModel, ValidationError
 from tippingpoint.core.errors import OutputDirError, ReportError
 from tippingpoint.core.schema import RawSamples, Report
 
-SAMPLE_ARRAYS = {"latency_ns": "ns", "end_ns": "ns since the start of the measured window"}
+SAMPLE_ARRAYS = {
+    "latency_ns": "ns",
+    "end_ns": "ns since the start of the measured window",
+    # a hybrid run (issue 16): every request of the measured part, failures included, in send
+    # order (so these arrays may be longer than latency_ns, which holds the successes)
+    "hybrid_route": "local, cloud or cache per request ('' when none was recorded)",
+    "hybrid_reason": "the routing policy's reason per request",
+    "hybrid_fallback": "true when a failed cloud request was answered locally",
+    "hybrid_policy_ns": "ns the router spent deciding per request",
+    "hybrid_latency_ns": "ns end to end per request (from scheduled send in open loop)",
+    "hybrid_error": "failure kind per request ('' for a success)",
+}
 
 READERS: dict[int, Callable[[dict[str, Any]], Report]] = {
     1: Report.model_validate,

@@ -251,7 +251,11 @@ def _write(
         report = report.model_copy(update={"repetition": repetition, "flags": flags})
     samples = None
     if outcome.samples is not None:
-        samples = {"latency_ns": outcome.samples.latency_ns, "end_ns": outcome.samples.end_ns}
+        samples = {
+            "latency_ns": outcome.samples.latency_ns,
+            "end_ns": outcome.samples.end_ns,
+            **outcome.samples.extra,
+        }
     try:
         path = report_io.write_report(report, out, samples)
     except OSError as exc:

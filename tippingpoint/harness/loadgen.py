@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tippingpoint.backends.network import Completion, RequestFn
+from tippingpoint.backends.network import Completion, RequestFn, RouteRecord
 from tippingpoint.core.schema import ArrivalProcess, StopReason, StopRule
 from tippingpoint.harness.convergence import StopRecord, StopTracker, Tracking
 
@@ -95,6 +95,9 @@ class LoadRun:
     interrupted: bool = False
     stop: StopRecord | None = None
     """What ended the run (when a stop tracker decided it)."""
+    routes: tuple[RouteRecord | None, ...] = ()
+    """A routing session's decision per request, in the order of the arrays; empty when no
+    completion carried one (plain network sessions)."""
 
     @property
     def ok(self) -> np.ndarray:
@@ -142,6 +145,8 @@ class _Recorder:
         self.server = array("q")
         self.status = array("q")
         self.retries = 0
+        self.routes: list[RouteRecord | None] = []
+        self.routed = False
 
     def add(self, sched: int, c: Completion) -> None:
         self.sched.append(sched)
@@ -153,6 +158,9 @@ class _Recorder:
         self.server.append(c.server_ns)
         self.status.append(c.status)
         self.retries += c.retries
+        self.routes.append(c.route)
+        if c.route is not None:
+            self.routed = True
 
     def add_error(self, sched: int, kind: str, now: int, start: int | None = None) -> None:
         """A request that failed at ``now``; ``start`` is when it was sent (default ``now``:
@@ -183,6 +191,7 @@ class _Recorder:
             open_loop=open_loop,
             offered_rate_qps=rate,
             interrupted=interrupted,
+            routes=tuple(self.routes[i] for i in order) if self.routed else (),
         )
 
 

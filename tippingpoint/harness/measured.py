@@ -14,13 +14,14 @@ Usage::
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from tippingpoint.core import stats
 from tippingpoint.core.schema import (
     HttpResults,
+    HybridResults,
     PerformanceResults,
     RunFlag,
     ScenarioSettings,
@@ -41,6 +42,9 @@ class Samples:
     """Completion times relative to ``window_start_ns``."""
     window_start_ns: int
     window_end_ns: int
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+    """Further per-request arrays for the sidecar (a hybrid run's routes), named in
+    :data:`tippingpoint.core.io.SAMPLE_ARRAYS`."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ class MeasuredPart:
     """Flags the scenario raised (e.g. an invalid send lag)."""
     stop: StopRecord | None = None
     """What ended the measured part (local runs; network results carry it already)."""
+    hybrid: HybridResults | None = None
+    """The report's hybrid section (hybrid runs)."""
 
 
 def _throughput(n: int, duration_s: float, batch: int) -> Throughput:

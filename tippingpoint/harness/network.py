@@ -30,6 +30,7 @@ from tippingpoint.core.kinds import ScenarioKind
 from tippingpoint.core.schema import (
     ArrivalProcess,
     HttpResults,
+    HybridResults,
     LatencyStats,
     PerformanceResults,
     RunFlag,
@@ -40,6 +41,7 @@ from tippingpoint.core.schema import (
     WarmupSummary,
 )
 from tippingpoint.harness.convergence import measure_tracking, steady_warmup, warmup_tracking
+from tippingpoint.harness.hybrid import hybrid_results
 from tippingpoint.harness.loadgen import (
     DRAIN_MARGIN_S,
     LoadRun,
@@ -76,6 +78,8 @@ class NetworkRun:
     warmup: WarmupSummary
     flags: tuple[RunFlag, ...]
     load: LoadRun
+    hybrid: HybridResults | None = None
+    """A hybrid session's routing figures (its completions carried route records)."""
 
     @property
     def interrupted(self) -> bool:
@@ -312,7 +316,12 @@ def run_network_scenario(
         flags.append(RunFlag.SEND_LAG_INVALID)
     if http.error_rate > ERROR_RATE_LIMIT:
         flags.append(RunFlag.ERROR_RATE)
-    return NetworkRun(samples, results, http, warmup, tuple(flags), load)
+    hybrid = None
+    if load.routes:
+        hybrid, arrays = hybrid_results(load, session.describe().options)
+        if samples is not None:
+            samples.extra.update(arrays)
+    return NetworkRun(samples, results, http, warmup, tuple(flags), load, hybrid)
 
 
 def find_peak(
@@ -394,5 +403,7 @@ def run_concurrency_sweep(
         run = run_network_scenario(session, feeds, sc)
         points.append(_point(run.load, None, level))
         http = run.http.model_copy(update={"sweep": tuple(points)})
-        runs.append(NetworkRun(run.samples, run.results, http, run.warmup, run.flags, run.load))
+        runs.append(
+            NetworkRun(run.samples, run.results, http, run.warmup, run.flags, run.load, run.hybrid)
+        )
     return runs

@@ -36,6 +36,7 @@ from tippingpoint.core.schema import (
     ErrorRecord,
     HostFingerprint,
     HttpResults,
+    HybridResults,
     ModelIdentity,
     PerformanceResults,
     Report,
@@ -416,6 +417,7 @@ class Runner:
             results=net.results,  # computed under the network stability rule
             http=net.http,
             flags=net.flags,
+            hybrid=net.hybrid,
         )
 
     def _finish(self, ctx: _RunContext, session: Session, part: MeasuredPart) -> RunOutcome:
@@ -453,6 +455,7 @@ class Runner:
         ctx.results = part.results
         ctx.stop = part.stop
         ctx.http = part.http
+        ctx.hybrid = part.hybrid
         ctx.flags.extend(part.flags)
         if part.interrupted:
             ctx.status = RunStatus.INTERRUPTED
@@ -521,6 +524,7 @@ class Runner:
             warmup=ctx.warmup,
             results=results,
             http=ctx.http,
+            hybrid=ctx.hybrid,
             accuracy=ctx.accuracy,
             collectors=CollectorsSection(
                 requested=self.collectors_requested,
@@ -562,5 +566,6 @@ class _RunContext:
     energy: EnergySummary | None = None
     collector_results: list[CollectorResult] = field(default_factory=list)
     http: HttpResults | None = None
+    hybrid: HybridResults | None = None
     errors: list[ErrorRecord] = field(default_factory=list)
     flags: list[RunFlag] = field(default_factory=list)
