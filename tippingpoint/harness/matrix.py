@@ -77,6 +77,8 @@ GRPC_BACKEND = "grpc"
 """The backend an endpoint runs on (KServe v2 over HTTP), the protocol the stand-in speaks."""
 DEFAULT_BACKEND = "onnxruntime"
 SPLIT_BACKEND = "split"
+HYBRID_BACKEND = "hybrid"
+"""The hybrid router's backend: its cloud side is the endpoint (or the stand-in)."""
 """The backend of ``--split`` cells (head here, tail on the endpoint or the stand-in)."""
 NETWORK_SCENARIOS = (ScenarioKind.SERVER, ScenarioKind.CONCURRENCY)
 
@@ -278,7 +280,7 @@ def endpoint_backend_of(endpoint: str | None) -> str:
 
 def served_by_standin(cell: RunSpec) -> bool:
     """Whether the local stand-in server, when one runs, serves this cell."""
-    return cell.backend in (ENDPOINT_BACKEND, SPLIT_BACKEND)
+    return cell.backend in (ENDPOINT_BACKEND, SPLIT_BACKEND, HYBRID_BACKEND)
 
 
 def options_by_backend(
@@ -356,6 +358,8 @@ def expand(request: RunRequest) -> Matrix:
     options = {b: dict(o) for b, o in request.backend_options.items()}
     if request.endpoint is not None and not local_standin:
         options.setdefault(endpoint_backend, {}).setdefault("endpoint", request.endpoint)
+        if HYBRID_BACKEND in backends:  # its cloud side
+            options.setdefault(HYBRID_BACKEND, {}).setdefault("endpoint", request.endpoint)
     _check_installed(backends)
     network = request.network
     _check_network(network)
