@@ -207,12 +207,19 @@ def pause_s(delta_ns: int) -> float:
 
 
 def arrival_offsets(
-    rate_qps: float, arrival: ArrivalProcess, rng: np.random.Generator, count: int
+    rate_qps: float,
+    arrival: ArrivalProcess,
+    rng: np.random.Generator,
+    count: int,
+    burstiness: float = 1.0,
 ) -> np.ndarray:
-    """``count`` inter-arrival gaps in ns: exponential (Poisson process) or constant."""
+    """``count`` inter-arrival gaps in ns: exponential (Poisson process), constant, or gamma
+    with shape ``burstiness`` and the same mean (vLLM's bursty arrivals)."""
     mean_ns = 1e9 / rate_qps
     if arrival is ArrivalProcess.CONSTANT:
         return np.full(count, mean_ns)
+    if arrival is ArrivalProcess.GAMMA:
+        return rng.gamma(burstiness, mean_ns / burstiness, size=count)
     return rng.exponential(mean_ns, size=count)
 
 
@@ -337,6 +344,7 @@ async def open_loop(
     rule: StopRule,
     *,
     arrival: ArrivalProcess = ArrivalProcess.POISSON,
+    burstiness: float = 1.0,
     seed: int = 0,
     max_inflight: int = 4096,
     drain_timeout_s: float = 30.0,
@@ -374,7 +382,7 @@ async def open_loop(
     gc.collect()
     gc.freeze()  # older objects leave the collector's view: no long gen-2 pauses mid-run
     start = clock() + 1_000_000  # first arrival 1 ms from now
-    gaps = arrival_offsets(rate_qps, arrival, rng, CHUNK).cumsum()
+    gaps = arrival_offsets(rate_qps, arrival, rng, CHUNK, burstiness).cumsum()
     base = float(start)
     gi = 0
     t_next = start
@@ -403,7 +411,7 @@ async def open_loop(
                 n += 1
                 if gi == CHUNK:
                     base += gaps[-1]
-                    gaps = arrival_offsets(rate_qps, arrival, rng, CHUNK).cumsum()
+                    gaps = arrival_offsets(rate_qps, arrival, rng, CHUNK, burstiness).cumsum()
                     gi = 0
                 t_next = int(base + gaps[gi])
                 gi += 1
