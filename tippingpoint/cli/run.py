@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from tippingpoint.harness.collectors.options import CollectorOptions
     from tippingpoint.harness.events import Event
     from tippingpoint.harness.execute import ExecutionResult, ExitStatus
+    from tippingpoint.harness.matrix import Matrix, RunRequest
     from tippingpoint.harness.runner import Progress as RunProgress
     from tippingpoint.models.accuracy import AgreementMetric
 
@@ -148,6 +149,28 @@ def run(
         help="How --network is applied: auto (the user-space proxy), proxy, tc (netem, else "
         "tbf for a rate-only profile, else the proxy), netem or tbf.",
     ),
+    split: str | None = typer.Option(
+        None,
+        "--split",
+        help="Split inference: auto (profile the cuts through --network, run the best) or a "
+        "cut tensor's name; the head runs here (ONNX Runtime CPU), the tail on --endpoint "
+        "(without one, on a loopback stand-in, flagged local-standin).",
+    ),
+    split_compression: str = typer.Option(
+        "none", "--split-compression", help="--split: the cut tensor sent as none, fp16 or int8."
+    ),
+    split_objective: str = typer.Option(
+        "latency",
+        "--split-objective",
+        help="--split auto minimises latency, energy (estimated, needs --device or "
+        "--peak-watts) or cost (the cloud's share, needs --split-cloud).",
+    ),
+    split_cloud: str | None = typer.Option(
+        None, "--split-cloud", help="--split-objective cost: the cloud profile's hourly price."
+    ),
+    split_queries: int = typer.Option(
+        10, "--split-queries", help="--split: profiled requests per placement (after 2 warm)."
+    ),
     rate: float | None = typer.Option(
         None, help="Server scenario: target queries per second (open loop)."
     ),
@@ -267,7 +290,23 @@ def run(
         request = dataclasses.replace(
             request, link=_network_link(network) if network is not None else None, shaper=shaper
         )
-    matrix = expand(request)
+    if split is not None:
+        matrix = _split_matrix(
+            request,
+            split,
+            split_compression,
+            split_objective,
+            split_cloud,
+            split_queries,
+            network,
+            out,
+            device=device,
+            idle_watts=idle_watts,
+            peak_watts=peak_watts,
+            console=console,
+        )
+    else:
+        matrix = expand(request)
     if matrix.link is not None:
         console.print(_escape_markup(matrix.link.reason))
     bar = not as_json and (sys.stderr.isatty() or sys.stdout.isatty())
@@ -278,6 +317,77 @@ def run(
         view.close()
     _print_summary(console, result, out, as_json)
     return exit_code(result.status)
+
+
+def _split_matrix(
+    request: RunRequest,
+    split: str,
+    compression: str,
+    objective: str,
+    cloud: str | None,
+    queries: int,
+    network: str | None,
+    out: Path,
+    *,
+    device: str | None,
+    idle_watts: float | None,
+    peak_watts: float | None,
+    console: Console,
+) -> Matrix:
+    """``--split``: the usage checks, the profile of the cuts, the chosen split's matrix."""
+    from tippingpoint.core.errors import InvalidOptionError
+    from tippingpoint.harness.split import Objective, SplitRequest, plan_and_profile
+    from tippingpoint.models.split import Compression
+    from tippingpoint.profiles.loader import load_catalog, user_dir
+
+    def choice(enum: type[Compression] | type[Objective], text: str, flag: str) -> str:
+        names = [m.value for m in enum]
+        if text.lower() not in names:
+            raise InvalidOptionError(
+                f"{flag} must be {', '.join(names)}, got '{text}'", f"e.g. {flag} {names[0]}"
+            )
+        return text.lower()
+
+    comp = Compression(choice(Compression, compression, "--split-compression"))
+    goal = Objective(choice(Objective, objective, "--split-objective"))
+    catalog = load_catalog([user_dir()] if user_dir().is_dir() else [])
+    active, idle = peak_watts, idle_watts
+    if device is not None:
+        prof = catalog.device(device)
+        active = active if active is not None else prof.active_watts.value
+        idle = idle if idle is not None else prof.idle_watts.value
+    hourly = None
+    if cloud is not None:
+        price = catalog.cloud(cloud).price_per_hour
+        if price is None:
+            raise InvalidOptionError(
+                f"cloud profile '{cloud}' has no price per hour", "pick an instance profile"
+            )
+        hourly = price.value
+    per_gb = catalog.network(network).cost_per_gb.value if network is not None else 0.0
+    plan = plan_and_profile(
+        request,
+        SplitRequest(
+            split=split,
+            work_dir=out / "split",
+            compression=comp,
+            objective=goal,
+            active_watts=active,
+            idle_watts=idle,
+            cloud_usd_per_hour=hourly,
+            usd_per_gb=per_gb,
+            queries=queries,
+        ),
+        seed=request.seed or 0,
+        on_note=lambda text: console.print(_escape_markup(text)),
+    )
+    console.print(
+        _escape_markup(
+            f"split: cut {plan.record.cut} ({plan.record.chosen_by}, {goal.value}), "
+            f"{comp.value}, profiled e2e p50 {plan.chosen.e2e_ms:.2f} ms"
+        )
+    )
+    return plan.matrix
 
 
 def _network_link(name: str) -> LinkSpec:
