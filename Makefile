@@ -141,9 +141,10 @@ bench-links: venv
 clean:
 	rm -rf $(VENV) $(EXPORT_VENV) $(RESULTS) .pytest_cache .ruff_cache
 
-# emulated arm64 Debian (Raspberry Pi OS-like): install with [litert,onnx] only, bench, check
-# accuracy against the manifest; needs root and ../shared/tools/arm64-env; about 5 minutes,
-# plus 3 the first time to build the root filesystem
+# emulated arm64 Debian (Raspberry Pi OS-like): install with [litert,onnx,genai] only, bench, check
+# accuracy against the manifest, run the suite LLM once on onnxruntime-genai (.ci/arm_genai.py);
+# needs root and ../shared/tools/arm64-env; about 5 minutes, plus 3 the first time to build the
+# root filesystem
 .PHONY: arm-check
 arm-check:
 	.ci/arm-check
