@@ -61,6 +61,9 @@ class SplitOptions(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0, le=600)
     retries: int = Field(default=0, ge=0, le=10)
     client: str = Field(default="auto", description="HTTP client: auto, aiohttp or raw")
+    server_timing_metric: str = Field(
+        default="total", description="the Server-Timing entry taken as the tail's server time"
+    )
 
 
 class SplitSession(SessionBase):
@@ -184,6 +187,7 @@ class SplitBackend:
                     "timeout_s": opts.timeout_s,
                     "retries": opts.retries,
                     "client": opts.client,
+                    "server_timing_metric": opts.server_timing_metric,
                 },
             )
         except BaseException:
@@ -209,6 +213,7 @@ class SplitBackend:
                 "timeout_s": opts.timeout_s,
                 "retries": opts.retries,
                 "client": str(tail_desc.options.get("client", opts.client)),
+                "server_timing_metric": opts.server_timing_metric,
             },
         )
         return SplitSession(head, tail, description)

@@ -62,6 +62,9 @@ DEFAULT_MAX_CUTS = 8
 """Cuts profiled by ``--split auto`` on a bigger graph: evenly spaced, smallest tensors first."""
 DEFAULT_PROFILE_QUERIES = 10
 WARM_QUERIES = 2
+INFER = "infer"
+"""The Server-Timing entry the profile takes as the tail's time (the server's queue and
+inference; receiving and decoding the request count as transfer)."""
 PROFILE_ROWS = 64
 """Evaluation rows the output error is measured on (and int8 is calibrated on)."""
 
@@ -343,7 +346,11 @@ def profile(
             continue
         session: HttpSession | SplitSession
         if item.pair is None:  # all-cloud: the model's input to the whole model
-            options = {"endpoint": url, "model_name": plan.model.stem}
+            options = {
+                "endpoint": url,
+                "model_name": plan.model.stem,
+                "server_timing_metric": INFER,
+            }
             session = HttpBackend().load(plan.model, options)
         else:
             split_opts: dict[str, str | int | float | bool] = {
@@ -352,6 +359,7 @@ def profile(
                 "tail": str(item.pair.tail),
                 "cut": item.name,
                 "compression": req.compression.value,
+                "server_timing_metric": INFER,
             }
             session = SplitBackend().load(plan.model, split_opts)
         with session:

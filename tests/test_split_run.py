@@ -1,0 +1,230 @@
+"""Split inference run for real (issue 16): ``run --split`` on a suite model, the head on ONNX
+Runtime CPU here and the tail on ``tippingpoint serve`` on loopback (the local stand-in),
+optionally behind the network shaper; the report carries the cut, the bytes and the profile.
+Bad input is one line and exit 2 before anything runs.
+
+Runs go through :func:`tippingpoint.cli.main` in this process (the stand-in is a child)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tippingpoint.backends.split import SplitBackend
+from tippingpoint.cli import main
+from tippingpoint.harness.standin import LocalStandIn
+from tippingpoint.models.registry import resolve_model
+from tippingpoint.models.split import (
+    ALL_CLOUD,
+    ALL_EDGE,
+    Compression,
+    compress_pair,
+    enumerate_cuts,
+    extract_split,
+)
+
+SHORT = [
+    "--quick",
+    "--idle-s",
+    "0",
+    "--min-queries",
+    "10",
+    "--min-duration",
+    "0.5",
+    "--warmup-queries",
+    "2",
+    "--warmup-duration",
+    "0",
+    "--split-queries",
+    "3",
+]
+DIGITS = resolve_model("digits-cnn", "fp32", ".onnx").path
+POOL = "/features/features.4/MaxPool_output_0"
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def reports(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
+
+
+def assert_usage_error(code: int, err: str, *needles: str) -> str:
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def test_given_cut_runs_end_to_end_on_loopback(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = run_cli(
+        capsys, "run", "-m", "digits-cnn", "--split", POOL, "-o", str(tmp_path), *SHORT
+    )
+    assert code == 0, out + err
+    (report,) = reports(tmp_path)
+    assert report["status"] == "complete"
+    assert report["backend"]["name"] == "split"
+    assert report["backend"]["options"]["cut"] == POOL
+    assert "local-standin" in report["flags"]
+    split = report["split"]
+    assert split["cut"] == POOL and split["chosen_by"] == "given"
+    assert split["compression"] == "none"
+    assert split["activation_bytes"] == 32 * 4 * 4 * 4  # (1, 32, 4, 4) float32
+    # binary tensor plus its JSON header: more than the raw activation, less than twice it
+    sent = report["http"]["bytes_sent_per_request"]
+    assert split["activation_bytes"] < sent < 2 * split["activation_bytes"]
+    assert report["results"]["latency"]["p50"] > 0
+    names = [c["name"] for c in split["candidates"]]
+    assert names == [ALL_CLOUD, POOL, ALL_EDGE]
+    cut = split["candidates"][1]
+    # the same head and tail files run here on the evaluation rows: equal to the full model
+    assert cut["max_abs_error"] < 1e-4 and cut["top1_agreement"] == 1.0
+    assert cut["head_ms"] > 0 and cut["tail_ms"] >= 0 and cut["e2e_ms"] >= cut["head_ms"]
+    assert cut["raw_bytes"] == split["activation_bytes"]
+
+
+def test_auto_int8_under_a_network_profile_records_compression_and_the_choice(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = run_cli(
+        capsys,
+        "run",
+        "-m",
+        "digits-cnn",
+        "--split",
+        "auto",
+        "--split-compression",
+        "int8",
+        "--network",
+        "lte",
+        "--device",
+        "rpi5",
+        "-o",
+        str(tmp_path),
+        *SHORT,
+    )
+    assert code == 0, out + err
+    (report,) = reports(tmp_path)
+    split = report["split"]
+    assert split["compression"] == "int8" and split["chosen_by"] == "auto"
+    assert split["network_profile"] == "lte"
+    assert report["http"]["link"]["profile"]["name"] == "lte"
+    cuts = [c for c in split["candidates"] if c["name"] not in (ALL_EDGE, ALL_CLOUD)]
+    assert len(cuts) == len(enumerate_cuts(DIGITS))
+    chosen = min(cuts, key=lambda c: c["e2e_ms"])
+    assert split["cut"] == chosen["name"]  # latency objective: the fastest profiled cut
+    for c in cuts:
+        # a quarter of the float32 bytes on the wire (plus the header); a measured, nonzero
+        # error that keeps the class (digits' margins are wide)
+        assert c["sent_bytes"] < c["raw_bytes"] / 4 + 512
+        assert 0 < c["max_abs_error"] < 0.5
+        assert c["top1_agreement"] is not None and c["top1_agreement"] >= 0.95
+        assert c["energy_j"] is not None and c["energy_j"] > 0  # estimated from rpi5's watts
+    assert split["device_watts"] is not None
+
+
+def test_split_backend_outputs_equal_the_full_model_with_fp16_close(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    rows = np.random.default_rng(0).random((1, 1, 8, 8), dtype=np.float32)
+    full = ort.InferenceSession(str(DIGITS), providers=["CPUExecutionProvider"])
+    ref = full.run(None, {full.get_inputs()[0].name: rows})[0]
+    pair = extract_split(DIGITS, POOL, tmp_path / "plain")
+    half = compress_pair(pair, Compression.FP16, tmp_path / "fp16")
+    with LocalStandIn([pair.tail, half.tail]) as url:
+        for p, tol in ((pair, 1e-5), (half, 1e-2)):
+            opts: dict[str, str | int | float | bool] = {
+                "endpoint": url,
+                "head": str(p.head),
+                "tail": str(p.tail),
+            }
+            with SplitBackend().load(DIGITS, opts) as session:
+                (got,) = session.bind([rows])()
+            np.testing.assert_allclose(got, ref, atol=tol)
+
+
+def test_invalid_cut_lists_the_valid_ones(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    code, _, err = run_cli(
+        capsys, "run", "-m", "digits-cnn", "--split", "no-such-tensor", "-o", str(out), *SHORT
+    )
+    line = assert_usage_error(code, err, "no-such-tensor", "valid cuts:", POOL)
+    assert "--split auto" in line
+    assert not out.exists() or not list(out.glob("*.json"))
+
+
+def test_non_onnx_model_with_split(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    tflite = resolve_model("digits-cnn", "fp32", ".tflite").path
+    code, _, err = run_cli(
+        capsys, "run", "-m", str(tflite), "--split", "auto", "-o", str(tmp_path), *SHORT
+    )
+    assert_usage_error(code, err, "no .onnx file", "export it to ONNX")
+    bogus = tmp_path / "bogus.onnx"
+    bogus.write_bytes(b"not a protobuf at all")
+    code, _, err = run_cli(
+        capsys, "run", "-m", str(bogus), "--split", "auto", "-o", str(tmp_path), *SHORT
+    )
+    assert_usage_error(code, err, "not an ONNX model", "split inference needs an .onnx file")
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_split_without_onnx_runtime(tmp_path: Path) -> None:
+    # hide onnxruntime from this process only, as on a board where it was never installed
+    code = (
+        "import sys; sys.modules['onnxruntime'] = None\n"
+        "from tippingpoint.cli import main\n"
+        f"sys.exit(main(['run', '-m', 'digits-cnn', '--split', 'auto', '-o', {str(tmp_path)!r},"
+        " '--quick']))"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2, p.stderr
+    lines = [line for line in p.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "--split needs onnxruntime" in lines[0], p.stderr
+    assert "pip install 'tippingpoint[onnx,http]'" in lines[0]
+    assert not list(tmp_path.glob("*.json"))
+
+
+@pytest.mark.parametrize(
+    ("extra", "needles"),
+    [
+        (["-m", "tabular-mlp"], ("--split cuts one model",)),
+        (["--split-compression", "zstd"], ("--split-compression must be",)),
+        (["--split-objective", "energy"], ("needs the device's watts", "--device")),
+        (["--split-objective", "cost"], ("price per hour", "--split-cloud")),
+        (["--split-queries", "1"], ("--split-queries",)),
+        (["-b", "onnxruntime"], ("-b/--backend",)),
+    ],
+)
+def test_split_misuse_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, extra: list[str], needles: tuple[str, ...]
+) -> None:
+    code, _, err = run_cli(
+        capsys,
+        "run",
+        "-m",
+        "digits-cnn",
+        "--split",
+        "auto",
+        "-o",
+        str(tmp_path),
+        *SHORT[:-2],
+        *extra,
+    )
+    assert_usage_error(code, err, *needles)
+    assert not list(tmp_path.glob("*.json"))
