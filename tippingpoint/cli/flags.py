@@ -55,10 +55,10 @@ def positive_ints(text: str, flag: str, example: str) -> tuple[int, ...]:
 
 
 def parse_arrival(text: str) -> ArrivalProcess:
-    """``poisson`` or ``constant``."""
+    """``poisson``, ``constant`` or ``gamma``."""
     try:
         return ArrivalProcess(text)
     except ValueError:
         raise InvalidOptionError(
-            f"unknown --arrival '{text}'", "use --arrival poisson or --arrival constant"
+            f"unknown --arrival '{text}'", "use --arrival poisson, constant or gamma"
         ) from None

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from tippingpoint.harness.collectors.options import CollectorOptions
     from tippingpoint.harness.events import Event
     from tippingpoint.harness.execute import ExecutionResult, ExitStatus
+    from tippingpoint.harness.generative import GenerationSettings
     from tippingpoint.harness.matrix import Matrix, RunRequest
     from tippingpoint.harness.runner import Progress as RunProgress
     from tippingpoint.models.accuracy import AgreementMetric
@@ -174,12 +175,43 @@ def run(
     rate: float | None = typer.Option(
         None, help="Server scenario: target queries per second (open loop)."
     ),
-    arrival: str = typer.Option("poisson", help="Server scenario arrivals: poisson or constant."),
+    arrival: str = typer.Option(
+        "poisson", help="Server scenario arrivals: poisson, constant or gamma (see --burstiness)."
+    ),
     concurrency: str = typer.Option(
         "1", help="Concurrency scenario: in-flight requests, e.g. 1,2,4,8 (one run each)."
     ),
     latency_bound: float | None = typer.Option(
         None, help="Server scenario: find the peak rate whose p99 (ms) meets this bound."
+    ),
+    slo: str | None = typer.Option(
+        None,
+        "--slo",
+        help="Generative runs: the SLO a good request meets, ttft=MS,tpot=MS,e2el=MS (any "
+        "subset); goodput and the good fraction are reported against it.",
+    ),
+    prompts: Path | None = typer.Option(
+        None,
+        "--prompts",
+        help='Generative runs: a JSONL file of {"prompt": TEXT, "max_tokens": N} lines '
+        "(default: a seeded synthetic set).",
+    ),
+    prompt_words: int = typer.Option(
+        32, "--prompt-words", help="Generative runs: words per synthetic prompt."
+    ),
+    output_tokens: int = typer.Option(
+        64, "--output-tokens", help="Generative runs: max_tokens per request (ignore_eos)."
+    ),
+    burstiness: float = typer.Option(
+        1.0,
+        "--burstiness",
+        help="--arrival gamma: the gamma shape (1 Poisson, below 1 burstier, above 1 steadier).",
+    ),
+    find_peak: bool = typer.Option(
+        False,
+        "--find-peak",
+        help="Generative server scenario: search the peak rate (from --rate) whose good fraction "
+        "against --slo is at least 90%.",
     ),
     collect: list[str] = typer.Option(
         [],
@@ -264,6 +296,7 @@ def run(
             ),
             latency_bound_ms=latency_bound,
         ),
+        generation=_generation(slo, prompts, prompt_words, output_tokens, burstiness, find_peak),
         options=tuple(parse_option(o) for o in opt),
         shape_overrides=parse_shape_overrides(list(shape)),
         inputs=inputs,
@@ -388,6 +421,28 @@ def _split_matrix(
         )
     )
     return plan.matrix
+
+
+def _generation(
+    slo: str | None,
+    prompts: Path | None,
+    prompt_words: int,
+    output_tokens: int,
+    burstiness: float,
+    find_peak: bool,
+) -> GenerationSettings:
+    """The generative flags as settings (``--slo`` parsed: a bad one is a usage error)."""
+    from tippingpoint.core.token_metrics import parse_slo
+    from tippingpoint.harness.generative import GenerationSettings
+
+    return GenerationSettings(
+        slo=parse_slo(slo) if slo is not None else None,
+        prompts_file=prompts,
+        prompt_words=prompt_words,
+        output_tokens=output_tokens,
+        burstiness=burstiness,
+        find_peak=find_peak,
+    )
 
 
 def _network_link(name: str) -> LinkSpec:

@@ -28,6 +28,19 @@ SAMPLE_ARRAYS = {
     "hybrid_policy_ns": "ns the router spent deciding per request",
     "hybrid_latency_ns": "ns end to end per request (from scheduled send in open loop)",
     "hybrid_error": "failure kind per request ('' for a success)",
+    # a generative run (issue 18): every request of the measured part in schedule order,
+    # failures included; its chunks flattened (request i: offsets[i]:offsets[i + 1])
+    "gen_scheduled_ns": "ns since the window start: when each request was due",
+    "gen_start_ns": "ns since the window start: when each request was sent",
+    "gen_end_ns": "ns since the window start: when each stream ended",
+    "gen_output_tokens": "output tokens per request (server's, else client's; -1 unknown)",
+    "gen_output_tokens_server": "usage.completion_tokens per request (-1: not reported)",
+    "gen_output_tokens_client": "the client's count per request (-1: not counted)",
+    "gen_prompt_tokens": "prompt tokens per request (-1: unknown)",
+    "gen_error": "failure kind per request ('' for a success)",
+    "gen_chunk_ns": "ns since the window start: each chunk's arrival",
+    "gen_chunk_tokens": "tokens each chunk carried (0: unknown)",
+    "gen_chunk_offsets": "request i's chunks are [offsets[i], offsets[i + 1])",
 }
 
 READERS: dict[int, Callable[[dict[str, Any]], Report]] = {

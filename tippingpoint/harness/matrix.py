@@ -55,6 +55,7 @@ from tippingpoint.harness.config import (
 )
 from tippingpoint.harness.convergence import DEFAULT_CONVERGE_WINDOWS
 from tippingpoint.harness.energy import DEFAULT_IDLE_S
+from tippingpoint.harness.generative import GenerationSettings
 from tippingpoint.harness.links.select import ShaperSelection, select_shaper
 from tippingpoint.harness.loadgen import MAX_RATE_QPS
 from tippingpoint.harness.runner import AccuracyHook, RunSpec
@@ -78,6 +79,15 @@ GRPC_BACKEND = "grpc"
 DEFAULT_BACKEND = "onnxruntime"
 SPLIT_BACKEND = "split"
 HYBRID_BACKEND = "hybrid"
+OPENAI_BACKEND = "openai"
+"""The backend of an ``openai+http://`` or ``openai+https://`` endpoint (OpenAI-compatible
+streaming; the URL without the ``openai+`` prefix is the base URL, with or without ``/v1``)."""
+OPENAI_PREFIX = "openai+"
+GENERATIVE_BACKENDS = frozenset({OPENAI_BACKEND, "onnxruntime-genai"})
+"""Backends the harness drives with generative scenarios (token streams)."""
+GENERATIVE_MIN_QUERIES = 50
+"""A generative run's minimum measured requests unless --min-queries says otherwise (a request
+is a whole generation: 662 of them would take minutes on a small device)."""
 """The hybrid router's backend: its cloud side is the endpoint (or the stand-in)."""
 """The backend of ``--split`` cells (head here, tail on the endpoint or the stand-in)."""
 NETWORK_SCENARIOS = (ScenarioKind.SERVER, ScenarioKind.CONCURRENCY)
@@ -170,6 +180,8 @@ class RunRequest:
     resolves the profile: the harness does not read profiles)."""
     shaper: str = "auto"
     """``--shaper``: auto, proxy, tc, netem or tbf (see :func:`select_shaper`)."""
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    """Generative backends: prompts, SLO, bursty arrivals, the peak search."""
 
 
 @dataclass(frozen=True)
@@ -275,7 +287,14 @@ def endpoint_backend_of(endpoint: str | None) -> str:
     v2 over gRPC), else ``http``."""
     if endpoint is not None and endpoint.startswith(("grpc://", "grpcs://")):
         return GRPC_BACKEND
+    if endpoint is not None and endpoint.startswith(OPENAI_PREFIX):
+        return OPENAI_BACKEND
     return ENDPOINT_BACKEND
+
+
+def endpoint_url(endpoint: str) -> str:
+    """The URL the endpoint's backend is given (``openai+`` names the backend, not the URL)."""
+    return endpoint[len(OPENAI_PREFIX) :] if endpoint.startswith(OPENAI_PREFIX) else endpoint
 
 
 def served_by_standin(cell: RunSpec) -> bool:
@@ -357,7 +376,9 @@ def expand(request: RunRequest) -> Matrix:
     ]
     options = {b: dict(o) for b, o in request.backend_options.items()}
     if request.endpoint is not None and not local_standin:
-        options.setdefault(endpoint_backend, {}).setdefault("endpoint", request.endpoint)
+        options.setdefault(endpoint_backend, {}).setdefault(
+            "endpoint", endpoint_url(request.endpoint)
+        )
         if HYBRID_BACKEND in backends:  # its cloud side
             options.setdefault(HYBRID_BACKEND, {}).setdefault("endpoint", request.endpoint)
     _check_installed(backends)
@@ -390,12 +411,26 @@ def expand(request: RunRequest) -> Matrix:
         else {}
     )
     warmup, stop = _rules(request)
+    generative = [b for b in backends if b in GENERATIVE_BACKENDS]
+    _check_generation(request, generative, seed)
+    gen_stop = stop
+    if generative and request.min_queries is None:
+        gen_stop = stop.model_copy(
+            update={"min_queries": min(stop.min_queries, GENERATIVE_MIN_QUERIES)}
+        )
     scenarios = request.scenarios or (ScenarioKind.SINGLE_STREAM, ScenarioKind.OFFLINE)
     batches = request.batch_sizes if request.batch_sizes is not None else DEFAULT_BATCH_SIZES
     cells: list[RunSpec] = []
     for ref in refs:
         for b in backends:
             for kind in scenarios:
+                if b in GENERATIVE_BACKENDS and kind is ScenarioKind.OFFLINE:
+                    if request.scenarios:
+                        raise InvalidOptionError(
+                            f"the offline scenario has no meaning for the generative backend {b}",
+                            "use -s single-stream, -s concurrency or -s server",
+                        )
+                    continue  # the default pair: single-stream only for a token stream
                 sizes = batches if kind is ScenarioKind.OFFLINE else (1,)
                 levels = network.concurrency if kind is ScenarioKind.CONCURRENCY else (None,)
                 for bs, level in ((b_, n_) for b_ in sizes for n_ in levels):
@@ -404,7 +439,7 @@ def expand(request: RunRequest) -> Matrix:
                         bs,
                         quick=request.quick,
                         warmup=warmup,
-                        stop=stop,
+                        stop=gen_stop if b in GENERATIVE_BACKENDS else stop,
                         seed=seed,
                         input_source=request.inputs.name
                         if request.inputs is not None
@@ -421,12 +456,15 @@ def expand(request: RunRequest) -> Matrix:
                             shape_overrides=request.shape_overrides,
                             feeds=feeds,
                             accuracy=hooks.get(ref.name) or base_hooks.get(b),
+                            generation=request.generation if b in GENERATIVE_BACKENDS else None,
                         )
                     )
     unsupported = [
         c
         for c in cells
-        if c.scenario.kind in NETWORK_SCENARIOS and not get_backend(c.backend).network
+        if c.scenario.kind in NETWORK_SCENARIOS
+        and not get_backend(c.backend).network
+        and c.backend not in GENERATIVE_BACKENDS
     ]
     if unsupported:
         raise InvalidOptionError(
@@ -447,6 +485,35 @@ def expand(request: RunRequest) -> Matrix:
         request=request,
         link=link,
     )
+
+
+def _check_generation(request: RunRequest, generative: Sequence[str], seed: int) -> None:
+    """Generative flags without a generative backend, or a bad ``--prompts`` file, are usage
+    errors before anything runs."""
+    gen = request.generation
+    if not generative:
+        if gen != GenerationSettings():
+            raise InvalidOptionError(
+                "--slo, --prompts, --output-tokens, --burstiness and --find-peak apply to "
+                "generative backends",
+                "add -b onnxruntime-genai or --endpoint openai+http://HOST:PORT/v1",
+            )
+        return
+    if gen.output_tokens < 1 or gen.prompt_words < 1:
+        raise InvalidOptionError(
+            "--output-tokens and --prompt-words must be at least 1", "e.g. --output-tokens 64"
+        )
+    if not (0 < gen.burstiness < float("inf")):
+        raise InvalidOptionError(
+            f"--burstiness must be a positive number, got {gen.burstiness:g}",
+            "e.g. --burstiness 0.5 (burstier than Poisson)",
+        )
+    if gen.find_peak and gen.slo is None:
+        raise InvalidOptionError(
+            "--find-peak searches the rate whose goodput meets --slo, and none is given",
+            "add --slo ttft=MS,tpot=MS",
+        )
+    gen.prompt_set(seed)  # a bad --prompts file fails here, before anything runs
 
 
 def _link_selection(request: RunRequest) -> ShaperSelection | None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from tippingpoint.core import stats
 from tippingpoint.core.schema import (
+    GenerationResults,
     HttpResults,
     HybridResults,
     PerformanceResults,
@@ -74,6 +75,10 @@ class MeasuredPart:
     """What ended the measured part (local runs; network results carry it already)."""
     hybrid: HybridResults | None = None
     """The report's hybrid section (hybrid runs)."""
+    generation: GenerationResults | None = None
+    """A generative run's token-level figures (energy per token is added at the end)."""
+    window_output_tokens: int = 0
+    """Generative runs: output tokens completed inside the collectors' window."""
 
 
 def _throughput(n: int, duration_s: float, batch: int) -> Throughput:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from tippingpoint.backends.base import Backend
 from tippingpoint.backends.registry import get_backend
 from tippingpoint.core.errors import FixedBatchError, ModelFileError, ModelLoadError, UsageError
+from tippingpoint.harness.generative import is_generative
 from tippingpoint.harness.inputs import check_unknown_overrides, query_feeds
 from tippingpoint.harness.runner import RunSpec
 from tippingpoint.models.registry import is_remote
@@ -99,6 +100,9 @@ def preflight(cells: Sequence[RunSpec]) -> Preflight:
                 "backend loads",
             ) from None
         except Exception:  # a crash of the runtime: the run records it
+            continue
+        if is_generative(session):  # prompts, not tensors: the loaded model is the check
+            session.close()
             continue
         try:
             names[path] = [s.name for s in session.inputs]

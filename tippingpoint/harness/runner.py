@@ -34,6 +34,7 @@ from tippingpoint.core.schema import (
     DevicePhases,
     EnergySummary,
     ErrorRecord,
+    GenerationResults,
     HostFingerprint,
     HttpResults,
     HybridResults,
@@ -49,6 +50,7 @@ from tippingpoint.core.schema import (
     WarmupRule,
     WarmupSummary,
 )
+from tippingpoint.core.token_metrics import joules_per_token
 from tippingpoint.core.types import BackendDescription, OptionValue
 from tippingpoint.harness.collectors.base import Collector
 from tippingpoint.harness.collectors.throttle import is_throttled
@@ -66,6 +68,12 @@ from tippingpoint.harness.energy import (
     window_sample_counts,
 )
 from tippingpoint.harness.fingerprint import host_fingerprint, tool_info
+from tippingpoint.harness.generative import (
+    GenerationSettings,
+    driver_for,
+    is_generative,
+    run_generative_scenario,
+)
 from tippingpoint.harness.inputs import query_feeds
 from tippingpoint.harness.loadgen import LoadProgress
 from tippingpoint.harness.measured import MeasuredPart, Samples, performance_results
@@ -109,6 +117,9 @@ class RunSpec:
     first_load_in_process_s: float | None = None
     """Load time of this model on this backend when the process first loaded it (the
     preflight check), reported beside this cell's own (repeat) load time."""
+    generation: GenerationSettings | None = None
+    """A generative cell's prompts, SLO and search (None: the defaults, for a generative
+    session; ignored by other sessions)."""
 
 
 @dataclass
@@ -202,6 +213,23 @@ def _loop_samples(meas: _LoopResult) -> Samples | None:
         end_ns=np.asarray(meas.ends, dtype=np.int64) - meas.start_ns,
         window_start_ns=meas.start_ns,
         window_end_ns=meas.end_ns,
+    )
+
+
+def _with_energy(
+    generation: GenerationResults, part: MeasuredPart, energy: EnergySummary | None
+) -> GenerationResults:
+    """``generation`` with the energy of the collectors' window per output token and per
+    request (gross joules over the whole window; its method, measured or estimated, kept)."""
+    total = energy.total_joules if energy is not None and energy.valid else None
+    if total is None or energy is None:
+        return generation
+    return generation.model_copy(
+        update={
+            "joules_per_output_token": joules_per_token(total, part.window_output_tokens),
+            "joules_per_request": total / part.queries if part.queries else None,
+            "energy_method": energy.method,
+        }
     )
 
 
@@ -304,6 +332,10 @@ class Runner:
         ctx.model = identity(spec.model, digest, tuple(session.inputs), tuple(session.outputs))
         if isinstance(session, RemoteModelSession):  # named and described by the endpoint
             ctx.model = with_remote(ctx.model, session.remote_model())
+
+        if is_generative(session):
+            part = self._measure_generative(ctx, session, load_s)
+            return self._finish(ctx, session, part)
 
         ctx.phase = "inputs"
         feeds = query_feeds(
@@ -420,6 +452,58 @@ class Runner:
             hybrid=net.hybrid,
         )
 
+    def _measure_generative(
+        self, ctx: _RunContext, session: Session, load_s: float
+    ) -> MeasuredPart:
+        """A generative session under the harness's generative scenarios: a cold first
+        request, the warm-up, then the measured part inside the collectors' window."""
+        scenario = ctx.scenario or ctx.spec.scenario
+        settings = ctx.spec.generation or GenerationSettings()
+        ctx.phase = "warmup"
+        opened: list[int] = []
+
+        def begin(t_ns: int) -> None:
+            opened.append(t_ns)
+            ctx.phase = "measure"
+            for c in self.collectors:
+                c.begin_window(t_ns)
+
+        relay = None
+        progress = self.progress
+        if progress is not None:
+
+            def relay(p: LoadProgress) -> None:
+                progress(Progress(p.phase, p.completed, p.elapsed_s, p.target_s, None))
+
+        run = run_generative_scenario(
+            driver_for(session, settings),
+            scenario,
+            settings,
+            progress=relay,
+            on_measure_start=begin,
+        )
+        end_ns = time.perf_counter_ns()
+        ctx.cold_start = ColdStart(
+            load_s=load_s,
+            first_inference_ms=run.first_generation_ms,
+            first_load_in_process_s=ctx.spec.first_load_in_process_s,
+        )
+        samples = run.samples
+        if samples is not None:
+            samples.extra = run.extra_samples
+        return MeasuredPart(
+            window_start_ns=opened[0],
+            window_end_ns=end_ns,
+            queries=run.window_requests,
+            warmup=run.warmup,
+            interrupted=run.interrupted,
+            samples=lambda: samples,
+            results=run.results,
+            flags=run.flags,
+            generation=run.generation,
+            window_output_tokens=run.window_output_tokens,
+        )
+
     def _finish(self, ctx: _RunContext, session: Session, part: MeasuredPart) -> RunOutcome:
         """The one end of measurement: close the collectors' window, account energy with
         per-window sample counts, flag throttling, keep the samples and what the scenario
@@ -456,6 +540,8 @@ class Runner:
         ctx.stop = part.stop
         ctx.http = part.http
         ctx.hybrid = part.hybrid
+        if part.generation is not None:
+            ctx.generation = _with_energy(part.generation, part, ctx.energy)
         ctx.flags.extend(part.flags)
         if part.interrupted:
             ctx.status = RunStatus.INTERRUPTED
@@ -525,6 +611,7 @@ class Runner:
             results=results,
             http=ctx.http,
             hybrid=ctx.hybrid,
+            generation=ctx.generation,
             accuracy=ctx.accuracy,
             collectors=CollectorsSection(
                 requested=self.collectors_requested,
@@ -567,5 +654,6 @@ class _RunContext:
     collector_results: list[CollectorResult] = field(default_factory=list)
     http: HttpResults | None = None
     hybrid: HybridResults | None = None
+    generation: GenerationResults | None = None
     errors: list[ErrorRecord] = field(default_factory=list)
     flags: list[RunFlag] = field(default_factory=list)

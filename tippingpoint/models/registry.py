@@ -81,9 +81,57 @@ def _suite_refs() -> list[ModelRef]:
     ]
 
 
+def _generative_refs() -> list[ModelRef]:
+    """One ref per variant of the generative suite (models/artifacts/llm/manifest.json): the
+    folder's ``genai_config.json``, which onnxruntime-genai loads; :func:`verify` hashes every
+    file of the folder against the manifest."""
+    from tippingpoint.models.generative import LLM_DIR, MANIFEST_NAME, load_generative_manifest
+
+    if not (LLM_DIR / MANIFEST_NAME).is_file():
+        return []
+    refs: list[ModelRef] = []
+    for entry in load_generative_manifest().models:
+        for art in entry.artifacts:
+            config = art.config_path()
+            sha = next(
+                (f.sha256 for f in art.files if (LLM_DIR / f.file) == config),
+                None,
+            )
+            refs.append(
+                ModelRef(
+                    name=entry.name,
+                    variant=art.variant.value,
+                    path=config,
+                    source=ModelSource.SUITE,
+                    expected_sha256=sha,
+                    parameters=entry.parameters,
+                    description=entry.description,
+                )
+            )
+    return refs
+
+
+def _verify_generative_folder(ref: ModelRef) -> None:
+    """Every file of a generative suite variant's folder against the manifest."""
+    from tippingpoint.models.generative import (
+        GENAI_CONFIG,
+        GenerativeVariant,
+        load_generative_manifest,
+        verify_artifact,
+    )
+
+    if ref.source is not ModelSource.SUITE or ref.path.name != GENAI_CONFIG:
+        return
+    try:
+        art = load_generative_manifest().model(ref.name).artifact(GenerativeVariant(ref.variant))
+    except (UnknownModelError, ValueError):
+        return
+    verify_artifact(art)
+
+
 def list_models() -> list[ModelRef]:
     """Every model the registry knows, in name/variant/format order."""
-    refs = _builtin_refs() + _suite_refs()
+    refs = _builtin_refs() + _suite_refs() + _generative_refs()
     return sorted(refs, key=lambda r: (r.name, r.variant, r.format))
 
 
@@ -164,6 +212,7 @@ def verify(ref: ModelRef) -> str:
         raise ModelFileError(
             f"model file missing: {ref.path}", "regenerate the suite with 'make models'"
         )
+    _verify_generative_folder(ref)
     digest = sha256_file(ref.path)
     if ref.expected_sha256 is not None and digest != ref.expected_sha256:
         raise ModelFileError(
