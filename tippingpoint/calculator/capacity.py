@@ -9,6 +9,11 @@ why and how to fix it); the measured throughput is kept only for a caller that a
 runs, labelled so. Edge capacity is the highest measured throughput (inferences/s) among valid
 runs meeting the SLO; the edge p99 comes from the same run.
 
+A cloud report measured through a shaped link (``run --network``: ``http.link``) also gives a
+:class:`LinkLatency`: its client-side latency, which includes that link. The calculator uses it
+as the cloud's latency when the cost's network profile is the one it was measured under; else
+it projects (server time plus the profile's RTT and transfers) and says so.
+
 A run is invalid for deciding when it carries one of ``INVALID_FLAGS`` (unstable or drifting
 windows, min-queries-not-met, send-lag-invalid, error-rate), or when it is one of a repetition
 group whose runs disagree (between-run CV of the median or throughput above 10%; a group's
@@ -20,6 +25,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from pydantic import Field
+
 from tippingpoint.calculator.params import Basis
 from tippingpoint.calculator.repetitions import (
     group_input,
@@ -28,6 +35,7 @@ from tippingpoint.calculator.repetitions import (
     one_per_group,
 )
 from tippingpoint.core.errors import CostInputError
+from tippingpoint.core.links import LinkSpec
 from tippingpoint.core.runstats import (
     DISAGREEMENT_FIGURES,
     GROUP_CV_THRESHOLD,
@@ -92,6 +100,21 @@ class EdgeFigures(Frozen):
     idle_watts: float | None = None
 
 
+class LinkLatency(Frozen):
+    """The client-side latency of a cloud report measured through a shaped link: server time,
+    the link and the client together, as a request under that network saw them."""
+
+    run_id: str
+    profile: LinkSpec = Field(description="the link as the shaper applied it")
+    shaper: str
+    latency: LatencyStats
+    p99_ms: float
+    origin: str
+    problems: tuple[str, ...] = Field(default=(), description="why it may not decide, if so")
+    request_bytes: float = Field(description="mean bytes sent per request through the link")
+    response_bytes: float = Field(description="mean bytes received per request")
+
+
 class CloudFigures(Frozen):
     """Cloud-endpoint figures from an HTTP report.
 
@@ -114,6 +137,12 @@ class CloudFigures(Frozen):
     request_bytes: float | None = None
     response_bytes: float | None = None
     latency_bound_ms: float | None = None
+    link_name: str | None = Field(
+        default=None, description="the network profile this report ran under; None: bare path"
+    )
+    measured_links: tuple[LinkLatency, ...] = Field(
+        default=(), description="one per network profile a valid cloud report ran under"
+    )
 
 
 CAUTION_FLAGS = (
@@ -410,6 +439,7 @@ def cloud_figures(reports: Sequence[Report]) -> tuple[CloudFigures | None, list[
     else:
         p99 = pick.results.latency.p99
         p99_origin = f"{_label(pick)}: client-side p99 (includes the test's own network)"
+    p99_origin += f", measured {link_of(pick)}"
     return (
         CloudFigures(
             run_id=pick.run_id,
@@ -432,9 +462,44 @@ def cloud_figures(reports: Sequence[Report]) -> tuple[CloudFigures | None, list[
             request_bytes=http.bytes_sent_per_request if http else None,
             response_bytes=http.bytes_received_per_request if http else None,
             latency_bound_ms=http.latency_bound_ms if http else None,
+            link_name=http.link.profile.name if http and http.link else None,
+            measured_links=_measured_links(cloud),
         ),
         warnings,
     )
+
+
+def link_of(r: Report) -> str:
+    """Where a cloud report was measured: 'under network NAME (shaper)' or 'on the bare path
+    (no shaped link)'."""
+    link = r.http.link if r.http is not None else None
+    if link is None:
+        return "on the bare path (no shaped link)"
+    return f"under network '{link.profile.name}' ({link.shaper.value})"
+
+
+def _measured_links(cloud: Sequence[Report]) -> tuple[LinkLatency, ...]:
+    """One :class:`LinkLatency` per network profile the cloud reports ran under: the latest
+    valid report, else the latest, whose problems then keep it from deciding like any
+    flagged run's."""
+    latest: dict[str, LinkLatency] = {}
+    runs = [r for r in cloud if r.http is not None and r.http.link and r.results is not None]
+    problems = {id(r): run_problems(r, cloud) for r in runs}
+    for r in sorted(runs, key=lambda r: (not problems[id(r)], r.started_at)):
+        assert r.http is not None and r.http.link is not None and r.results is not None
+        link = r.http.link
+        latest[link.profile.name] = LinkLatency(
+            run_id=r.run_id,
+            profile=link.profile,
+            shaper=link.shaper.value,
+            latency=r.results.latency,
+            p99_ms=r.results.latency.p99,
+            origin=f"{_label(r)}: client-side p99 {link_of(r)}",
+            problems=problems[id(r)],
+            request_bytes=r.http.bytes_sent_per_request,
+            response_bytes=r.http.bytes_received_per_request,
+        )
+    return tuple(latest.values())
 
 
 def _searched(r: Report) -> bool:

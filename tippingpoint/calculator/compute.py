@@ -48,7 +48,14 @@ from tippingpoint.calculator.inputs import (
     model_spec,
     varied_params,
 )
-from tippingpoint.calculator.latency import LatencyCheck, LatencyPart, check, network_parts
+from tippingpoint.calculator.latency import (
+    LatencyCheck,
+    LatencyPart,
+    check,
+    measured_link,
+    network_parts,
+    payload_difference,
+)
 from tippingpoint.calculator.lines import component_flows, cost_lines, energy_figures
 from tippingpoint.calculator.model import (
     HOURS_PER_MONTH,
@@ -79,7 +86,12 @@ from tippingpoint.calculator.tco import evaluate
 from tippingpoint.calculator.tipping import tipping_point
 from tippingpoint.core.errors import CostInputError
 from tippingpoint.core.schema import Report
-from tippingpoint.profiles.schema import CloudKind, CloudProfile, Distribution, Sourced
+from tippingpoint.profiles.schema import (
+    CloudKind,
+    CloudProfile,
+    Distribution,
+    Sourced,
+)
 
 
 def placement_result(
@@ -162,7 +174,10 @@ def _edge_latency(edge: EdgeFigures, slo: float | None, on_prem: bool) -> Latenc
                 name="device p99", ms=edge.p99_ms, basis=Basis.MEASURED, origin=edge.p99_origin
             )
         ]
-    return check(Placement.EDGE, parts, slo, on_prem)
+    result = check(Placement.EDGE, parts, slo, on_prem)
+    return result.model_copy(
+        update={"basis": Basis.MEASURED, "method": f"measured on the device: {edge.p99_origin}"}
+    )
 
 
 def _cloud_latency(
@@ -173,6 +188,29 @@ def _cloud_latency(
     profiles: Profiles,
 ) -> LatencyCheck:
     w = profiles.workload
+    network = profiles.network
+    measured, _ = measured_link(figures, network)
+    if measured is not None:
+        parts = [
+            LatencyPart(
+                name=f"client p99 under network '{network.name}'",
+                ms=measured.p99_ms,
+                basis=Basis.MEASURED,
+                origin=measured.origin,
+            )
+        ]
+        method = f"measured under network '{network.name}': {measured.origin}"
+        extra = payload_difference(
+            network,
+            (params[Param.REQUEST_BYTES].value, params[Param.RESPONSE_BYTES].value),
+            (measured.request_bytes, measured.response_bytes),
+        )
+        if extra is not None:
+            parts.append(extra)
+            method = f"estimated: {method}, plus {extra.origin}"
+        result = check(placement, parts, w.slo_p99_ms, w.must_stay_on_premises)
+        basis = Basis.MEASURED if extra is None else Basis.ESTIMATED
+        return result.model_copy(update={"basis": basis, "method": method})
     server: LatencyPart | None = None
     if figures is not None and figures.server_p99_ms is not None:
         server = LatencyPart(
@@ -188,26 +226,36 @@ def _cloud_latency(
             basis=Basis.ASSUMED if cloud.server_p99_ms.assumed else Basis.SOURCED,
             origin=f"cloud profile '{cloud.name}'",
         )
-    parts = None
+    projected: list[LatencyPart] | None = None
     if server is not None:
-        parts = [
+        projected = [
             server,
             *network_parts(
-                profiles.network,
+                network,
                 params[Param.REQUEST_BYTES].value,
                 params[Param.RESPONSE_BYTES].value,
             ),
         ]
-    return check(placement, parts, w.slo_p99_ms, w.must_stay_on_premises)
+    result = check(placement, projected, w.slo_p99_ms, w.must_stay_on_premises)
+    if server is None:
+        return result
+    method = (
+        f"estimated: projected onto network '{network.name}' (its RTT, transfers and loss "
+        f"added to the {server.name} of {server.origin})"
+    )
+    return result.model_copy(update={"basis": Basis.ESTIMATED, "method": method})
 
 
 def _hybrid_latency(edge: LatencyCheck, cloud: LatencyCheck, slo: float | None) -> LatencyCheck:
+    slower: LatencyCheck | None = None
     if edge.p99_ms is None or cloud.p99_ms is None:
         parts = None
     else:
         slower = edge if edge.p99_ms >= cloud.p99_ms else cloud
         parts = list(slower.parts)
     result = check(Placement.HYBRID, parts, slo)
+    if slower is not None:
+        result = result.model_copy(update={"basis": slower.basis, "method": slower.method})
     if not cloud.feasible and cloud.reason and "premises" in cloud.reason:
         return result.model_copy(update={"feasible": False, "reason": cloud.reason})
     return result
@@ -241,6 +289,13 @@ def _figure_warnings(
             "computed; set slo_p99_ms"
         )
     n = profiles.network
+    _, differs = measured_link(cloud_fig, n)
+    if differs:
+        warnings.append(
+            f"a cloud report ran under a network named '{n.name}' but that profile has changed "
+            f"since ({'; '.join(differs)}): its latency is not used, the cloud p99 is projected; "
+            "re-measure with run --network"
+        )
     if w.outage_cost_per_inference is not None and (
         n.availability is None and n.outage_hours_per_year is None
     ):
@@ -538,6 +593,9 @@ def calculate(
     problems = list(edge_fig.problems)
     if cloud_fig is not None:
         problems += cloud_fig.problems
+    measured, _ = measured_link(cloud_fig, profiles.network)
+    if measured is not None:
+        problems += measured.problems
     accepted = list(problems)
     if cloud_fig is not None and cloud_fig.capacity_problem:
         if any(c.kind is CloudKind.INSTANCE for c in clouds):

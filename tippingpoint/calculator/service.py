@@ -10,6 +10,8 @@
   A cloud request adds the network's fixed terms (RTT, transfers) to each sample, and a
   retransmission timeout to the share ``p`` of requests that lose a packet:
   late = (1 - p) · P(s + fixed > bound) + p · P(s + fixed + RTO > bound).
+  A cloud report measured under the cost's network (``run --network``) needs no added terms:
+  its client-side samples already crossed that link (measured).
   The range is the Wilson 95 % interval of the share over the n requests measured.
 * Outage: the share of time the cloud is unreachable, 1 - availability or outage hours / 8760.
 """
@@ -23,7 +25,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tippingpoint.calculator.capacity import CloudFigures, EdgeFigures
-from tippingpoint.calculator.latency import MIN_RTO_MS, MSS_BYTES, transfer_ms
+from tippingpoint.calculator.latency import (
+    MIN_RTO_MS,
+    MSS_BYTES,
+    measured_link,
+    payload_difference,
+    transfer_ms,
+)
 from tippingpoint.calculator.model import monthly_volume
 from tippingpoint.calculator.params import Basis, InputValue, Param, make_input
 from tippingpoint.calculator.result import LinkCheck
@@ -176,6 +184,33 @@ def late_inputs(
             Basis.ESTIMATED,
             f"report {edge.run_id[:8]}: percentiles (no raw samples) over {slo_ms:g} ms",
         )
+    measured, _ = measured_link(cloud_fig, network)
+    raw = samples.get(measured.run_id) if measured is not None else None
+    if measured is not None:
+        # measured under this network: the client-side latencies already hold the link
+        extra = payload_difference(
+            network, payload, (measured.request_bytes, measured.response_bytes)
+        )
+        added = extra.ms if extra is not None else 0.0
+        plus = f", plus {extra.origin}" if extra is not None else ""
+        under = f"measured under network '{network.name}' over {slo_ms:g} ms{plus}"
+        if raw is not None and raw.size:
+            out[Param.CLOUD_LATE_SHARE] = _share_input(
+                Param.CLOUD_LATE_SHARE,
+                share_over_samples(raw, slo_ms, added),
+                int(raw.size),
+                Basis.MEASURED if extra is None else Basis.ESTIMATED,
+                f"report {measured.run_id[:8]}: {raw.size} raw client-side latencies {under}",
+            )
+        else:
+            out[Param.CLOUD_LATE_SHARE] = _share_input(
+                Param.CLOUD_LATE_SHARE,
+                share_over_stats(measured.latency, slo_ms, added),
+                measured.latency.count,
+                Basis.ESTIMATED,
+                f"report {measured.run_id[:8]}: percentiles (no raw samples) {under}",
+            )
+        return out
     fixed, retry, rto = network_terms(network, *payload)
     terms = f" + network '{network.name}' ({fixed:.3g} ms; {retry:.2%} retransmit {rto:g} ms)"
     stats_cloud = None

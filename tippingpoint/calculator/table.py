@@ -7,6 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from tippingpoint.calculator.model import Placement
 from tippingpoint.calculator.params import Basis
 from tippingpoint.calculator.result import (
     CloudAnalysis,
@@ -76,7 +77,7 @@ def _placements(result: CostResult) -> Table:
             kwh += f" ({_basis(p.kwh_basis)})"
         t.add_row(
             escape(p.label),
-            _num(p.latency.p99_ms),
+            _num(p.latency.p99_ms) + (f" ({_basis(p.latency.basis)})" if p.latency.label else ""),
             feasible,
             amount(p.cost_per_million, cur),
             amount(p.annual_cost, cur),
@@ -285,6 +286,9 @@ def cost_tables(result: CostResult, details: bool = True) -> RenderableType:
         )
     )
     parts.append(_placements(result))
+    for p in (p for a in result.analyses for p in a.placements):
+        if p.placement is Placement.CLOUD and p.latency.method:
+            parts.append(Text(f"p99 of {p.label}: {p.latency.method}", style="dim"))
     if details:
         parts.append(_lines(result.edge, result))
         parts.extend(_lines(p, result) for a in result.analyses for p in a.placements)

@@ -585,7 +585,11 @@ def cost_section(cost: CostResult | None) -> list[Block]:
         (
             p.label,
             "yes" if p.feasible else f"NO ({p.reason or 'infeasible'})",
-            f"{p.latency.p99_ms:.3g} ms" if p.latency.p99_ms is not None else "-",
+            (
+                f"{p.latency.p99_ms:.3g} ms" + (f" ({p.latency.label})" if p.latency.label else "")
+                if p.latency.p99_ms is not None
+                else "-"
+            ),
             money(p.cost_per_million, cur),
             money(p.annual_cost, cur),
             money(p.tco, cur),
@@ -627,6 +631,11 @@ def cost_section(cost: CostResult | None) -> list[Block]:
             ),
             rows=rows,
         )
+    )
+    blocks.extend(
+        Para(f"p99 of {p.label}: {p.latency.method}.", Tone.NOTE)
+        for p in placements
+        if p.placement.value == "cloud" and p.latency.method
     )
     blocks.extend(FigureBlock(f) for f in cost_figures(cost))
     for a in cost.analyses:
