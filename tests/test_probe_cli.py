@@ -138,6 +138,15 @@ def test_serve_on_a_port_in_use_is_one_line(tmp_path: Path) -> None:
     assert_one_line(proc, 2, f"127.0.0.1:{port}", "--port")
 
 
+@pytest.mark.parametrize("flag", ["--header-timeout", "--timeout"])
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+def test_serve_limits_that_are_not_positive_and_finite_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], flag: str, value: str
+) -> None:
+    code, _, err = run_cli(capsys, "serve", "-m", "mlp-tiny", flag, value)
+    assert_usage_error(code, err, "invalid server limits", "--header-timeout")
+
+
 @pytest.mark.parametrize("kind", ["empty", "random", "truncated"])
 @pytest.mark.parametrize("fmt", [".onnx", ".tflite"])
 def test_files_the_backend_cannot_load_are_usage_errors(

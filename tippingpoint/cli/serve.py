@@ -40,6 +40,12 @@ def serve(
     timeout: float = typer.Option(
         30.0, help="Seconds to receive a body (408) and to run an inference (503)."
     ),
+    header_timeout: float = typer.Option(
+        30.0,
+        "--header-timeout",
+        help="Seconds for a request's line and headers to arrive from their first byte; past "
+        "it the server answers 408 and closes the connection (slow-headers guard).",
+    ),
     threads: int = typer.Option(1, help="Inference threads (requests run on this pool)."),
     access_log: bool = typer.Option(False, help="Log every request (never its headers)."),
     tls_cert: Path | None = typer.Option(None, help="Serve HTTPS with this PEM certificate."),
@@ -69,10 +75,12 @@ def serve(
     from tippingpoint.server.app import ServerConfig, create_app
     from tippingpoint.server.repository import load_repository
 
-    if max_body_mb <= 0 or timeout <= 0 or threads < 1 or not 0 <= port <= 65535:
+    limits = (max_body_mb, timeout, header_timeout)
+    if not all(0 < v < float("inf") for v in limits) or threads < 1 or not 0 <= port <= 65535:
         raise InvalidOptionError(
             "invalid server limits",
-            "--max-body-mb and --timeout must be positive, --threads >= 1, --port 0-65535",
+            "--max-body-mb, --timeout and --header-timeout must be positive and finite, "
+            "--threads >= 1, --port 0-65535",
         )
     if grpc_port is not None:
         if not 0 <= grpc_port <= 65535 or (grpc_port == port and port != 0):
@@ -112,6 +120,7 @@ def serve(
         port=port,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         request_timeout_s=timeout,
+        header_timeout_s=header_timeout,
         threads=threads,
         token=secret,
         access_log=access_log,
@@ -137,8 +146,10 @@ def serve(
     async def main() -> None:
         from aiohttp import web
 
+        from tippingpoint.server.protocol import make_runner
+
         app = create_app(repo, config, service)
-        runner = web.AppRunner(app) if access_log else web.AppRunner(app, access_log=None)
+        runner = make_runner(app, config)
         await runner.setup()
         site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
         try:

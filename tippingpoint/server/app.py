@@ -4,7 +4,8 @@ Routes follow the Open Inference Protocol (plus Triton's repository index, so th
 ``tritonclient`` can list models). Every response to a bad request is a 4xx with a JSON
 ``{"error": ...}`` naming the problem: malformed JSON, unknown model or input, wrong shape or
 dtype (400), missing or wrong token (401), body over the size limit (413), body not received
-within the request timeout (408). An inference that outlives the timeout answers 503. Each
+within the request timeout or headers within the header timeout (408,
+:mod:`tippingpoint.server.protocol`). An inference that outlives the timeout answers 503. Each
 response carries ``Server-Timing`` (decode, queue+infer, encode, total; milliseconds).
 """
 
@@ -47,6 +48,8 @@ class ServerConfig:
     port: int = 8000
     max_body_bytes: int = 64 * 1024 * 1024
     request_timeout_s: float = 30.0
+    header_timeout_s: float = 30.0
+    """A request's line and headers must arrive within this from their first byte (408)."""
     threads: int = 1
     token: Secret | None = field(default=None, repr=False)
     access_log: bool = False

@@ -51,11 +51,10 @@ class BackgroundServer:
     async def _start(self) -> int:
         from aiohttp import web
 
+        from tippingpoint.server.protocol import make_runner
+
         app = create_app(self.repo, self.config, self.llm)
-        if self.config.access_log:
-            runner = web.AppRunner(app)
-        else:
-            runner = web.AppRunner(app, access_log=None)
+        runner = make_runner(app, self.config)
         await runner.setup()
         site = web.TCPSite(
             runner, self.config.host, self.config.port, ssl_context=self.config.ssl_context()
