@@ -95,6 +95,13 @@ def test_given_cut_runs_end_to_end_on_loopback(
     assert cut["max_abs_error"] < 1e-4 and cut["top1_agreement"] == 1.0
     assert cut["head_ms"] > 0 and cut["tail_ms"] >= 0 and cut["e2e_ms"] >= cut["head_ms"]
     assert cut["raw_bytes"] == split["activation_bytes"]
+    # the HTML report: a split section with its table and charts
+    html = tmp_path / "report.html"
+    code, out, err = run_cli(capsys, "report", str(tmp_path), "-o", str(html))
+    assert code == 0, out + err
+    page = html.read_text()
+    assert 'id="split"' in page and "Split placements: digits-cnn fp32" in page
+    assert "split-bytes-" in page and "split-bw-" in page
 
 
 def test_auto_int8_under_a_network_profile_records_compression_and_the_choice(

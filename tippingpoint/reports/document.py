@@ -35,6 +35,7 @@ from tippingpoint.reports.figures import (
 )
 from tippingpoint.reports.runs import RunData, scenario_label
 from tippingpoint.reports.significance import describe, describe_others
+from tippingpoint.reports.split_figures import short_cut, split_figures
 
 if TYPE_CHECKING:
     from tippingpoint.calculator.result import CloudAnalysis, CostResult
@@ -494,6 +495,57 @@ def http_section(runs: Sequence[RunData]) -> list[Block]:
     return blocks
 
 
+def split_section(runs: Sequence[RunData]) -> list[Block]:
+    """Split runs: each one's profiled placements (measured), its chosen cut, the charts."""
+    split_runs = [r for r in runs if r.report.split is not None]
+    if not split_runs:
+        return []
+    blocks: list[Block] = [Heading(2, "Split inference", "split")]
+    for r in split_runs:
+        rec = r.report.split
+        assert rec is not None
+        rows = tuple(
+            (
+                short_cut(c.name) + (" (chosen)" if c.name == rec.cut else ""),
+                f"{c.head_ms:.3g}",
+                f"{c.transfer_ms:.3g}" if c.transfer_ms is not None else "-",
+                f"{c.tail_ms:.3g}" if c.tail_ms is not None else "-",
+                f"{c.e2e_ms:.3g}",
+                f"{c.raw_bytes:,}" if c.raw_bytes is not None else "-",
+                f"{c.sent_bytes:,.0f}" if c.sent_bytes is not None else "-",
+                f"{c.energy_j:.3g} (est.)" if c.energy_j is not None else "-",
+                f"{c.max_abs_error:.3g}" if c.max_abs_error is not None else "-",
+                f"{c.top1_agreement:.1%}" if c.top1_agreement is not None else "-",
+            )
+            for c in rec.candidates
+        )
+        blocks.append(
+            TableBlock(
+                caption=(
+                    f"{r.label}: profiled placements (medians, ms), cut {rec.cut} "
+                    f"({rec.chosen_by}, objective {rec.objective}, {rec.compression}), "
+                    f"network {rec.network_profile or 'none (loopback)'}. Energy is estimated: "
+                    "head time x the device's active watts + the wait x its idle watts."
+                ),
+                headers=(
+                    "placement",
+                    "head",
+                    "transfer",
+                    "tail",
+                    "end to end",
+                    "bytes raw",
+                    "bytes sent",
+                    "J/inf",
+                    "max abs error",
+                    "top-1 vs full",
+                ),
+                rows=rows,
+            )
+        )
+        blocks.extend(FigureBlock(f) for f in split_figures(r.report))
+    return blocks
+
+
 def energy_section(runs: Sequence[RunData]) -> list[Block]:
     """Joules per inference, measured and estimated apart."""
     blocks: list[Block] = [Heading(2, "Energy", "energy")]
@@ -802,6 +854,7 @@ def build_document(
         *repetitions_section(runs),
         *latency_section(runs),
         *http_section(runs),
+        *split_section(runs),
         *energy_section(runs),
         *accuracy_section(runs),
         *cost_section(cost),
