@@ -240,7 +240,8 @@ def _write(
     """Write ``outcome``'s report (with its place in a repetition group) and samples
     atomically; a failure keeps the earlier ones."""
     report = outcome.report
-    if matrix.standin_models is not None and served_by_standin(cell):
+    standin = matrix.standin_models is not None or matrix.standin_url is not None
+    if standin and served_by_standin(cell):
         report = report.model_copy(update={"flags": (*report.flags, RunFlag.LOCAL_STANDIN)})
     if matrix.split is not None and cell.backend == SPLIT_BACKEND:
         report = report.model_copy(update={"split": matrix.split})

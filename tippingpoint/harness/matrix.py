@@ -207,6 +207,9 @@ class Matrix:
     """``--network``: the shaper put in front of the endpoint of each network cell."""
     split: SplitRecord | None = None
     """``--split``: the cut and profile every split cell's report carries."""
+    standin_url: str | None = None
+    """A local stand-in the caller started and keeps running (``--split`` runs on its profiling
+    server): the cells it serves are flagged local-standin as with ``standin_models``."""
 
 
 @dataclass(frozen=True)
