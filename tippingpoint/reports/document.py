@@ -546,6 +546,66 @@ def split_section(runs: Sequence[RunData]) -> list[Block]:
     return blocks
 
 
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def hybrid_section(runs: Sequence[RunData]) -> list[Block]:
+    """Hybrid runs: how each routed its requests (all measured; the policy's overhead is the
+    router's own time per request, never the inference)."""
+    hybrid_runs = [r for r in runs if r.report.hybrid is not None]
+    if not hybrid_runs:
+        return []
+    rows = []
+    for r in hybrid_runs:
+        h = r.report.hybrid
+        assert h is not None
+        answered = ", ".join(f"{k} {v:,}" for k, v in h.answered_by.items())
+        reasons = ", ".join(f"{k} {v:,}" for k, v in h.reasons.items())
+        errors = ", ".join(f"{k} {v:,}" for k, v in h.cloud_errors.items()) or "-"
+        slo = f" (SLO {h.slo_ms:g} ms)" if h.slo_ms is not None else ""
+        rows.append(
+            (
+                r.label,
+                h.policy + (" + fallback" if h.fallback else ""),
+                f"{h.requests:,}",
+                _rate(h.offload_rate),
+                _rate(h.fallback_rate),
+                _rate(h.deadline_miss_rate) + slo,
+                _rate(h.cache_hit_rate),
+                answered,
+                reasons,
+                errors,
+                f"{h.policy_overhead_us_mean:.3g} / {h.policy_overhead_us_p99:.3g}",
+            )
+        )
+    return [
+        Heading(2, "Hybrid routing", "hybrid"),
+        TableBlock(
+            caption=(
+                "Hybrid runs: share of requests the policy sent to the endpoint (offload), "
+                "failed cloud requests answered locally (fallback), requests over the SLO "
+                "(failures count as misses), cache hits; the policy's own time per request "
+                "(mean / p99, microseconds, measured)."
+            ),
+            headers=(
+                "run",
+                "policy",
+                "requests",
+                "offload",
+                "fallback",
+                "deadline miss",
+                "cache hit",
+                "answered by",
+                "reasons",
+                "cloud errors",
+                "policy us",
+            ),
+            rows=tuple(rows),
+        ),
+    ]
+
+
 def energy_section(runs: Sequence[RunData]) -> list[Block]:
     """Joules per inference, measured and estimated apart."""
     blocks: list[Block] = [Heading(2, "Energy", "energy")]
@@ -855,6 +915,7 @@ def build_document(
         *latency_section(runs),
         *http_section(runs),
         *split_section(runs),
+        *hybrid_section(runs),
         *energy_section(runs),
         *accuracy_section(runs),
         *cost_section(cost),
