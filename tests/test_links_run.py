@@ -3,6 +3,10 @@ report records the link (tests on loopback against ``tippingpoint serve``)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,7 +55,12 @@ def test_run_under_a_profile_records_the_link_and_adds_its_rtt(tmp_path: Path) -
     [
         (("--endpoint", "http://127.0.0.1:9", "--network", "no-such-link"), "no network profile"),
         (("--network", "lte"), "--network shapes the link to a remote endpoint"),
-        (("--endpoint", "https://127.0.0.1:9", "--network", "lte"), "plain http:// and grpc://"),
+        (("--endpoint", "grpcs://127.0.0.1:9", "--network", "lte"), "https:// and grpc://"),
+        (
+            ("--endpoint", "https://127.0.0.1:9", "--network", "lte", "--opt", "connect_to=x:1"),
+            "connect_to",
+        ),
+        (("--endpoint", "https://127.0.0.1:9", "--opt", "connect_to=nonsense"), "HOST:PORT"),
         (("--endpoint", "http://127.0.0.1:9", "--network", "lte", "--shaper", "x"), "shaper"),
     ],
 )
@@ -73,3 +82,69 @@ def test_suite_file_network_key(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "no network profile named 'no-such-link'" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def localhost_cert(tmp: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for the name ``localhost`` only (no IP address): a client that
+    checked it against the address it connects to (the shaper's 127.0.0.1) would refuse it."""
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
+def test_https_endpoint_under_a_profile_keeps_its_tls_name(tmp_path: Path) -> None:
+    cert, key = localhost_cert(tmp_path)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "tippingpoint", "serve", "--model", "mlp-tiny", "--port", "0",
+         "--tls-cert", str(cert), "--tls-key", str(key)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    # the certificate is trusted (verification stays on), for the name localhost only
+    env = {**os.environ, "SSL_CERT_FILE": str(cert)}
+    try:
+        assert serve.stdout is not None
+        line = serve.stdout.readline()
+        assert " on https://" in line, line
+        port = line.split(" on https://")[1].split()[0].rsplit(":", 1)[1]
+        url = f"https://localhost:{port}"
+        out = tmp_path / "tls"
+        shaped = tp(*RUN, "--endpoint", url, "--network", "wpt-dsl", "--out", str(out), env=env)
+        for client in ("raw", "aiohttp"):  # both clients honour connect_to
+            proc = tp(
+                *RUN, "--endpoint", url, "--network", "wpt-dsl", "--opt", f"client={client}",
+                "--min-queries", "5", "--out", str(tmp_path / client), env=env,
+            )  # fmt: skip
+            assert proc.returncode == 0, proc.stderr
+    finally:
+        serve.terminate()
+        serve.wait(10)
+        if serve.stdout is not None:
+            serve.stdout.close()
+    assert shaped.returncode == 0, shaped.stderr
+    report = _one_report(out)
+    assert report.http is not None and report.http.link is not None
+    assert report.http.endpoint == url and report.http.tls_verify is True
+    assert report.http.error_rate == 0
+    link = report.http.link
+    assert link.profile.name == "wpt-dsl" and link.connections >= 1
+    # the TLS handshake and every request crossed the shaper
+    assert link.handshake_rtt is not None and link.handshake_rtt.p50_ms >= 40.0
+    assert link.up.bytes > 0 and link.down.bytes > 0
+    assert report.results is not None
+    assert report.results.latency.p50 >= 0.8 * link.profile.rtt_ms
+    assert report.backend is not None
+    entry = report.backend.options["connect_to"]
+    assert (
+        isinstance(entry, str) and entry.startswith("127.0.0.1:") and entry != f"127.0.0.1:{port}"
+    )

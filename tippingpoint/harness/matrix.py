@@ -531,10 +531,10 @@ def _link_selection(request: RunRequest) -> ShaperSelection | None:
             "add --endpoint http://HOST:PORT (or --endpoint local for the stand-in)",
         )
     scheme = request.endpoint.split("://", 1)[0] if "://" in request.endpoint else ""
-    if request.endpoint != LOCAL_ENDPOINT and scheme not in ("http", "grpc"):
+    if request.endpoint != LOCAL_ENDPOINT and scheme not in ("http", "https", "grpc"):
         raise InvalidOptionError(
-            f"--network shapes plain http:// and grpc:// endpoints, not {request.endpoint}",
-            "point --endpoint at the server's plain-text port on a trusted path",
+            f"--network shapes http://, https:// and grpc:// endpoints, not {scheme}://",
+            "point --endpoint at the server's HTTP(S) port, or at its plain-text gRPC port",
         )
     if request.fresh_process:
         raise InvalidOptionError(

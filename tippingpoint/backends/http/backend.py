@@ -52,6 +52,7 @@ from tippingpoint.backends.http.client import (
     ErrorKind,
     HttpClient,
     PreparedRequest,
+    parse_connect_to,
 )
 from tippingpoint.backends.http.kserve import CodecError
 from tippingpoint.backends.http.protocols import (
@@ -66,7 +67,12 @@ from tippingpoint.backends.http.protocols import (
 from tippingpoint.backends.network import Completion, NetworkInfo, NetworkLimits, RequestFn
 from tippingpoint.backends.options import parse_options
 from tippingpoint.backends.remote import ChosenSpecs, Specs, choose_specs, local_specs
-from tippingpoint.core.errors import InferenceError, InvalidOptionError, RuntimeNotInstalledError
+from tippingpoint.core.errors import (
+    InferenceError,
+    InvalidOptionError,
+    RuntimeNotInstalledError,
+    UnknownModelError,
+)
 from tippingpoint.core.kinds import ScenarioKind
 from tippingpoint.core.schema import RemoteModel, SpecSource
 from tippingpoint.core.types import (
@@ -149,6 +155,19 @@ class HttpOptions(BaseModel):
     latency_bound_ms: float | None = Field(
         default=None, gt=0, description="server scenario: find the peak rate meeting this p99"
     )
+    connect_to: str | None = Field(
+        default=None,
+        description="HOST:PORT to open TCP connections to instead of the URL's (curl "
+        "--connect-to): TLS keeps the URL's host name for SNI and the certificate check, HTTP "
+        "its Host header (run --network points https:// endpoints at the shaper this way)",
+    )
+
+    @field_validator("connect_to")
+    @classmethod
+    def _connect_to(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_connect_to(v)  # a ValueError names the fix
+        return v
 
     @field_validator("endpoint")
     @classmethod
@@ -533,6 +552,7 @@ class HttpBackend:
             retries=opts.retries,
             tls_verify=opts.tls_verify,
             server_timing_metric=opts.server_timing_metric,
+            connect_to=parse_connect_to(opts.connect_to) if opts.connect_to else None,
         )
         client: ClientBase
         if opts.client is ClientKind.RAW:
@@ -599,9 +619,11 @@ async def _metadata(client: ClientBase, codec: Codec, opts: HttpOptions) -> tupl
     if meta is None:
         return ((), ()), b""
     status, body, _ = await client.fetch(meta)
-    if status == 404:
-        raise EndpointError(
-            f"the endpoint does not serve a model at {meta} (HTTP 404)",
+    if status == 404:  # a usage error: the preflight finds it before anything runs
+        raise UnknownModelError(
+            f"the endpoint does not serve the model asked for (GET {meta}: HTTP 404"
+            + _server_says(client, body)
+            + ")",
             "pass --opt model_name=NAME (or -m NAME) with a model the server has",
         )
     if status in (401, 403):
@@ -618,6 +640,22 @@ async def _metadata(client: ClientBase, codec: Codec, opts: HttpOptions) -> tupl
             f"cannot read the model metadata: {exc}",
             "check --opt protocol=, or give --opt inputs=NAME:DTYPE:SHAPE",
         ) from None
+
+
+def _server_says(client: ClientBase, body: bytes) -> str:
+    """``; the server says: ...`` from a JSON ``{"error": ...}`` answer (scrubbed, cut short;
+    ours names the models it serves), else nothing."""
+    import json
+
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        return ""
+    error = doc.get("error") if isinstance(doc, dict) else None
+    if not isinstance(error, str) or not error.strip():
+        return ""
+    text = client.auth.excerpt(" ".join(error.split()).encode(), 160)
+    return f"; the server says: {text}"
 
 
 def discover(

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from tippingpoint.backends.http.auth import AuthConfig, Secret
 from tippingpoint.backends.http.protocols import HttpMethod
@@ -77,6 +78,18 @@ class ClientSettings:
     retries: int = 0
     tls_verify: bool = True
     server_timing_metric: str = "total"
+    connect_to: tuple[str, int] | None = None
+    """Where to open TCP connections instead of the URL's host and port (curl --connect-to);
+    the URL's host name stays the TLS server name and the Host header."""
+
+
+def parse_connect_to(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT``) as a (host, port) pair; ValueError naming the fix."""
+    host, sep, port = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"connect_to {value!r} is not HOST:PORT, e.g. 127.0.0.1:8443")
+    return host, int(port)
 
 
 @dataclass
@@ -173,6 +186,10 @@ class HttpClient(ClientBase):
     def __init__(self, settings: ClientSettings, auth: AuthConfig) -> None:
         super().__init__(settings, auth)
         self._session: aiohttp.ClientSession | None = None
+        self._server_name: str | None = None
+        """The TLS server name when connecting elsewhere (connect_to): the URL's host."""
+        if settings.connect_to is not None and settings.base_url.startswith("https://"):
+            self._server_name = urlsplit(settings.base_url).hostname
 
     async def start(self) -> None:
         """Open the connection pool."""
@@ -213,14 +230,24 @@ class HttpClient(ClientBase):
 
         all_headers = {**headers, **self.auth.headers()}
         url = request_url(self.settings, path)
-        return PreparedRequest(method, url, body, all_headers, target=URL(url, encoded=True))
+        target = URL(url, encoded=True)
+        if self.settings.connect_to is not None:
+            # connect elsewhere; the URL's authority stays the Host header (and the TLS name)
+            all_headers.setdefault("Host", target.raw_authority)
+            host, port = self.settings.connect_to
+            target = target.with_host(host).with_port(port)
+        return PreparedRequest(method, url, body, all_headers, target=target)
 
     async def fetch(self, path: str) -> tuple[int, bytes, dict[str, str]]:
         """GET ``path`` for setup (readiness, metadata); failures are EndpointErrors."""
         req = self.prepare(HttpMethod.GET, path, b"", {})
         assert self._session is not None, "start() first"
         try:
-            async with self._session.get(req.url, headers=req.headers) as resp:
+            async with self._session.get(
+                req.target or req.url,  # type: ignore[arg-type]
+                headers=req.headers,
+                server_hostname=self._server_name,
+            ) as resp:
                 body = await resp.read()
                 return resp.status, body, dict(resp.headers)
         except Exception as exc:  # any aiohttp/OS failure: one line, secret scrubbed
@@ -253,6 +280,7 @@ class HttpClient(ClientBase):
                 req.target or req.url,  # type: ignore[arg-type]
                 data=req.body or None,
                 headers=req.headers,
+                server_hostname=self._server_name,
             ) as resp:
                 body = await resp.read()
                 end = time.perf_counter_ns()

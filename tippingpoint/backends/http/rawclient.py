@@ -340,8 +340,7 @@ class RawHttpClient(ClientBase):
         _, conn = await asyncio.wait_for(
             self.loop.create_connection(
                 lambda: _Connection(self),
-                self.host,
-                self.port,
+                *(self.settings.connect_to or (self.host, self.port)),
                 ssl=self._ssl,
                 server_hostname=self.host if self._ssl is not None else None,
             ),

@@ -1,6 +1,12 @@
 """One matrix cell run through a shaped link (``run --network``): the shaper is started in
 front of the cell's endpoint, the cell's client is pointed at the shaper's loopback entry, and
-the link's record goes into the report's ``http`` section with the endpoint as given."""
+the link's record goes into the report's ``http`` section with the endpoint as given.
+
+A plain ``http://`` or ``grpc://`` endpoint is rewritten to the entry. An ``https://`` one keeps
+its URL and gets the HTTP backend's ``connect_to`` option (curl's ``--connect-to``): the client
+opens its TCP connections to the entry while TLS keeps the URL's host name for SNI and the
+certificate check, so the shaper relays the encrypted bytes untouched.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from tippingpoint.harness.links.host import LinkThread
 from tippingpoint.harness.links.select import ShaperSelection
 from tippingpoint.harness.runner import RunOutcome, RunSpec
 
-DEFAULT_PORTS = {"http": 80, "https": 443, "grpc": 80, "grpcs": 443}
+DEFAULT_PORTS = {"http": 80, "https": 443, "grpc": 80}
 
 
 def run_shaped(
@@ -26,22 +32,30 @@ def run_shaped(
     if not isinstance(endpoint, str):
         return run(cell)
     parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "grpc") or parts.hostname is None:
+    if parts.scheme not in ("http", "grpc", "https") or parts.hostname is None:
         raise InvalidOptionError(
-            f"--network shapes plain http:// and grpc:// endpoints, not {parts.scheme}://",
-            "run the shaped measurement against the endpoint's plain-text port",
+            f"--network shapes http://, https:// and grpc:// endpoints, not {parts.scheme}://",
+            "run the shaped measurement against the endpoint's plain-text gRPC port, or over "
+            "HTTP(S)",
+        )
+    if parts.scheme == "https" and "connect_to" in cell.backend_options:
+        raise InvalidOptionError(
+            "--network sets connect_to for an https:// endpoint; it is given already",
+            "drop --opt connect_to (the shaper's entry takes its place)",
         )
     upstream = (parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme])
     link = LinkThread(selection, upstream)
     host, port = link.start()  # a free loopback port
-    netloc = f"{host}:{port}"
-    if parts.username is not None:  # user info stays with the URL
-        netloc = parts.netloc.rsplit("@", 1)[0] + "@" + netloc
-    shaped = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    if parts.scheme == "https":
+        options = {**cell.backend_options, "connect_to": f"{host}:{port}"}
+    else:
+        netloc = f"{host}:{port}"
+        if parts.username is not None:  # user info stays with the URL
+            netloc = parts.netloc.rsplit("@", 1)[0] + "@" + netloc
+        shaped = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        options = {**cell.backend_options, "endpoint": shaped}
     try:
-        outcome = run(
-            dataclasses.replace(cell, backend_options={**cell.backend_options, "endpoint": shaped})
-        )
+        outcome = run(dataclasses.replace(cell, backend_options=options))
     finally:
         record = link.stop()
     report = outcome.report
