@@ -383,6 +383,12 @@ def test_run_report_has_the_hybrid_section_and_samples(tmp_path: Path) -> None:
     assert Counter(arrays["hybrid_route"].tolist()) == h.answered_by
     assert report.results is not None and report.results.raw is not None
     assert "hybrid_route" in report.results.raw.arrays  # named, with its unit
+    md = tmp_path / "report.md"
+    p = tp("report", str(out), "-o", str(md), "--format", "md")
+    assert p.returncode == 0, p.stderr
+    text = md.read_text()
+    assert "Hybrid routing" in text
+    assert "deadline" in text and f"{h.offload_rate:.1%}" in text
 
 
 def test_a_plain_run_has_no_hybrid_section(tmp_path: Path) -> None:
