@@ -19,6 +19,8 @@ import typer
 from tippingpoint.core.kinds import ScenarioKind
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rich.console import Console
     from rich.progress import Progress as ProgressBar
     from rich.progress import TaskID
@@ -323,8 +325,9 @@ def run(
         request = dataclasses.replace(
             request, link=_network_link(network) if network is not None else None, shaper=shaper
         )
+    close_split: Callable[[], None] | None = None
     if split is not None:
-        matrix = _split_matrix(
+        matrix, close_split = _split_matrix(
             request,
             split,
             split_compression,
@@ -348,6 +351,8 @@ def run(
         result = execute(matrix, ExecuteOptions(out=out, progress=bar), on_event=view)
     finally:
         view.close()
+        if close_split is not None:
+            close_split()
     _print_summary(console, result, out, as_json)
     return exit_code(result.status)
 
@@ -366,8 +371,9 @@ def _split_matrix(
     idle_watts: float | None,
     peak_watts: float | None,
     console: Console,
-) -> Matrix:
-    """``--split``: the usage checks, the profile of the cuts, the chosen split's matrix."""
+) -> tuple[Matrix, Callable[[], None]]:
+    """``--split``: the usage checks, the profile of the cuts, the chosen split's matrix, and
+    what stops the local stand-in serving its tail once the matrix ran."""
     from tippingpoint.core.errors import InvalidOptionError
     from tippingpoint.harness.split import Objective, SplitRequest, plan_and_profile
     from tippingpoint.models.split import Compression
@@ -420,7 +426,7 @@ def _split_matrix(
             f"{comp.value}, profiled e2e p50 {plan.chosen.e2e_ms:.2f} ms"
         )
     )
-    return plan.matrix
+    return plan.matrix, plan.close
 
 
 def _generation(

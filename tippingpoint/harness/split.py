@@ -32,7 +32,7 @@ import numpy as np
 
 from tippingpoint.backends.network import Completion, NetworkSession
 from tippingpoint.backends.registry import get_backend
-from tippingpoint.core.errors import InvalidOptionError, ModelFileError, UsageError
+from tippingpoint.core.errors import InvalidOptionError, ModelFileError
 from tippingpoint.core.kinds import ScenarioKind
 from tippingpoint.core.links import LinkSpec
 from tippingpoint.core.schema import SplitCandidate, SplitRecord
@@ -445,6 +445,13 @@ class SplitRun:
     matrix: Matrix
     record: SplitRecord
     chosen: SplitCandidate
+    standin: LocalStandIn | None = None
+    """The local stand-in serving the tails, still running for the run; :meth:`close` it."""
+
+    def close(self) -> None:
+        """Stop the local stand-in, if one runs."""
+        if self.standin is not None:
+            self.standin.__exit__()
 
 
 def plan_and_profile(
@@ -455,8 +462,9 @@ def plan_and_profile(
     on_note: Callable[[str], None] | None = None,
 ) -> SplitRun:
     """Check (usage errors first), cut, profile through the link, choose, and build the
-    matrix of the chosen split. With no endpoint (or ``local``) the tails are served by the
-    local stand-in, whose run is flagged local-standin like any other."""
+    matrix of the chosen split. With no endpoint (or ``local``) the tails are served by a local
+    stand-in, kept running for the run (its reports are flagged local-standin); the caller
+    closes it with :meth:`SplitRun.close` once the matrix ran."""
     plan = check_split(run, split)
     endpoint = run.endpoint
     local = endpoint is None or endpoint == LOCAL_ENDPOINT
@@ -482,15 +490,34 @@ def plan_and_profile(
     items = placements(plan, rows)
     served = [plan.model, *(i.pair.tail for i in items if i.pair is not None)]
     note = on_note or (lambda _text: None)
+    standin: LocalStandIn | None = None
     if local:
-        with LocalStandIn(served) as url:
-            note(f"local stand-in (a loopback stand-in, not a cloud endpoint) at {url}")
-            with _shaped(url, run.link, run.shaper) as shaped:
-                cands = profile(plan, items, rows, shaped, lambda n: note(f"profiling {n}"))
-    else:
-        assert endpoint is not None
+        standin = LocalStandIn(served)
+        endpoint = standin.__enter__()
+        note(f"local stand-in (a loopback stand-in, not a cloud endpoint) at {endpoint}")
+    assert endpoint is not None
+    try:
         with _shaped(endpoint, run.link, run.shaper) as shaped:
             cands = profile(plan, items, rows, shaped, lambda n: note(f"profiling {n}"))
+        done = _split_run(run, split, plan, items, cands, probe, endpoint, standin)
+    except BaseException:
+        if standin is not None:
+            standin.__exit__()
+        raise
+    return done
+
+
+def _split_run(
+    run: RunRequest,
+    split: SplitRequest,
+    plan: SplitPlan,
+    items: Sequence[Placement],
+    cands: Sequence[SplitCandidate],
+    probe: Matrix,
+    endpoint: str,
+    standin: LocalStandIn | None,
+) -> SplitRun:
+    """The chosen split's record and matrix (its cells sent to ``endpoint``)."""
     chosen = choose(cands, split)
     item = next(i for i in items if i.name == chosen.name)
     assert item.pair is not None
@@ -510,10 +537,8 @@ def plan_and_profile(
         "tail": str(item.pair.tail),
         "cut": chosen.name,
         "compression": split.compression.value,
+        "endpoint": endpoint,
     }
-    if not local:
-        assert endpoint is not None
-        options["endpoint"] = endpoint
     for opt in run.options:
         if opt.backend in (None, SPLIT_BACKEND):
             options[opt.key] = opt.value
@@ -526,12 +551,8 @@ def plan_and_profile(
         probe,
         cells=cells,
         link=link,
-        standin_models=(item.pair.tail,) if local else None,
+        standin_models=None,
+        standin_url=endpoint if standin is not None else None,
         split=record,
     )
-    return SplitRun(matrix, record, chosen)
-
-
-def split_usage(text: str) -> UsageError:
-    """A usage error about ``--split`` (for the CLI's own checks)."""
-    return InvalidOptionError(text, "e.g. --split auto --network lighthouse-mobile-slow-4g")
+    return SplitRun(matrix, record, chosen, standin)
