@@ -48,6 +48,12 @@ def test_run_under_a_profile_records_the_link_and_adds_its_rtt(tmp_path: Path) -
     # each single-stream query crosses the link once each way: p50 rises by about the RTT
     assert under.results is not None and base.results is not None
     assert under.results.latency.p50 - base.results.latency.p50 >= 0.8 * link.profile.rtt_ms
+    # Server-Timing splits the client's latency: the link lands in the network time
+    assert base.http.network_time is not None and under.http.network_time is not None
+    assert under.http.server_time is not None
+    network_rise = under.http.network_time.p50 - base.http.network_time.p50
+    assert network_rise >= 0.8 * link.profile.rtt_ms
+    assert under.http.server_time.p50 < network_rise
 
 
 @pytest.mark.parametrize(
