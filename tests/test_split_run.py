@@ -7,6 +7,7 @@ Runs go through :func:`tippingpoint.cli.main` in this process (the stand-in is a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -235,3 +236,85 @@ def test_split_misuse_is_one_line(
     )
     assert_usage_error(code, err, *needles)
     assert not list(tmp_path.glob("*.json"))
+
+
+def test_remote_endpoint_serving_the_tails(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from tippingpoint.harness.matrix import RunRequest
+    from tippingpoint.harness.split import SplitRequest, check_split, placements
+
+    out = tmp_path / "out"
+    request = SplitRequest(split=POOL, work_dir=out / "split")
+    plan = check_split(RunRequest(models=("digits-cnn",)), request)
+    rows = [np.random.default_rng(0).random((4, 1, 8, 8), dtype=np.float32)]
+    items = placements(plan, rows)  # the files the run writes, served beforehand
+    tails = [i.pair.tail for i in items if i.pair is not None]
+    code, _, err = run_cli(
+        capsys,
+        "run",
+        "-m",
+        "digits-cnn",
+        "--split",
+        POOL,
+        "--endpoint",
+        "http://127.0.0.1:9",  # nothing serves there: one line naming the serve command
+        "-o",
+        str(out),
+        *SHORT,
+    )
+    assert_usage_error(code, err, "does not serve", "tippingpoint serve -m")
+    with LocalStandIn([DIGITS, *tails]) as url:
+        code, stdout, err = run_cli(
+            capsys, "run", "-m", "digits-cnn", "--split", POOL, "--endpoint", url,
+            "-o", str(out), *SHORT,
+        )  # fmt: skip
+    assert code == 0, stdout + err
+    (report,) = reports(out)
+    assert report["split"]["cut"] == POOL
+    assert "local-standin" not in report["flags"]  # a server the user started, as is
+    assert report["http"]["endpoint"].startswith("http://127.0.0.1:")
+
+
+def _cand(name: str, head: float, tail: float, e2e: float, sent: float) -> Any:
+    from tippingpoint.core.schema import SplitCandidate
+
+    return SplitCandidate(
+        name=name, head_ms=head, tail_ms=tail, transfer_ms=e2e - head - tail, e2e_ms=e2e,
+        sent_bytes=sent,
+    )  # fmt: skip
+
+
+def test_objectives_choose_by_hand_computed_figures(tmp_path: Path) -> None:
+    from tippingpoint.harness.split import Objective, SplitRequest, _with_energy, choose
+
+    # a: fast but a long head; b: slow, short head, few bytes; c: many bytes, long tail
+    cands = [_cand("a", 8.0, 1.0, 20.0, 4000), _cand("b", 1.0, 2.0, 30.0, 500)]
+    cands.append(_cand("c", 2.0, 20.0, 25.0, 9000))
+    latency = SplitRequest("auto", tmp_path)
+    assert choose(cands, latency).name == "a"
+    # energy (estimated): head x 8 W + wait x 2 W: a 0.064+0.024, b 0.008+0.058, c 0.016+0.046
+    energy = SplitRequest("auto", tmp_path, objective=Objective.ENERGY, active_watts=8.0)
+    energy = dataclasses.replace(energy, idle_watts=2.0)
+    with_j = [_with_energy(c, energy) for c in cands]
+    assert [round(c.energy_j or 0, 4) for c in with_j] == [0.088, 0.066, 0.062]
+    assert choose(with_j, energy).name == "c"
+    # cost: tail s x 3.6 USD/h + bytes x 1 USD/GB: a 1e-6+4e-6, b 2e-6+5e-7, c 2e-5+9e-6
+    cost = SplitRequest(
+        "auto", tmp_path, objective=Objective.COST, cloud_usd_per_hour=3.6, usd_per_gb=1.0
+    )
+    assert choose(cands, cost).name == "b"
+    assert choose(cands, SplitRequest("c", tmp_path)).name == "c"  # a given cut is kept
+
+
+def test_auto_bounds_the_cuts_of_a_bigger_graph() -> None:
+    from tippingpoint.harness.split import DEFAULT_MAX_CUTS, _bounded
+
+    path = resolve_model("mobilenetv2-035-96", "fp32", ".onnx").path
+    cuts = enumerate_cuts(path)
+    assert len(cuts) > DEFAULT_MAX_CUTS
+    kept = _bounded(cuts, DEFAULT_MAX_CUTS)
+    assert len(kept) == DEFAULT_MAX_CUTS
+    assert [c.index for c in kept] == sorted(c.index for c in kept)  # topological order
+    smallest = min(cuts, key=lambda c: c.bytes_per_sample or 1 << 62)
+    assert smallest in kept

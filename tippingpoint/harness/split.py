@@ -496,6 +496,8 @@ def plan_and_profile(
         endpoint = standin.__enter__()
         note(f"local stand-in (a loopback stand-in, not a cloud endpoint) at {endpoint}")
     assert endpoint is not None
+    if standin is None:
+        _check_served(endpoint, served)
     try:
         with _shaped(endpoint, run.link, run.shaper) as shaped:
             cands = profile(plan, items, rows, shaped, lambda n: note(f"profiling {n}"))
@@ -505,6 +507,32 @@ def plan_and_profile(
             standin.__exit__()
         raise
     return done
+
+
+def _check_served(endpoint: str, files: Sequence[Path]) -> None:
+    """A remote endpoint must serve the full model and every tail (KServe v2 model ready);
+    one it lacks is a usage error naming the serve command, before anything is measured."""
+    import urllib.error
+    import urllib.request
+
+    missing = []
+    for path in files:
+        url = f"{endpoint.rstrip('/')}/v2/models/{path.stem}/ready"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                ok = resp.status == 200
+        except (urllib.error.URLError, OSError):
+            ok = False
+        if not ok:
+            missing.append(path)
+    if missing:
+        folder = missing[0].parent
+        raise InvalidOptionError(
+            f"{endpoint} does not serve {len(missing)} of the split's models (e.g. "
+            f"{missing[0].stem})",
+            f"serve them there: tippingpoint serve -m {missing[0]} ... (this run wrote them to "
+            f"{folder}/), or drop --endpoint to use a loopback stand-in",
+        )
 
 
 def _split_run(
