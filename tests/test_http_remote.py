@@ -96,12 +96,12 @@ def test_bad_inputs_option_is_a_usage_error_before_the_run(
 ) -> None:
     code = main(
         ["run", "-m", "blank", "--endpoint", faults, "--opt", f"inputs={spec}", *SHORT,
-         "--out", str(tmp_path)]
+         "--out", str(tmp_path / "out")]
     )  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2, err
     assert needle in err and "Traceback" not in err
-    assert not list(tmp_path.glob("*.json"))
+    assert not (tmp_path / "out").exists()  # nothing ran, nothing was created
 
 
 def test_a_local_file_gives_the_specs_the_metadata_lacks(
@@ -132,3 +132,24 @@ def test_metadata_and_local_file_disagreeing_is_a_warning_naming_both(
     assert "'add'" in warning and "mlp-tiny" in warning
     assert report.model.remote is not None and report.model.remote.warning == warning
     assert report.model.name == "add"  # the served model, not the local file's
+
+
+@pytest.mark.parametrize("how", ["remote-only", "local file"])
+def test_a_model_the_endpoint_does_not_serve_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, add_server: BackgroundServer, how: str
+) -> None:
+    """The probe's 'endpoint lacks the model': exit 1 and a failed report after the run
+    started; now one line naming what the server serves, exit 2, and no --out created."""
+    out = tmp_path / "out"
+    model = ["-m", "nosuch"] if how == "remote-only" else ["-m", "mlp-tiny", "-b", "http"]
+    code = main(
+        ["run", *model, "--endpoint", add_server.url, "--opt", "model_name=nosuch", *SHORT,
+         "--out", str(out)]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2, err
+    (line,) = [x for x in err.splitlines() if x.startswith("error:")]
+    assert "does not serve the model" in line and "/v2/models/nosuch" in line
+    assert "served: add" in line and "--opt model_name=NAME" in line
+    assert "Traceback" not in err
+    assert not out.exists()

@@ -196,3 +196,18 @@ def test_run_with_a_grpc_endpoint(grpc_url: str, tmp_path: Path) -> None:
     assert report.backend is not None and report.backend.name == "grpc"
     assert report.http is not None and report.http.protocol == "kserve-v2-grpc"
     assert report.model.remote is not None and not report.model.remote.local_file
+
+
+def test_a_model_the_grpc_endpoint_does_not_serve_is_a_usage_error(
+    grpc_url: str, tmp_path: Path
+) -> None:
+    """NOT_FOUND from the server's metadata RPC: one line, exit 2, before anything runs."""
+    from tests.helpers import tp
+
+    out = tmp_path / "out"
+    proc = tp("run", "-m", "nosuch", "--endpoint", grpc_url, "--out", str(out))
+    assert proc.returncode == 2, proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert "does not serve the model" in line and "NOT_FOUND" in line
+    assert "--opt model_name=NAME" in line and "Traceback" not in proc.stderr
+    assert not out.exists()

@@ -86,6 +86,26 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def check_output_dir(out_dir: Path) -> None:
+    """Check, without creating anything, that ``out_dir`` is (or can be made) a writable
+    directory: an ``OutputDirError`` before a run starts, and nothing left behind by a run
+    refused later for bad input."""
+    target = out_dir.absolute()
+    existing = next((p for p in (target, *target.parents) if p.exists()), None)
+    problem = None
+    if existing is None:
+        problem = "no parent directory exists"
+    elif not existing.is_dir():
+        problem = "is a file" if existing == target else f"{existing} is not a directory"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = "permission denied" if existing == target else f"{existing} is not writable"
+    if problem is not None:
+        raise OutputDirError(
+            f"cannot write to output directory {out_dir}: {problem}",
+            "choose a writable directory with --out",
+        )
+
+
 def ensure_output_dir(out_dir: Path) -> Path:
     """Create ``out_dir`` if needed and check it is writable."""
     try:

@@ -108,11 +108,12 @@ def execute(
     ends the matrix with :attr:`ExitStatus.INTERRUPTED`; outside a run it propagates.
     """
     emit: EventCallback = on_event if on_event is not None else _ignore
-    report_io.ensure_output_dir(options.out)
+    report_io.check_output_dir(options.out)  # created once the pre-run check passed
     fresh = matrix.fresh_process
     if fresh and matrix.request is None:
         raise ValueError("a fresh process per run needs the matrix expanded from a RunRequest")
     cells, skipped = _checked(matrix.cells, emit)
+    report_io.ensure_output_dir(options.out)
     slots = [
         s
         for s in schedule(len(matrix.cells), matrix.repeat, matrix.order, matrix.order_seed)

@@ -50,10 +50,16 @@ def _format_hint(cell: RunSpec) -> str:
     )
 
 
+ENDPOINT_CHECKED = frozenset({"http", "grpc"})
+"""Network backends whose load asks the endpoint for the model (cheap: readiness and metadata);
+the preflight connects through them once."""
+
+
 def _check_remote(plugin: Backend, cell: RunSpec) -> None:
-    """A model that exists only on the endpoint: connect once, so a model whose specs cannot
-    be found (no metadata inputs, no ``inputs`` option) is a usage error before anything runs;
-    any other failure (unreachable, not ready) is left to the run, which records it."""
+    """A model behind an endpoint: connect once, so a model the endpoint does not serve, or
+    whose specs cannot be found (no metadata inputs, no local file, no ``inputs`` option), is a
+    usage error before anything runs; any other failure (unreachable, not ready) is left to the
+    run, which records it."""
     try:
         session = plugin.load(cell.model.path, cell.backend_options)
     except UsageError:
@@ -84,7 +90,8 @@ def preflight(cells: Sequence[RunSpec]) -> Preflight:
             )
         plugin.validate_options(first.backend_options)
         if cls.network:  # nothing to load here: the endpoint has the model
-            if is_remote(first.model) and "endpoint" in first.backend_options:
+            remote = is_remote(first.model) or backend in ENDPOINT_CHECKED
+            if remote and "endpoint" in first.backend_options:
                 _check_remote(plugin, first)
             continue
         try:

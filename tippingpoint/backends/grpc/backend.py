@@ -52,7 +52,12 @@ from tippingpoint.backends.http.protocols import parse_input_specs
 from tippingpoint.backends.network import Completion, NetworkInfo, NetworkLimits, RequestFn
 from tippingpoint.backends.options import parse_options
 from tippingpoint.backends.remote import ChosenSpecs, choose_specs, local_specs
-from tippingpoint.core.errors import InferenceError, InvalidOptionError, RuntimeNotInstalledError
+from tippingpoint.core.errors import (
+    InferenceError,
+    InvalidOptionError,
+    RuntimeNotInstalledError,
+    UnknownModelError,
+)
 from tippingpoint.core.kinds import ScenarioKind
 from tippingpoint.core.schema import RemoteModel
 from tippingpoint.core.types import (
@@ -248,9 +253,12 @@ class GrpcClient:
                     f"the endpoint refused the credentials ({code.name})",
                     "check token_env/token_file and auth_header",
                 ) from None
-            if code is grpc.StatusCode.NOT_FOUND:
-                raise EndpointError(
-                    f"the endpoint does not serve the model asked for ({method}: NOT_FOUND)",
+            if code is grpc.StatusCode.NOT_FOUND:  # a usage error, found before anything runs
+                details = self.auth.scrub(" ".join((exc.details() or "").split()))
+                details = self.auth.scrub(details[:160])  # redacted before and after the cut
+                says = f"; the server says: {details}" if details else ""
+                raise UnknownModelError(
+                    f"the endpoint does not serve the model asked for ({method}: NOT_FOUND{says})",
                     "pass --opt model_name=NAME (or -m NAME) with a model the server has",
                 ) from None
             raise EndpointError(
