@@ -117,6 +117,11 @@ def test_tbf_in_a_namespace_delivers_the_set_rate(rate: float) -> None:
     # the record measures the same goodput where the bytes leave the shaped loopback
     assert record.down.goodput_mbps == pytest.approx(got, rel=0.05)
     assert record.kernel_tcp is not None and record.kernel_tcp.out_segs > 0
+    # the namespace's /proc/net/snmp, read before and after: a segment tbf dropped was resent
+    dropped = sum(q.dropped for q in record.qdiscs)
+    # (not the converse: a tail-loss probe is counted as a retransmission without a drop)
+    if dropped:
+        assert record.kernel_tcp.retrans_segs > 0, (dropped, record.kernel_tcp)
     sent = {q.direction: q for q in record.qdiscs}
     if caps.per_direction:
         assert sent["down"].kind == "tbf" and sent["down"].sent_bytes >= nbytes
