@@ -270,3 +270,28 @@ def test_report_cost_naming_a_run_report_says_so(
         str(tmp_path / "r.html"),
     )  # fmt: skip
     assert_usage_error(code, err, "is a run report", "not a cost result")
+
+
+@pytest.mark.probe("endpoint-faults")
+@pytest.mark.parametrize("debug", [False, True], ids=["plain", "--debug"])
+def test_a_failed_run_is_on_stderr_and_debug_shows_its_traceback(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, debug: bool
+) -> None:
+    """The probe: 'run failed' went to stdout with stderr empty, and --debug showed no
+    traceback for a failed run."""
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on once closed
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    args = ["run", "-m", "mlp-tiny", "-b", "http", "--endpoint", f"http://127.0.0.1:{port}"]
+    args += ["-s", "single-stream", "--quick", "--out", str(tmp_path / "out")]
+    code, out, err = run_cli(capsys, *(["--debug", *args] if debug else args))
+    assert code == 1, err
+    failed = [line for line in err.splitlines() if line.startswith("run failed")]
+    assert len(failed) == 1 and "EndpointError" in failed[0] and "cannot reach" in failed[0]
+    assert "run failed" not in out
+    if debug:
+        assert "Traceback (most recent call last)" in err and "in load" in err
+    else:
+        assert "Traceback" not in err

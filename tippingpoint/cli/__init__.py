@@ -8,6 +8,7 @@ shows tracebacks. Command modules import heavy packages only inside their functi
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import typer
 
@@ -43,6 +44,26 @@ app.command("collectors")(collectors.collectors)
 app.add_typer(campaign.app, name="campaign")
 
 
+def _debug_logging() -> Callable[[], None]:
+    """``--debug``: tippingpoint's own debug log (a failed run's traceback, the server's
+    unexpected errors) on stderr while the command runs; other libraries stay at their levels.
+    Returns what undoes it."""
+    import logging
+
+    log = logging.getLogger("tippingpoint")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("debug: %(message)s"))
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+
+    def undo() -> None:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+    return undo
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns (and exits with) the exit code."""
     from typer.exceptions import TyperException
@@ -51,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    undo = _debug_logging() if debug else None
     try:
         result = app(args=args, prog_name="tippingpoint", standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -74,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         code = 130
+    finally:
+        if undo is not None:
+            undo()
     if argv is None:
         sys.exit(code)
     return code

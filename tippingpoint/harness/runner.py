@@ -11,6 +11,7 @@ optional callback as a typed :class:`Progress`; rendering happens elsewhere.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -98,6 +99,8 @@ class Progress:
 
 ProgressCallback = Callable[[Progress], None]
 AccuracyHook = Callable[[Session], AccuracyResult]
+LOG = logging.getLogger("tippingpoint.harness")
+"""A failed run's traceback goes here at debug level (shown by ``tippingpoint --debug``)."""
 
 
 @dataclass(frozen=True)
@@ -268,6 +271,7 @@ class Runner:
         try:
             return self._run(ctx)
         except TippingPointError as exc:
+            LOG.debug("the run failed in its %s phase", ctx.phase, exc_info=True)
             ctx.errors.append(
                 ErrorRecord(phase=ctx.phase, kind=type(exc).__name__, message=exc.one_line())
             )
@@ -275,6 +279,7 @@ class Runner:
         except KeyboardInterrupt:
             ctx.status = RunStatus.INTERRUPTED
         except Exception as exc:  # a runtime's own exception during inference
+            LOG.debug("the run failed in its %s phase", ctx.phase, exc_info=True)
             msg = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
             ctx.errors.append(ErrorRecord(phase=ctx.phase, kind=type(exc).__name__, message=msg))
             ctx.status = RunStatus.FAILED
