@@ -154,3 +154,47 @@ def test_https_endpoint_under_a_profile_keeps_its_tls_name(tmp_path: Path) -> No
     assert (
         isinstance(entry, str) and entry.startswith("127.0.0.1:") and entry != f"127.0.0.1:{port}"
     )
+
+
+FLAKY = """
+[network.flaky-test]
+description = "loopback with an outage every second: a reset window, then a black hole"
+rtt_ms = 2
+uplink_mbps = 100
+downlink_mbps = 100
+outages = [
+    { start_s = 0.3, duration_s = 0.2, mode = "reset", every_s = 1.0 },
+    { start_s = 0.7, duration_s = 0.2, mode = "blackhole", every_s = 1.0 },
+]
+"""
+
+
+def test_outages_in_an_open_loop_run_are_counted_by_kind_in_the_report(tmp_path: Path) -> None:
+    xdg = tmp_path / "xdg"
+    (xdg / "tippingpoint" / "profiles").mkdir(parents=True)
+    (xdg / "tippingpoint" / "profiles" / "net.toml").write_text(FLAKY)
+    env = {**os.environ, "XDG_CONFIG_HOME": str(xdg)}
+    with serve_process("--model", "mlp-tiny") as (url, _):
+        proc = tp(
+            "run", "-m", "mlp-tiny", "-s", "server", "--rate", "40", "--min-queries", "80",
+            "--min-duration", "3", "--warmup-duration", "0", "--stop", "fixed", "--idle-s", "0",
+            "--endpoint", url, "--network", "flaky-test", "--opt", "timeout_s=0.5",
+            "--out", str(tmp_path / "out"), env=env, timeout=180,
+        )  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stderr
+    report = _one_report(tmp_path / "out")
+    assert report.http is not None and report.http.link is not None
+    link = report.http.link
+    assert link.profile.user_defined and link.profile.name == "flaky-test"
+    # the reset windows: connections reset or refused, counted as connection errors
+    resets = [o for o in link.outages if o.mode.value == "reset"]
+    blackholes = [o for o in link.outages if o.mode.value == "blackhole"]
+    assert len(resets) >= 3 and len(blackholes) >= 3
+    assert sum(o.connections_reset + o.connections_refused for o in resets) >= 1
+    assert report.http.errors_by_kind.get("connection", 0) >= 1, report.http.errors_by_kind
+    assert report.http.requests > report.http.successes
+    # a request caught in a black hole waits out the window (or times out): the tail shows it
+    assert sum(o.segments_held for o in blackholes) >= 1
+    assert report.results is not None
+    print(f"errors {report.http.errors_by_kind}, max {report.results.latency.max:.0f} ms")
+    assert report.results.latency.max >= 100.0 or report.http.errors_by_kind.get("timeout", 0)
