@@ -37,6 +37,7 @@ from tippingpoint.calculator.finance import (
     payback_months,
     present_value,
 )
+from tippingpoint.calculator.hybrid_run import HybridFigures, split_hybrid_runs
 from tippingpoint.calculator.inputs import (
     STALE_AFTER_DAYS,
     Profiles,
@@ -246,6 +247,23 @@ def _cloud_latency(
     return result.model_copy(update={"basis": Basis.ESTIMATED, "method": method})
 
 
+def _measured_hybrid_latency(fig: HybridFigures | None, profiles: Profiles) -> LatencyCheck | None:
+    """The p99 of a hybrid run measured under the cost's network profile (None otherwise:
+    the hybrid placement then takes the slower side's, as without a run)."""
+    if fig is None or fig.p99_ms is None or fig.network != profiles.network.name:
+        return None
+    w = profiles.workload
+    part = LatencyPart(
+        name=f"hybrid p99 under network '{fig.network}'",
+        ms=fig.p99_ms,
+        basis=Basis.MEASURED,
+        origin=fig.origin,
+    )
+    result = check(Placement.HYBRID, [part], w.slo_p99_ms, w.must_stay_on_premises)
+    method = f"measured under network '{fig.network}': {fig.origin}"
+    return result.model_copy(update={"basis": Basis.MEASURED, "method": method})
+
+
 def _hybrid_latency(edge: LatencyCheck, cloud: LatencyCheck, slo: float | None) -> LatencyCheck:
     slower: LatencyCheck | None = None
     if edge.p99_ms is None or cloud.p99_ms is None:
@@ -376,6 +394,8 @@ class _Context:
     currency: str
     caveats: tuple[str, ...]
     samples: Mapping[str, NDArray[np.float64]]
+    hybrid_fig: HybridFigures | None = None
+    """A measured hybrid run: the hybrid placement's edge share and p99 (issue 16)."""
 
 
 def _params(cloud: CloudProfile, ctx: _Context) -> dict[Param, InputValue]:
@@ -465,15 +485,19 @@ def _analyse(cloud: CloudProfile, ctx: _Context) -> tuple[CloudAnalysis, Placeme
         ctx.caveats,
     )
     placements = [cloud_res]
-    if workload.hybrid_edge_share is not None:
-        share = workload.hybrid_edge_share.value
+    if Param.HYBRID_EDGE_SHARE in params:  # the workload's share, or a measured hybrid run's
+        share = params[Param.HYBRID_EDGE_SHARE].value
+        measured = " (measured)" if ctx.hybrid_fig is not None else ""
+        hybrid_latency = _measured_hybrid_latency(ctx.hybrid_fig, ctx.profiles) or (
+            _hybrid_latency(edge_latency, cloud_latency, slo)
+        )
         hybrid, _ = placement_result(
             Placement.HYBRID,
-            f"hybrid: {share:.0%} {device} + {cloud.name}",
+            f"hybrid: {share:.0%} {device} + {cloud.name}{measured}",
             cloud.name,
             params,
             spec,
-            (_hybrid_latency(edge_latency, cloud_latency, slo), links[Placement.HYBRID]),
+            (hybrid_latency, links[Placement.HYBRID]),
             ctx.caveats,
         )
         placements.append(hybrid)
@@ -578,6 +602,8 @@ def calculate(
     if not clouds:
         raise CostInputError("no cloud profile given", "name one with --cloud")
     kept, warnings = usable(reports, model, variant)
+    hybrid_fig, kept, w_hybrid = split_hybrid_runs(kept)  # they measured neither side alone
+    warnings += w_hybrid
     proxy, w_prov = _provenance(profiles, kept, proxy_host)
     edge_fig, w_edge = edge_figures(kept, profiles.workload.slo_p99_ms)
     if edge_fig is None:
@@ -588,6 +614,10 @@ def calculate(
     cloud_fig, w_cloud = cloud_figures(kept)
     fx_input = _fx_input(currency, fx)
     e_inputs = edge_inputs(profiles, edge_fig)
+    if hybrid_fig is not None:  # measured: replaces the workload's hybrid_edge_share
+        e_inputs[Param.HYBRID_EDGE_SHARE] = make_input(
+            Param.HYBRID_EDGE_SHARE, hybrid_fig.edge_share, Basis.MEASURED, hybrid_fig.origin
+        )
     warnings += w_prov + w_edge + w_cloud
     warnings += _figure_warnings(profiles, clouds, cloud_fig, e_inputs)
     problems = list(edge_fig.problems)
@@ -629,6 +659,7 @@ def calculate(
         currency=currency,
         caveats=tuple(caveats),
         samples=samples or {},
+        hybrid_fig=hybrid_fig,
     )
     results = [_analyse(c, ctx) for c in clouds]
     analyses = [a for a, _ in results]
