@@ -217,6 +217,8 @@ def test_split_without_onnx_runtime(tmp_path: Path) -> None:
         (["--split-objective", "cost"], ("price per hour", "--split-cloud")),
         (["--split-queries", "1"], ("--split-queries",)),
         (["-b", "onnxruntime"], ("-b/--backend",)),
+        (["--fresh-process"], ("--fresh-process",)),
+        (["--split-objective", "speed"], ("--split-objective must be",)),
     ],
 )
 def test_split_misuse_is_one_line(

@@ -134,6 +134,11 @@ def check_split(run: RunRequest, split: SplitRequest) -> SplitPlan:
             "not apply",
             "drop -b/--backend",
         )
+    if run.fresh_process:
+        raise InvalidOptionError(
+            "--split and --fresh-process cannot be combined yet",
+            "drop --fresh-process (repetitions still get a fresh session each)",
+        )
     avail = get_backend(SPLIT_BACKEND)().availability()
     if not avail.installed:
         raise InvalidOptionError(
