@@ -37,6 +37,9 @@ from tippingpoint.harness.collectors.options import CollectorOptions
 from tippingpoint.harness.execute import ExecuteOptions, ExitStatus, execute
 from tippingpoint.harness.generative import GenerationSettings, PromptSet
 from tippingpoint.harness.matrix import NetworkRequest, RunRequest, expand
+from tippingpoint.reports.charts.spec import LineFigure
+from tippingpoint.reports.document import FigureBlock, Heading, TableBlock
+from tippingpoint.reports.render_report import build_from_paths, write_report_file
 from tippingpoint.server.app import ServerConfig
 from tippingpoint.server.background import BackgroundServer
 from tippingpoint.server.openai import OpenAiService, StubSource, StubSpec
@@ -137,6 +140,9 @@ def test_two_tokens_a_chunk_tpot_and_chunk_gap_differ(stub: str, tmp_path: Path)
     assert m.tpot.p50 == pytest.approx(10.0, rel=0.05)
     assert m.chunk_gap.p50 == pytest.approx(20.0, rel=0.05)
     assert m.output_tokens == 20 * m.succeeded
+    # the client counts no chunk here: 20 reported tokens over 11 chunks (the first token
+    # alone at TTFT, then pairs) flag it, and their ratio is the mean
+    assert m.multi_token_chunks and m.tokens_per_chunk == pytest.approx(20 / 11)
 
 
 def test_goodput_falls_as_inter_token_time_rises_past_the_slo(stub: str, tmp_path: Path) -> None:
@@ -252,3 +258,32 @@ def test_tiny_llm_on_onnxruntime_genai(tmp_path: Path) -> None:
     assert conc.scenario.concurrency == 2 and conc.generation is not None
     (point,) = conc.generation.sweep
     assert point.concurrency == 2 and point.output_tokens_per_s > 0
+
+
+def test_report_generation_section_and_figures(stub: str, tmp_path: Path) -> None:
+    request = quick_request(
+        endpoint=stub,
+        models=("stub2",),
+        scenarios=(ScenarioKind.CONCURRENCY,),
+        network=NetworkRequest(concurrency=(1, 2)),
+        generation=GenerationSettings(output_tokens=6, slo=parse_slo("ttft=500")),
+    )
+    run(request, tmp_path / "runs")
+    doc = build_from_paths([tmp_path / "runs"])
+    headings = [b.text for b in doc.blocks if isinstance(b, Heading)]
+    assert "Generation" in headings
+    (table,) = [b for b in doc.blocks if isinstance(b, TableBlock) and "TPOT" in b.headers]
+    assert len(table.rows) == 2 and all("multi-token chunks" in row[5] for row in table.rows)
+    figures = {b.figure.id: b.figure for b in doc.blocks if isinstance(b, FigureBlock)}
+    assert {"gen-ttft-cdf", "gen-gap-cdf"} <= set(figures)
+    (conc,) = [f for i, f in figures.items() if i.startswith("gen-tokens-concurrency")]
+    assert isinstance(conc, LineFigure)
+    (line,) = conc.series
+    assert [x for x, _ in line.points] == [1.0, 2.0] and all(y > 0 for _, y in line.points)
+    gap = figures["gen-gap-cdf"]
+    assert isinstance(gap, LineFigure) and "A chunk is not a token" in gap.caption
+    html = write_report_file([tmp_path / "runs"], tmp_path / "r.html")
+    assert "Time to first token CDF" in html.read_text()
+    # a run without a generation section renders no Generation heading
+    plain = build_from_paths([Path(__file__).parent / "fixtures" / "report_v1.json"])
+    assert "Generation" not in [b.text for b in plain.blocks if isinstance(b, Heading)]

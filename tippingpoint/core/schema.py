@@ -902,7 +902,9 @@ class TokenMetrics(Frozen):
     output_tokens_per_s: float
     total_tokens_per_s: float | None
     requests_per_s: float
-    tokens_per_chunk: float | None = Field(description="mean over chunks with a known count")
+    tokens_per_chunk: float | None = Field(
+        description="mean over chunks with a known count, else reported output tokens / chunks"
+    )
     multi_token_chunks: bool = Field(
         description="some chunk carried several tokens: chunk gaps are not per-token times"
     )

@@ -17,7 +17,8 @@ The definitions (the README's metrics section states the same, with the names ot
   for requests with at least 2 output tokens; the first token is excluded (it is TTFT's).
 * **ITL / chunk gap**: each gap between consecutive chunks of one request, pooled over
   requests (vLLM's ITL). A chunk is not a token: with k tokens per chunk the gaps are about k x
-  TPOT, so runs whose chunks carry several tokens are flagged.
+  TPOT, so runs whose chunks carry several tokens are flagged (from each chunk's count, or,
+  where chunks are not counted, from a request reporting more output tokens than chunks).
 * **output tokens/s** = output tokens of successful requests / duration; **total tokens/s**
   adds their prompt tokens; **requests/s** = successful requests / duration.
 * **goodput** = successful requests meeting every given SLO (``metric <= bound``; a request
@@ -291,11 +292,37 @@ def summarize(
         if prompt_total is None
         else per_second(prompt_total + int(known_out.sum()), duration_ns),
         requests_per_s=per_second(int(ok.sum()), duration_ns),
-        tokens_per_chunk=float(known_chunks.mean()) if len(known_chunks) else None,
-        multi_token_chunks=bool(np.any(known_chunks > 1)),
+        tokens_per_chunk=_tokens_per_chunk(t, known_chunks),
+        multi_token_chunks=bool(np.any(known_chunks > 1)) or _more_tokens_than_chunks(t),
         token_counts=_token_counts(t),
         goodput=goodput,
     )
+
+
+def _counted_without_chunk_counts(t: RequestTimings) -> tuple[np.ndarray, np.ndarray]:
+    """(output tokens, chunks) of the successful requests whose output count is known but
+    whose chunks' counts are not (an SSE stream with usage only at its end)."""
+    n_chunks = np.diff(t.chunk_offsets)
+    owner = np.repeat(np.arange(len(t)), n_chunks)
+    unknown = np.zeros(len(t), dtype=bool)
+    np.logical_or.at(unknown, owner, t.chunk_tokens == 0)
+    rows = t.ok & unknown & (t.output_tokens != UNKNOWN)
+    return t.output_tokens[rows], n_chunks[rows]
+
+
+def _more_tokens_than_chunks(t: RequestTimings) -> bool:
+    """Some request reported more output tokens than it had chunks: a chunk carried several."""
+    tokens, chunks = _counted_without_chunk_counts(t)
+    return bool(np.any(tokens > chunks))
+
+
+def _tokens_per_chunk(t: RequestTimings, known_chunks: np.ndarray) -> float | None:
+    """The mean over chunks with a known count; else output tokens / chunks of the requests
+    whose output count is known (the counts reported, divided; none invented)."""
+    if len(known_chunks):
+        return float(known_chunks.mean())
+    tokens, chunks = _counted_without_chunk_counts(t)
+    return float(tokens.sum() / chunks.sum()) if chunks.sum() else None
 
 
 def joules_per_token(energy_j: float, output_tokens: int) -> float | None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from tippingpoint.core.runstats import RunFigure, disagreeing, group_spread
 from tippingpoint.core.schema import (
+    LatencyStats,
     MeasurementMethod,
     PerformanceResults,
     RunFlag,
@@ -33,6 +34,8 @@ from tippingpoint.reports.figures import (
     repeated_groups,
     repetition_figures,
 )
+from tippingpoint.reports.generation_figures import generation_figures
+from tippingpoint.reports.placements import placements_section
 from tippingpoint.reports.runs import RunData, scenario_label
 from tippingpoint.reports.significance import describe, describe_others
 from tippingpoint.reports.split_figures import short_cut, split_figures
@@ -550,6 +553,105 @@ def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
+def _ms_pair(stats: LatencyStats | None) -> str:
+    if stats is None:
+        return "-"
+    return f"{fmt_value(stats.p50, 'ms')} / {fmt_value(stats.p99, 'ms')}"
+
+
+def generation_section(runs: Sequence[RunData]) -> list[Block]:
+    """Generative runs: token-level latencies, token counts on both sides, tokens/s, goodput
+    against the SLO, cold load and energy per output token (README: "Generative metrics")."""
+    gen_runs = [r for r in runs if r.report.generation is not None]
+    if not gen_runs:
+        return []
+    rows = []
+    notes: list[str] = []
+    for r in gen_runs:
+        gen = r.report.generation
+        assert gen is not None
+        m = gen.metrics
+        tc = m.token_counts
+        counts = (
+            f"{tc.server_total if tc.server_total is not None else '-'} / "
+            f"{tc.client_total if tc.client_total is not None else '-'}"
+            + (f" (diff {tc.difference:+d} in {tc.differing})" if tc.compared else "")
+        )
+        good = m.goodput
+        goodput = (
+            f"{good.requests_per_s:,.2f}/s, {good.good_fraction:.0%} ({good.slo.describe()})"
+            if good is not None
+            else "-"
+        )
+        if gen.peak_rate_rps is not None or gen.peak_target_fraction is not None:
+            peak = gen.peak_rate_rps
+            goodput += f"; peak {peak:,.2f}/s" if peak is not None else "; no probe met it"
+        cold = r.report.cold_start
+        cold_text = "-"
+        if cold is not None:
+            cold_text = f"{cold.load_s:.2f} s"
+            if cold.first_inference_ms is not None:
+                cold_text += f" + {fmt_value(cold.first_inference_ms, 'ms')}"
+        joules = "-"
+        if gen.joules_per_output_token is not None:
+            est = " (est.)" if gen.energy_method is MeasurementMethod.ESTIMATED else ""
+            joules = f"{gen.joules_per_output_token:.3g} J{est}"
+        rows.append(
+            (
+                r.label,
+                f"{m.succeeded:,}/{m.requests:,}",
+                _ms_pair(m.ttft),
+                _ms_pair(m.tpot),
+                _ms_pair(m.e2el),
+                _ms_pair(m.chunk_gap) + (" (multi-token chunks)" if m.multi_token_chunks else ""),
+                f"{m.output_tokens_per_s:,.1f}"
+                + (f" / {m.total_tokens_per_s:,.1f}" if m.total_tokens_per_s is not None else ""),
+                f"{m.requests_per_s:,.2f}",
+                goodput,
+                counts,
+                cold_text,
+                joules,
+            )
+        )
+        if m.failed:
+            notes.append(
+                f"{r.label}: failed requests by kind: "
+                + ", ".join(f"{k} {v}" for k, v in m.failed.items())
+            )
+    blocks: list[Block] = [
+        Heading(2, "Generation", "generation"),
+        TableBlock(
+            caption=(
+                "Measured per generative run (p50 / p99, ms, from each request's scheduled send). "
+                "TPOT = (E2EL - TTFT) / (output tokens - 1); chunk gap = time between chunks "
+                "(vLLM's ITL; a chunk may carry several tokens). Tokens/s: output / output + "
+                "prompt. Output tokens: server-reported / client-counted. Cold: model load + "
+                "first generation. J per output token: energy over the measured window / output "
+                "tokens in it."
+            ),
+            headers=(
+                "run",
+                "ok/requests",
+                "TTFT",
+                "TPOT",
+                "E2EL",
+                "chunk gap",
+                "tokens/s",
+                "requests/s",
+                "goodput",
+                "output tokens server / client",
+                "cold",
+                "J / output token",
+            ),
+            rows=tuple(rows),
+        ),
+    ]
+    if notes:
+        blocks.append(Bullets(tuple(notes), Tone.WARNING))
+    blocks.extend(FigureBlock(f) for f in generation_figures(gen_runs))
+    return blocks
+
+
 def hybrid_section(runs: Sequence[RunData]) -> list[Block]:
     """Hybrid runs: how each routed its requests (all measured; the policy's overhead is the
     router's own time per request, never the inference)."""
@@ -911,11 +1013,13 @@ def build_document(
         *summary_section(runs, cost),
         *runs_section(runs),
         *comparison_section(runs),
+        *placements_section(runs, cost),
         *repetitions_section(runs),
         *latency_section(runs),
         *http_section(runs),
         *split_section(runs),
         *hybrid_section(runs),
+        *generation_section(runs),
         *energy_section(runs),
         *accuracy_section(runs),
         *cost_section(cost),
