@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,8 @@ http {{
     scgi_temp_path {prefix}/scgi;
     server {{
         listen 127.0.0.1:{port};
-        location / {{ return 200 "ok\\n"; }}
+        default_type application/json;
+        location / {{ return 200 '{{"ok":true}}'; }}
     }}
 }}
 """
@@ -162,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def rate(load: LoadRun) -> float:
         ok = load.ok
+        if not ok.any():  # every request failed: the error counts below say how
+            return 0.0
         end = load.end_ns[ok]
         return float(ok.sum() / ((end.max() - load.window_start_ns) / 1e9))
 
@@ -169,10 +173,12 @@ def main(argv: list[str] | None = None) -> int:
         values = np.sort(load.send_lag_ns) / 1e6
         p50, p99, mx = (float(np.percentile(values, q)) for q in (50, 99, 100))
         late = float(np.mean(load.send_lag_ns > LATE_NS))
-        errors = sum(e is not None for e in load.errors)
+        kinds = Counter(e for e in load.errors if e is not None)
+        errors = sum(kinds.values())
+        which = f" ({', '.join(f'{k} {n}' for k, n in kinds.most_common())})" if kinds else ""
         return (
             f"send lag p50 {p50:.3f} ms, p99 {p99:.3f} ms, max {mx:.3f} ms; "
-            f"{late:.2%} sent >1 ms late; {errors} errors"
+            f"{late:.2%} sent >1 ms late; {errors} errors{which}"
         )
 
     print(f"endpoint: nginx static 200 on 127.0.0.1 ({args.seconds:g} s per run)")
