@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from types import FrameType
 
 from tippingpoint.core import io as report_io
 from tippingpoint.core.errors import OutputDirError
@@ -51,6 +50,7 @@ from tippingpoint.harness.events import (
     StandInStarted,
     WrittenReport,
 )
+from tippingpoint.harness.interrupts import raise_interrupt
 from tippingpoint.harness.isolated import ChildJob, run_in_fresh_process
 from tippingpoint.harness.links.cell import run_shaped
 from tippingpoint.harness.matrix import (
@@ -272,16 +272,19 @@ def _write(
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt (as Ctrl-C does) inside the block, on the main thread."""
+    """SIGTERM raises KeyboardInterrupt (as Ctrl-C does) inside the block, on the main thread;
+    both go through the harness's handler, which notes that an interrupt fired (see
+    ``harness.interrupts``). A SIGINT that the process ignores stays ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous_term = signal.signal(signal.SIGTERM, raise_interrupt)
+    previous_int = signal.getsignal(signal.SIGINT)
+    if previous_int is signal.default_int_handler:
+        signal.signal(signal.SIGINT, raise_interrupt)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+        signal.signal(signal.SIGTERM, previous_term)
+        if previous_int is signal.default_int_handler:
+            signal.signal(signal.SIGINT, previous_int)

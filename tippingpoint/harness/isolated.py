@@ -26,12 +26,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from multiprocessing.connection import Connection
-from types import FrameType
 
 from tippingpoint.core.schema import ErrorRecord, Report, RunStatus
 from tippingpoint.harness.collectors.selection import close_collectors, open_collectors
 from tippingpoint.harness.energy import EnergyAccounting, is_energy_collector
 from tippingpoint.harness.fingerprint import host_fingerprint, tool_info
+from tippingpoint.harness.interrupts import raise_interrupt
 from tippingpoint.harness.matrix import RunRequest, expand, served_by_standin
 from tippingpoint.harness.runner import Runner, RunOutcome, RunSpec
 from tippingpoint.models.registry import unloaded_identity
@@ -57,7 +57,7 @@ class ChildJob:
 def _child_main(conn: Connection, job: ChildJob) -> None:
     """The child: expand, open collectors, run the one cell, send the outcome."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(INTERRUPT_SIGNAL, _raise_interrupt)
+    signal.signal(INTERRUPT_SIGNAL, raise_interrupt)
     try:
         matrix = expand(job.request)
         cell = matrix.cells[job.cell]
@@ -86,10 +86,6 @@ def _child_main(conn: Connection, job: ChildJob) -> None:
         pass
     finally:
         conn.close()
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def _lost(cell: RunSpec, status: RunStatus, message: str, started: datetime) -> RunOutcome:

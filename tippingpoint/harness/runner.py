@@ -76,6 +76,7 @@ from tippingpoint.harness.generative import (
     run_generative_scenario,
 )
 from tippingpoint.harness.inputs import query_feeds
+from tippingpoint.harness.interrupts import interrupted_since
 from tippingpoint.harness.loadgen import LoadProgress
 from tippingpoint.harness.measured import MeasuredPart, Samples, performance_results
 from tippingpoint.harness.network import run_network_scenario
@@ -268,6 +269,7 @@ class Runner:
         """Execute one run; failures become a FAILED report, Ctrl-C an INTERRUPTED one."""
         ctx = _RunContext(spec=spec, run_id=uuid.uuid4().hex, started_at=_now())
         ctx.scenario, ctx.lengthened = self._energy_scenario(spec.scenario)
+        began = time.monotonic()
         try:
             return self._run(ctx)
         except TippingPointError as exc:
@@ -275,14 +277,14 @@ class Runner:
             ctx.errors.append(
                 ErrorRecord(phase=ctx.phase, kind=type(exc).__name__, message=exc.one_line())
             )
-            ctx.status = RunStatus.FAILED
+            ctx.status = _failed_or_interrupted(began)
         except KeyboardInterrupt:
             ctx.status = RunStatus.INTERRUPTED
         except Exception as exc:  # a runtime's own exception during inference
             LOG.debug("the run failed in its %s phase", ctx.phase, exc_info=True)
             msg = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
             ctx.errors.append(ErrorRecord(phase=ctx.phase, kind=type(exc).__name__, message=msg))
-            ctx.status = RunStatus.FAILED
+            ctx.status = _failed_or_interrupted(began)
         finally:
             if ctx.session is not None:
                 ctx.session.close()
@@ -662,3 +664,9 @@ class _RunContext:
     generation: GenerationResults | None = None
     errors: list[ErrorRecord] = field(default_factory=list)
     flags: list[RunFlag] = field(default_factory=list)
+
+
+def _failed_or_interrupted(began: float) -> RunStatus:
+    """FAILED, or INTERRUPTED when an interrupt fired during the run: native code may have
+    turned it into the exception caught (its record is kept with the run's errors)."""
+    return RunStatus.INTERRUPTED if interrupted_since(began) else RunStatus.FAILED
