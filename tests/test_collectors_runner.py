@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import pytest
@@ -100,7 +101,14 @@ def test_a_run_with_collectors_fills_the_report(tmp_path, mlp):
     samples = report.results.throughput.samples
     seconds = (by_name["rapl"].window_end_ns - by_name["rapl"].window_start_ns) / 1e9
     assert summary.total_joules == pytest.approx(15.0 * seconds, rel=0.05)
-    assert summary.joules_per_inference == pytest.approx(15.0 * seconds / samples, rel=0.25)
+    # the headline is the median of the windows' J/inference; the whole-run figure, a weighted
+    # mean of the same windows, lies within their range (how far it is from the median depends
+    # on how evenly the machine's load spread the inferences over the windows)
+    per_window = summary.window_joules_per_inference
+    assert len(per_window) >= 3
+    assert summary.joules_per_inference == pytest.approx(statistics.median(per_window))
+    whole = 15.0 * seconds / samples
+    assert min(per_window) * 0.95 <= whole <= max(per_window) * 1.05
     assert RunFlag.ENERGY_ESTIMATED not in report.flags
     assert RunFlag.ENERGY_INVALID not in report.flags
 
