@@ -23,8 +23,9 @@ $(STAMP): pyproject.toml Makefile
 
 # The main job: the suite on the local backends (fp32, and int8 against it with accuracy),
 # batched throughput, the same model through the HTTP backend against the reference server on
-# loopback (a local stand-in for a cloud endpoint, flagged so in its reports), the cost
-# calculator on the default profiles, and one self-contained HTML report.
+# loopback (a local stand-in for a cloud endpoint, flagged so in its reports), plain and under
+# a mobile link profile, a split of the model across that link (head here, tail on the
+# stand-in), the cost calculator on the default profiles, and one self-contained HTML report.
 BENCH_DIR := $(RESULTS)/bench-$(shell date -u +%Y%m%dT%H%M%SZ)
 BENCH_MODELS := -m tabular-mlp -m digits-cnn -m ds-cnn-kws
 # --proxy-host: this machine's runs are costed as a Pi 5, and every figure says so; the
@@ -52,6 +53,10 @@ bench: venv
 		--warmup-until-steady --out $(BENCH_DIR)
 	$(TP) run -m digits-cnn --endpoint local --network lighthouse-mobile-slow-4g -s single-stream \
 		--min-queries 20 --min-duration 2 --stop fixed --out $(BENCH_DIR)/mobile-slow-4g
+	$(TP) run -m digits-cnn --split /head/head.1/Gemm_output_0 --network lighthouse-mobile-slow-4g \
+		-s single-stream --stop fixed --min-queries 20 --min-duration 3 --max-duration 10 \
+		--warmup-queries 3 --warmup-duration 0 --split-queries 5 --idle-s 0 \
+		--out $(BENCH_DIR)/split-mobile-slow-4g
 	$(TP) run -m digits-cnn -b onnxruntime -b onnxruntime -s single-stream $(BENCH_REPEAT) \
 		--out $(BENCH_DIR)/aa
 	$(TP) compare $(BENCH_DIR)/aa
@@ -68,6 +73,24 @@ test: lint
 .PHONY: test-interop probe
 test-interop: venv
 	$(PY) -m pytest -q -p no:cacheprovider -m interop tests/test_interop_mlserver.py
+
+# interop with an independent streaming client: NVIDIA's AIPerf (PyPI) against `tippingpoint
+# serve --llm-stub` on loopback agrees with tippingpoint's client on TTFT and output tokens/s
+# within 5%. AIPerf lives in its own venv so that its pins cannot move .venv's; about 2 minutes
+AIPERF_VENV := .venv-aiperf
+AIPERF_STAMP := $(AIPERF_VENV)/.installed
+AIPERF_PIN := aiperf==0.13.0
+
+$(AIPERF_STAMP): Makefile
+	test -x $(AIPERF_VENV)/bin/python || $(PYTHON) -m venv $(AIPERF_VENV)
+	$(AIPERF_VENV)/bin/python -m pip install -q --upgrade pip
+	$(AIPERF_VENV)/bin/python -m pip install -q $(AIPERF_PIN)
+	touch $(AIPERF_STAMP)
+
+.PHONY: test-aiperf
+test-aiperf: venv $(AIPERF_STAMP)
+	TIPPINGPOINT_AIPERF=$(CURDIR)/$(AIPERF_VENV)/bin/aiperf $(PY) -m pytest -q -rs \
+		-p no:cacheprovider -m interop tests/test_interop_aiperf.py
 
 # the probe's categories (CLI misuse, reports, interrupts, server abuse, endpoint faults,
 # secrets) replayed as tests; prints tried / passed per category
@@ -138,7 +161,7 @@ bench-links: venv
 	$(PY) -m tippingpoint.harness.links.bench
 
 clean:
-	rm -rf $(VENV) $(EXPORT_VENV) $(RESULTS) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(EXPORT_VENV) $(AIPERF_VENV) $(RESULTS) .pytest_cache .ruff_cache
 
 # emulated arm64 Debian (Raspberry Pi OS-like): install with [litert,onnx,genai] only, bench, check
 # accuracy against the manifest, run the suite LLM once on onnxruntime-genai (.ci/arm_genai.py);
