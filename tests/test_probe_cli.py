@@ -295,3 +295,26 @@ def test_a_failed_run_is_on_stderr_and_debug_shows_its_traceback(
         assert "Traceback (most recent call last)" in err and "in load" in err
     else:
         assert "Traceback" not in err
+
+
+def test_a_model_with_a_string_input_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The probe's W item: a string-typed input failed the run with 'data type
+    tensor(string) not understood' (exit 1, no fix)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.STRING, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.STRING, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "text.onnx")
+    out = tmp_path / "out"
+    code, _, err = run_cli(
+        capsys, "run", "-m", str(tmp_path / "text.onnx"), "-s", "single-stream", "--quick",
+        "--out", str(out),
+    )  # fmt: skip
+    assert_usage_error(code, err, "input 'x'", "string tensor", "numeric")
+    assert not out.exists()

@@ -110,13 +110,32 @@ def _fmt(shape: tuple[int | None, ...]) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
+def input_dtype(spec: TensorSpec) -> np.dtype:
+    """The numpy dtype of ``spec``; a string (or other non-numeric) input is a usage error
+    naming the fix, where numpy would raise a bare TypeError ('not understood')."""
+    try:
+        dtype = np.dtype(spec.dtype)
+    except TypeError:
+        dtype = np.dtype(object)
+    if dtype.kind not in "fbiu":
+        kind = "a string tensor" if "string" in spec.dtype or dtype.kind in "OSU" else ""
+        what = kind or "not a float, integer or bool type"
+        raise InvalidShapeError(
+            f"input '{spec.name}' has dtype {spec.dtype} ({what}): tippingpoint generates and "
+            "sends numeric tensors only",
+            "benchmark a model whose inputs are numeric (e.g. token ids as int64 in place of "
+            "text), with any string preprocessing moved out of the graph",
+        )
+    return dtype
+
+
 def generate_input(
     spec: TensorSpec, shape: tuple[int, ...], rng: np.random.Generator
 ) -> np.ndarray:
     """Random data of the spec's dtype: floats ~ N(0,1); quantised ints cover the range of real
     values ~ N(0,1) mapped through scale/zero-point; other ints are token ids; bools are coin flips.
     """
-    dtype = np.dtype(spec.dtype)
+    dtype = input_dtype(spec)
     if dtype.kind == "f":
         return rng.standard_normal(shape).astype(dtype)
     if dtype.kind == "b":
@@ -157,7 +176,7 @@ def check_input_array(arr: np.ndarray, spec: TensorSpec) -> None:
     """An ``--inputs`` array fits ``spec``: rows (samples) along the first axis, the other axes
     agreeing with the fixed dimensions, and a dtype that converts without changing kind (floats
     also quantise for quantised integer inputs)."""
-    target = np.dtype(spec.dtype)
+    target = input_dtype(spec)
     rest = all(d is None or d == a for d, a in zip(spec.shape[1:], arr.shape[1:], strict=False))
     if arr.ndim != len(spec.shape) or not rest or (arr.ndim and arr.shape[0] < 1):
         raise InvalidShapeError(
