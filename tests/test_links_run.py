@@ -45,6 +45,7 @@ def test_run_under_a_profile_records_the_link_and_adds_its_rtt(tmp_path: Path) -
     assert link.connections >= 1 and link.handshake_rtt is not None
     assert link.handshake_rtt.p50_ms >= 40.0  # the profile's 50 ms, loosely
     assert link.up.bytes > 0 and link.down.bytes > 0
+    assert any("in a thread of the measuring process" in n for n in link.notes)
     # each single-stream query crosses the link once each way: p50 rises by about the RTT
     assert under.results is not None and base.results is not None
     assert under.results.latency.p50 - base.results.latency.p50 >= 0.8 * link.profile.rtt_ms

@@ -21,6 +21,9 @@ from tippingpoint.harness.links.select import ShaperSelection
 from tippingpoint.harness.runner import RunOutcome, RunSpec
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "grpc": 80}
+HOSTED_ON = "the shaper's relay ran on its own event loop in a thread of the measuring process"
+"""Where the relay ran; not on the client's loop, which the backend owns from load to close
+(README, design notes: the shaper's thread)."""
 
 
 def run_shaped(
@@ -58,6 +61,7 @@ def run_shaped(
         outcome = run(dataclasses.replace(cell, backend_options=options))
     finally:
         record = link.stop()
+    record = record.model_copy(update={"notes": (*record.notes, HOSTED_ON)})
     report = outcome.report
     if report.http is None:
         return outcome

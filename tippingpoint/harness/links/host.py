@@ -2,11 +2,13 @@
 a background thread (:class:`LinkThread`), or in its own process
 (:class:`~tippingpoint.harness.links.process.LinkProcess`).
 
-Prefer the client's own event loop (``make bench-links`` measures all three): there the relay's
-callbacks run between the load generator's sends, adding ~30 us to a request; a thread shares
-the GIL with a load generator that spins between sends at high rates, and a process needs a core
-of its own. A network session starts it on its loop, on a port reserved before the session
-was pointed at it::
+On the client's own event loop the relay's callbacks run between the load generator's sends; a
+thread shares the GIL with a load generator that spins between sends at high rates, and a
+process needs a core of its own (``make bench-links`` measures all three). ``run --network``
+uses the thread: the backend owns the client's loop from its load (which already talks through
+the link) to its close, and the difference measured here is a fraction of a millisecond (README,
+design notes). A caller that owns the loop starts the link on it, on a port reserved before the
+client was pointed at it::
 
     entry = socket.socket(); entry.bind(("127.0.0.1", 0)); entry.listen(1024)
     link = open_link(selection, (host, port), listen=entry)   # the client uses entry's port
