@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from tippingpoint.core.kinds import ScenarioKind
 from tippingpoint.core.links import LinkSpec, OutageMode, OutageWindow
 from tippingpoint.core.schema import ArrivalProcess, StopRule
 from tippingpoint.core.types import OptionValue
+from tippingpoint.reports.document import TableBlock
 
 from .helpers import QUICK, assert_one_line, tp
 from .http_helpers import serve_process, short_scenario
@@ -383,12 +385,41 @@ def test_run_report_has_the_hybrid_section_and_samples(tmp_path: Path) -> None:
     assert Counter(arrays["hybrid_route"].tolist()) == h.answered_by
     assert report.results is not None and report.results.raw is not None
     assert "hybrid_route" in report.results.raw.arrays  # named, with its unit
+    # beside an edge run: the placements table (seed 003's Table 1), each cell naming its run
+    p = tp("run", "-m", "mlp-tiny", "-s", "single-stream", "-o", str(out), *QUICK)
+    assert p.returncode == 0, p.stderr
     md = tmp_path / "report.md"
     p = tp("report", str(out), "-o", str(md), "--format", "md")
     assert p.returncode == 0, p.stderr
     text = md.read_text()
     assert "Hybrid routing" in text
     assert "deadline" in text and f"{h.offload_rate:.1%}" in text
+    table = text.split("## Placements compared", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("|")[1].strip().split(",")[0]: line for line in table.splitlines()
+            if line.startswith("| ") and not line.startswith("| placement")}  # fmt: skip
+    assert set(rows) == {"edge", "hybrid"}
+    assert f"run {report.run_id[:8]}" in rows["hybrid"]  # latency and bandwidth name the run
+    assert "none: no network" in rows["edge"] and "no cost result" in rows["edge"]
+    # costed in process (the calculator's hand-worked profiles and edge figures; this run's
+    # hybrid report): the cost cells name the cost result's placements, the hybrid one
+    # measured from this run
+    from tippingpoint.calculator.compute import calculate
+    from tippingpoint.reports.placements import placements_section
+    from tippingpoint.reports.runs import LoadedRun, RunData
+
+    from .calculator_factory import edge_report, hand_api, hand_profiles
+
+    loaded = [RunData(LoadedRun(x, read_report(x), 1), None) for x in sorted(out.glob("*.json"))]
+    cost = calculate(
+        [edge_report(100, 20, model="mlp-tiny"), report], profiles=hand_profiles(),
+        clouds=[hand_api()], today=date(2026, 11, 23), tool_version="test", draws=0,
+        proxy_host=True, accept_flagged=True,
+    )  # fmt: skip
+    (_, _, costed) = placements_section(loaded, cost)
+    assert isinstance(costed, TableBlock)
+    cells = {row[0].split(",")[0]: row[3] for row in costed.rows}
+    assert "(edge: " in cells["edge"]
+    assert "(hybrid: " in cells["hybrid"] and "(measured)" in cells["hybrid"]
 
 
 def test_a_plain_run_has_no_hybrid_section(tmp_path: Path) -> None:
