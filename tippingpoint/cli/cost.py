@@ -14,8 +14,10 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
+    from tippingpoint.calculator.inputs import Profiles
+    from tippingpoint.calculator.tokens import TokenCostResult
     from tippingpoint.core.schema import Report
-    from tippingpoint.profiles.schema import WorkloadProfile
+    from tippingpoint.profiles.schema import CloudProfile, WorkloadProfile
 
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -70,6 +72,124 @@ def _samples(reports: list[Report], paths: list[Path]) -> dict[str, NDArray[np.f
         if "latency_ns" in arrays:
             out[report.run_id] = arrays["latency_ns"].astype(float) / 1e6
     return out
+
+
+def _token_costs(
+    loaded: list[Report],
+    chosen: Profiles,
+    clouds: list[CloudProfile],
+    *,
+    model: str | None,
+    variant: str | None,
+    tokens_per_day: float | None,
+) -> TokenCostResult:
+    """Generative reports: USD and J per million output tokens and the tipping point in tokens
+    per day (:mod:`tippingpoint.calculator.tokens`). The edge run is the one generative report
+    measured on a local backend, the cloud instance's capacity the one measured against an
+    endpoint."""
+    from tippingpoint.calculator.tokens import token_costs
+    from tippingpoint.core.errors import CostInputError
+    from tippingpoint.core.types import Device
+
+    gen = [r for r in loaded if r.generation is not None]
+    remote = [r for r in gen if r.backend is not None and r.backend.device is Device.REMOTE]
+    edge = [
+        r
+        for r in gen
+        if r not in remote
+        and (model is None or r.model.name == model)
+        and (variant is None or r.model.variant == variant)
+    ]
+    if len(edge) != 1:
+        found = ", ".join(f"{r.model.name} {r.model.variant} {r.run_id[:8]}" for r in edge)
+        raise CostInputError(
+            f"{len(edge)} generative edge reports given ({found or 'none'}): the token "
+            "calculator prices one",
+            "pass one edge run (-b onnxruntime-genai), or pick it with --model and --variant",
+        )
+    if len(remote) > 1:
+        raise CostInputError(
+            f"{len(remote)} generative endpoint reports given: the instance's capacity comes "
+            "from one",
+            "pass one report measured with --endpoint openai+http://...",
+        )
+    report = edge[0]
+    assert report.generation is not None
+    per_request = report.generation.metrics.output_tokens / max(
+        report.generation.metrics.succeeded, 1
+    )
+    if tokens_per_day is not None:
+        volume, source = tokens_per_day, "--tokens-per-day"
+    else:
+        w = chosen.workload
+        out_per = w.tokens_out_per_request.value if w.tokens_out_per_request else per_request
+        volume = w.inferences_per_day.value * out_per
+        source = (
+            f"workload {w.name}: {w.inferences_per_day.value:,.0f} requests/day x "
+            f"{out_per:,.1f} output tokens"
+        )
+    return token_costs(
+        report,
+        chosen.device,
+        chosen.energy,
+        clouds,
+        output_tokens_per_day=volume,
+        volume_source=source,
+        cloud_report=remote[0] if remote else None,
+    )
+
+
+def _emit_tokens(result: TokenCostResult, *, as_json: bool, out: Path | None) -> None:
+    """The token result as JSON (stdout, --out) or a table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tippingpoint.core.errors import OutputDirError
+    from tippingpoint.core.io import atomic_write_bytes
+
+    text = result.model_dump_json(indent=2) + "\n"
+    if out is not None:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(out, text.encode())
+        except OSError as exc:
+            raise OutputDirError(
+                f"cannot write {out}: {exc.strerror or exc}", "choose a writable --out"
+            ) from None
+    if as_json:
+        sys.stdout.write(text)
+        return
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    table = Table(
+        title=f"Per million output tokens at {result.output_tokens_per_day:,.0f} tokens/day "
+        f"({result.volume_source})"
+    )
+    for col in ("placement", "kind", "USD / M tokens", "J / M tokens", "units", "tipping point"):
+        table.add_column(col)
+    for p in result.placements:
+        usd = p.usd_per_million_output_tokens
+        joules = p.joules_per_million_output_tokens
+        tip = p.tipping_tokens_per_day
+        table.add_row(
+            p.name,
+            p.kind.value,
+            f"{usd:,.4g}" if usd is not None else "-",
+            f"{joules:,.4g}" + (" (est.)" if "estimated" in (p.energy_method or "") else "")
+            if joules is not None
+            else "-",
+            str(p.units) if p.units is not None else "-",
+            (f"edge from {tip:,.3g} tokens/day" if tip is not None else "edge never cheaper")
+            if p.kind.value != "edge" and usd is not None
+            else "-",
+        )
+    console.print(table)
+    for p in result.placements:
+        for note in p.notes:
+            console.print(f"{p.name}: {note}")
+    for note in result.notes:
+        console.print(note)
+    if out is not None:
+        console.print(f"wrote {out}")
 
 
 def cost(
@@ -133,6 +253,12 @@ def cost(
         False,
         "--accept-flagged",
         help="Let flagged runs and failed SLO searches decide; every figure carries the flag.",
+    ),
+    tokens_per_day: float | None = typer.Option(
+        None,
+        "--tokens-per-day",
+        help="Generative reports: output tokens per day to price (default: the workload's "
+        "inferences per day x the edge run's output tokens per request).",
     ),
     draws: int = typer.Option(100_000, help="Monte Carlo draws (0 to skip)."),
     seed: int = typer.Option(0, help="Monte Carlo seed."),
@@ -210,6 +336,12 @@ def cost(
     )
     clouds = [catalog.cloud(name) for name in cloud]
     loaded = [read_report(p) for p in paths]
+    if any(r.generation is not None for r in loaded):
+        result_tokens = _token_costs(
+            loaded, chosen, clouds, model=model, variant=variant, tokens_per_day=tokens_per_day
+        )
+        _emit_tokens(result_tokens, as_json=as_json, out=out)
+        return 0
     samples = _samples(loaded, paths) if chosen.workload.delay_cost_per_late_request else {}
     rate = None
     if fx is not None:
