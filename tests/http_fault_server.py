@@ -7,7 +7,8 @@ Routes: ``/ok`` (200, Server-Timing), ``/status/{code}``, ``/slow/{ms}``, ``/res
 (a 500 whose body echoes the credentials), ``/echo-cut/{pad}`` (the same after ``pad`` dots,
 so a truncation cuts the token), ``/gate`` (200 only with the HTTP Basic user and the
 ``api_key`` query below), a KServe v2 model ``blank`` whose metadata lists no inputs (it
-doubles what it is sent; an empty request is a 500), and a minimal
+doubles what it is sent; an empty request is a 500), a KServe v2 model ``text`` taking a
+BYTES input (``/v2/models/text/infer``, no metadata), and a minimal
 TF Serving model ``double`` (``/v1/models/double[/metadata|:predict]``) that returns 2*x.
 A stall is injected from outside by SIGSTOP/SIGCONT of the whole process.
 """
@@ -162,6 +163,21 @@ async def blank_infer(request: web.Request) -> web.Response:
     return web.Response(body=enc.body, headers=enc.headers())
 
 
+async def text_infer(request: web.Request) -> web.Response:
+    """A KServe v2 model ``text`` taking BYTES (JSON strings) and answering their lengths, as
+    a text model behind a KServe server would; anything but a BYTES input is a 400."""
+    try:
+        doc = await request.json()
+        (entry,) = doc["inputs"]
+        if entry["datatype"] != "BYTES" or not all(isinstance(v, str) for v in entry["data"]):
+            raise ValueError("not BYTES")
+    except (ValueError, KeyError, TypeError):
+        return web.json_response({"error": "model 'text' takes one BYTES input"}, status=400)
+    lengths = [len(v.encode()) for v in entry["data"]]
+    out = {"name": "length", "datatype": "INT64", "shape": [len(lengths)], "data": lengths}
+    return web.json_response({"model_name": "text", "outputs": [out]})
+
+
 async def tf_status(request: web.Request) -> web.Response:
     return web.json_response({"model_version_status": [{"version": "1", "state": "AVAILABLE"}]})
 
@@ -194,6 +210,7 @@ def make_app() -> web.Application:
     app.router.add_get("/v2/health/ready", ready)
     app.router.add_get("/v2/models/blank", blank_metadata)
     app.router.add_post("/v2/models/blank/infer", blank_infer)
+    app.router.add_post("/v2/models/text/infer", text_infer)
     app.router.add_get("/v1/models/double", tf_status)
     app.router.add_get("/v1/models/double/metadata", tf_metadata)
     app.router.add_post("/v1/models/double:predict", tf_predict)

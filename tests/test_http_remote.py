@@ -153,3 +153,38 @@ def test_a_model_the_endpoint_does_not_serve_is_a_usage_error(
     assert "served: add" in line and "--opt model_name=NAME" in line
     assert "Traceback" not in err
     assert not out.exists()
+
+
+def test_a_bytes_input_is_refused_with_a_fix_that_works(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, faults: str
+) -> None:
+    """The probe's BYTES input: refused before anything runs (tippingpoint generates numeric
+    tensors), with a fix: the template protocol sending a fixed BYTES request. The fix, taken
+    from the error line as written, runs against a KServe model that takes BYTES."""
+    import json
+    import re
+    import shlex
+
+    out = tmp_path / "refused"
+    code = main(
+        ["run", "-m", "text", "--endpoint", faults, "--opt", "inputs=words:BYTES:1", *SHORT,
+         "--out", str(out)]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2, err
+    (line,) = [x for x in err.splitlines() if x.startswith("error:")]
+    assert "BYTES" in line and "numeric" in line and "valid options" not in line
+    assert not out.exists()
+    suggested = re.search(r"(--opt protocol=template .*\}\]\}')", line)
+    assert suggested is not None, line
+    args = shlex.split(suggested.group(1).replace("MODEL", "text"))
+    template = json.loads(args[args.index("--opt", 4) + 1].removeprefix("template="))
+    assert template["inputs"][0] == {
+        "name": "words",
+        "datatype": "BYTES",
+        "shape": [1],
+        "data": ["some text"],
+    }
+    report = run_one(capsys, tmp_path / "fixed", "-m", "text", "--endpoint", faults, *args)
+    assert report.http is not None and report.http.error_rate == 0
+    assert report.results is not None and report.results.latency.count >= 20

@@ -28,7 +28,7 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from tippingpoint.core.errors import InvalidOptionError
+from tippingpoint.core.errors import InvalidOptionError, OptionValueError
 from tippingpoint.core.types import Availability, OptionValue
 
 M = TypeVar("M", bound=BaseModel)
@@ -41,6 +41,11 @@ def parse_options(model: type[M], options: Mapping[str, OptionValue], backend: s
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "?"
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, OptionValueError):  # a bad value whose validator names the fix
+            raise InvalidOptionError(
+                f"invalid {backend} option '{field}': {cause.problem}", cause.fix
+            ) from None
         valid = ", ".join(model.model_fields)
         raise InvalidOptionError(
             f"invalid {backend} option '{field}': {err['msg']}",

@@ -77,6 +77,17 @@ class InvalidOptionError(UsageError):
     """A backend or scenario option is unknown or has an invalid value."""
 
 
+class OptionValueError(ValueError):
+    """Raised inside an option validator: the problem, and in ``fix`` the fix; option parsing
+    turns it into an :class:`InvalidOptionError` with that fix (in place of the list of valid
+    option names, which does not help with a bad value)."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.fix = fix
+
+
 class SuiteFileError(UsageError):
     """A suite TOML file cannot be parsed or validated."""
 

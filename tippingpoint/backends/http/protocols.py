@@ -18,6 +18,7 @@ import numpy as np
 
 from tippingpoint.backends.http import kserve
 from tippingpoint.backends.http.kserve import CodecError, Encoded, NamedTensor
+from tippingpoint.core.errors import OptionValueError
 from tippingpoint.core.types import TensorSpec
 
 
@@ -340,9 +341,12 @@ def spec_dtype(name: str, dtype: str) -> str:
     if dtype.upper() in kserve.NUMPY_TYPES:
         return kserve.NUMPY_TYPES[dtype.upper()]
     if dtype.upper() in STRING_TYPES or dtype.lower() in ("str", "string", "bytes", "object"):
-        raise ValueError(
-            f"input '{name}' is {dtype} (strings): tippingpoint sends numeric tensors only; "
-            "benchmark a model with numeric inputs (e.g. token ids as INT64)"
+        raise OptionValueError(
+            f"input '{name}' is {dtype} (strings): tippingpoint generates numeric tensors only",
+            "send a fixed BYTES request over HTTP with the template protocol, e.g. --opt "
+            'protocol=template --opt path=/v2/models/MODEL/infer --opt template=\'{"inputs":'
+            f'[{{"name":"{name}","datatype":"BYTES","shape":[1],"data":'
+            '["some text"]}]}\', or benchmark a model with numeric inputs (token ids as INT64)',
         )
     try:
         numpy_name = np.dtype(dtype).name
