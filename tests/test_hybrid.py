@@ -404,7 +404,7 @@ def test_run_report_has_the_hybrid_section_and_samples(tmp_path: Path) -> None:
     # hybrid report): the cost cells name the cost result's placements, the hybrid one
     # measured from this run
     from tippingpoint.calculator.compute import calculate
-    from tippingpoint.reports.placements import placements_section
+    from tippingpoint.reports.document import placements_section
     from tippingpoint.reports.runs import LoadedRun, RunData
 
     from .calculator_factory import edge_report, hand_api, hand_profiles

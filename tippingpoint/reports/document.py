@@ -35,7 +35,7 @@ from tippingpoint.reports.figures import (
     repetition_figures,
 )
 from tippingpoint.reports.generation_figures import generation_figures
-from tippingpoint.reports.placements import placements_section
+from tippingpoint.reports.placements import placements_table
 from tippingpoint.reports.runs import RunData, scenario_label
 from tippingpoint.reports.significance import describe, describe_others
 from tippingpoint.reports.split_figures import short_cut, split_figures
@@ -705,6 +705,18 @@ def hybrid_section(runs: Sequence[RunData]) -> list[Block]:
             ),
             rows=tuple(rows),
         ),
+    ]
+
+
+def placements_section(runs: Sequence[RunData], cost: CostResult | None) -> list[Block]:
+    """Seed 003's Table 1 from the runs: cloud, edge, hybrid, split side by side."""
+    table = placements_table(runs, cost)
+    if table is None:
+        return []
+    return [
+        Heading(2, "Placements compared", "placements"),
+        Para(table.note, Tone.NOTE),
+        TableBlock(caption=table.caption, headers=table.headers, rows=table.rows),
     ]
 
 

@@ -5,12 +5,14 @@ is not shown, and cost comes only from a supplied cost result (computed from mea
 
 Usage::
 
-    blocks = placements_section(runs, cost)     # [] when fewer than two placements were run
+    table = placements_table(runs, cost)     # None when fewer than two placements were run
+    table.note, table.caption, table.headers, table.rows
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tippingpoint.core.schema import MeasurementMethod, Report, RunStatus
@@ -19,9 +21,25 @@ from tippingpoint.reports.runs import RunData
 
 if TYPE_CHECKING:
     from tippingpoint.calculator.result import CostResult, PlacementResult
-    from tippingpoint.reports.document import Block
 
 PLACEMENTS = ("cloud", "edge", "hybrid", "split")
+NOTE = (
+    "Seed 003's Table 1 (cloud-centric, edge-centric, hybrid) built from these runs: latency "
+    "p50 / p99 of the row's single-stream run (else its first), energy per inference where a "
+    "collector measured it (estimates are not shown), cost per million inferences from the "
+    "cost result (computed from the measured runs and the profiles), bytes sent and received "
+    "per inference. Each cell names its source."
+)
+
+
+@dataclass(frozen=True)
+class PlacementsTable:
+    """The table's note, caption, headers and one row per placement that was run."""
+
+    note: str
+    caption: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
 
 
 def placement_of(report: Report) -> str:
@@ -87,16 +105,14 @@ def _cost(placement: str, cost: CostResult | None) -> str:
     return f"{found.cost_per_million:,.2f} {cost.currency}/M ({found.label})"
 
 
-def placements_section(runs: Sequence[RunData], cost: CostResult | None) -> list[Block]:
-    """The table, one row per placement that was run (at least two, else nothing)."""
-    from tippingpoint.reports.document import Heading, Para, TableBlock, Tone
-
+def placements_table(runs: Sequence[RunData], cost: CostResult | None) -> PlacementsTable | None:
+    """The table, one row per placement that was run (at least two, else None)."""
     by: dict[str, list[RunData]] = {}
     for r in runs:
         if r.report.status is RunStatus.COMPLETE and r.report.results is not None:
             by.setdefault(placement_of(r.report), []).append(r)
     if len(by) < 2:
-        return []
+        return None
     rows = []
     for placement in PLACEMENTS:
         group = by.get(placement)
@@ -119,19 +135,9 @@ def placements_section(runs: Sequence[RunData], cost: CostResult | None) -> list
                 _bandwidth(r, placement),
             )
         )
-    return [
-        Heading(2, "Placements compared", "placements"),
-        Para(
-            "Seed 003's Table 1 (cloud-centric, edge-centric, hybrid) built from these runs: "
-            "latency p50 / p99 of the row's single-stream run (else its first), energy per "
-            "inference where a collector measured it (estimates are not shown), cost per "
-            "million inferences from the cost result (computed from the measured runs and "
-            "the profiles), bytes sent and received per inference. Each cell names its source.",
-            Tone.NOTE,
-        ),
-        TableBlock(
-            caption="Placements: cloud, edge, hybrid, split (only those run)",
-            headers=("placement", "latency p50 / p99", "energy", "cost", "bandwidth"),
-            rows=tuple(rows),
-        ),
-    ]
+    return PlacementsTable(
+        note=NOTE,
+        caption="Placements: cloud, edge, hybrid, split (only those run)",
+        headers=("placement", "latency p50 / p99", "energy", "cost", "bandwidth"),
+        rows=tuple(rows),
+    )
