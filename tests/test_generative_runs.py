@@ -12,6 +12,7 @@ test's.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 
 pytest.importorskip("aiohttp", reason="aiohttp is the http extra (the OpenAI client and stub)")
 
+from tippingpoint.cli import main
 from tippingpoint.core import io as report_io
 from tippingpoint.core.errors import InvalidOptionError
 from tippingpoint.core.kinds import ScenarioKind
@@ -287,3 +289,19 @@ def test_report_generation_section_and_figures(stub: str, tmp_path: Path) -> Non
     # a run without a generation section renders no Generation heading
     plain = build_from_paths([Path(__file__).parent / "fixtures" / "report_v1.json"])
     assert "Generation" not in [b.text for b in plain.blocks if isinstance(b, Heading)]
+
+
+def test_run_cli_openai_endpoint_json(
+    stub: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["run", "--endpoint", stub, "-m", "zero", "-o", str(tmp_path), "--idle-s", "0"]
+    quick = ["--stop", "fixed", "--min-queries", "4", "--min-duration", "0.1"]
+    rc = main([*base, *quick, "--output-tokens", "3", "--slo", "ttft=1000", "--json"])
+    assert rc == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["scenario"] == "single-stream" and row["good_fraction"] == 1.0
+    assert row["ttft_p50_ms"] > 0 and row["output_tokens_per_s"] > 0
+    # bad generative flags: one line, exit 2, nothing written
+    assert main([*base, "--slo", "ttft=fast"]) == 2
+    assert main([*base, "--find-peak", "-s", "server", "--rate", "5"]) == 2
+    assert len(list(tmp_path.glob("*.json"))) == 1

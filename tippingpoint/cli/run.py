@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from rich.progress import TaskID
 
     from tippingpoint.core.links import LinkSpec
-    from tippingpoint.core.schema import InterleaveOrder, StopMode
+    from tippingpoint.core.schema import InterleaveOrder, Report, StopMode
     from tippingpoint.harness.collectors.options import CollectorOptions
     from tippingpoint.harness.events import Event
     from tippingpoint.harness.execute import ExecutionResult, ExitStatus
@@ -550,6 +550,21 @@ def _collector_options(
     )
 
 
+def _generation_summary(report: Report) -> dict[str, object]:
+    """A generative run's headline figures for ``--json`` (nothing for other runs)."""
+    gen = report.generation
+    if gen is None:
+        return {}
+    m = gen.metrics
+    return {
+        "ttft_p50_ms": m.ttft.p50 if m.ttft else None,
+        "tpot_p50_ms": m.tpot.p50 if m.tpot else None,
+        "output_tokens_per_s": m.output_tokens_per_s,
+        "good_fraction": m.goodput.good_fraction if m.goodput else None,
+        "peak_rate_rps": gen.peak_rate_rps,
+    }
+
+
 def _print_summary(console: Console, result: ExecutionResult, out: Path, as_json: bool) -> None:
     """The runs' table (or JSON on stdout), the count written, and a note when interrupted."""
     from tippingpoint.harness.execute import ExitStatus
@@ -566,6 +581,7 @@ def _print_summary(console: Console, result: ExecutionResult, out: Path, as_json
                         "scenario": w.report.scenario.kind.value,
                         "p50_ms": w.report.results.latency.p50 if w.report.results else None,
                         "p99_ms": w.report.results.latency.p99 if w.report.results else None,
+                        **_generation_summary(w.report),
                     }
                     for w in result.written
                 ]
