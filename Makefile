@@ -160,6 +160,13 @@ bench-loadgen: venv
 bench-links: venv
 	$(PY) -m tippingpoint.harness.links.bench
 
+# the OpenAI streaming client against `tippingpoint serve --llm-stub` on loopback: streams held
+# at once (target >= 500), what it adds to each chunk's timestamp and its parse cost per chunk
+# (target <= 50 us), printed with PASS/FAIL; about a minute
+.PHONY: bench-streams
+bench-streams: venv
+	$(PY) -m tippingpoint.server.openai_bench
+
 clean:
 	rm -rf $(VENV) $(EXPORT_VENV) $(AIPERF_VENV) $(RESULTS) .pytest_cache .ruff_cache
 
