@@ -13,6 +13,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -305,3 +310,56 @@ def test_run_cli_openai_endpoint_json(
     assert main([*base, "--slo", "ttft=fast"]) == 2
     assert main([*base, "--find-peak", "-s", "server", "--rate", "5"]) == 2
     assert len(list(tmp_path.glob("*.json"))) == 1
+
+
+def test_ctrl_c_keeps_the_measured_requests(tmp_path: Path) -> None:
+    """SIGINT in the measured part: exit 130, the run's report marked interrupted with the
+    requests measured so far (figures and sidecar), as for any run."""
+    source = StubSource("slow", StubSpec(20.0, 5.0))
+    with BackgroundServer(ModelRepository(), ServerConfig(port=0), OpenAiService([source])) as srv:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tippingpoint",
+                "run",
+                "--endpoint",
+                f"openai+http://127.0.0.1:{srv.port}/v1",
+                "-m",
+                "slow",
+                "--stop",
+                "fixed",
+                "--min-duration",
+                "60",
+                "--max-duration",
+                "120",
+                "--warmup-queries",
+                "2",
+                "--warmup-duration",
+                "0",
+                "--output-tokens",
+                "4",
+                "--idle-s",
+                "0",
+                "-o",
+                str(tmp_path),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 90
+        # the cold request and 2 warm-up requests, then at least 5 measured ones
+        while time.monotonic() < deadline and source._requests < 8:
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    (path,) = tmp_path.glob("*.json")
+    report = report_io.read_report(path)
+    assert report.status is RunStatus.INTERRUPTED and RunFlag.INTERRUPTED in report.flags
+    assert report.generation is not None
+    m = report.generation.metrics
+    assert m.succeeded >= 4 and m.output_tokens == 4 * m.succeeded
+    arrays = report_io.load_samples(report, path)
+    assert len(arrays["gen_scheduled_ns"]) == m.requests
