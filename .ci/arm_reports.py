@@ -2,7 +2,8 @@
 
 Every report must be complete, from an aarch64 host marked emulated (flag and fingerprint),
 and every accuracy figure must equal the one the suite manifest recorded on x86 for the same
-file: within one evaluation sample for top-1 metrics, 1e-3 relative for continuous ones.
+file: within one evaluation sample for top-1 metrics, 1e-3 relative for continuous ones. A
+generative run's report must have every request succeed with the tokens it asked for.
 Reports under a ``tflite-runtime`` folder must have run on tflite-runtime.
 
     python .ci/arm_reports.py RESULTS_DIR
@@ -45,6 +46,15 @@ def problems(report: Report, expected_runtime: str | None = None) -> list[str]:
         out.append(f"machine {report.host.machine}")
     if not report.host.emulated or RunFlag.EMULATED not in report.flags:
         out.append("not marked emulated")
+    gen = report.generation
+    if gen is not None:  # a generative run: every request complete, with the tokens asked for
+        tm = gen.metrics
+        if tm.failed or tm.succeeded != tm.requests or tm.succeeded == 0:
+            out.append(f"{tm.succeeded}/{tm.requests} requests succeeded {tm.failed or ''}")
+        elif gen.ignore_eos and tm.output_tokens != round(gen.max_tokens_mean * tm.succeeded):
+            out.append(f"{tm.output_tokens} output tokens, {gen.max_tokens_mean:g} a request asked")
+        if tm.token_counts.differing:
+            out.append(f"{tm.token_counts.differing} requests' token counts differ")
     acc = report.accuracy
     if acc is not None:
         m = report.model
