@@ -466,3 +466,28 @@ def test_validate_options_needs_no_endpoint_and_load_does() -> None:
     HybridBackend().validate_options({"policy": "queue-depth", "k": 3})
     with pytest.raises(InvalidOptionError, match="needs an endpoint"):
         HybridBackend().load(Path("x.onnx"), {"policy": "always-local"})
+
+
+def test_accuracy_pass_scores_the_routed_answers(tmp_path: Path) -> None:
+    """--accuracy routes the evaluation set like any request: with the same model on both
+    sides, a policy scores as the all-local reference does, whatever share it offloads."""
+    from tippingpoint.core.io import read_report
+
+    out = tmp_path / "r"
+    for policy in (["policy=always-local"], ["policy=confidence", "threshold=0.99"]):
+        flags = [x for o in policy for x in ("--opt", o)]
+        p = tp(
+            "run", "-m", "digits-cnn", "-b", "hybrid", "--endpoint", "local",
+            "-s", "single-stream", "--accuracy", *flags, "-o", str(out), *QUICK,
+        )  # fmt: skip
+        assert p.returncode == 0, p.stderr
+    reports = [read_report(x) for x in sorted(out.glob("*.json"))]
+    by = {r.hybrid.policy: r for r in reports if r.hybrid is not None}
+    local, routed = by["always-local"].accuracy, by["confidence"].accuracy
+    assert local is not None and routed is not None
+    assert local.metric == routed.metric == "top1"
+    assert abs(local.value - routed.value) <= 1 / local.samples  # a near-tie at most
+    md = tmp_path / "report.md"
+    assert tp("report", str(out), "-o", str(md), "--format", "md").returncode == 0
+    hybrid_table = md.read_text().split("## Hybrid routing", 1)[1].split("\n## ", 1)[0]
+    assert f"top1 {routed.value:.4g}" in hybrid_table

@@ -666,6 +666,7 @@ def hybrid_section(runs: Sequence[RunData]) -> list[Block]:
         reasons = ", ".join(f"{k} {v:,}" for k, v in h.reasons.items())
         errors = ", ".join(f"{k} {v:,}" for k, v in h.cloud_errors.items()) or "-"
         slo = f" (SLO {h.slo_ms:g} ms)" if h.slo_ms is not None else ""
+        acc = r.report.accuracy
         rows.append(
             (
                 r.label,
@@ -679,6 +680,7 @@ def hybrid_section(runs: Sequence[RunData]) -> list[Block]:
                 reasons,
                 errors,
                 f"{h.policy_overhead_us_mean:.3g} / {h.policy_overhead_us_p99:.3g}",
+                f"{acc.metric} {acc.value:.4g}" if acc is not None else "-",
             )
         )
     return [
@@ -688,7 +690,8 @@ def hybrid_section(runs: Sequence[RunData]) -> list[Block]:
                 "Hybrid runs: share of requests the policy sent to the endpoint (offload), "
                 "failed cloud requests answered locally (fallback), requests over the SLO "
                 "(failures count as misses), cache hits; the policy's own time per request "
-                "(mean / p99, microseconds, measured)."
+                "(mean / p99, microseconds, measured); accuracy of the routed answers when "
+                "--accuracy ran (run always-local and always-cloud for the references)."
             ),
             headers=(
                 "run",
@@ -702,6 +705,7 @@ def hybrid_section(runs: Sequence[RunData]) -> list[Block]:
                 "reasons",
                 "cloud errors",
                 "policy us",
+                "accuracy",
             ),
             rows=tuple(rows),
         ),
