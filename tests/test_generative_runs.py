@@ -363,3 +363,32 @@ def test_ctrl_c_keeps_the_measured_requests(tmp_path: Path) -> None:
     assert m.succeeded >= 4 and m.output_tokens == 4 * m.succeeded
     arrays = report_io.load_samples(report, path)
     assert len(arrays["gen_scheduled_ns"]) == m.requests
+
+
+def test_tiny_llm_served_counted_on_both_sides(tmp_path: Path) -> None:
+    """tiny-llm behind ``tippingpoint serve``'s OpenAI endpoint, its tokenizer on the client:
+    the server's usage and the client's count are both kept, compared request by request."""
+    pytest.importorskip("onnxruntime_genai", reason="onnxruntime-genai is the genai extra")
+    pytest.importorskip("tokenizers", reason="tokenizers counts on the client (export extra)")
+    from tippingpoint.harness.matrix import BackendOption
+    from tippingpoint.models.registry import resolve_model
+    from tippingpoint.server.openai import load_sources
+
+    tokenizer = resolve_model("tiny-llm").path.parent / "tokenizer.json"
+    sources = load_sources(["tiny-llm"], None)
+    with BackgroundServer(ModelRepository(), ServerConfig(port=0), OpenAiService(sources)) as srv:
+        request = quick_request(
+            endpoint=f"openai+http://127.0.0.1:{srv.port}",
+            models=("tiny-llm",),
+            options=(BackendOption("tokenizer", str(tokenizer)),),
+            generation=GenerationSettings(output_tokens=8),
+        )
+        (report,) = run(request, tmp_path)
+    assert report.backend is not None and report.backend.name == "openai"
+    m = metrics(report)
+    tc = m.token_counts
+    assert m.succeeded == m.requests >= 8
+    assert tc.server_total == 8 * m.succeeded and tc.client_total is not None
+    assert tc.compared == m.succeeded
+    assert tc.difference == tc.server_total - tc.client_total
+    print(f"server {tc.server_total}, client {tc.client_total}, differing in {tc.differing}")

@@ -422,6 +422,34 @@ class OpenAiOptions(BaseModel):
     ignore_eos: bool = True
     token_env: str | None = Field(default=None, description="environment variable with the token")
     token_file: str | None = Field(default=None, description="file whose first line is the token")
+    tokenizer: str | None = Field(
+        default=None,
+        description="a tokenizer.json (Hugging Face tokenizers) to count each chunk's tokens on "
+        "the client, beside the server's usage",
+    )
+
+
+def tokenizer_counter(path: str) -> Callable[[str], int]:
+    """Counts the tokens of a text with the ``tokenizer.json`` at ``path`` (no special tokens);
+    a missing library or an unreadable file is a usage error naming the fix."""
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        raise RuntimeNotInstalledError(
+            "the tokenizer option needs the tokenizers library", "pip install tokenizers"
+        ) from None
+    try:
+        tok = Tokenizer.from_file(path)
+    except Exception as exc:  # the library raises its own Exception for a bad file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidOptionError(
+            f"cannot read tokenizer {path}: {first[:200]}", "pass a tokenizer.json file"
+        ) from None
+
+    def count(text: str) -> int:
+        return len(tok.encode(text, add_special_tokens=False).ids)
+
+    return count
 
 
 class OpenAiSession(SessionBase):
@@ -431,13 +459,21 @@ class OpenAiSession(SessionBase):
     scenarios drive :meth:`client`.
     """
 
-    def __init__(self, config: OpenAiClientConfig, description: BackendDescription) -> None:
+    def __init__(
+        self,
+        config: OpenAiClientConfig,
+        description: BackendDescription,
+        count_tokens: Callable[[str], int] | None = None,
+    ) -> None:
         super().__init__((), (), description)
         self.config = config
+        self.count_tokens = count_tokens
+        """The client-side token counter (the ``tokenizer`` option), or None."""
 
     def client(self, count_tokens: Callable[[str], int] | None = None) -> OpenAiStreamClient:
-        """A new client (enter it with ``async with`` on the loop that sends)."""
-        return OpenAiStreamClient(self.config, count_tokens)
+        """A new client (enter it with ``async with`` on the loop that sends); it counts chunk
+        tokens with ``count_tokens``, else with the session's tokenizer, if any."""
+        return OpenAiStreamClient(self.config, count_tokens or self.count_tokens)
 
     def bind(self, feeds: Any) -> Any:
         """Not a tensor model: generative scenarios drive :meth:`client` instead."""
@@ -503,4 +539,5 @@ class OpenAiBackend(TypedOptions[OpenAiOptions]):
             device=Device.REMOTE,
             options=shown,
         )
-        return OpenAiSession(config, description)
+        counter = tokenizer_counter(opts.tokenizer) if opts.tokenizer is not None else None
+        return OpenAiSession(config, description, counter)

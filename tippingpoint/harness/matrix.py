@@ -455,7 +455,7 @@ def expand(request: RunRequest) -> Matrix:
                             model=for_backend(ref, get_backend(b).formats),
                             backend=b,
                             scenario=settings,
-                            backend_options=_cell_options(ref, options.get(b, {})),
+                            backend_options=_cell_options(ref, options.get(b, {}), b),
                             shape_overrides=request.shape_overrides,
                             feeds=feeds,
                             accuracy=hooks.get(ref.name) or base_hooks.get(b),
@@ -557,9 +557,13 @@ def _model_ref(spec: str, request: RunRequest) -> ModelRef:
         return remote_ref(spec)
 
 
-def _cell_options(ref: ModelRef, options: Mapping[str, OptionValue]) -> dict[str, OptionValue]:
-    """A cell's backend options: a remote-only model is asked for by its name."""
-    if is_remote(ref) and "model_name" not in options:
+def _cell_options(
+    ref: ModelRef, options: Mapping[str, OptionValue], backend: str | None = None
+) -> dict[str, OptionValue]:
+    """A cell's backend options: a remote-only model is asked for by its name, and so is any
+    model an OpenAI-compatible endpoint serves (``-m tiny-llm`` asks the endpoint for
+    ``tiny-llm``, not for its local file's name)."""
+    if (is_remote(ref) or backend == OPENAI_BACKEND) and "model_name" not in options:
         return {**options, "model_name": ref.name}
     return dict(options)
 
