@@ -4,9 +4,12 @@ share, and the hybrid report feeds neither the edge nor the cloud figures."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 from tippingpoint.calculator.compute import calculate
+from tippingpoint.calculator.latency import LatencyCheck
 from tippingpoint.calculator.model import Placement
 from tippingpoint.calculator.params import Basis, Param
 from tippingpoint.calculator.result import CostResult
@@ -98,3 +101,44 @@ def test_the_latest_hybrid_run_is_used_and_the_others_named() -> None:
     result = _calc([EDGE, CLOUD, old, new])
     assert _share(result)[0] == 0.8
     assert any("hybrid run oldaaaaa not used" in w for w in result.warnings)
+
+
+def test_a_hybrid_run_under_the_costs_network_gives_the_hybrid_p99(tmp_path: Path) -> None:
+    """A real hybrid run shaped by --network lan: costed under 'lan' its own p99 is the hybrid
+    latency (measured, naming the run); under another network, the slower side's as before."""
+    from tippingpoint.core.io import read_report
+
+    from .calculator_factory import hand_api
+    from .helpers import QUICK, tp
+
+    out = tmp_path / "r"
+    p = tp(
+        "run", "-m", "mlp-tiny", "-b", "hybrid", "--endpoint", "local", "--network", "lan",
+        "-s", "single-stream", "--opt", "policy=always-cloud", "-o", str(out), *QUICK,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    (path,) = out.glob("*.json")
+    run = read_report(path)
+    assert run.results is not None and run.http is not None and run.http.link is not None
+    edge = edge_report(100, 20, model="mlp-tiny")
+    profiles = hand_profiles()
+    assert profiles.network.name == run.http.link.profile.name == "lan"
+
+    def hybrid_latency(network_name: str) -> LatencyCheck:
+        ps = dataclasses.replace(
+            profiles, network=profiles.network.model_copy(update={"name": network_name})
+        )
+        result = calculate(
+            [edge, run], profiles=ps, clouds=[hand_api()], today=TODAY, tool_version="test",
+            draws=0, proxy_host=True, accept_flagged=True,
+        )  # fmt: skip
+        (hybrid,) = [p for p in result.analyses[0].placements if p.placement is Placement.HYBRID]
+        assert hybrid.edge_share == 0.0  # always-cloud: everything offloaded
+        return hybrid.latency
+
+    same = hybrid_latency("lan")
+    assert same.basis is Basis.MEASURED
+    assert same.p99_ms == run.results.latency.p99
+    assert f"hybrid run {run.run_id[:8]}" in (same.method or "")
+    other = hybrid_latency("lte")
+    assert f"hybrid run {run.run_id[:8]}" not in (other.method or "")
