@@ -282,6 +282,7 @@ class HybridSession(SessionBase):
                 end = clock()
                 rec = RouteRecord(Route.CACHE.value, "cache-hit", end - start)
                 return Completion(start, end, None, 0, 0, -1, 0, 0, rec), hit
+            policy_ns = clock() - start  # the hash and the missed lookup count as overhead
         t0 = clock()
         decision: Decision = self.policy.decide(self.state)
         self.state.decisions += 1
