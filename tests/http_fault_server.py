@@ -8,7 +8,7 @@ Routes: ``/ok`` (200, Server-Timing), ``/status/{code}``, ``/slow/{ms}``, ``/res
 so a truncation cuts the token), ``/gate`` (200 only with the HTTP Basic user and the
 ``api_key`` query below), a KServe v2 model ``blank`` whose metadata lists no inputs (it
 doubles what it is sent; an empty request is a 500), a KServe v2 model ``text`` taking a
-BYTES input (``/v2/models/text/infer``, no metadata), and a minimal
+BYTES input (JSON or binary; its metadata lists no inputs), and a minimal
 TF Serving model ``double`` (``/v1/models/double[/metadata|:predict]``) that returns 2*x.
 A stall is injected from outside by SIGSTOP/SIGCONT of the whole process.
 """
@@ -16,6 +16,7 @@ A stall is injected from outside by SIGSTOP/SIGCONT of the whole process.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import struct
 import sys
@@ -163,17 +164,45 @@ async def blank_infer(request: web.Request) -> web.Response:
     return web.Response(body=enc.body, headers=enc.headers())
 
 
+async def text_metadata(request: web.Request) -> web.Response:
+    """The ``text`` model lists no inputs (a custom predictor): --opt inputs= gives them."""
+    return web.json_response(
+        {"name": "text", "versions": ["1"], "platform": "custom", "inputs": [], "outputs": []}
+    )
+
+
+def _bytes_elements(blob: bytes) -> list[str]:
+    """The binary extension's BYTES layout, read by hand: uint32 LE length, then the bytes."""
+    out, pos = [], 0
+    while pos < len(blob):
+        (size,) = struct.unpack_from("<I", blob, pos)
+        out.append(blob[pos + 4 : pos + 4 + size].decode())
+        pos += 4 + size
+    return out
+
+
 async def text_infer(request: web.Request) -> web.Response:
-    """A KServe v2 model ``text`` taking BYTES (JSON strings) and answering their lengths, as
-    a text model behind a KServe server would; anything but a BYTES input is a 400."""
+    """A KServe v2 model ``text`` taking one BYTES input (JSON strings or binary data) and
+    answering each element's length in bytes; anything but a BYTES input is a 400."""
+    body = await request.read()
+    length = request.headers.get("Inference-Header-Content-Length")
     try:
-        doc = await request.json()
-        (entry,) = doc["inputs"]
-        if entry["datatype"] != "BYTES" or not all(isinstance(v, str) for v in entry["data"]):
+        head = json.loads(body[: int(length)] if length else body)
+        (entry,) = head["inputs"]
+        if entry["datatype"] != "BYTES":
             raise ValueError("not BYTES")
-    except (ValueError, KeyError, TypeError):
+        if length:
+            values = _bytes_elements(body[int(length) :])
+        else:
+            values = entry["data"]
+        count = 1
+        for d in entry["shape"]:
+            count *= d
+        if len(values) != count or not all(isinstance(v, str) for v in values):
+            raise ValueError("wrong count")
+    except (ValueError, KeyError, TypeError, struct.error):
         return web.json_response({"error": "model 'text' takes one BYTES input"}, status=400)
-    lengths = [len(v.encode()) for v in entry["data"]]
+    lengths = [len(v.encode()) for v in values]
     out = {"name": "length", "datatype": "INT64", "shape": [len(lengths)], "data": lengths}
     return web.json_response({"model_name": "text", "outputs": [out]})
 
@@ -210,6 +239,7 @@ def make_app() -> web.Application:
     app.router.add_get("/v2/health/ready", ready)
     app.router.add_get("/v2/models/blank", blank_metadata)
     app.router.add_post("/v2/models/blank/infer", blank_infer)
+    app.router.add_get("/v2/models/text", text_metadata)
     app.router.add_post("/v2/models/text/infer", text_infer)
     app.router.add_get("/v1/models/double", tf_status)
     app.router.add_get("/v1/models/double/metadata", tf_metadata)

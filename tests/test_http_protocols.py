@@ -203,3 +203,76 @@ def test_scheduler_sleeps_whole_milliseconds_ending_before_the_send() -> None:
         waited_ns = -(-round(slept * 1e9) // 1_000_000) * 1_000_000
         assert 0 < waited_ns <= delta_ns - WAKE_MARGIN_NS
         assert delta_ns - waited_ns < 1_000_000 + WAKE_MARGIN_NS
+
+
+def _texts(*values: bytes) -> np.ndarray:
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = list(values)
+    return arr
+
+
+def test_bytes_tensors_follow_the_binary_extension_and_json_strings() -> None:
+    """KServe BYTES: binary data is each element's uint32 little-endian length then its bytes
+    (written out here by hand), JSON data is strings; both decode back to the same bytes."""
+    words = _texts(b"hi", "h\u00e9".encode(), b"")
+    enc = kserve.encode_request([NamedTensor("w", words)], binary_inputs=True, binary_outputs=False)
+    assert enc.header_length is not None
+    head = json.loads(enc.body[: enc.header_length])
+    assert head["inputs"][0]["datatype"] == "BYTES"
+    blob = enc.body[enc.header_length :]
+    assert blob == b"\x02\x00\x00\x00hi" + b"\x03\x00\x00\x00h\xc3\xa9" + b"\x00\x00\x00\x00"
+    assert head["inputs"][0]["parameters"]["binary_data_size"] == len(blob)
+    as_json = kserve.encode_request(
+        [NamedTensor("w", words)], binary_inputs=False, binary_outputs=False
+    )
+    assert json.loads(as_json.body)["inputs"][0]["data"] == ["hi", "h\u00e9", ""]
+    for body, length in ((enc.body, enc.header_length), (as_json.body, None)):
+        (back,) = kserve.decode_request(body, length).inputs
+        assert back.array.dtype == object and list(back.array) == list(words)
+
+
+@pytest.mark.parametrize(
+    ("blob", "needle"),
+    [
+        (b"\x05\x00\x00\x00hi", "runs past"),
+        (b"\x02\x00", "ends inside"),
+        (b"\x00\x00\x00\x00\x00\x00\x00\x00", "bytes follow"),
+    ],
+)
+def test_malformed_bytes_data_is_a_codec_error(blob: bytes, needle: str) -> None:
+    head = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "w",
+                    "shape": [1],
+                    "datatype": "BYTES",
+                    "parameters": {"binary_data_size": len(blob)},
+                }
+            ]
+        }
+    ).encode()
+    with pytest.raises(CodecError, match=needle):
+        kserve.decode_request(head + blob, len(head))
+
+
+def test_bytes_tensors_over_grpc_raw_and_typed_contents() -> None:
+    """gRPC carries BYTES raw in the same length-prefixed layout, or as bytes_contents."""
+    pytest.importorskip("google.protobuf", reason="protobuf comes with the grpc extra")
+    from tippingpoint.backends.grpc import tensors
+    from tippingpoint.backends.grpc.proto import M
+
+    words = _texts(b"ab", b"xyz")
+    req = tensors.parse(
+        M.ModelInferRequest, tensors.encode_request("m", None, [NamedTensor("w", words)])
+    )
+    assert req.inputs[0].datatype == "BYTES"
+    assert req.raw_input_contents[0] == b"\x02\x00\x00\x00ab\x03\x00\x00\x00xyz"
+    (back,) = tensors.decode_request(req)
+    assert list(back.array) == [b"ab", b"xyz"]
+    typed = M.ModelInferResponse(model_name="m")
+    out = typed.outputs.add(name="o", datatype="BYTES")
+    out.shape.append(2)
+    out.contents.bytes_contents.extend([b"ab", b"xyz"])
+    (decoded,) = tensors.decode_response(typed.SerializeToString())
+    assert list(decoded.array) == [b"ab", b"xyz"]

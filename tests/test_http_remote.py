@@ -84,8 +84,6 @@ def test_inputs_option_takes_protocol_datatypes(
 @pytest.mark.parametrize(
     ("spec", "needle"),
     [
-        ("x:string:1", "strings"),
-        ("x:BYTES:1", "strings"),
         ("x:FP33:1", "unknown datatype"),
         ("x:FP32:1xA", "DIMxDIM"),
         ("x:FP32", "NAME:DTYPE"),
@@ -155,36 +153,19 @@ def test_a_model_the_endpoint_does_not_serve_is_a_usage_error(
     assert not out.exists()
 
 
-def test_a_bytes_input_is_refused_with_a_fix_that_works(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, faults: str
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+def test_a_bytes_input_runs_against_a_model_taking_strings(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, faults: str, binary: bool
 ) -> None:
-    """The probe's BYTES input: refused before anything runs (tippingpoint generates numeric
-    tensors), with a fix: the template protocol sending a fixed BYTES request. The fix, taken
-    from the error line as written, runs against a KServe model that takes BYTES."""
-    import json
-    import re
-    import shlex
-
-    out = tmp_path / "refused"
-    code = main(
-        ["run", "-m", "text", "--endpoint", faults, "--opt", "inputs=words:BYTES:1", *SHORT,
-         "--out", str(out)]
+    """The probe's ``--opt inputs=x:BYTES:1``, refused before: a remote model whose input is
+    BYTES gets seeded ASCII strings, as JSON strings or the binary extension's length-prefixed
+    elements; the fault server's ``text`` model reads both by hand and answers 400 otherwise."""
+    report = run_one(
+        capsys, tmp_path, "-m", "text", "--endpoint", faults, "--opt", "inputs=words:BYTES:3",
+        "--opt", f"binary={str(binary).lower()}",
     )  # fmt: skip
-    err = capsys.readouterr().err
-    assert code == 2, err
-    (line,) = [x for x in err.splitlines() if x.startswith("error:")]
-    assert "BYTES" in line and "numeric" in line and "valid options" not in line
-    assert not out.exists()
-    suggested = re.search(r"(--opt protocol=template .*\}\]\}')", line)
-    assert suggested is not None, line
-    args = shlex.split(suggested.group(1).replace("MODEL", "text"))
-    template = json.loads(args[args.index("--opt", 4) + 1].removeprefix("template="))
-    assert template["inputs"][0] == {
-        "name": "words",
-        "datatype": "BYTES",
-        "shape": [1],
-        "data": ["some text"],
-    }
-    report = run_one(capsys, tmp_path / "fixed", "-m", "text", "--endpoint", faults, *args)
     assert report.http is not None and report.http.error_rate == 0
     assert report.results is not None and report.results.latency.count >= 20
+    assert [(s.name, s.dtype, s.shape) for s in report.model.inputs] == [("words", "object", (3,))]
+    assert report.model.remote is not None
+    assert report.model.remote.specs_from is SpecSource.OPTION

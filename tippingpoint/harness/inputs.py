@@ -110,6 +110,10 @@ def _fmt(shape: tuple[int | None, ...]) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
+BYTES_ELEMENT_LEN = 16
+"""Bytes in each generated element of a BYTES (string) input."""
+
+
 def input_dtype(spec: TensorSpec) -> np.dtype:
     """The numpy dtype of ``spec``; a string (or other non-numeric) input is a usage error
     naming the fix, where numpy would raise a bare TypeError ('not understood')."""
@@ -117,12 +121,14 @@ def input_dtype(spec: TensorSpec) -> np.dtype:
         dtype = np.dtype(spec.dtype)
     except TypeError:
         dtype = np.dtype(object)
+    if spec.dtype == "object":  # a remote model's BYTES input (--opt inputs=x:BYTES:N)
+        return dtype
     if dtype.kind not in "fbiu":
         kind = "a string tensor" if "string" in spec.dtype or dtype.kind in "OSU" else ""
         what = kind or "not a float, integer or bool type"
         raise InvalidShapeError(
-            f"input '{spec.name}' has dtype {spec.dtype} ({what}): tippingpoint generates and "
-            "sends numeric tensors only",
+            f"input '{spec.name}' has dtype {spec.dtype} ({what}): tippingpoint feeds local "
+            "runtimes numeric tensors only",
             "benchmark a model whose inputs are numeric (e.g. token ids as int64 in place of "
             "text), with any string preprocessing moved out of the graph",
         )
@@ -136,6 +142,12 @@ def generate_input(
     values ~ N(0,1) mapped through scale/zero-point; other ints are token ids; bools are coin flips.
     """
     dtype = input_dtype(spec)
+    if dtype.kind == "O":  # BYTES: seeded lower-case ASCII strings
+        count = int(np.prod(shape, dtype=np.int64))
+        letters = rng.integers(97, 123, size=(count, BYTES_ELEMENT_LEN), dtype=np.uint8)
+        values = np.empty(count, dtype=object)
+        values[:] = [row.tobytes() for row in letters]
+        return values.reshape(shape)
     if dtype.kind == "f":
         return rng.standard_normal(shape).astype(dtype)
     if dtype.kind == "b":

@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 
 from tippingpoint.backends.grpc.proto import M
-from tippingpoint.backends.http.kserve import CodecError, NamedTensor, numpy_dtype, v2_datatype
+from tippingpoint.backends.http.kserve import (
+    CodecError,
+    NamedTensor,
+    bytes_blob,
+    numpy_dtype,
+    parse_bytes_blob,
+    v2_datatype,
+)
 from tippingpoint.core.types import TensorSpec
 
 CONTENTS_FIELD: dict[str, str] = {
@@ -29,11 +36,14 @@ CONTENTS_FIELD: dict[str, str] = {
     "UINT64": "uint64_contents",
     "FP32": "fp32_contents",
     "FP64": "fp64_contents",
+    "BYTES": "bytes_contents",
 }
 """The typed ``InferTensorContents`` field of each datatype (FP16 travels raw only)."""
 
 
 def _le(arr: np.ndarray) -> bytes:
+    if arr.dtype.kind == "O":  # BYTES: length-prefixed elements, as in the binary extension
+        return bytes_blob(arr)
     a = np.ascontiguousarray(arr)
     if a.dtype.byteorder == ">":
         a = a.astype(a.dtype.newbyteorder("<"))
@@ -71,6 +81,8 @@ def _tensor(entry: Any, raw: bytes | None) -> NamedTensor:
         raise CodecError(f"tensor '{name}': negative dimension in shape {list(shape)}")
     dtype = numpy_dtype(entry.datatype)
     count = int(np.prod(shape, dtype=np.int64))
+    if raw is not None and dtype.kind == "O":
+        return NamedTensor(name, parse_bytes_blob(raw, count, name).reshape(shape))
     if raw is not None:
         if len(raw) != count * dtype.itemsize:
             raise CodecError(
@@ -87,6 +99,10 @@ def _tensor(entry: Any, raw: bytes | None) -> NamedTensor:
         raise CodecError(
             f"tensor '{name}': {len(values)} values, shape {list(shape)} needs {count}"
         )
+    if dtype.kind == "O":
+        flat = np.empty(count, dtype=object)
+        flat[:] = list(values)
+        return NamedTensor(name, flat.reshape(shape))
     return NamedTensor(name, np.asarray(values, dtype=dtype).reshape(shape))
 
 

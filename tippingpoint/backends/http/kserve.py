@@ -33,8 +33,12 @@ V2_TYPES: dict[str, str] = {
     "float16": "FP16",
     "float32": "FP32",
     "float64": "FP64",
+    "object": "BYTES",
 }
-"""numpy dtype name -> v2 datatype."""
+"""numpy dtype name -> v2 datatype. BYTES tensors are object arrays of ``bytes`` (a ``str``
+element is sent as its UTF-8); on the wire, JSON carries them as strings and binary data as
+each element's 4-byte little-endian length followed by its bytes (the binary extension's
+layout, which gRPC's raw contents share)."""
 NUMPY_TYPES: dict[str, str] = {v: k for k, v in V2_TYPES.items()}
 
 
@@ -94,7 +98,48 @@ def numpy_dtype(datatype: str) -> np.dtype:
     return np.dtype(NUMPY_TYPES[datatype])
 
 
+def _element(value: object) -> bytes:
+    """One BYTES element as bytes (a ``str`` as UTF-8)."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    raise CodecError(f"a BYTES element must be bytes or str, not {type(value).__name__}")
+
+
+def bytes_blob(arr: np.ndarray) -> bytes:
+    """A BYTES tensor's binary form: each element's uint32 little-endian length, then it."""
+    parts = []
+    for value in arr.ravel():
+        item = _element(value)
+        parts += [len(item).to_bytes(4, "little"), item]
+    return b"".join(parts)
+
+
+def parse_bytes_blob(blob: bytes | memoryview, count: int, name: str) -> np.ndarray:
+    """The ``count`` elements of a BYTES tensor's binary form, as a flat object array; a blob
+    that does not hold exactly ``count`` length-prefixed elements is a CodecError."""
+    data = bytes(blob)
+    out = np.empty(count, dtype=object)
+    pos = 0
+    for i in range(count):
+        if pos + 4 > len(data):
+            raise CodecError(f"tensor '{name}': BYTES data ends inside element {i} of {count}")
+        size = int.from_bytes(data[pos : pos + 4], "little")
+        if pos + 4 + size > len(data):
+            raise CodecError(f"tensor '{name}': BYTES element {i} runs past the data")
+        out[i] = data[pos + 4 : pos + 4 + size]
+        pos += 4 + size
+    if pos != len(data):
+        raise CodecError(
+            f"tensor '{name}': {len(data) - pos} bytes follow the {count} BYTES elements"
+        )
+    return out
+
+
 def _le(arr: np.ndarray) -> bytes:
+    if arr.dtype.kind == "O":
+        return bytes_blob(arr)
     a = np.ascontiguousarray(arr)
     if a.dtype.byteorder == ">":
         a = a.astype(a.dtype.newbyteorder("<"))
@@ -116,6 +161,8 @@ def _tensor_entries(
             blob = _le(t.array)
             entry["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
+        elif t.array.dtype.kind == "O":  # BYTES as JSON strings
+            entry["data"] = [_element(v).decode("utf-8", "replace") for v in t.array.ravel()]
         else:
             entry["data"] = t.array.ravel().tolist()
         entries.append(entry)
@@ -227,7 +274,27 @@ def _decode_tensors(entries: object, rest: memoryview, what: str) -> list[NamedT
         if not isinstance(params, dict):
             raise CodecError(f"tensor '{name}': 'parameters' must be an object")
         size = params.get("binary_data_size")
-        if size is not None:
+        if size is not None and dtype.kind == "O":  # BYTES: length-prefixed elements
+            if not isinstance(size, int) or size < 0 or offset + size > len(rest):
+                raise CodecError(f"tensor '{name}': binary_data_size does not fit the body")
+            arr = parse_bytes_blob(rest[offset : offset + size], count, name).reshape(shape)
+            offset += size
+        elif dtype.kind == "O":
+            data = entry.get("data")
+            flat_values = _flatten(data) if isinstance(data, list) else None
+            if flat_values is None or not all(isinstance(v, str) for v in flat_values):
+                raise CodecError(
+                    f"tensor '{name}': BYTES 'data' must be a (nested) list of strings"
+                )
+            if len(flat_values) != count:
+                raise CodecError(
+                    f"tensor '{name}': 'data' has {len(flat_values)} values, shape {list(shape)} "
+                    f"needs {count}"
+                )
+            values = np.empty(count, dtype=object)
+            values[:] = [v.encode() for v in flat_values]
+            arr = values.reshape(shape)
+        elif size is not None:
             if not isinstance(size, int) or size < 0:
                 raise CodecError(f"tensor '{name}': binary_data_size must be an integer >= 0")
             if size != count * dtype.itemsize:
@@ -258,6 +325,25 @@ def _decode_tensors(entries: object, rest: memoryview, what: str) -> list[NamedT
         out.append(NamedTensor(name, arr))
     if offset != len(rest):
         raise CodecError(f"{len(rest) - offset} bytes of binary data were not claimed by a tensor")
+    return out
+
+
+def _flatten(data: list[Any]) -> list[Any] | None:
+    """The leaves of a nested list, in order (None when nested too deeply)."""
+    out: list[Any] = []
+    stack: list[tuple[list[Any], int]] = [(data, 0)]
+    while stack:
+        items, i = stack.pop()
+        while i < len(items):
+            v = items[i]
+            i += 1
+            if isinstance(v, list):
+                if len(stack) > 64:
+                    return None
+                stack.append((items, i))
+                items, i = v, 0
+            else:
+                out.append(v)
     return out
 
 

@@ -213,7 +213,7 @@ class TfServingCodec:
         """``{"signature_name": ..., "inputs": {name: nested list}}``."""
         doc = {
             "signature_name": self.signature,
-            "inputs": {s.name: a.tolist() for s, a in zip(inputs, feeds, strict=True)},
+            "inputs": {s.name: json_values(a) for s, a in zip(inputs, feeds, strict=True)},
         }
         return Encoded(json.dumps(doc, separators=(",", ":")).encode(), kserve.JSON_TYPE, None)
 
@@ -300,7 +300,7 @@ class TemplateCodec:
                     f"template placeholder '{{{{{key}}}}}' names no input "
                     f"(inputs: {', '.join(s.name for s in inputs) or 'none'})"
                 )
-            return json.dumps(values[key].tolist(), separators=(",", ":"))
+            return json.dumps(json_values(values[key]), separators=(",", ":"))
 
         text = _PLACEHOLDER.sub(sub, self.template)
         try:
@@ -331,34 +331,40 @@ class TemplateCodec:
 
 
 STRING_TYPES = frozenset({"BYTES", "STRING", "BYTES_", "STR", "OBJECT", "OBJECT_"})
-"""Datatype names of string tensors (upper-cased), which no numeric input can stand for."""
+"""Datatype names of string tensors (upper-cased): all are BYTES, sent as object arrays."""
+
+
+def json_values(arr: np.ndarray) -> Any:
+    """``arr`` as nested lists for a JSON body; BYTES elements as (UTF-8) strings."""
+    if arr.dtype.kind != "O":
+        return arr.tolist()
+    flat = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in arr.ravel()]
+    return np.asarray(flat, dtype=object).reshape(arr.shape).tolist()
 
 
 def spec_dtype(name: str, dtype: str) -> str:
     """The numpy dtype name of ``dtype`` for input ``name``: a KServe v2 datatype (``FP32``,
-    ``INT8``, ...) or a numpy name (``float32``, ``int8``, ...); anything else, and string
-    tensors, are ValueErrors naming the fix."""
+    ``INT8``, ``BYTES``, ...) or a numpy name (``float32``, ``int8``, ...); string tensors are
+    ``object`` arrays of bytes; anything else is a ValueError naming the fix."""
     if dtype.upper() in kserve.NUMPY_TYPES:
         return kserve.NUMPY_TYPES[dtype.upper()]
     if dtype.upper() in STRING_TYPES or dtype.lower() in ("str", "string", "bytes", "object"):
-        raise OptionValueError(
-            f"input '{name}' is {dtype} (strings): tippingpoint generates numeric tensors only",
-            "send a fixed BYTES request over HTTP with the template protocol, e.g. --opt "
-            'protocol=template --opt path=/v2/models/MODEL/infer --opt template=\'{"inputs":'
-            f'[{{"name":"{name}","datatype":"BYTES","shape":[1],"data":'
-            '["some text"]}]}\', or benchmark a model with numeric inputs (token ids as INT64)',
-        )
+        return "object"  # a BYTES tensor: generated as seeded ASCII strings
     try:
         numpy_name = np.dtype(dtype).name
     except TypeError:
         numpy_name = ""
     if numpy_name not in kserve.V2_TYPES:
         known = ", ".join(sorted(kserve.NUMPY_TYPES))
-        raise ValueError(
-            f"input '{name}' has an unknown datatype '{dtype}' (use {known}, or the numpy name "
-            "such as float32)"
+        raise OptionValueError(
+            f"input '{name}' has an unknown datatype '{dtype}'",
+            f"use {known}, or the numpy name such as float32",
         )
     return str(numpy_name)
+
+
+INPUTS_EXAMPLE = "write NAME:DTYPE:DIMxDIM, e.g. --opt inputs=x:FP32:1x16,ids:INT64:1x8"
+"""The fix named by a malformed ``inputs`` option."""
 
 
 def parse_input_specs(text: str) -> tuple[TensorSpec, ...]:
@@ -368,15 +374,20 @@ def parse_input_specs(text: str) -> tuple[TensorSpec, ...]:
     for item in filter(None, (t.strip() for t in text.split(","))):
         parts = item.split(":")
         if len(parts) != 3 or not parts[0]:
-            raise ValueError(f"'{item}' is not NAME:DTYPE:DIMxDIM")
+            raise OptionValueError(f"'{item}' is not NAME:DTYPE:DIMxDIM", INPUTS_EXAMPLE)
         name, dtype, dims = parts
         try:
             shape = tuple(
                 None if d in ("?", "-1") else int(d) for d in dims.lower().split("x") if d
             )
         except ValueError:
-            raise ValueError(f"'{item}': the shape '{dims}' is not DIMxDIM (e.g. 1x640)") from None
+            raise OptionValueError(
+                f"'{item}': the shape '{dims}' is not DIMxDIM", INPUTS_EXAMPLE
+            ) from None
         if any(d is not None and d < 0 for d in shape):
-            raise ValueError(f"'{item}': dimensions are positive, or ? for a dynamic one")
+            raise OptionValueError(
+                f"'{item}': a dimension is negative",
+                "dimensions are positive, or ? (or -1) for a dynamic one",
+            )
         specs.append(TensorSpec(name=name, shape=shape, dtype=spec_dtype(name, dtype)))
     return tuple(specs)
