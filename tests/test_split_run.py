@@ -11,6 +11,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ import numpy as np
 import pytest
 
 from tippingpoint.backends.split import SplitBackend
+from tippingpoint.calculator.compute import calculate
 from tippingpoint.cli import main
+from tippingpoint.core.io import read_report
 from tippingpoint.harness.standin import LocalStandIn
 from tippingpoint.models.registry import resolve_model
 from tippingpoint.models.split import (
@@ -29,6 +32,8 @@ from tippingpoint.models.split import (
     enumerate_cuts,
     extract_split,
 )
+
+from .calculator_factory import cloud_report, edge_report, hand_cloud, hand_profiles
 
 SHORT = [
     "--quick",
@@ -53,6 +58,10 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
     code = main(list(args))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+EDGE = edge_report(100, 20, joules=0.05)
+CLOUD = cloud_report(peak_rate_qps=50, server_p99_ms=10)
 
 
 def reports(out: Path) -> list[dict[str, Any]]:
@@ -103,6 +112,29 @@ def test_given_cut_runs_end_to_end_on_loopback(
     page = html.read_text()
     assert 'id="split"' in page and "Split placements: digits-cnn fp32" in page
     assert "split-bytes-" in page and "split-bw-" in page
+    # the calculator takes a split run for neither side, and says so
+    (path,) = sorted(tmp_path.glob("*.json"))
+    split_report = read_report(path).model_copy(update={"model": EDGE.model})
+    cost = calculate(
+        [EDGE, CLOUD, split_report],
+        profiles=hand_profiles(),
+        clouds=[hand_cloud()],
+        today=date(2026, 11, 29),
+        tool_version="test",
+        draws=0,
+    )
+    plain = calculate(
+        [EDGE, CLOUD],
+        profiles=hand_profiles(),
+        clouds=[hand_cloud()],
+        today=date(2026, 11, 29),
+        tool_version="test",
+        draws=0,
+    )
+    assert any(
+        w.startswith(f"split run {split_report.run_id[:8]} not costed") for w in cost.warnings
+    )
+    assert cost.edge.cost_per_million == plain.edge.cost_per_million
 
 
 def test_auto_int8_under_a_network_profile_records_compression_and_the_choice(

@@ -604,6 +604,14 @@ def calculate(
     kept, warnings = usable(reports, model, variant)
     hybrid_fig, kept, w_hybrid = split_hybrid_runs(kept)  # they measured neither side alone
     warnings += w_hybrid
+    warnings += [  # nor did a split run (head here, tail there): no figure of either side
+        f"split run {r.run_id[:8]} not costed: a split placement measured neither the edge nor "
+        "the cloud alone, and the calculator has no split placement yet (see its report's "
+        "split section for the cut's figures)"
+        for r in kept
+        if r.split is not None
+    ]
+    kept = [r for r in kept if r.split is None]
     proxy, w_prov = _provenance(profiles, kept, proxy_host)
     edge_fig, w_edge = edge_figures(kept, profiles.workload.slo_p99_ms)
     if edge_fig is None:
