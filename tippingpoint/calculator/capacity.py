@@ -323,9 +323,12 @@ def edge_figures(
         )
     low = high = None
     stab = best.results.stability
-    if stab is not None and stab.windows and best.results.throughput.queries_per_s > 0:
+    # a window that finished no query (a short, noisy run) bounds nothing: a capacity of 0
+    # would size an infinite fleet; the range comes from the windows that measured a rate
+    rates = [w for w in stab.windows if w > 0] if stab is not None else []
+    if rates and best.results.throughput.queries_per_s > 0:
         per_query = tp / best.results.throughput.queries_per_s
-        low, high = min(stab.windows) * per_query, max(stab.windows) * per_query
+        low, high = min(rates) * per_query, max(rates) * per_query
         low, high = min(low, tp), max(high, tp)
     p99, p99_origin = best.results.latency.p99, _label(best)
     # repeated runs: the group's geometric mean, ranged by its t interval (tornado, Monte Carlo)
