@@ -25,7 +25,8 @@ $(STAMP): pyproject.toml Makefile
 # batched throughput, the same model through the HTTP backend against the reference server on
 # loopback (a local stand-in for a cloud endpoint, flagged so in its reports), plain and under
 # a mobile link profile, a split of the model across that link (head here, tail on the
-# stand-in), the cost calculator on the default profiles, and one self-contained HTML report.
+# stand-in) and a hybrid router over it (its measured offload rate is the cost's hybrid
+# share), the cost calculator on the default profiles, and one self-contained HTML report.
 BENCH_DIR := $(RESULTS)/bench-$(shell date -u +%Y%m%dT%H%M%SZ)
 BENCH_MODELS := -m tabular-mlp -m digits-cnn -m ds-cnn-kws
 # --proxy-host: this machine's runs are costed as a Pi 5, and every figure says so; the
@@ -57,6 +58,9 @@ bench: venv
 		-s single-stream --stop fixed --min-queries 20 --min-duration 3 --max-duration 10 \
 		--warmup-queries 3 --warmup-duration 0 --split-queries 5 --idle-s 0 \
 		--out $(BENCH_DIR)/split-mobile-slow-4g
+	$(TP) run -m digits-cnn -b hybrid --endpoint local --network lighthouse-mobile-slow-4g \
+		-s single-stream --opt policy=network-aware --opt rtt_max_ms=200 --opt fallback=true \
+		--opt slo_ms=250 --min-queries 20 --min-duration 2 --stop fixed --out $(BENCH_DIR)
 	$(TP) run -m digits-cnn -b onnxruntime -b onnxruntime -s single-stream $(BENCH_REPEAT) \
 		--out $(BENCH_DIR)/aa
 	$(TP) compare $(BENCH_DIR)/aa
