@@ -117,14 +117,15 @@ def performance_results(
             samples.end_ns, stop.width_ns, stop.windows, stop.k, threshold, stop.poisson
         )
     else:
-        threshold = scenario.stability_threshold
+        # a trend of less than one query a window is no trend (see stats.window_stability)
+        threshold = max(scenario.stability_threshold, stats.count_resolution(n, scenario.windows))
         width_s = duration_s / scenario.windows
         stability = stats.window_stability(
             samples.end_ns,
             0,
             samples.window_end_ns - samples.window_start_ns,
             scenario.windows,
-            threshold,
+            scenario.stability_threshold,
             consecutive,
         )
     drift = stats.drift(stability.windows, width_s, threshold) if stability else None
