@@ -369,7 +369,7 @@ def test_tiny_llm_served_counted_on_both_sides(tmp_path: Path) -> None:
     """tiny-llm behind ``tippingpoint serve``'s OpenAI endpoint, its tokenizer on the client:
     the server's usage and the client's count are both kept, compared request by request."""
     pytest.importorskip("onnxruntime_genai", reason="onnxruntime-genai is the genai extra")
-    pytest.importorskip("tokenizers", reason="tokenizers counts on the client (export extra)")
+    pytest.importorskip("tokenizers", reason="tokenizers counts on the client (genai extra)")
     from tippingpoint.harness.matrix import BackendOption
     from tippingpoint.models.registry import resolve_model
     from tippingpoint.server.openai import load_sources

@@ -436,7 +436,7 @@ def tokenizer_counter(path: str) -> Callable[[str], int]:
         from tokenizers import Tokenizer
     except ImportError:
         raise RuntimeNotInstalledError(
-            "the tokenizer option needs the tokenizers library", "pip install tokenizers"
+            "the tokenizer option needs the tokenizers library", "pip install 'tippingpoint[genai]'"
         ) from None
     try:
         tok = Tokenizer.from_file(path)
