@@ -168,3 +168,26 @@ def test_network_rule_needs_three_consecutive_agreeing_windows() -> None:
     )
     s = window_stability(mid, 0, 1_000_000_000, 5, 0.10, consecutive=3)
     assert s is not None and not s.stable and s.longest_agreeing_run == 2
+
+
+def test_a_ramp_of_one_query_at_each_end_is_no_drift() -> None:
+    from tippingpoint.harness.measured import Samples, performance_results
+
+    from .helpers import tiny_scenario
+
+    # make bench's hybrid step: 20 queries of ~165 ms in 5 windows counted 3, 4, 4, 4, 5 (the
+    # first window waits for its first answer): a significant slope of two queries, not a trend
+    ends = np.concatenate(
+        [np.linspace(0.2, 0.6, 3), np.linspace(0.7, 2.6, 12), np.linspace(2.7, 3.3, 5)]
+    )
+    ends = (ends * 1e9).astype(np.int64)
+    samples = Samples(
+        latency_ns=np.full(20, 165_000_000, dtype=np.int64),
+        end_ns=ends,
+        window_start_ns=0,
+        window_end_ns=3_300_000_000,
+    )
+    results = performance_results(samples, tiny_scenario())
+    assert results.stability is not None and results.drift is not None
+    assert [round(w * 0.66) for w in results.stability.windows] == [3, 4, 4, 4, 5]
+    assert results.drift.significant and not results.drift.drifting

@@ -117,8 +117,10 @@ def performance_results(
             samples.end_ns, stop.width_ns, stop.windows, stop.k, threshold, stop.poisson
         )
     else:
-        # a trend of less than one query a window is no trend (see stats.window_stability)
-        threshold = max(scenario.stability_threshold, stats.count_resolution(n, scenario.windows))
+        # whole-query windows (see stats.window_stability): the fitted change spans the first
+        # and the last window, each known to one query, so less than two queries is no trend
+        resolution = stats.count_resolution(n, scenario.windows)
+        threshold = max(scenario.stability_threshold, 2 * resolution * (1 + 1e-9))
         width_s = duration_s / scenario.windows
         stability = stats.window_stability(
             samples.end_ns,
