@@ -57,7 +57,7 @@ bench: venv
 	$(TP) run -m digits-cnn --split /head/head.1/Gemm_output_0 --network lighthouse-mobile-slow-4g \
 		-s single-stream --stop fixed --min-queries 20 --min-duration 3 --max-duration 10 \
 		--warmup-queries 3 --warmup-duration 0 --split-queries 5 --idle-s 0 \
-		--out $(BENCH_DIR)/split-mobile-slow-4g
+		--out $(BENCH_DIR)
 	$(TP) run -m digits-cnn -b hybrid --endpoint local --network lighthouse-mobile-slow-4g \
 		-s single-stream --opt policy=network-aware --opt rtt_max_ms=200 --opt fallback=true \
 		--opt slo_ms=250 --min-queries 20 --min-duration 2 --stop fixed --out $(BENCH_DIR)
