@@ -405,6 +405,7 @@ def test_run_report_has_the_hybrid_section_and_samples(tmp_path: Path) -> None:
             if line.startswith("| ") and not line.startswith("| placement")}  # fmt: skip
     assert set(rows) == {"edge", "hybrid"}
     assert f"run {report.run_id[:8]}" in rows["hybrid"]  # latency and bandwidth name the run
+    assert "bare path" in rows["hybrid"]  # no --network: the row says its link was unshaped
     assert "none: no network" in rows["edge"] and "no cost result" in rows["edge"]
     # costed in process (the calculator's hand-worked profiles and edge figures; this run's
     # hybrid report): the cost cells name the cost result's placements, the hybrid one

@@ -125,7 +125,11 @@ def placements_table(runs: Sequence[RunData], cost: CostResult | None) -> Placem
         if r.report.hybrid is not None:
             extra = f", offload {r.report.hybrid.offload_rate:.0%}"
         link = r.report.http.link if r.report.http is not None else None
-        network = f", {link.profile.name}" if link is not None else ""
+        network = (
+            f", {link.profile.name}"
+            if link is not None
+            else (", bare path" if placement != "edge" else "")  # no shaped link: say so
+        )
         rows.append(
             (
                 placement + extra + network,
