@@ -41,11 +41,17 @@ DTYPES = sorted(kserve.V2_TYPES)
     binary=st.booleans(),
 )
 def test_kserve_round_trip(data: st.DataObject, dtype: str, binary: bool) -> None:
+    kind = np.dtype(dtype).kind
+    elements: st.SearchStrategy[bytes] | dict[str, bool] | None = None
+    if kind == "f":
+        elements = {"allow_nan": False}
+    elif kind == "O":  # BYTES: byte strings (UTF-8 text, which JSON carries as it is)
+        elements = st.text(max_size=8).map(str.encode)
     arr = data.draw(
         hnp.arrays(
             np.dtype(dtype),
             hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4),
-            elements={"allow_nan": False} if np.dtype(dtype).kind == "f" else None,
+            elements=elements,
         )
     )
     enc = kserve.encode_request([NamedTensor("x", arr)], binary_inputs=binary, binary_outputs=True)
