@@ -428,21 +428,8 @@ class Runner:
         scenario = ctx.scenario or ctx.spec.scenario
         ctx.phase = "warmup"
         opened: list[int] = []
-
-        def begin(t_ns: int) -> None:
-            """The warm-up is over: open the collectors' window."""
-            opened.append(t_ns)
-            ctx.phase = "measure"
-            for c in self.collectors:
-                c.begin_window(t_ns)
-
-        relay = None
-        progress = self.progress
-        if progress is not None:
-
-            def relay(p: LoadProgress) -> None:
-                progress(Progress(p.phase, p.completed, p.elapsed_s, p.target_s, None))
-
+        begin = self._window_opener(ctx, opened)
+        relay = self._load_relay()
         net = run_network_scenario(session, feeds, scenario, progress=relay, on_measure_start=begin)
         end_ns = time.perf_counter_ns()
         ctx.backend = session.describe()  # the description names the client that measured
@@ -459,6 +446,29 @@ class Runner:
             hybrid=net.hybrid,
         )
 
+    def _window_opener(self, ctx: _RunContext, opened: list[int]) -> Callable[[int], None]:
+        """The callback that ends the warm-up: it notes the time in ``opened`` and opens the
+        collectors' window."""
+
+        def begin(t_ns: int) -> None:
+            opened.append(t_ns)
+            ctx.phase = "measure"
+            for c in self.collectors:
+                c.begin_window(t_ns)
+
+        return begin
+
+    def _load_relay(self) -> Callable[[LoadProgress], None] | None:
+        """The load generator's progress relayed to the runner's progress callback, if any."""
+        progress = self.progress
+        if progress is None:
+            return None
+
+        def relay(p: LoadProgress) -> None:
+            progress(Progress(p.phase, p.completed, p.elapsed_s, p.target_s, None))
+
+        return relay
+
     def _measure_generative(
         self, ctx: _RunContext, session: Session, load_s: float
     ) -> MeasuredPart:
@@ -468,20 +478,8 @@ class Runner:
         settings = ctx.spec.generation or GenerationSettings()
         ctx.phase = "warmup"
         opened: list[int] = []
-
-        def begin(t_ns: int) -> None:
-            opened.append(t_ns)
-            ctx.phase = "measure"
-            for c in self.collectors:
-                c.begin_window(t_ns)
-
-        relay = None
-        progress = self.progress
-        if progress is not None:
-
-            def relay(p: LoadProgress) -> None:
-                progress(Progress(p.phase, p.completed, p.elapsed_s, p.target_s, None))
-
+        begin = self._window_opener(ctx, opened)
+        relay = self._load_relay()
         run = run_generative_scenario(
             driver_for(session, settings),
             scenario,
