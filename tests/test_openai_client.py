@@ -322,3 +322,41 @@ def test_many_concurrent_streams(inproc: str) -> None:
     assert all(c.ok and c.output_tokens_client == c.output_tokens_server == 8 for c in done)
     assert all(list(c.chunk_ns) == sorted(c.chunk_ns) for c in done)
     assert summarize(request_timings(done)).succeeded == 200
+
+
+
+def test_chunk_time_is_taken_at_arrival_not_when_the_reader_wakes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each chunk is stamped where its bytes reach aiohttp's protocol: a callback that holds
+    the loop for 20 ms after every arrival, queued before the reading task's wake-up, delays
+    the reading task (and any timestamp taken there) by 20 ms, but not the recorded times."""
+    import time
+
+    from aiohttp.client_proto import ResponseHandler
+
+    arrived: list[int] = []
+    original = ResponseHandler.data_received
+
+    def data_received(self: ResponseHandler, data: bytes) -> None:
+        events = data.count(b'"content":"')  # chunks carrying output text in this read
+        if events:
+            arrived.extend([time.perf_counter_ns()] * events)
+            asyncio.get_running_loop().call_soon(time.sleep, 0.02)  # before the reader wakes
+        original(self, data)
+
+    sources = [StubSource("slow", StubSpec(20.0, 40.0))]  # chunks 40 ms apart: > the 20 ms hold
+    with BackgroundServer(ModelRepository(), ServerConfig(port=0), OpenAiService(sources)) as srv:
+        monkeypatch.setattr(ResponseHandler, "data_received", data_received)
+        config = OpenAiClientConfig.create(f"http://127.0.0.1:{srv.port}", "slow")
+        done = run_sequential(config, 2, 5, words)
+    assert all(c.error is None for c in done)
+    recorded = [t for c in done for t in c.chunk_ns]
+    assert len(recorded) == len(arrived) == 10
+    lags_ms = [(r - a) / 1e6 for r, a in zip(recorded, arrived, strict=True)]
+    lags_ms.sort()
+    # the client's wrapper is the outer one: it reads the clock just before the one above. A
+    # stamp taken when the reading task woke would be >= 20 ms after it; two arrivals before
+    # one read (a machine too loaded to keep a 40 ms gap) stamp the first with the second's
+    assert lags_ms[len(lags_ms) // 2] <= 0.0, lags_ms
+    assert lags_ms[-1] < 10.0, lags_ms

@@ -4,9 +4,16 @@ TGI, llama.cpp's server, Ollama's OpenAI endpoint, ``tippingpoint serve --llm``)
 
 Each request becomes one :class:`~tippingpoint.backends.generative.StreamCompletion`:
 ``perf_counter_ns`` right before the request is handed to the HTTP client, at the arrival of
-every network read that completed an event carrying output (one reading per read: events that
-arrived in the same read arrived together), and after ``[DONE]`` (or the failure). Output
-tokens are the server's ``usage.completion_tokens`` when it reports them; a chunk's own token
+every network read that completed an event carrying output, and after ``[DONE]`` (or the
+failure). A chunk's time is taken where its bytes reach the process, not where the reading
+task wakes: each connection's protocol (:func:`_stamping_handler`) reads the clock first thing
+in ``data_received``, before aiohttp parses the bytes, and every event completed by one read of
+the response takes the time the read's last bytes arrived (events that arrived in the same
+read are stamped together, never before their bytes were there; the first chunk too when it
+came in the same packet as the headers). The hand-over from
+aiohttp's parser to the reading task (tens of microseconds on a busy loop) and the client's
+own parsing are thus kept out of the timestamps; ``make bench-streams`` measures what is left.
+Output tokens are the server's ``usage.completion_tokens`` when it reports them; a chunk's own token
 count comes from cumulative per-chunk usage (vLLM's ``continuous_usage_stats``) or from the
 caller's ``count_tokens`` (a tokenizer), else it is 0 (unknown) and the client's total is
 left None. A count is never invented.
@@ -67,6 +74,7 @@ from tippingpoint.core.types import Availability, BackendDescription, Device, Op
 
 if TYPE_CHECKING:
     import aiohttp
+    from aiohttp.client_proto import ResponseHandler
 
 EVENT_STREAM = "text/event-stream"
 
@@ -190,6 +198,73 @@ class _Stream:
         return out
 
 
+def _stamping_handler() -> type[ResponseHandler]:
+    """aiohttp's ``ResponseHandler`` with the arrival clock: ``perf_counter_ns`` first thing in
+    ``data_received``, before aiohttp parses the bytes (made on first use: aiohttp is imported
+    lazily)."""
+    global _STAMPING
+    if _STAMPING is None:
+        from aiohttp.client_proto import ResponseHandler
+
+        clock = time.perf_counter_ns
+
+        class StampingHandler(ResponseHandler):
+            arrived_ns = 0
+            """When bytes last reached this connection (0: none since the last read)."""
+
+            def data_received(self, data: bytes) -> None:
+                if data:  # aiohttp calls it with b"" itself when the reader resumes reading
+                    self.arrived_ns = clock()
+                super().data_received(data)
+
+        _STAMPING = StampingHandler
+    return _STAMPING
+
+
+_STAMPING: type[ResponseHandler] | None = None
+
+
+def _stamping_connector(limit: int) -> aiohttp.TCPConnector:
+    """A connector whose connections read the arrival clock (see :func:`_stamping_handler`).
+    aiohttp makes each connection's protocol with the connector's ``_factory`` (a partial of
+    ``ResponseHandler``, unchanged since aiohttp 3.0); where it is not that, the connector is
+    left as it is and chunks are stamped when the reading task gets them."""
+    import functools
+
+    import aiohttp
+    from aiohttp.client_proto import ResponseHandler
+
+    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0)
+    factory = getattr(connector, "_factory", None)
+    if isinstance(factory, functools.partial) and factory.func is ResponseHandler:
+        connector._factory = functools.partial(
+            _stamping_handler(), *factory.args, **factory.keywords
+        )
+    return connector
+
+
+class _Arrivals:
+    """Reads one response's arrival clock (see :func:`_stamping_handler`). The protocol is
+    taken when the response starts: aiohttp lets the connection go at the body's end, before
+    the last read is made."""
+
+    __slots__ = ("protocol", "since")
+
+    def __init__(self, resp: aiohttp.ClientResponse, since: int) -> None:
+        conn = resp.connection
+        self.protocol: Any = conn.protocol if conn is not None else None
+        self.since = since
+
+    def take(self) -> int:
+        """When the bytes of the read just made had all arrived, and the clock reset for the
+        next read; the time now when the connection has no arrival clock or its reading is
+        older than ``since`` (the request's start: left over from an earlier response)."""
+        arrived: int = getattr(self.protocol, "arrived_ns", 0)
+        if arrived:
+            self.protocol.arrived_ns = 0
+        return arrived if arrived >= self.since else time.perf_counter_ns()
+
+
 class OpenAiStreamClient:
     """Sends streaming requests on one aiohttp session; use it as an async context manager on
     the loop that drives the load."""
@@ -209,7 +284,7 @@ class OpenAiStreamClient:
         import aiohttp
 
         cfg = self.config
-        connector = aiohttp.TCPConnector(limit=cfg.max_connections, limit_per_host=0)
+        connector = _stamping_connector(cfg.max_connections)
         headers = {"Accept": EVENT_STREAM, **cfg.auth.headers()}
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -270,8 +345,9 @@ class OpenAiStreamClient:
                     rec.error = "not-streaming"
                 else:
                     parser = _Stream()
+                    arrivals = _Arrivals(resp, start)
                     async for raw in resp.content.iter_any():
-                        now = time.perf_counter_ns()
+                        now = arrivals.take()
                         for payload in parser.feed(raw):
                             if not rec.event(payload, now):
                                 break
