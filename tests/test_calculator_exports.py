@@ -85,6 +85,9 @@ def test_workbook_reads_back_with_the_json_figures(
     edge = next(r for r in placements.iter_rows(min_row=2, values_only=True) if r[1] == "edge")
     assert edge[header.index("PV [USD]")] == pytest.approx(result.edge.pv)
     assert edge[header.index("capex TCO [USD]")] == pytest.approx(result.edge.capex_tco)
+    basis = result.edge.latency.basis
+    assert basis is not None  # the edge's p99 is measured on the device
+    assert edge[header.index("p99 basis")] == basis.value == "measured"
     flows = list(wb["cash_flows"].iter_rows(values_only=True))
     col = flows[0].index("edge: rpi5 | hardware [USD]")
     hardware = next(cf for cf in result.edge.cash_flows if cf.component.value == "hardware")
