@@ -229,7 +229,10 @@ def test_v1_routes_need_the_token() -> None:
 def test_stub_spec_parsing() -> None:
     assert parse_stub("ttft=50,itl=10,chunk=2,error=0.01") == StubSpec(50, 10, 2, 0.01)
     assert parse_stub("itl=3") == StubSpec(itl_ms=3)
-    for bad in ("ttft", "foo=1", "chunk=0", "chunk=1.5", "error=2", "itl=-1", "ttft=x"):
+    assert parse_stub("ttft=5,slots=4") == StubSpec(ttft_ms=5, slots=4)
+    assert parse_stub("ttft=5").slots is None  # no limit unless asked
+    bad_slots = ("slots=0", "slots=2.5", "slots=inf", "slots=x")
+    for bad in ("ttft", "foo=1", "chunk=0", "chunk=1.5", "error=2", "itl=-1", "ttft=x", *bad_slots):
         with pytest.raises(InvalidOptionError):
             parse_stub(bad)
 

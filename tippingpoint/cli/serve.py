@@ -60,7 +60,8 @@ def serve(
         None,
         "--llm-stub",
         help="Also serve 'stub' on /v1: no model, deterministic timing "
-        "ttft=MS,itl=MS,chunk=TOKENS,error=FRACTION (e.g. ttft=50,itl=10).",
+        "ttft=MS,itl=MS,chunk=TOKENS,error=FRACTION,slots=N (e.g. ttft=50,itl=10); slots=N "
+        "answers N requests at once and queues the rest (FIFO, the wait is in their TTFT).",
     ),
 ) -> int:
     """Serve models over the KServe v2 protocol (JSON and binary tensors) with Server-Timing,

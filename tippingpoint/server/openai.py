@@ -29,7 +29,11 @@ Two sources of tokens:
   output token exactly ``itl_ms`` and the gaps between chunks ``tokens_per_chunk * itl_ms``.
   Every token is one word (`` w17``); ``max_tokens`` tokens are always produced. A fraction
   ``error_rate`` of requests, spread evenly (request k fails when ``floor(k * rate)`` steps),
-  is answered ``429`` with ``Retry-After: 1``.
+  is answered ``429`` with ``Retry-After: 1``. With ``slots`` set, at most that many answers
+  are produced at once, like a server with that many batch slots: a request beyond them waits,
+  first come first served, for a slot to free before its ``ttft_ms`` starts, so its wait is
+  part of its time to first token. A slot is held ``ttft_ms + (max_tokens - 1) * itl_ms``, so
+  the stub's capacity is ``slots / that`` requests/s, past which the queue (and TTFT) grows.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import json
 import math
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -202,13 +207,22 @@ class StubSpec:
     itl_ms: float = 10.0
     tokens_per_chunk: int = 1
     error_rate: float = 0.0
+    slots: int | None = None
+    """Answers produced at once (None: any number); the others wait their turn, FIFO."""
 
 
 def parse_stub(text: str) -> StubSpec:
-    """``ttft=MS,itl=MS,chunk=N,error=FRACTION`` (any subset) into a :class:`StubSpec`."""
-    keys = {"ttft": "ttft_ms", "itl": "itl_ms", "chunk": "tokens_per_chunk", "error": "error_rate"}
+    """``ttft=MS,itl=MS,chunk=N,error=FRACTION,slots=N`` (any subset) into a
+    :class:`StubSpec`."""
+    keys = {
+        "ttft": "ttft_ms",
+        "itl": "itl_ms",
+        "chunk": "tokens_per_chunk",
+        "error": "error_rate",
+        "slots": "slots",
+    }
     values: dict[str, float] = {}
-    hint = "write e.g. --llm-stub ttft=50,itl=10,chunk=2,error=0.01"
+    hint = "write e.g. --llm-stub ttft=50,itl=10,chunk=2,error=0.01,slots=8"
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = part.partition("=")
         if not sep or key.strip() not in keys:
@@ -222,6 +236,7 @@ def parse_stub(text: str) -> StubSpec:
         itl_ms=values.get("itl_ms", StubSpec.itl_ms),
         tokens_per_chunk=int(values.get("tokens_per_chunk", StubSpec.tokens_per_chunk)),
         error_rate=values.get("error_rate", StubSpec.error_rate),
+        slots=_whole(values["slots"]) if "slots" in values else None,
     )
     if (
         not (math.isfinite(spec.ttft_ms) and math.isfinite(spec.itl_ms))
@@ -230,12 +245,53 @@ def parse_stub(text: str) -> StubSpec:
         or spec.tokens_per_chunk < 1
         or values.get("tokens_per_chunk", 1) != spec.tokens_per_chunk
         or not 0 <= spec.error_rate <= 1
+        or (spec.slots is not None and (spec.slots < 1 or values["slots"] != spec.slots))
     ):
         raise InvalidOptionError(
             f"invalid --llm-stub '{text}'",
-            "ttft and itl are milliseconds >= 0, chunk a whole number >= 1, error in [0, 1]",
+            "ttft and itl are milliseconds >= 0, chunk and slots whole numbers >= 1, "
+            "error in [0, 1]",
         )
     return spec
+
+
+def _whole(value: float) -> int:
+    """``value`` truncated to an int (0 where it is not finite: refused by the caller)."""
+    return int(value) if math.isfinite(value) else 0
+
+
+class _Slots:
+    """At most ``n`` holders at once; the others wait first come, first served (a freed slot
+    is handed to the oldest waiter, never taken by a newcomer)."""
+
+    def __init__(self, n: int) -> None:
+        self.free = n
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> None:
+        """Wait for a slot (at once when one is free and nobody waits)."""
+        if self.free and not self.waiters:
+            self.free -= 1
+            return
+        turn = asyncio.get_running_loop().create_future()
+        self.waiters.append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # handed a slot while being cancelled
+                self.release()
+            else:
+                self.waiters.remove(turn)
+            raise
+
+    def release(self) -> None:
+        """Free a slot: to the oldest waiter still waiting, else to the pool."""
+        while self.waiters:
+            turn = self.waiters.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self.free += 1
 
 
 class StubSource:
@@ -245,6 +301,7 @@ class StubSource:
         self.name = name
         self.spec = spec
         self._requests = 0
+        self._slots = _Slots(spec.slots) if spec.slots is not None else None
 
     def _refuse(self) -> bool:
         k = self._requests
@@ -253,26 +310,34 @@ class StubSource:
         return math.floor((k + 1) * rate) > math.floor(k * rate)
 
     async def stream(self, req: GenRequest, outcome: Outcome) -> AsyncIterator[Chunk]:
-        """``max_tokens`` words, the first alone at TTFT, then in chunks."""
+        """``max_tokens`` words, the first alone at TTFT (counted from when a slot is free),
+        then in chunks."""
         loop = asyncio.get_running_loop()
-        t0 = loop.time()
         if self._refuse():
             raise ApiError(
                 429, "stub: rate limited", kind="rate_limit_error", headers={"Retry-After": "1"}
             )
-        outcome.prompt_tokens = (
-            len(req.prompt.split()) if isinstance(req.prompt, str) else len(req.prompt)
-        )
-        n, k = req.max_tokens, self.spec.tokens_per_chunk
-        ttft, itl = self.spec.ttft_ms / 1e3, self.spec.itl_ms / 1e3
-        bounds = [0, *range(1, n, k), n]
-        for lo, hi in itertools.pairwise(bounds):
-            due = t0 + ttft + (hi - 1) * itl
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            outcome.completion_tokens = hi
-            yield Chunk("".join(f" w{i}" for i in range(lo, hi)), hi - lo)
+        slots = self._slots
+        if slots is not None:
+            await slots.acquire()
+        try:
+            t0 = loop.time()
+            outcome.prompt_tokens = (
+                len(req.prompt.split()) if isinstance(req.prompt, str) else len(req.prompt)
+            )
+            n, k = req.max_tokens, self.spec.tokens_per_chunk
+            ttft, itl = self.spec.ttft_ms / 1e3, self.spec.itl_ms / 1e3
+            bounds = [0, *range(1, n, k), n]
+            for lo, hi in itertools.pairwise(bounds):
+                due = t0 + ttft + (hi - 1) * itl
+                delay = due - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                outcome.completion_tokens = hi
+                yield Chunk("".join(f" w{i}" for i in range(lo, hi)), hi - lo)
+        finally:  # also when the answer is abandoned (the client went away)
+            if slots is not None:
+                slots.release()
 
     def close(self) -> None:
         """Nothing to release."""
