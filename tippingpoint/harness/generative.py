@@ -357,6 +357,7 @@ def _metrics(
 
 
 def _point(metrics: TokenMetrics, load: LoadRun, target: float | None) -> GoodputPoint:
+    """One probe's figures; with ``target``, whether it meets it (see :func:`_lag_fails`)."""
     good = metrics.goodput
     meets = None
     if target is not None:
@@ -365,7 +366,7 @@ def _point(metrics: TokenMetrics, load: LoadRun, target: float | None) -> Goodpu
             good is not None
             and good.good_fraction >= target
             and errors <= MAX_ERROR_RATE
-            and not load.lag_invalid
+            and not _lag_fails(load, good.slo)
         )
     return GoodputPoint(
         offered_rate_rps=load.offered_rate_qps,
@@ -379,6 +380,18 @@ def _point(metrics: TokenMetrics, load: LoadRun, target: float | None) -> Goodpu
         good_fraction=good.good_fraction if good else None,
         meets=meets,
     )
+
+
+def _lag_fails(load: LoadRun, slo: Slo) -> bool:
+    """Whether the generator's late sends fail a peak-search probe.
+
+    TTFT and E2EL are measured from the scheduled send, so a request sent late carries its
+    lag into both and is judged against a TTFT or E2EL bound with it: the lag can only lower
+    the good fraction, never raise it, and a generator that falls behind fails the bound on
+    its own. Only a TPOT-only SLO, which no send lag reaches, needs the lag rule to keep the
+    search from reporting a rate the server never saw. (On a loaded machine a few-millisecond
+    scheduling delay fails the 1 ms rule at any rate, even 0.4 requests/s.)"""
+    return load.lag_invalid and slo.ttft_ms is None and slo.e2el_ms is None
 
 
 def _samples(load: LoadRun, completions: Sequence[StreamCompletion]) -> Samples | None:
@@ -601,8 +614,9 @@ async def _find_peak(
     progress: ProgressFn | None,
 ) -> tuple[LoadRun, _Phase, float | None, list[GoodputPoint], int, int]:
     """The highest open-loop rate whose good fraction meets the target with at most 1% errors
-    and a valid send lag; returns the probe at the peak (or the last), its phase, the peak
-    (None when no probe passed), every probe, and the tokens and requests of all probes."""
+    (and a valid send lag where the SLO has no TTFT or E2EL bound); returns the probe at the
+    peak (or the last), its phase, the peak (None when no probe passed), every probe, and the
+    tokens and requests of all probes."""
     start = float(scenario.target_rate_qps or 0)
     rate = start
     good_rate: float | None = None
