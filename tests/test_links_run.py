@@ -62,7 +62,11 @@ def test_run_under_a_profile_records_the_link_and_adds_its_rtt(tmp_path: Path) -
     [
         (("--endpoint", "http://127.0.0.1:9", "--network", "no-such-link"), "no network profile"),
         (("--network", "lte"), "--network shapes the link to a remote endpoint"),
-        (("--endpoint", "grpcs://127.0.0.1:9", "--network", "lte"), "https:// and grpc://"),
+        (("--endpoint", "ws://127.0.0.1:9", "--network", "lte"), "http(s):// and grpc(s)://"),
+        (
+            ("--endpoint", "grpcs://127.0.0.1:9", "--network", "lte", "--opt", "connect_to=x:1"),
+            "connect_to",
+        ),
         (
             ("--endpoint", "https://127.0.0.1:9", "--network", "lte", "--opt", "connect_to=x:1"),
             "connect_to",
@@ -146,6 +150,53 @@ def test_https_endpoint_under_a_profile_keeps_its_tls_name(tmp_path: Path) -> No
     link = report.http.link
     assert link.profile.name == "wpt-dsl" and link.connections >= 1
     # the TLS handshake and every request crossed the shaper
+    assert link.handshake_rtt is not None and link.handshake_rtt.p50_ms >= 40.0
+    assert link.up.bytes > 0 and link.down.bytes > 0
+    assert report.results is not None
+    assert report.results.latency.p50 >= 0.8 * link.profile.rtt_ms
+    assert report.backend is not None
+    entry = report.backend.options["connect_to"]
+    assert (
+        isinstance(entry, str) and entry.startswith("127.0.0.1:") and entry != f"127.0.0.1:{port}"
+    )
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
+def test_grpcs_endpoint_under_a_profile_keeps_its_tls_name(tmp_path: Path) -> None:
+    """KServe v2 over gRPC with TLS through the shaper: the channel connects to the shaper's
+    entry and checks the certificate against the URL's name (localhost), which the entry's
+    127.0.0.1 would fail."""
+    pytest.importorskip("grpc", reason="grpcio is the grpc extra")
+    cert, key = localhost_cert(tmp_path)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "tippingpoint", "serve", "--model", "mlp-tiny", "--port", "0",
+         "--grpc-port", "0", "--tls-cert", str(cert), "--tls-key", str(key)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert serve.stdout is not None
+        line = serve.stdout.readline()
+        assert " and grpcs://" in line, line
+        port = line.split(" and grpcs://")[1].split()[0].rsplit(":", 1)[1]
+        url = f"grpcs://localhost:{port}"
+        out = tmp_path / "grpcs"
+        shaped = tp(
+            *RUN, "--endpoint", url, "--network", "wpt-dsl", "--opt", f"tls_ca={cert}",
+            "--out", str(out),
+        )  # fmt: skip
+    finally:
+        serve.terminate()
+        serve.wait(10)
+        if serve.stdout is not None:
+            serve.stdout.close()
+    assert shaped.returncode == 0, shaped.stderr
+    report = _one_report(out)
+    assert report.http is not None and report.http.link is not None
+    assert report.http.endpoint == url and report.http.tls_verify is True
+    assert report.http.error_rate == 0
+    link = report.http.link
+    assert link.profile.name == "wpt-dsl" and link.connections >= 1
     assert link.handshake_rtt is not None and link.handshake_rtt.p50_ms >= 40.0
     assert link.up.bytes > 0 and link.down.bytes > 0
     assert report.results is not None

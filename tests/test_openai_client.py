@@ -324,7 +324,6 @@ def test_many_concurrent_streams(inproc: str) -> None:
     assert summarize(request_timings(done)).succeeded == 200
 
 
-
 def test_chunk_time_is_taken_at_arrival_not_when_the_reader_wakes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -531,10 +531,10 @@ def _link_selection(request: RunRequest) -> ShaperSelection | None:
             "add --endpoint http://HOST:PORT (or --endpoint local for the stand-in)",
         )
     scheme = request.endpoint.split("://", 1)[0] if "://" in request.endpoint else ""
-    if request.endpoint != LOCAL_ENDPOINT and scheme not in ("http", "https", "grpc"):
+    if request.endpoint != LOCAL_ENDPOINT and scheme not in ("http", "https", "grpc", "grpcs"):
         raise InvalidOptionError(
-            f"--network shapes http://, https:// and grpc:// endpoints, not {scheme}://",
-            "point --endpoint at the server's HTTP(S) port, or at its plain-text gRPC port",
+            f"--network shapes http(s):// and grpc(s):// endpoints, not {scheme}://",
+            "point --endpoint at the server's HTTP(S) or gRPC port",
         )
     if request.fresh_process:
         raise InvalidOptionError(

@@ -46,7 +46,12 @@ from tippingpoint.backends.http.backend import (
     SETUP_TIMEOUT_S,
     LoopThread,
 )
-from tippingpoint.backends.http.client import EndpointError, ErrorKind, parse_server_timing
+from tippingpoint.backends.http.client import (
+    EndpointError,
+    ErrorKind,
+    parse_connect_to,
+    parse_server_timing,
+)
 from tippingpoint.backends.http.kserve import CodecError, NamedTensor
 from tippingpoint.backends.http.protocols import parse_input_specs
 from tippingpoint.backends.network import Completion, NetworkInfo, NetworkLimits, RequestFn
@@ -116,6 +121,19 @@ class GrpcOptions(BaseModel):
     latency_bound_ms: float | None = Field(
         default=None, gt=0, description="server scenario: find the peak rate meeting this p99"
     )
+    connect_to: str | None = Field(
+        default=None,
+        description="HOST:PORT to open the channel's connection to instead of the URL's (curl "
+        "--connect-to): TLS keeps the URL's host name for the certificate check, the calls "
+        "its :authority (run --network points grpcs:// endpoints at the shaper this way)",
+    )
+
+    @field_validator("connect_to")
+    @classmethod
+    def _connect_to(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_connect_to(v)  # a ValueError names the fix
+        return v
 
     @field_validator("endpoint")
     @classmethod
@@ -186,6 +204,8 @@ class GrpcSettings:
     max_concurrent: int
     retries: int
     server_timing_metric: str
+    connect_to: str | None = None
+    """HOST:PORT the channel connects to; ``target`` stays the name TLS and :authority use."""
 
 
 class GrpcClient:
@@ -205,11 +225,18 @@ class GrpcClient:
         import grpc.aio
 
         s = self.settings
+        address = s.target
+        options: list[tuple[str, int | str]] = list(UNLIMITED)
+        if s.connect_to is not None:  # connect there, name the URL's host (curl --connect-to)
+            address = s.connect_to
+            options.append(("grpc.default_authority", s.target))
+            if s.tls:
+                options.append(("grpc.ssl_target_name_override", s.target.rsplit(":", 1)[0]))
         if s.tls:
             creds = grpc.ssl_channel_credentials(root_certificates=s.tls_ca)
-            self._channel = grpc.aio.secure_channel(s.target, creds, options=UNLIMITED)
+            self._channel = grpc.aio.secure_channel(address, creds, options=options)
         else:
-            self._channel = grpc.aio.insecure_channel(s.target, options=UNLIMITED)
+            self._channel = grpc.aio.insecure_channel(address, options=options)
         self._slots = asyncio.Semaphore(s.max_concurrent)
         # bytes in, bytes out: the request is serialised once, the reply decoded after timing
         self._infer = self._channel.unary_unary(
@@ -517,6 +544,7 @@ class GrpcBackend:
             max_concurrent=opts.max_concurrent,
             retries=opts.retries,
             server_timing_metric=opts.server_timing_metric,
+            connect_to=_bracketed(*parse_connect_to(opts.connect_to)) if opts.connect_to else None,
         )
         model_name = opts.model_name or Path(model).stem
         client = GrpcClient(settings, auth)
@@ -557,6 +585,11 @@ class GrpcBackend:
             options={**opts.recorded(endpoint), "model_name": model_name},
         )
         return GrpcSession(opts, endpoint, client, loop, found, description)
+
+
+def _bracketed(host: str, port: int) -> str:
+    """``HOST:PORT`` as gRPC targets write it (an IPv6 address in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _auth_checked(opts: GrpcOptions) -> tuple[Endpoint, AuthConfig]:

@@ -2,10 +2,11 @@
 front of the cell's endpoint, the cell's client is pointed at the shaper's loopback entry, and
 the link's record goes into the report's ``http`` section with the endpoint as given.
 
-A plain ``http://`` or ``grpc://`` endpoint is rewritten to the entry. An ``https://`` one keeps
-its URL and gets the HTTP backend's ``connect_to`` option (curl's ``--connect-to``): the client
-opens its TCP connections to the entry while TLS keeps the URL's host name for SNI and the
-certificate check, so the shaper relays the encrypted bytes untouched.
+A plain ``http://`` or ``grpc://`` endpoint is rewritten to the entry. An ``https://`` or
+``grpcs://`` one keeps its URL and gets the backend's ``connect_to`` option (curl's
+``--connect-to``): the client opens its TCP connections to the entry while TLS keeps the URL's
+host name for SNI and the certificate check (gRPC: ``grpc.ssl_target_name_override`` and the
+calls' ``:authority``), so the shaper relays the encrypted bytes untouched.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from tippingpoint.harness.links.host import LinkThread
 from tippingpoint.harness.links.select import ShaperSelection
 from tippingpoint.harness.runner import RunOutcome, RunSpec
 
-DEFAULT_PORTS = {"http": 80, "https": 443, "grpc": 80}
+DEFAULT_PORTS = {"http": 80, "https": 443, "grpc": 8001, "grpcs": 443}
+"""The port an endpoint without one is reached on, as its backend does (gRPC: KServe's 8001)."""
+TLS_SCHEMES = ("https", "grpcs")
 HOSTED_ON = "the shaper's relay ran on its own event loop in a thread of the measuring process"
 """Where the relay ran; not on the client's loop, which the backend owns from load to close
 (README, design notes: the shaper's thread)."""
@@ -35,21 +38,20 @@ def run_shaped(
     if not isinstance(endpoint, str):
         return run(cell)
     parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "grpc", "https") or parts.hostname is None:
+    if parts.scheme not in DEFAULT_PORTS or parts.hostname is None:
         raise InvalidOptionError(
-            f"--network shapes http://, https:// and grpc:// endpoints, not {parts.scheme}://",
-            "run the shaped measurement against the endpoint's plain-text gRPC port, or over "
-            "HTTP(S)",
+            f"--network shapes http(s):// and grpc(s):// endpoints, not {parts.scheme}://",
+            "run the shaped measurement over HTTP(S) or gRPC",
         )
-    if parts.scheme == "https" and "connect_to" in cell.backend_options:
+    if parts.scheme in TLS_SCHEMES and "connect_to" in cell.backend_options:
         raise InvalidOptionError(
-            "--network sets connect_to for an https:// endpoint; it is given already",
+            f"--network sets connect_to for a {parts.scheme}:// endpoint; it is given already",
             "drop --opt connect_to (the shaper's entry takes its place)",
         )
     upstream = (parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme])
     link = LinkThread(selection, upstream)
     host, port = link.start()  # a free loopback port
-    if parts.scheme == "https":
+    if parts.scheme in TLS_SCHEMES:
         options = {**cell.backend_options, "connect_to": f"{host}:{port}"}
     else:
         netloc = f"{host}:{port}"
