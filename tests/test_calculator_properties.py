@@ -19,6 +19,7 @@ SETTINGS = settings(max_examples=60, deadline=None, derandomize=True)
 def inputs(draw: st.DrawFn) -> dict[Param, float]:
     """A physically consistent set of inputs: busy power is at least idle power."""
     x = draw(st.floats(1.0, 1000.0))
+    head = draw(st.floats(1.0, 5000.0))  # a split's head: its own throughput and energy
     idle = draw(st.floats(0.0, 20.0))
     price = draw(st.floats(0.0, 5000.0))
     values = {p: iv.value for p, iv in PARAMS.items()}
@@ -43,6 +44,10 @@ def inputs(draw: st.DrawFn) -> dict[Param, float]:
             Param.NETWORK_COST: draw(st.floats(0.0, 5.0)),
             Param.DISCOUNT_RATE: draw(st.floats(0.0, 0.2)),
             Param.HYBRID_EDGE_SHARE: draw(st.floats(0.0, 1.0)),
+            Param.SPLIT_HEAD_THROUGHPUT: head,
+            Param.SPLIT_JOULES: idle / head + draw(st.floats(0.0, 5.0)),
+            Param.SPLIT_TAIL_CAPACITY: draw(st.floats(1.0, 5000.0)),
+            Param.SPLIT_REQUEST_BYTES: draw(st.floats(0.0, 1e6)),
         }
     )
     return values

@@ -20,6 +20,7 @@ import pytest
 
 from tippingpoint.backends.split import SplitBackend
 from tippingpoint.calculator.compute import calculate
+from tippingpoint.calculator.model import Placement
 from tippingpoint.cli import main
 from tippingpoint.core.io import read_report
 from tippingpoint.harness.standin import LocalStandIn
@@ -112,7 +113,7 @@ def test_given_cut_runs_end_to_end_on_loopback(
     page = html.read_text()
     assert 'id="split"' in page and "Split placements: digits-cnn fp32" in page
     assert "split-bytes-" in page and "split-bw-" in page
-    # the calculator takes a split run for neither side, and says so
+    # the calculator costs a split placement from the run, and takes it for neither side
     (path,) = sorted(tmp_path.glob("*.json"))
     split_report = read_report(path).model_copy(update={"model": EDGE.model})
     cost = calculate(
@@ -131,9 +132,11 @@ def test_given_cut_runs_end_to_end_on_loopback(
         tool_version="test",
         draws=0,
     )
-    assert any(
-        w.startswith(f"split run {split_report.run_id[:8]} not costed") for w in cost.warnings
-    )
+    assert not any("not costed" in w for w in cost.warnings)
+    (split,) = [p for p in cost.analyses[0].placements if p.placement is Placement.SPLIT]
+    assert f"(run {split_report.run_id[:8]})" in split.label
+    # run on the bare path, costed under 'lan': its p99 is no figure for this network
+    assert split.latency.p99_ms is None and "bare path" in split.latency.method
     assert cost.edge.cost_per_million == plain.edge.cost_per_million
 
 

@@ -12,6 +12,10 @@ No invalid or borrowed figure decides:
   against it) and a run flagged unstable, min-queries-not-met or send-lag-invalid keeps the
   recommendation *inconclusive*, unless ``accept_flagged``: then the flag is on every line and
   the summary.
+
+A measured hybrid run gives the hybrid placement its edge share and p99 (hybrid_run.py); a
+measured split run gives the split placement its head's throughput, its tail's capacity and
+its bytes (split_run.py). Neither feeds the edge or cloud figures.
 """
 
 from __future__ import annotations
@@ -64,6 +68,8 @@ from tippingpoint.calculator.model import (
     ModelSpec,
     Placement,
     edge_share,
+    split_sides,
+    split_spec,
 )
 from tippingpoint.calculator.montecarlo import monte_carlo
 from tippingpoint.calculator.params import Basis, InputValue, Param, ParamSet, make_input
@@ -82,6 +88,13 @@ from tippingpoint.calculator.result import (
 from tippingpoint.calculator.scenarios import scenarios
 from tippingpoint.calculator.sensitivity import tornado
 from tippingpoint.calculator.service import late_inputs, link_check, peak_upload_mbps
+from tippingpoint.calculator.split_run import (
+    SplitFigures,
+    split_inputs,
+    split_late_input,
+    split_latency,
+    split_split_runs,
+)
 from tippingpoint.calculator.switching import switching_values
 from tippingpoint.calculator.tco import evaluate
 from tippingpoint.calculator.tipping import tipping_point
@@ -110,7 +123,8 @@ def placement_result(
     flows, summary = evaluate(placement, values, spec)
     year = min(12, spec.months)
     share = float(edge_share(placement, values)[0, 0])
-    kwh, kwh_basis, co2 = energy_figures(placement, flows, params, spec)
+    line_spec = split_spec(spec, split_sides(params)) if placement is Placement.SPLIT else spec
+    kwh, kwh_basis, co2 = energy_figures(placement, flows, params, line_spec)
     result = PlacementResult(
         placement=placement,
         label=label,
@@ -122,7 +136,7 @@ def placement_result(
         edge_units_year1=float(flows.units[0, :year].mean()) if share > 0 else None,
         cloud_instances_year1=(
             float(flows.instances[0, :year].mean())
-            if share < 1 and spec.cloud_kind is CloudKind.INSTANCE
+            if (share < 1 or placement is Placement.SPLIT) and spec.cloud_kind is CloudKind.INSTANCE
             else None
         ),
         cost_per_million=float(summary.cost_per_million[0]),
@@ -139,7 +153,7 @@ def placement_result(
         co2e_kg_per_year=co2,
         lines=cost_lines(placement, flows, summary, params, spec, caveats),
         cumulative_cost=tuple(float(x) for x in np.cumsum(flows.total()[0])),
-        cash_flows=component_flows(placement, flows, spec),
+        cash_flows=component_flows(placement, flows, spec, params),
         caveats=caveats,
     )
     return result, flows
@@ -396,6 +410,12 @@ class _Context:
     samples: Mapping[str, NDArray[np.float64]]
     hybrid_fig: HybridFigures | None = None
     """A measured hybrid run: the hybrid placement's edge share and p99 (issue 16)."""
+    split_fig: SplitFigures | None = None
+    """A measured split run: the split placement's head, tail, bytes and p99 (issue 16)."""
+
+
+MEASURED_BASES = (Basis.MEASURED, Basis.SLO_BOUND, Basis.MEASURED_THROUGHPUT)
+"""A cloud capacity a split's tail may be scaled from: one measured at the endpoint."""
 
 
 def _params(cloud: CloudProfile, ctx: _Context) -> dict[Param, InputValue]:
@@ -416,6 +436,13 @@ def _params(cloud: CloudProfile, ctx: _Context) -> dict[Param, InputValue]:
                 ctx.samples,
             )
         )
+    capacity = params.get(Param.CLOUD_CAPACITY)
+    if ctx.split_fig is not None and capacity is not None and capacity.basis in MEASURED_BASES:
+        params.update(split_inputs(ctx.split_fig, capacity))
+        if Param.DELAY_VALUE in params and slo is not None:
+            late = split_late_input(ctx.split_fig, profiles.network, slo, ctx.samples)
+            if late is not None:
+                params[Param.SPLIT_LATE_SHARE] = late
     if ctx.fx is not None:
         convert(params, ctx.fx, ctx.currency)
     return params
@@ -442,6 +469,9 @@ def _links(params: ParamSet, spec: ModelSpec, ctx: _Context) -> dict[Placement, 
     ):
         mbps = peak_upload_mbps(base, spec.months, share, up)
         out[placement] = link_check(n.name, n.uplink_mbps.value, mbps, sends=mbps > 0)
+    if Param.SPLIT_REQUEST_BYTES in base:  # every inference sends the activation up
+        mbps = peak_upload_mbps(split_sides(base), spec.months, 0.0, 0.0)
+        out[Placement.SPLIT] = link_check(n.name, n.uplink_mbps.value, mbps)
     return out
 
 
@@ -501,6 +531,21 @@ def _analyse(cloud: CloudProfile, ctx: _Context) -> tuple[CloudAnalysis, Placeme
             ctx.caveats,
         )
         placements.append(hybrid)
+    if ctx.split_fig is not None and Param.SPLIT_TAIL_CAPACITY in params:
+        fig = ctx.split_fig
+        split, _ = placement_result(
+            Placement.SPLIT,
+            f"split: {device} head + {cloud.name} tail at {fig.cut} (run {fig.run_id[:8]})",
+            cloud.name,
+            params,
+            spec,
+            (
+                split_latency(fig, ctx.profiles.network, slo, workload.must_stay_on_premises),
+                links[Placement.SPLIT],
+            ),
+            ctx.caveats,
+        )
+        placements.append(split)
     varied = varied_params(params)
     sweep = tornado(params, spec, varied)
     analysis = CloudAnalysis(
@@ -603,15 +648,8 @@ def calculate(
         raise CostInputError("no cloud profile given", "name one with --cloud")
     kept, warnings = usable(reports, model, variant)
     hybrid_fig, kept, w_hybrid = split_hybrid_runs(kept)  # they measured neither side alone
-    warnings += w_hybrid
-    warnings += [  # nor did a split run (head here, tail there): no figure of either side
-        f"split run {r.run_id[:8]} not costed: a split placement measured neither the edge nor "
-        "the cloud alone, and the calculator has no split placement yet (see its report's "
-        "split section for the cut's figures)"
-        for r in kept
-        if r.split is not None
-    ]
-    kept = [r for r in kept if r.split is None]
+    split_fig, kept, w_split = split_split_runs(kept)  # nor did a split run (head here, tail there)
+    warnings += w_hybrid + w_split
     proxy, w_prov = _provenance(profiles, kept, proxy_host)
     edge_fig, w_edge = edge_figures(kept, profiles.workload.slo_p99_ms)
     if edge_fig is None:
@@ -634,6 +672,11 @@ def calculate(
     measured, _ = measured_link(cloud_fig, profiles.network)
     if measured is not None:
         problems += measured.problems
+    warnings += _split_warnings(split_fig, clouds, cloud_fig, profiles)
+    if cloud_fig is None or not any(c.kind is CloudKind.INSTANCE for c in clouds):
+        split_fig = None  # no split placement is priced: its run decides nothing
+    if split_fig is not None:
+        problems += split_fig.problems
     accepted = list(problems)
     if cloud_fig is not None and cloud_fig.capacity_problem:
         if any(c.kind is CloudKind.INSTANCE for c in clouds):
@@ -650,6 +693,11 @@ def calculate(
         illustrative.append(
             "the cloud endpoint was a loopback stand-in on the measuring machine: its capacity "
             "and latency are not the cloud instance's"
+        )
+    if split_fig is not None and split_fig.local_standin:
+        illustrative.append(
+            f"the {split_fig.origin} served its tails from a loopback stand-in on the measuring "
+            "machine: its tail times and latency are not the cloud instance's"
         )
     if accept_flagged:
         caveats += [f"accepted flagged run: {p}" for p in dict.fromkeys(accepted)]
@@ -668,6 +716,7 @@ def calculate(
         caveats=tuple(caveats),
         samples=samples or {},
         hybrid_fig=hybrid_fig,
+        split_fig=split_fig,
     )
     results = [_analyse(c, ctx) for c in clouds]
     analyses = [a for a, _ in results]
@@ -703,6 +752,42 @@ def calculate(
         recommendation=_recommend(edge, analyses, invalid),
         warnings=tuple(warnings + _provenance_warnings(analyses)),
     )
+
+
+def _split_warnings(
+    fig: SplitFigures | None,
+    clouds: Sequence[CloudProfile],
+    cloud_fig: CloudFigures | None,
+    profiles: Profiles,
+) -> list[str]:
+    """What keeps a measured split run from costing a split placement, or part of one."""
+    if fig is None:
+        return []
+    out: list[str] = []
+    apis = [c.name for c in clouds if c.kind is CloudKind.API]
+    if apis:
+        out.append(
+            f"no split placement against {', '.join(apis)}: a split's tail cannot be bought per "
+            f"request from an API ({fig.origin} is costed against instance profiles only)"
+        )
+    if cloud_fig is None and any(c.kind is CloudKind.INSTANCE for c in clouds):
+        out.append(
+            f"no split placement: its tail's capacity is the cloud's measured capacity scaled by "
+            f"{fig.origin}, and no cloud capacity was measured (a profile's capacity_qps is "
+            "not a measurement); pass the endpoint's server-scenario report in --reports"
+        )
+    w = profiles.workload
+    if (
+        w.delay_cost_per_late_request is not None
+        and w.slo_p99_ms is not None
+        and split_late_input(fig, profiles.network, w.slo_p99_ms, {}) is None
+    ):
+        out.append(
+            f"no cost of delay for the split placement: {fig.origin} did not run under network "
+            f"'{profiles.network.name}', so its late share is not measured; re-run it with "
+            f"--network {profiles.network.name}"
+        )
+    return out
 
 
 def _recommend(

@@ -17,7 +17,7 @@ from datetime import date
 from types import MappingProxyType
 
 from tippingpoint.calculator.capacity import CloudFigures, EdgeFigures
-from tippingpoint.calculator.model import ModelSpec
+from tippingpoint.calculator.model import SPLIT_PARAMS, ModelSpec
 from tippingpoint.calculator.params import (
     Basis,
     InputValue,
@@ -44,10 +44,20 @@ from tippingpoint.profiles.schema import (
 STALE_AFTER_DAYS = 365
 """A sourced value older than this is flagged stale."""
 
-NO_COST_EFFECT = frozenset(
-    {Param.EDGE_GRID, Param.CLOUD_GRID, Param.CLOUD_WATTS, Param.CLOUD_PUE, Param.HYBRID_EDGE_SHARE}
+NO_COST_EFFECT = (
+    frozenset(
+        {
+            Param.EDGE_GRID,
+            Param.CLOUD_GRID,
+            Param.CLOUD_WATTS,
+            Param.CLOUD_PUE,
+            Param.HYBRID_EDGE_SHARE,
+        }
+    )
+    | SPLIT_PARAMS
 )
-"""Inputs that change energy or carbon figures, or the hybrid only, not edge-vs-cloud cost."""
+"""Inputs that change energy or carbon figures, or the hybrid or the split only, not
+edge-vs-cloud cost."""
 
 NOT_VARIED = frozenset({Param.BILLING_GRANULARITY, Param.MINIMUM_BILLED, Param.FX_RATE})
 """Contract terms and the exchange rate, not uncertain quantities of the decision: the

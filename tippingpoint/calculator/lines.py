@@ -3,7 +3,9 @@
 A line's basis is the weakest basis among the inputs behind it (measured > sourced >
 estimated > assumed): a line computed from a measured throughput and an assumed life is
 assumed. Energy computed from the device's active watts (no measured energy) is at best
-estimated.
+estimated. A split's lines read the inputs its sides read (:func:`split_sides`): the head's
+throughput in place of the edge's, the tail's capacity in place of the cloud's, and so on, and
+name those inputs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from tippingpoint.calculator.model import (
     Placement,
     billed_peak_hours,
     peak_hours,
+    split_sides,
+    split_spec,
 )
 from tippingpoint.calculator.params import Basis, Param, ParamSet, weakest
 from tippingpoint.calculator.result import ComponentFlows, CostLine
@@ -255,6 +259,7 @@ def line_components(placement: Placement, spec: ModelSpec) -> tuple[Component, .
         Placement.EDGE: EDGE_LINES,
         Placement.CLOUD: CLOUD_LINES,
         Placement.HYBRID: tuple(Component),
+        Placement.SPLIT: tuple(Component),
     }[placement]
     shown = [c for c in comps if c not in OPTIONAL_LINES or OPTIONAL_LINES[c](spec)]
     if placement is Placement.EDGE and not spec.edge_upstream:
@@ -272,6 +277,9 @@ def cost_lines(
 ) -> tuple[CostLine, ...]:
     """One line per component of a placement: three views, basis, note, assumed inputs."""
     out = []
+    if placement is Placement.SPLIT:
+        params = split_sides(params)
+        spec = split_spec(spec, params)
     for comp in line_components(placement, spec):
         deps = _line_params(comp, placement, params, spec)
         out.append(
@@ -282,9 +290,9 @@ def cost_lines(
                 tco=float(summary.tco_by_component[comp][0]),
                 pv=float(summary.pv_by_component[comp][0]),
                 basis=_basis(comp, deps, params),
-                inputs=tuple(deps),
+                inputs=tuple(params[p].param for p in deps),  # a split's own inputs by name
                 note=_note(comp, flows, params, spec),
-                assumed_inputs=tuple(p for p in deps if params[p].assumed),
+                assumed_inputs=tuple(params[p].param for p in deps if params[p].assumed),
                 caveats=caveats,
             )
         )
@@ -292,9 +300,11 @@ def cost_lines(
 
 
 def component_flows(
-    placement: Placement, flows: Flows, spec: ModelSpec
+    placement: Placement, flows: Flows, spec: ModelSpec, params: ParamSet
 ) -> tuple[ComponentFlows, ...]:
     """The monthly cash flows of each line's component (the base case, draw 0)."""
+    if placement is Placement.SPLIT:
+        spec = split_spec(spec, split_sides(params))
     return tuple(
         ComponentFlows(component=c, values=tuple(float(x) for x in flows.cash(c)[0]))
         for c in line_components(placement, spec)
@@ -305,6 +315,8 @@ def energy_figures(
     placement: Placement, flows: Flows, params: ParamSet, spec: ModelSpec
 ) -> tuple[float | None, Basis | None, float | None]:
     """Year-one kWh, its basis and kg CO2e of a placement; None where cloud power is unknown."""
+    if placement is Placement.SPLIT:
+        params = split_sides(params)
     year = min(12, spec.months)
     edge_kwh = float(flows.kwh[0, :year].sum())
     cloud_kwh = float(flows.cloud_kwh[0, :year].sum())

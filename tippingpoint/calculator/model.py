@@ -36,13 +36,22 @@ The rules, in the order the code applies them:
 * Outage (when the workload values a lost inference): the cloud's inferences x the share of
   time the link leaves the cloud unreachable x the value; the edge keeps working.
 * One-time integration costs fall at index 0.
+* Split (the model's head on the edge, its tail in the cloud): both sides serve every inference.
+  The edge side is the edge's rules with the head's throughput and J/inference
+  (``split_head_throughput``, ``split_joules_per_inference``; without a measured J, active
+  watts / head throughput); the cloud side is the cloud's rules with the tail's capacity
+  (``split_tail_capacity``) and the activation sent in place of the request
+  (``split_request_bytes``), and the split's own late share (``split_late_share``) in place of
+  the cloud's. The edge sends nothing else upstream and has no late share of its own: a split
+  request is late or not as a whole. See :func:`split_sides`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -63,6 +72,7 @@ class Placement(str, Enum):
     EDGE = "edge"
     CLOUD = "cloud"
     HYBRID = "hybrid"
+    SPLIT = "split"
 
 
 class Component(str, Enum):
@@ -381,9 +391,47 @@ def _cloud(
     )
 
 
+V = TypeVar("V")
+
+SPLIT_SIDES: dict[Param, Param | None] = {
+    Param.EDGE_THROUGHPUT: Param.SPLIT_HEAD_THROUGHPUT,
+    Param.EDGE_JOULES: Param.SPLIT_JOULES,
+    Param.CLOUD_CAPACITY: Param.SPLIT_TAIL_CAPACITY,
+    Param.REQUEST_BYTES: Param.SPLIT_REQUEST_BYTES,
+    Param.CLOUD_LATE_SHARE: Param.SPLIT_LATE_SHARE,
+    Param.EDGE_LATE_SHARE: None,
+    Param.EDGE_UPSTREAM: None,
+}
+"""The input each side of a split reads in place of the edge's or the cloud's (None: none)."""
+SPLIT_PARAMS = frozenset(p for p in SPLIT_SIDES.values() if p is not None)
+
+
+def split_sides(values: Mapping[Param, V]) -> dict[Param, V]:
+    """The inputs as the split's two sides read them: each of :data:`SPLIT_SIDES` replaced by
+    the split's own input (dropped when the split has none)."""
+    out = {p: v for p, v in values.items() if p not in SPLIT_SIDES and p not in SPLIT_PARAMS}
+    for side, own in SPLIT_SIDES.items():
+        if own is not None and own in values:
+            out[side] = values[own]
+    return out
+
+
+def split_spec(spec: ModelSpec, sides: Mapping[Param, object]) -> ModelSpec:
+    """The structural choices of a split's sides (``sides`` from :func:`split_sides`): energy
+    from the device's power without a measured J/inference, no edge upstream, a cost of delay
+    only with the split's own late share."""
+    return replace(
+        spec,
+        energy_from_power=Param.EDGE_JOULES not in sides,
+        edge_upstream=False,
+        delay_cost=spec.delay_cost and Param.CLOUD_LATE_SHARE in sides,
+    )
+
+
 def edge_share(placement: Placement, values: Values) -> FloatArray:
-    """The share of inferences served at the edge by a placement, shape (n, 1)."""
-    if placement is Placement.EDGE:
+    """The share of inferences served at the edge by a placement, shape (n, 1) (a split's head
+    runs there for every inference)."""
+    if placement is Placement.EDGE or placement is Placement.SPLIT:
         return np.ones((1, 1))
     if placement is Placement.CLOUD:
         return np.zeros((1, 1))
@@ -406,10 +454,16 @@ def cash_flows(
     peak = np.broadcast_to(peak, (n, spec.months))
     share_e = np.broadcast_to(edge_share(placement, values), (n, 1))
     parts = []
-    if placement is not Placement.CLOUD:
-        parts.append(_edge(values, spec, share_e, vol, peak))
-    if placement is not Placement.EDGE:
-        parts.append(_cloud(values, spec, 1.0 - share_e, vol, peak))
+    if placement is Placement.SPLIT:  # both sides serve every inference
+        values = split_sides(values)
+        spec = split_spec(spec, values)
+        parts.append(_edge(values, replace(spec, delay_cost=False), share_e, vol, peak))
+        parts.append(_cloud(values, spec, share_e, vol, peak))
+    else:
+        if placement is not Placement.CLOUD:
+            parts.append(_edge(values, spec, share_e, vol, peak))
+        if placement is not Placement.EDGE:
+            parts.append(_cloud(values, spec, 1.0 - share_e, vol, peak))
     monthly: dict[Component, FloatArray] = {}
     for part in parts:
         for comp, arr in part.monthly.items():

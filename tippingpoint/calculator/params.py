@@ -98,6 +98,11 @@ class Param(str, Enum):
     UNAVAILABILITY = "cloud_unavailability"
     OUTAGE_VALUE = "outage_cost_per_inference"
     FX_RATE = "fx_rate"
+    SPLIT_HEAD_THROUGHPUT = "split_head_throughput"
+    SPLIT_JOULES = "split_joules_per_inference"
+    SPLIT_TAIL_CAPACITY = "split_tail_capacity"
+    SPLIT_REQUEST_BYTES = "split_request_bytes"
+    SPLIT_LATE_SHARE = "split_late_share"
 
 
 UNITS: dict[Param, str] = {
@@ -147,6 +152,11 @@ UNITS: dict[Param, str] = {
     Param.UNAVAILABILITY: "share of time",
     Param.OUTAGE_VALUE: "USD/inference lost",
     Param.FX_RATE: "currency per USD",
+    Param.SPLIT_HEAD_THROUGHPUT: "inferences/s/unit",
+    Param.SPLIT_JOULES: "J/inference",
+    Param.SPLIT_TAIL_CAPACITY: "inferences/s/instance",
+    Param.SPLIT_REQUEST_BYTES: "bytes",
+    Param.SPLIT_LATE_SHARE: "share of requests",
 }
 """The unit of each input."""
 
@@ -169,6 +179,9 @@ LIMITS: dict[Param, tuple[float, float]] = {
     Param.CLOUD_LATE_SHARE: (0.0, 1.0),
     Param.UNAVAILABILITY: (0.0, 1.0),
     Param.FX_RATE: (1e-12, float("inf")),
+    Param.SPLIT_HEAD_THROUGHPUT: (1e-9, float("inf")),
+    Param.SPLIT_TAIL_CAPACITY: (1e-9, float("inf")),
+    Param.SPLIT_LATE_SHARE: (0.0, 1.0),
 }
 """Physical limits a default spread is clipped to; anything not listed is at least zero."""
 

@@ -16,7 +16,9 @@ Format history (``schema_version``):
   placement; link capacity, cost-of-delay and outage lines; placements "not measured" and an
   inconclusive recommendation where a deciding figure is invalid; the host a proxy run was
   measured on. :func:`read_cost_data` reads version 1 files, upgraded, with a warning naming
-  what version 1 did not compute.
+  what version 1 did not compute. Added since, without a version change (a version 2 file
+  without them reads as before): the ``split`` placement and its inputs (``split_*``), costed
+  from a measured split run.
 """
 
 from __future__ import annotations
@@ -87,7 +89,9 @@ class PlacementResult(Frozen):
     placement: Placement
     label: str
     cloud: str | None = None
-    edge_share: float
+    edge_share: float = Field(
+        description="share of inferences served at the edge (a split's head runs there for all)"
+    )
     feasible: bool = Field(description="meets the SLO, the data constraints and the uplink")
     latency: LatencyCheck
     link: LinkCheck | None = None
@@ -291,7 +295,9 @@ class CloudAnalysis(Frozen):
         "then nothing is priced against it",
     )
     inputs: tuple[InputRow, ...]
-    placements: tuple[PlacementResult, ...] = Field(description="cloud, then hybrid if asked")
+    placements: tuple[PlacementResult, ...] = Field(
+        description="cloud, then hybrid if asked, then split when a split run was measured"
+    )
     comparison: Comparison | None = None
     tornado: Tornado | None = None
     switching: tuple[SwitchingValue, ...] = ()

@@ -287,7 +287,7 @@ def cost_tables(result: CostResult, details: bool = True) -> RenderableType:
     )
     parts.append(_placements(result))
     for p in (p for a in result.analyses for p in a.placements):
-        if p.placement is Placement.CLOUD and p.latency.method:
+        if p.placement in (Placement.CLOUD, Placement.SPLIT) and p.latency.method:
             parts.append(Text(f"p99 of {p.label}: {p.latency.method}", style="dim"))
     if details:
         parts.append(_lines(result.edge, result))

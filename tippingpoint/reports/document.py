@@ -865,7 +865,7 @@ def cost_section(cost: CostResult | None) -> list[Block]:
     blocks.extend(
         Para(f"p99 of {p.label}: {p.latency.method}.", Tone.NOTE)
         for p in placements
-        if p.placement.value == "cloud" and p.latency.method
+        if p.placement.value in ("cloud", "split") and p.latency.method
     )
     blocks.extend(FigureBlock(f) for f in cost_figures(cost))
     for a in cost.analyses:
