@@ -210,6 +210,44 @@ def test_the_runs_measured_energy_is_used(measured: tuple[Path, Report]) -> None
     assert line.annual == pytest.approx(12 * MONTH * 0.5 / 3.6e6 * 0.20)
 
 
+def test_idle_power_is_added_only_outside_the_measured_window(
+    measured: tuple[Path, Report],
+) -> None:
+    """A J/inference measured over the run's window covers the device while it waited for
+    the tail: the idle watts are charged for the device-seconds beyond the window's seconds
+    per inference, not beyond the head's time alone (which would count the wait twice)."""
+    _, run = measured
+    assert run.results is not None
+    energy = EnergySummary(
+        source="/sys/class/powercap/intel-rapl:0",
+        method=MeasurementMethod.COUNTER,
+        scope="cpu-package",
+        joules_per_inference=0.5,
+    )
+    metered = run.model_copy(
+        update={"collectors": run.collectors.model_copy(update={"energy": energy})}
+    )
+    profiles = hand_profiles()
+    device = profiles.device.model_copy(update={"idle_watts": sourced(2.0)})
+    result = calculate(
+        [EDGE, CLOUD, metered],
+        profiles=dataclasses.replace(profiles, network=lan(), device=device),
+        clouds=[hand_cloud()],
+        today=TODAY,
+        tool_version="test",
+        draws=0,
+    )
+    window_s, basis, origin = _input(result, Param.SPLIT_BUSY_S)
+    assert window_s == pytest.approx(1.0 / run.results.throughput.samples_per_s)
+    assert basis is Basis.MEASURED and "window" in origin
+    split = _split(result)
+    units = split.edge_units_year1
+    assert units is not None and units >= 1
+    idle_s = max(units * 365 * 86400 - 12 * MONTH * window_s, 0.0)  # a flat year, fixed fleet
+    line = next(ln for ln in split.lines if ln.component is Component.ENERGY)
+    assert line.annual == pytest.approx((12 * MONTH * 0.5 + 2.0 * idle_s) / 3.6e6 * 0.20)
+
+
 def test_a_flagged_split_run_keeps_the_recommendation_inconclusive(
     measured: tuple[Path, Report],
 ) -> None:

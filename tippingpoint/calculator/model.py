@@ -14,6 +14,8 @@ The rules, in the order the code applies them:
   (units bought for growth are valued as old as the fleet: a small, conservative simplification).
 * Edge energy: inferences · J/inference + idle watts · idle seconds (device-seconds not busy),
   times the site PUE, priced per kWh. J/inference is measured, or active watts / throughput.
+  Busy seconds are 1 / throughput per inference, except a split's measured J/inference, which
+  covers its window's seconds per inference (the head and the wait for the tail).
 * Edge upkeep: units · (maintenance share · price + ops per year) / 12 per month.
 * Cloud instances, always on (the default): ceil(cloud share · peak / (capacity ·
   utilisation)), at least ``min_instances``, running 730 h a month: instances · price/hour ·
@@ -314,7 +316,10 @@ def _edge(
     else:
         joules = column(values, Param.EDGE_JOULES)
     idle_s = units * SECONDS_PER_MONTH
-    idle_s -= edge_vol * (1.0 / x)
+    # the device-seconds its J/inference already covers: 1 / throughput, or (a split's window
+    # energy) the measuring window's seconds per inference, head and wait for the tail alike
+    busy = column(values, Param.EDGE_BUSY_S) if Param.EDGE_BUSY_S in values else 1.0 / x
+    idle_s -= edge_vol * busy
     np.maximum(idle_s, 0.0, out=idle_s)
     idle_s *= column(values, Param.DEVICE_IDLE_W)
     kwh = edge_vol * joules
@@ -401,6 +406,7 @@ SPLIT_SIDES: dict[Param, Param | None] = {
     Param.CLOUD_LATE_SHARE: Param.SPLIT_LATE_SHARE,
     Param.EDGE_LATE_SHARE: None,
     Param.EDGE_UPSTREAM: None,
+    Param.EDGE_BUSY_S: Param.SPLIT_BUSY_S,
 }
 """The input each side of a split reads in place of the edge's or the cloud's (None: none)."""
 SPLIT_PARAMS = frozenset(p for p in SPLIT_SIDES.values() if p is not None)

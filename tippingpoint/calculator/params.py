@@ -103,6 +103,8 @@ class Param(str, Enum):
     SPLIT_TAIL_CAPACITY = "split_tail_capacity"
     SPLIT_REQUEST_BYTES = "split_request_bytes"
     SPLIT_LATE_SHARE = "split_late_share"
+    SPLIT_BUSY_S = "split_device_seconds_per_inference"
+    EDGE_BUSY_S = "edge_device_seconds_per_inference"
 
 
 UNITS: dict[Param, str] = {
@@ -157,6 +159,8 @@ UNITS: dict[Param, str] = {
     Param.SPLIT_TAIL_CAPACITY: "inferences/s/instance",
     Param.SPLIT_REQUEST_BYTES: "bytes",
     Param.SPLIT_LATE_SHARE: "share of requests",
+    Param.SPLIT_BUSY_S: "s/inference",
+    Param.EDGE_BUSY_S: "s/inference",
 }
 """The unit of each input."""
 

@@ -72,6 +72,9 @@ class SplitFigures:
     joules: float | None
     """The run's J/inference measured over its window; None: not measured."""
     joules_origin: str
+    window_s: float | None
+    """Seconds of the run's measuring window per inference (1 / its throughput): the device
+    time its measured J/inference covers; None with no measured J."""
     latency: LatencyStats | None
     """The run's client-side latency, the link included."""
     link: LinkSpec | None
@@ -130,6 +133,7 @@ def _figures(r: Report, among: Sequence[Report]) -> SplitFigures:
     assert cut.tail_ms is not None and cut.sent_bytes is not None and whole.tail_ms is not None
     origin = f"split run {r.run_id[:8]} (cut {s.cut}, compression {s.compression})"
     joules, j_origin = _energy(r, origin)
+    rate = r.results.throughput.samples_per_s
     link = r.http.link if r.http is not None else None
     return SplitFigures(
         run_id=r.run_id,
@@ -140,6 +144,7 @@ def _figures(r: Report, among: Sequence[Report]) -> SplitFigures:
         sent_bytes=cut.sent_bytes,
         joules=joules,
         joules_origin=j_origin,
+        window_s=1.0 / rate if joules is not None and rate > 0 else None,
         latency=r.results.latency,
         link=link.profile if link is not None else None,
         problems=run_problems(r, among),
@@ -206,6 +211,16 @@ def split_inputs(fig: SplitFigures, capacity: InputValue) -> dict[Param, InputVa
     if fig.joules is not None:
         out[Param.SPLIT_JOULES] = make_input(
             Param.SPLIT_JOULES, fig.joules, Basis.MEASURED, fig.joules_origin
+        )
+    if fig.joules is not None and fig.window_s is not None:
+        # the window's energy covered the device while it waited for the tail too: the idle
+        # power is added only for the device-seconds outside it
+        out[Param.SPLIT_BUSY_S] = make_input(
+            Param.SPLIT_BUSY_S,
+            fig.window_s,
+            Basis.MEASURED,
+            f"{fig.origin}: 1 / the run's {1.0 / fig.window_s:.4g} inferences/s, the window "
+            "its J/inference was measured over",
         )
     return out
 
