@@ -83,7 +83,7 @@ OPENAI_BACKEND = "openai"
 """The backend of an ``openai+http://`` or ``openai+https://`` endpoint (OpenAI-compatible
 streaming; the URL without the ``openai+`` prefix is the base URL, with or without ``/v1``)."""
 OPENAI_PREFIX = "openai+"
-GENERATIVE_BACKENDS = frozenset({OPENAI_BACKEND, "onnxruntime-genai"})
+GENERATIVE_BACKENDS = frozenset({OPENAI_BACKEND, "onnxruntime-genai", "llama-cpp"})
 """Backends the harness drives with generative scenarios (token streams)."""
 GENERATIVE_MIN_QUERIES = 50
 """A generative run's minimum measured requests unless --min-queries says otherwise (a request
