@@ -98,24 +98,29 @@ test-aiperf: venv $(AIPERF_STAMP)
 
 # llama.cpp in process (the llama-cpp backend): PyPI has only the source of llama-cpp-python,
 # so this compiles llama.cpp (CPU only, no tests, examples or tools: 22 minutes on the shared
-# 2-core VM at nice 19, 21 CPU-minutes; once, the venv keeps it) into its own .venv-llamacpp, with the project, the llamacpp extra and the genai extra (the
-# runtime it is compared with); then converts tiny-llm to GGUF (build/llm/) and runs
-# tests/test_llamacpp.py, where nothing skips. GGML_NATIVE=OFF: a portable build, not tuned to
-# this CPU; override LLAMACPP_CMAKE_ARGS to measure a native one.
+# 2-core VM at nice 19, 21 CPU-minutes; once, the venv keeps it) into its own .venv-llamacpp,
+# with the project, the llamacpp and genai extras (onnxruntime-genai is what it is compared
+# with) and llama-cpp-python's own OpenAI-compatible server (its [server] extra, which
+# tippingpoint's streaming client is pointed at on loopback); then it converts tiny-llm to
+# GGUF (build/llm/) and runs tests/test_llamacpp.py, where nothing skips. GGML_NATIVE=OFF: a
+# portable build, not tuned to this CPU; set LLAMACPP_CMAKE_ARGS to measure a native one.
+# Not in .ci/run: the build alone is longer than a CI step's 15-minute budget here.
 LLAMACPP_VENV := .venv-llamacpp
 LLAMACPP_PY := $(LLAMACPP_VENV)/bin/python
 LLAMACPP_STAMP := $(LLAMACPP_VENV)/.installed
 LLAMACPP_PIN := llama-cpp-python==0.3.36
+LLAMACPP_SERVER_PIN := llama-cpp-python[server]==0.3.36
 LLAMACPP_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_OPENMP=OFF -DLLAMA_CURL=OFF \
 	-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF \
 	-DLLAMA_BUILD_SERVER=OFF
 
-$(LLAMACPP_STAMP): pyproject.toml
+$(LLAMACPP_STAMP): pyproject.toml Makefile
 	test -x $(LLAMACPP_PY) || $(PYTHON) -m venv $(LLAMACPP_VENV)
 	$(LLAMACPP_PY) -m pip install -q --upgrade pip
 	CMAKE_ARGS="$(LLAMACPP_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
 		$(LLAMACPP_PY) -m pip install -q '$(LLAMACPP_PIN)'
-	$(LLAMACPP_PY) -m pip install -q -e '.[llamacpp,genai]' '$(LLAMACPP_PIN)' pytest
+	$(LLAMACPP_PY) -m pip install -q -e '.[llamacpp,genai,http]' \
+		'$(LLAMACPP_SERVER_PIN)' pytest
 	touch $(LLAMACPP_STAMP)
 
 .PHONY: test-llamacpp

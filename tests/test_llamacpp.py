@@ -20,6 +20,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -292,3 +296,96 @@ def test_run_measures_the_gguf_like_any_generative_backend(gguf_file: Path, tmp_
     # TPOT is the mean gap between a request's token timestamps: the pooled gaps' mean is
     # the TPOTs' mean (every request has the same number of tokens)
     assert m.chunk_gap.mean == pytest.approx(m.tpot.mean, rel=1e-6)
+
+
+# ------------------------------------- llama-cpp-python's own OpenAI-compatible server
+
+HAVE_SERVER = HAVE_LLAMA and all(
+    importlib.util.find_spec(m) is not None
+    for m in ("fastapi", "uvicorn", "sse_starlette", "starlette_context", "aiohttp")
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def llama_server(gguf_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``python -m llama_cpp.server`` (llama-cpp-python[server], independent of tippingpoint)
+    serving the GGUF as ``tiny-llm`` on loopback."""
+    import urllib.request
+
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("llama-server") / "server.log").open("w")
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_file)]
+    cmd += ["--model_alias", "tiny-llm", "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--n_threads", "1", "--n_ctx", "256"]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/models", timeout=1) as r:
+                    assert b"tiny-llm" in r.read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"llama_cpp.server did not start: see {log.name}") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.mark.skipif(
+    not HAVE_SERVER,
+    reason="llama-cpp-python[server] or aiohttp not installed: run make test-llamacpp",
+)
+def test_openai_client_against_llama_cpp_python_server(llama_server: str, tmp_path: Path) -> None:
+    # the server streams one token per event but reports no usage in a stream (even with
+    # stream_options.include_usage) and ignores ignore_eos: the server's count stays unknown,
+    # the client counts each chunk with the suite tokenizer, and a stream may stop at
+    # end-of-sequence before max_tokens
+    from tippingpoint.core import io as report_io
+    from tippingpoint.core.kinds import ScenarioKind
+    from tippingpoint.core.schema import StopMode
+    from tippingpoint.harness.execute import ExecuteOptions, ExitStatus, execute
+    from tippingpoint.harness.generative import GenerationSettings
+    from tippingpoint.harness.matrix import BackendOption, RunRequest, expand
+
+    request = RunRequest(
+        endpoint=f"openai+{llama_server}",
+        models=("tiny-llm",),
+        scenarios=(ScenarioKind.SINGLE_STREAM,),
+        options=(
+            BackendOption("api", "completions"),
+            BackendOption("tokenizer", str(FP32 / "tokenizer.json")),
+        ),
+        generation=GenerationSettings(output_tokens=16),
+        stop=StopMode.FIXED,
+        min_queries=10,
+        min_duration_s=0.2,
+        warmup_queries=2,
+        warmup_s=0.0,
+        idle_s=0.0,
+    )
+    result = execute(expand(request), ExecuteOptions(out=tmp_path, sigterm_as_interrupt=False))
+    assert result.status is ExitStatus.COMPLETE
+    (written,) = result.written
+    report = report_io.read_report(written.path)
+    gen = report.generation
+    assert gen is not None
+    m = gen.metrics
+    assert m.succeeded == m.requests >= 10 and not m.failed
+    assert m.token_counts.server_total is None and m.token_counts.compared == 0
+    assert m.token_counts.client_total == m.output_tokens
+    assert m.succeeded <= m.output_tokens <= 16 * m.succeeded
+    assert m.tokens_per_chunk == 1.0 and not m.multi_token_chunks
+    assert m.ttft is not None and m.ttft.p50 > 0 and m.tpot is not None and m.tpot.p50 > 0
