@@ -185,7 +185,7 @@ def backends_table(listings: Sequence[BackendListing]) -> Table:
             a.runtime,
             a.version or "-",
             " ".join(b.formats),
-            "" if a.installed else a.install_hint,
+            "" if a.installed else escape(a.install_hint),  # "[onnx-gpu]" is no markup
         )
     return table
 
