@@ -290,6 +290,8 @@ def test_the_splits_cost_of_delay_is_its_own_runs(measured: tuple[Path, Report])
     assert 0 < share < 1 and basis is Basis.ESTIMATED and f"split run {run.run_id[:8]}" in origin
     split = _split(result)
     assert _line(split, Component.DELAY) == pytest.approx(12 * MONTH * share * 0.001)
+    note = next(ln.note for ln in split.lines if ln.component is Component.DELAY)
+    assert f"split {share:.3%} of requests over the bound" in note and "cloud" not in note
     wan = _calc([EDGE, CLOUD, run], network=load_catalog().network("wan"), workload=workload)
     assert all(ln.component is not Component.DELAY for ln in _split(wan).lines)
     assert any("no cost of delay for the split placement" in w for w in wan.warnings)

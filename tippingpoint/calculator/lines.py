@@ -159,7 +159,13 @@ def _basis(comp: Component, deps: list[Param], params: ParamSet) -> Basis:
     return weakest(bases) if bases else Basis.ASSUMED
 
 
-def _note(comp: Component, flows: Flows, params: ParamSet, spec: ModelSpec) -> str:
+def _note(
+    comp: Component,
+    flows: Flows,
+    params: ParamSet,
+    spec: ModelSpec,
+    placement: Placement = Placement.EDGE,
+) -> str:
     v = {p: iv.value for p, iv in params.items()}
     units = float(flows.units[0, : min(12, spec.months)].mean())
     inst = float(flows.instances[0, : min(12, spec.months)].mean())
@@ -237,7 +243,11 @@ def _note(comp: Component, flows: Flows, params: ParamSet, spec: ModelSpec) -> s
     if comp is Component.DELAY:
         parts = [
             f"{name} {v[p]:.3%} of requests over the bound ({params[p].basis.value})"
-            for name, p in (("edge", Param.EDGE_LATE_SHARE), ("cloud", Param.CLOUD_LATE_SHARE))
+            for name, p in (
+                ("edge", Param.EDGE_LATE_SHARE),
+                # a split's own share sits in the cloud's place (model.split_sides)
+                ("split" if placement is Placement.SPLIT else "cloud", Param.CLOUD_LATE_SHARE),
+            )
             if p in params
         ]
         return f"{v[Param.DELAY_VALUE]:g} per late request; " + "; ".join(parts)
@@ -291,7 +301,7 @@ def cost_lines(
                 pv=float(summary.pv_by_component[comp][0]),
                 basis=_basis(comp, deps, params),
                 inputs=tuple(params[p].param for p in deps),  # a split's own inputs by name
-                note=_note(comp, flows, params, spec),
+                note=_note(comp, flows, params, spec, placement),
                 assumed_inputs=tuple(params[p].param for p in deps if params[p].assumed),
                 caveats=caveats,
             )
