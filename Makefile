@@ -204,7 +204,7 @@ bench-streams: venv
 	$(PY) -m tippingpoint.server.openai_bench
 
 clean:
-	rm -rf $(VENV) $(EXPORT_VENV) $(AIPERF_VENV) $(RESULTS) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(EXPORT_VENV) $(AIPERF_VENV) $(LLAMACPP_VENV) $(RESULTS) .pytest_cache .ruff_cache
 
 # emulated arm64 Debian (Raspberry Pi OS-like): install with [litert,onnx,genai] only, bench, check
 # accuracy against the manifest, run the suite LLM once on onnxruntime-genai (.ci/arm_genai.py);
