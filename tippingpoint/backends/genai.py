@@ -23,12 +23,10 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from tippingpoint.backends.base import SessionBase
-from tippingpoint.backends.generative import Generation, GenerativeInfo, StreamCompletion
+from tippingpoint.backends.generative import Generation, GenerativeInfo, TokenLoopSession
 from tippingpoint.backends.options import TypedOptions, module_availability
 from tippingpoint.core.errors import (
     InferenceError,
-    InvalidShapeError,
     ModelFileError,
     ModelLoadError,
     RuntimeNotInstalledError,
@@ -38,7 +36,6 @@ from tippingpoint.core.types import (
     BackendDescription,
     Device,
     OptionValue,
-    TensorSpec,
 )
 
 INSTALL_HINT = "pip install 'tippingpoint[genai]'"
@@ -75,7 +72,7 @@ def _config_dir(model: Path) -> Path:
     return folder
 
 
-class GenAiSession(SessionBase):
+class GenAiSession(TokenLoopSession):
     """An ``onnxruntime_genai.Model`` and its tokenizer behind the generative protocol."""
 
     def __init__(
@@ -87,21 +84,10 @@ class GenAiSession(SessionBase):
         max_new_tokens: int,
         description: BackendDescription,
     ) -> None:
-        super().__init__(
-            [TensorSpec(name="input_ids", shape=(1, None), dtype="int32")],
-            [TensorSpec(name="output_ids", shape=(1, None), dtype="int32")],
-            description,
-        )
+        super().__init__(info, max_new_tokens, description)
         self._og = og
         self._model = model
         self._tokenizer = tokenizer
-        self._info = info
-        self._max_new_tokens = max_new_tokens
-
-    @property
-    def generative_info(self) -> GenerativeInfo:
-        """Vocabulary, context length, end-of-sequence id, architecture."""
-        return self._info
 
     def tokenize(self, text: str) -> tuple[int, ...]:
         """The model's token ids for ``text``."""
@@ -110,21 +96,6 @@ class GenAiSession(SessionBase):
     def detokenize(self, tokens: Sequence[int]) -> str:
         """The text of ``tokens``."""
         return str(self._tokenizer.decode(np.asarray(tokens, dtype=np.int32)))
-
-    def _check_fits(self, prompt_len: int, max_new_tokens: int) -> None:
-        if prompt_len < 1:
-            raise InvalidShapeError("the prompt is empty", "give at least one prompt token")
-        if max_new_tokens < 1:
-            raise InvalidShapeError(
-                f"max_new_tokens is {max_new_tokens}", "ask for at least one new token"
-            )
-        limit = self._info.context_length
-        if prompt_len + max_new_tokens > limit:
-            raise InvalidShapeError(
-                f"{prompt_len} prompt tokens + {max_new_tokens} new tokens exceed the model's "
-                f"context of {limit}",
-                "shorten the prompt or ask for fewer new tokens",
-            )
 
     def _params(self, total: int, ignore_eos: bool) -> Any:
         params = self._og.GeneratorParams(self._model)
@@ -172,22 +143,15 @@ class GenAiSession(SessionBase):
             tokens.append(token)
             if on_token is not None:
                 on_token(token)
-        end = stamps[-1] if stamps else clock()
-        stopped = bool(tokens) and not ignore_eos and tokens[-1] == self._info.eos_token_id
-        completion = StreamCompletion(
-            scheduled_ns=start if scheduled_ns is None else scheduled_ns,
-            start_ns=start,
-            end_ns=end,
-            chunk_ns=tuple(stamps),
-            chunk_tokens=(1,) * len(stamps),
-            prompt_tokens_client=len(ids),
-            output_tokens_client=len(tokens),
-            prompt_tokens_server=len(ids),
-            output_tokens_server=len(tokens),
-            finish_reason="stop" if stopped else "length",
+        return self._finished(
+            ids,
+            tokens,
+            stamps,
+            start,
+            ignore_eos=ignore_eos,
+            scheduled_ns=scheduled_ns,
+            decode=decode,
         )
-        text = self.detokenize(tokens) if decode else None
-        return Generation(prompt_tokens=ids, tokens=tuple(tokens), completion=completion, text=text)
 
     def prompt_logits(self, tokens: Sequence[int]) -> np.ndarray:
         """The next-token logits at every position of ``tokens`` (one prefill), ``[len, vocab]``;
@@ -197,21 +161,6 @@ class GenAiSession(SessionBase):
         gen.append_tokens(np.asarray(tokens, dtype=np.int32))
         logits = np.asarray(gen.get_output("logits"), dtype=np.float32)
         return logits.reshape(len(tokens), -1)
-
-    def bind(self, feeds: Sequence[np.ndarray]) -> Callable[[], Sequence[np.ndarray]]:
-        """One call generates ``max_new_tokens`` (an option) after the prompt ``feeds[0]``
-        (``int32`` token ids, shape ``(1, n)``) and returns them as ``(1, max_new_tokens)``."""
-        if len(feeds) != 1:
-            raise ValueError(f"expected 1 input (prompt token ids), got {len(feeds)}")
-        ids = tuple(int(t) for t in np.asarray(feeds[0]).reshape(-1))
-        self._check_fits(len(ids), self._max_new_tokens)
-        n = self._max_new_tokens
-
-        def call() -> Sequence[np.ndarray]:
-            gen = self.generate(ids, n)
-            return [np.asarray(gen.tokens, dtype=np.int32).reshape(1, -1)]
-
-        return call
 
     def close(self) -> None:
         """Drop the model (the runtime frees it with the last reference)."""

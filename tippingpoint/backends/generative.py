@@ -21,12 +21,17 @@ Usage::
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from tippingpoint.backends.base import Session
+import numpy as np
+
+from tippingpoint.backends.base import Session, SessionBase
+from tippingpoint.core.errors import InvalidShapeError
 from tippingpoint.core.token_metrics import RequestTimings
+from tippingpoint.core.types import BackendDescription, TensorSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +161,106 @@ class GenerativeSession(Session, Protocol):
     def generative_info(self) -> GenerativeInfo:
         """Vocabulary, context length, end-of-sequence id, architecture."""
         ...
+
+
+class TokenLoopSession(SessionBase):
+    """What an in-process token loop (onnxruntime-genai, llama.cpp) shares: the session's
+    tensors, the context check, ``bind`` for the single-shot harness, and the record a
+    finished loop becomes (one token per chunk, both sides' counts the runtime's own).
+    Subclasses implement ``generate``, ``tokenize`` and ``detokenize``."""
+
+    def __init__(
+        self, info: GenerativeInfo, max_new_tokens: int, description: BackendDescription
+    ) -> None:
+        super().__init__(
+            [TensorSpec(name="input_ids", shape=(1, None), dtype="int32")],
+            [TensorSpec(name="output_ids", shape=(1, None), dtype="int32")],
+            description,
+        )
+        self._info = info
+        self._max_new_tokens = max_new_tokens
+
+    @property
+    def generative_info(self) -> GenerativeInfo:
+        """Vocabulary, context length, end-of-sequence id, architecture."""
+        return self._info
+
+    def generate(
+        self,
+        prompt: Sequence[int] | str,
+        max_new_tokens: int,
+        *,
+        ignore_eos: bool = True,
+        scheduled_ns: int | None = None,
+        decode: bool = False,
+        on_token: Callable[[int], None] | None = None,
+    ) -> Generation:
+        """See :class:`GenerativeSession`."""
+        raise NotImplementedError
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        """The text of ``tokens``."""
+        raise NotImplementedError
+
+    def _check_fits(self, prompt_len: int, max_new_tokens: int) -> None:
+        if prompt_len < 1:
+            raise InvalidShapeError("the prompt is empty", "give at least one prompt token")
+        if max_new_tokens < 1:
+            raise InvalidShapeError(
+                f"max_new_tokens is {max_new_tokens}", "ask for at least one new token"
+            )
+        limit = self._info.context_length
+        if prompt_len + max_new_tokens > limit:
+            raise InvalidShapeError(
+                f"{prompt_len} prompt tokens + {max_new_tokens} new tokens exceed the model's "
+                f"context of {limit}",
+                "shorten the prompt or ask for fewer new tokens",
+            )
+
+    def _finished(
+        self,
+        ids: tuple[int, ...],
+        tokens: list[int],
+        stamps: list[int],
+        start: int,
+        *,
+        ignore_eos: bool,
+        scheduled_ns: int | None,
+        decode: bool,
+    ) -> Generation:
+        """The loop's record: each token a chunk at its stamp, the runtime's counts on both
+        sides, ``stop`` when it ended at end-of-sequence (decoding after the timed window)."""
+        end = stamps[-1] if stamps else time.perf_counter_ns()
+        stopped = bool(tokens) and not ignore_eos and tokens[-1] == self._info.eos_token_id
+        completion = StreamCompletion(
+            scheduled_ns=start if scheduled_ns is None else scheduled_ns,
+            start_ns=start,
+            end_ns=end,
+            chunk_ns=tuple(stamps),
+            chunk_tokens=(1,) * len(stamps),
+            prompt_tokens_client=len(ids),
+            output_tokens_client=len(tokens),
+            prompt_tokens_server=len(ids),
+            output_tokens_server=len(tokens),
+            finish_reason="stop" if stopped else "length",
+        )
+        text = self.detokenize(tokens) if decode else None
+        return Generation(prompt_tokens=ids, tokens=tuple(tokens), completion=completion, text=text)
+
+    def bind(self, feeds: Sequence[np.ndarray]) -> Callable[[], Sequence[np.ndarray]]:
+        """One call generates ``max_new_tokens`` (an option) after the prompt ``feeds[0]``
+        (``int32`` token ids, shape ``(1, n)``) and returns them as ``(1, max_new_tokens)``."""
+        if len(feeds) != 1:
+            raise ValueError(f"expected 1 input (prompt token ids), got {len(feeds)}")
+        ids = tuple(int(t) for t in np.asarray(feeds[0]).reshape(-1))
+        self._check_fits(len(ids), self._max_new_tokens)
+        n = self._max_new_tokens
+
+        def call() -> Sequence[np.ndarray]:
+            gen = self.generate(ids, n)
+            return [np.asarray(gen.tokens, dtype=np.int32).reshape(1, -1)]
+
+        return call
 
 
 def request_timings(completions: Sequence[StreamCompletion]) -> RequestTimings:
