@@ -115,6 +115,19 @@ def _with_head(report: Report, head_ms: float) -> Report:
     )
 
 
+def _metered(report: Report, joules: float) -> Report:
+    """The run as if RAPL had measured ``joules`` per inference over its window."""
+    energy = EnergySummary(
+        source="/sys/class/powercap/intel-rapl:0",
+        method=MeasurementMethod.COUNTER,
+        scope="cpu-package",
+        joules_per_inference=joules,
+    )
+    return report.model_copy(
+        update={"collectors": report.collectors.model_copy(update={"energy": energy})}
+    )
+
+
 def test_split_placement_is_sized_from_its_run(measured: tuple[Path, Report]) -> None:
     _, run = measured
     assert run.split is not None and run.results is not None
@@ -193,15 +206,7 @@ def test_hand_computed_units_energy_and_network(measured: tuple[Path, Report]) -
 
 def test_the_runs_measured_energy_is_used(measured: tuple[Path, Report]) -> None:
     _, run = measured
-    energy = EnergySummary(
-        source="/sys/class/powercap/intel-rapl:0",
-        method=MeasurementMethod.COUNTER,
-        scope="cpu-package",
-        joules_per_inference=0.5,
-    )
-    metered = run.model_copy(
-        update={"collectors": run.collectors.model_copy(update={"energy": energy})}
-    )
+    metered = _metered(run, 0.5)
     result = _calc([EDGE, CLOUD, metered])
     j, basis, origin = _input(result, Param.SPLIT_JOULES)
     assert (j, basis) == (0.5, Basis.MEASURED) and "over the run's window" in origin
@@ -218,15 +223,7 @@ def test_idle_power_is_added_only_outside_the_measured_window(
     per inference, not beyond the head's time alone (which would count the wait twice)."""
     _, run = measured
     assert run.results is not None
-    energy = EnergySummary(
-        source="/sys/class/powercap/intel-rapl:0",
-        method=MeasurementMethod.COUNTER,
-        scope="cpu-package",
-        joules_per_inference=0.5,
-    )
-    metered = run.model_copy(
-        update={"collectors": run.collectors.model_copy(update={"energy": energy})}
-    )
+    metered = _metered(run, 0.5)
     profiles = hand_profiles()
     device = profiles.device.model_copy(update={"idle_watts": sourced(2.0)})
     result = calculate(

@@ -112,6 +112,26 @@ def localhost_cert(tmp: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+def _assert_tls_through_the_shaper(report: Report, url: str, port: str) -> None:
+    """A TLS endpoint measured through 'wpt-dsl': recorded as given, verified, error-free, and
+    its client connected to the shaper's entry (connect_to), not to the server's port."""
+    assert report.http is not None and report.http.link is not None
+    assert report.http.endpoint == url and report.http.tls_verify is True
+    assert report.http.error_rate == 0
+    link = report.http.link
+    assert link.profile.name == "wpt-dsl" and link.connections >= 1
+    # the TLS handshake and every request crossed the shaper
+    assert link.handshake_rtt is not None and link.handshake_rtt.p50_ms >= 40.0
+    assert link.up.bytes > 0 and link.down.bytes > 0
+    assert report.results is not None
+    assert report.results.latency.p50 >= 0.8 * link.profile.rtt_ms
+    assert report.backend is not None
+    entry = report.backend.options["connect_to"]
+    assert (
+        isinstance(entry, str) and entry.startswith("127.0.0.1:") and entry != f"127.0.0.1:{port}"
+    )
+
+
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
 def test_https_endpoint_under_a_profile_keeps_its_tls_name(tmp_path: Path) -> None:
     cert, key = localhost_cert(tmp_path)
@@ -143,22 +163,7 @@ def test_https_endpoint_under_a_profile_keeps_its_tls_name(tmp_path: Path) -> No
         if serve.stdout is not None:
             serve.stdout.close()
     assert shaped.returncode == 0, shaped.stderr
-    report = _one_report(out)
-    assert report.http is not None and report.http.link is not None
-    assert report.http.endpoint == url and report.http.tls_verify is True
-    assert report.http.error_rate == 0
-    link = report.http.link
-    assert link.profile.name == "wpt-dsl" and link.connections >= 1
-    # the TLS handshake and every request crossed the shaper
-    assert link.handshake_rtt is not None and link.handshake_rtt.p50_ms >= 40.0
-    assert link.up.bytes > 0 and link.down.bytes > 0
-    assert report.results is not None
-    assert report.results.latency.p50 >= 0.8 * link.profile.rtt_ms
-    assert report.backend is not None
-    entry = report.backend.options["connect_to"]
-    assert (
-        isinstance(entry, str) and entry.startswith("127.0.0.1:") and entry != f"127.0.0.1:{port}"
-    )
+    _assert_tls_through_the_shaper(_one_report(out), url, port)
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
@@ -191,21 +196,7 @@ def test_grpcs_endpoint_under_a_profile_keeps_its_tls_name(tmp_path: Path) -> No
         if serve.stdout is not None:
             serve.stdout.close()
     assert shaped.returncode == 0, shaped.stderr
-    report = _one_report(out)
-    assert report.http is not None and report.http.link is not None
-    assert report.http.endpoint == url and report.http.tls_verify is True
-    assert report.http.error_rate == 0
-    link = report.http.link
-    assert link.profile.name == "wpt-dsl" and link.connections >= 1
-    assert link.handshake_rtt is not None and link.handshake_rtt.p50_ms >= 40.0
-    assert link.up.bytes > 0 and link.down.bytes > 0
-    assert report.results is not None
-    assert report.results.latency.p50 >= 0.8 * link.profile.rtt_ms
-    assert report.backend is not None
-    entry = report.backend.options["connect_to"]
-    assert (
-        isinstance(entry, str) and entry.startswith("127.0.0.1:") and entry != f"127.0.0.1:{port}"
-    )
+    _assert_tls_through_the_shaper(_one_report(out), url, port)
 
 
 FLAKY = """
