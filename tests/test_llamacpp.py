@@ -26,14 +26,21 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from tippingpoint.backends.generative import GenerativeSession, request_timings
 from tippingpoint.backends.llamacpp import LlamaCppBackend, LlamaCppSession
+from tippingpoint.core import io as report_io
 from tippingpoint.core.errors import InvalidShapeError, ModelFileError, ModelLoadError
+from tippingpoint.core.kinds import ScenarioKind
+from tippingpoint.core.schema import Report, StopMode
 from tippingpoint.core.token_metrics import e2el_ns, tpot_ns, ttft_ns
+from tippingpoint.harness.execute import ExecuteOptions, ExitStatus, execute
+from tippingpoint.harness.generative import GenerationSettings
+from tippingpoint.harness.matrix import BackendOption, RunRequest, expand
 from tippingpoint.models.generative import LLM_DIR, GenerativeVariant, load_generative_manifest
 from tippingpoint.models.gguf_export import _permute, vocabulary
 from tippingpoint.models.suite.llm import TINY_LLM
@@ -257,32 +264,34 @@ def test_logits_match_onnxruntime_genai(gguf_file: Path) -> None:
         assert worst < tolerance, (kv, worst)
 
 
-@needs_llama
-def test_run_measures_the_gguf_like_any_generative_backend(gguf_file: Path, tmp_path: Path) -> None:
-    from tippingpoint.core import io as report_io
-    from tippingpoint.core.kinds import ScenarioKind
-    from tippingpoint.core.schema import StopMode
-    from tippingpoint.harness.execute import ExecuteOptions, ExitStatus, execute
-    from tippingpoint.harness.generative import GenerationSettings
-    from tippingpoint.harness.matrix import RunRequest, expand
-
-    request = RunRequest(
-        models=(str(gguf_file),),
-        backends=("llama-cpp",),
+def run_one(out: Path, **request: Any) -> Report:
+    """One single-stream cell of ``tippingpoint run`` with a fixed stop, executed into
+    ``out``: its report (the run must complete)."""
+    fixed = RunRequest(
         scenarios=(ScenarioKind.SINGLE_STREAM,),
-        options=(),
-        generation=GenerationSettings(output_tokens=12),
         stop=StopMode.FIXED,
-        min_queries=8,
         min_duration_s=0.2,
         warmup_queries=2,
         warmup_s=0.0,
         idle_s=0.0,
+        **request,
     )
-    result = execute(expand(request), ExecuteOptions(out=tmp_path, sigterm_as_interrupt=False))
+    result = execute(expand(fixed), ExecuteOptions(out=out, sigterm_as_interrupt=False))
     assert result.status is ExitStatus.COMPLETE
     (written,) = result.written
-    report = report_io.read_report(written.path)
+    return report_io.read_report(written.path)
+
+
+@needs_llama
+def test_run_measures_the_gguf_like_any_generative_backend(gguf_file: Path, tmp_path: Path) -> None:
+    report = run_one(
+        tmp_path,
+        models=(str(gguf_file),),
+        backends=("llama-cpp",),
+        options=(),
+        generation=GenerationSettings(output_tokens=12),
+        min_queries=8,
+    )
     assert report.backend is not None and report.backend.name == "llama-cpp"
     assert report.backend.runtime == "llama.cpp" and report.model.sha256
     gen = report.generation
@@ -353,33 +362,17 @@ def test_openai_client_against_llama_cpp_python_server(llama_server: str, tmp_pa
     # stream_options.include_usage) and ignores ignore_eos: the server's count stays unknown,
     # the client counts each chunk with the suite tokenizer, and a stream may stop at
     # end-of-sequence before max_tokens
-    from tippingpoint.core import io as report_io
-    from tippingpoint.core.kinds import ScenarioKind
-    from tippingpoint.core.schema import StopMode
-    from tippingpoint.harness.execute import ExecuteOptions, ExitStatus, execute
-    from tippingpoint.harness.generative import GenerationSettings
-    from tippingpoint.harness.matrix import BackendOption, RunRequest, expand
-
-    request = RunRequest(
+    report = run_one(
+        tmp_path,
         endpoint=f"openai+{llama_server}",
         models=("tiny-llm",),
-        scenarios=(ScenarioKind.SINGLE_STREAM,),
         options=(
             BackendOption("api", "completions"),
             BackendOption("tokenizer", str(FP32 / "tokenizer.json")),
         ),
         generation=GenerationSettings(output_tokens=16),
-        stop=StopMode.FIXED,
         min_queries=10,
-        min_duration_s=0.2,
-        warmup_queries=2,
-        warmup_s=0.0,
-        idle_s=0.0,
     )
-    result = execute(expand(request), ExecuteOptions(out=tmp_path, sigterm_as_interrupt=False))
-    assert result.status is ExitStatus.COMPLETE
-    (written,) = result.written
-    report = report_io.read_report(written.path)
     gen = report.generation
     assert gen is not None
     m = gen.metrics
