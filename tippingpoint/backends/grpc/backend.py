@@ -25,10 +25,10 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from tippingpoint.backends.base import SessionBase
 from tippingpoint.backends.grpc import tensors
@@ -49,6 +49,7 @@ from tippingpoint.backends.http.backend import (
 from tippingpoint.backends.http.client import (
     EndpointError,
     ErrorKind,
+    checked_connect_to,
     parse_connect_to,
     parse_server_timing,
 )
@@ -121,19 +122,12 @@ class GrpcOptions(BaseModel):
     latency_bound_ms: float | None = Field(
         default=None, gt=0, description="server scenario: find the peak rate meeting this p99"
     )
-    connect_to: str | None = Field(
+    connect_to: Annotated[str | None, AfterValidator(checked_connect_to)] = Field(
         default=None,
         description="HOST:PORT to open the channel's connection to instead of the URL's (curl "
         "--connect-to): TLS keeps the URL's host name for the certificate check, the calls "
         "its :authority (run --network points grpcs:// endpoints at the shaper this way)",
     )
-
-    @field_validator("connect_to")
-    @classmethod
-    def _connect_to(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_connect_to(v)  # a ValueError names the fix
-        return v
 
     @field_validator("endpoint")
     @classmethod

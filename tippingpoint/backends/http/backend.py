@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from enum import Enum
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from tippingpoint.backends.base import SessionBase
 from tippingpoint.backends.http.auth import (
@@ -52,6 +52,7 @@ from tippingpoint.backends.http.client import (
     ErrorKind,
     HttpClient,
     PreparedRequest,
+    checked_connect_to,
     parse_connect_to,
 )
 from tippingpoint.backends.http.kserve import CodecError
@@ -155,19 +156,12 @@ class HttpOptions(BaseModel):
     latency_bound_ms: float | None = Field(
         default=None, gt=0, description="server scenario: find the peak rate meeting this p99"
     )
-    connect_to: str | None = Field(
+    connect_to: Annotated[str | None, AfterValidator(checked_connect_to)] = Field(
         default=None,
         description="HOST:PORT to open TCP connections to instead of the URL's (curl "
         "--connect-to): TLS keeps the URL's host name for SNI and the certificate check, HTTP "
         "its Host header (run --network points https:// endpoints at the shaper this way)",
     )
-
-    @field_validator("connect_to")
-    @classmethod
-    def _connect_to(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_connect_to(v)  # a ValueError names the fix
-        return v
 
     @field_validator("endpoint")
     @classmethod

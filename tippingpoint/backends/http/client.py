@@ -83,6 +83,13 @@ class ClientSettings:
     the URL's host name stays the TLS server name and the Host header."""
 
 
+def checked_connect_to(value: str | None) -> str | None:
+    """An option's ``connect_to`` as given, once it parses (a ValueError naming the fix)."""
+    if value is not None:
+        parse_connect_to(value)
+    return value
+
+
 def parse_connect_to(value: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[v6]:PORT``) as a (host, port) pair; ValueError naming the fix."""
     host, sep, port = value.rpartition(":")
